@@ -1,0 +1,32 @@
+#ifndef BATON_COMMON_FAILPOINT_H_
+#define BATON_COMMON_FAILPOINT_H_
+
+#include <string_view>
+
+#include "absl/status/status.h"
+
+// Named fault points, compiled into every build and armed only by the
+// environment, so crash tests kill real processes at exact instants:
+//
+//   BATON_FAILPOINTS="after_commit_decision=crash,before_branch_command=delay(200)"
+//
+// Actions:
+//   crash          the process sends itself SIGKILL (as an operator's kill -9)
+//   delay(MS)      sleep MS milliseconds, then continue
+//   error          the point returns UNAVAILABLE to its caller
+//   Nth:ACTION     (e.g. "3:crash") act on the Nth hit only; earlier and
+//                  later hits pass
+// Every point is listed in docs/FAILPOINTS.md.
+namespace baton::failpoint {
+
+// Returns OK unless the point is armed with "error". May not return at all
+// (crash) or return late (delay). Thread-safe; costs one relaxed atomic load
+// when no point is armed.
+absl::Status Hit(std::string_view name);
+
+// Re-reads BATON_FAILPOINTS. For tests in one process.
+void TEST_Reload();
+
+}  // namespace baton::failpoint
+
+#endif  // BATON_COMMON_FAILPOINT_H_

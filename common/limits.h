@@ -1,0 +1,26 @@
+#ifndef BATON_COMMON_LIMITS_H_
+#define BATON_COMMON_LIMITS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+// Size limits of the wire contract. The coordinator enforces them with
+// INVALID_ARGUMENT; the SDK checks early so callers fail before a round trip.
+namespace baton::limits {
+
+inline constexpr size_t kMaxNameBytes = 256;
+inline constexpr size_t kMaxResourceBytes = 128;
+inline constexpr size_t kMaxRequestIdBytes = 128;
+inline constexpr size_t kMaxReasonBytes = 1024;
+inline constexpr size_t kMaxApplicationDataBytes = 64 * 1024;
+inline constexpr size_t kMaxBranchesPerTransaction = 1000;
+inline constexpr size_t kMaxResourcesPerParticipant = 256;
+inline constexpr uint32_t kMaxTimeoutMs = 24u * 60 * 60 * 1000;
+// The sum of application data over one transaction's branches.
+inline constexpr size_t kMaxTransactionDataBytes = 8 * 1024 * 1024;
+// Every message, including a whole transaction's record, fits in this.
+inline constexpr int kMaxMessageBytes = 16 * 1024 * 1024;
+
+}  // namespace baton::limits
+
+#endif  // BATON_COMMON_LIMITS_H_

@@ -1,0 +1,91 @@
+#ifndef BATON_PROTOCOLS_TWO_PHASE_H_
+#define BATON_PROTOCOLS_TWO_PHASE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "baton/v1/participant_service.pb.h"
+#include "baton/v1/types.pb.h"
+
+// The two-phase commit state machine, as pure functions over a transaction
+// record. Callers pass the time in; nothing here blocks, logs or persists.
+// Every function either applies its whole change to *txn and returns OK, or
+// leaves *txn untouched and returns an error whose message names the xid.
+//
+// Presumed abort: commit is decided only when every branch reported
+// PREPARED; any other state forces rollback.
+namespace baton::two_phase {
+
+struct NewBranch {
+  std::string resource;
+  v1::BranchType type = v1::BRANCH_TYPE_XA;
+  std::string application_data;
+  std::string request_id;
+  std::string instance_id;
+};
+
+// Adds a branch to an open transaction and returns its id (1, 2, ...). A
+// repeated request_id returns the id of the branch it registered before.
+// FAILED_PRECONDITION if the transaction is not open or is past its deadline;
+// RESOURCE_EXHAUSTED past the branch or data limits.
+absl::StatusOr<uint64_t> RegisterBranch(v1::Transaction* txn,
+                                        const NewBranch& branch,
+                                        int64_t now_ms);
+
+// Records phase one's outcome. Reporting the same outcome again is OK;
+// a different one is FAILED_PRECONDITION, as is any report once phase two
+// has begun (except a repeat of what was recorded).
+absl::Status ReportPhaseOne(v1::Transaction* txn, uint64_t branch_id,
+                            v1::PhaseOneOutcome outcome, std::string_view error,
+                            int64_t now_ms);
+
+// Commit request. From BEGUN: COMMITTING (COMMITTED with no branches) if
+// every branch is prepared, otherwise ROLLING_BACK with a reason naming the
+// first branch that was not. On the commit side already: no change. On the
+// rollback side: FAILED_PRECONDITION.
+absl::Status DecideCommit(v1::Transaction* txn, int64_t now_ms);
+
+// Rollback request. From BEGUN: ROLLING_BACK (ROLLED_BACK with no branches).
+// On the rollback side already: no change. On the commit side:
+// FAILED_PRECONDITION.
+absl::Status DecideRollback(v1::Transaction* txn, std::string_view reason,
+                            int64_t now_ms);
+
+// Rolls back an open transaction whose deadline has passed, with reason
+// "timeout". Returns true if it did.
+bool ExpireIfPastDeadline(v1::Transaction* txn, int64_t now_ms);
+
+struct Command {
+  uint64_t branch_id;
+  v1::BranchAction action;
+};
+
+// The phase-two commands still owed to branches, in branch order. Branches
+// that answered "failed, do not retry" are not included.
+std::vector<Command> PendingCommands(const v1::Transaction& txn);
+
+// Applies a participant's answer to a phase-two command. DONE finishes the
+// branch; RETRY schedules the next attempt at now_ms + retry_delay_ms; FAILED
+// parks the branch for an operator. When nothing is pending any more the
+// transaction becomes terminal, or needs attention if a branch failed.
+// An answer for the opposite action (a stale command) is FAILED_PRECONDITION.
+absl::Status ApplyCommandResult(v1::Transaction* txn, uint64_t branch_id,
+                                v1::BranchAction action,
+                                v1::CommandOutcome outcome,
+                                std::string_view message, int64_t now_ms,
+                                int64_t retry_delay_ms);
+
+// When the coordinator must next act on its own: the deadline while open,
+// the earliest scheduled retry in phase two, 0 for nothing.
+int64_t NextActionTime(const v1::Transaction& txn);
+
+// The branch with that id, or nullptr.
+v1::Branch* FindBranch(v1::Transaction* txn, uint64_t branch_id);
+
+}  // namespace baton::two_phase
+
+#endif  // BATON_PROTOCOLS_TWO_PHASE_H_
