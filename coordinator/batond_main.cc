@@ -1,0 +1,106 @@
+// batond: the Baton coordinator.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "common/logging.h"
+#include "coordinator/server.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+// Waits for SIGINT or SIGTERM on a dedicated thread.
+void WaitForSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("signal {}: shutting down", sig);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  baton::ServerOptions options;
+  std::string log_level = "info";
+  std::string port_file;
+  int64_t retention_s = options.recovery.finished_retention_ms / 1000;
+
+  CLI::App app{
+      "batond: the Baton distributed transaction coordinator.\n"
+      "Every flag can also be set in a config file (--config, INI or TOML, "
+      "keys named as the long flags)."};
+  app.set_config("--config", "", "Read flags from this file");
+  app.add_option("--listen", options.listen_address,
+                 "HOST:PORT for gRPC (port 0 picks a free one)")
+      ->capture_default_str();
+  app.add_option("--data-dir", options.data_dir,
+                 "Directory of the LevelDB store")
+      ->capture_default_str();
+  app.add_option("--node-id", options.manager.node_id,
+                 "This coordinator's node id; it prefixes every xid")
+      ->capture_default_str();
+  app.add_option("--default-timeout-ms", options.manager.default_timeout_ms,
+                 "Timeout of transactions begun without one")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 24u * 3600 * 1000));
+  app.add_option("--retry-initial-ms", options.manager.retry_initial_ms,
+                 "First phase-two retry delay (doubles per attempt)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--retry-max-ms", options.manager.retry_max_ms,
+                 "Cap of the phase-two retry delay")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--finished-retention-s", retention_s,
+                 "How long finished transactions stay queryable")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error or critical")
+      ->capture_default_str()
+      ->check(CLI::IsMember(
+          {"trace", "debug", "info", "warn", "error", "critical"}));
+  app.add_option("--port-file", port_file,
+                 "Write the bound port to this file once serving");
+  CLI11_PARSE(app, argc, argv);
+  options.recovery.finished_retention_ms = retention_s * 1000;
+
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  baton::SetupLogging("batond", log_level);
+  std::unique_ptr<baton::Server> server;
+  absl::Status s = baton::Server::Start(options, &server);
+  if (!s.ok()) {
+    spdlog::critical("cannot start: {}", s.ToString());
+    return 1;
+  }
+  if (!port_file.empty()) {
+    std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << server->port() << "\n";
+    std::rename(tmp.c_str(), port_file.c_str());
+  }
+  WaitForSignal();
+  // Everything acknowledged is already synced, so a bounded shutdown is safe;
+  // open calls are cancelled rather than waited for.
+  std::thread watchdog([] {
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    _exit(0);
+  });
+  watchdog.detach();
+  server->Shutdown();
+  spdlog::default_logger()->flush();
+  _exit(0);
+}

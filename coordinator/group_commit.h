@@ -1,0 +1,63 @@
+#ifndef BATON_COORDINATOR_GROUP_COMMIT_H_
+#define BATON_COORDINATOR_GROUP_COMMIT_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "coordinator/store.h"
+
+namespace baton {
+
+// Makes many concurrent changes durable with one synced write. Callers
+// submit a batch and a callback; one committer thread takes everything queued
+// so far, applies it to the store as a single synced write, and then runs the
+// callbacks in submission order.
+//
+// Order is the contract: a callback runs only after its own batch and every
+// batch submitted before it are durable. An empty batch costs no write and
+// so acts as a barrier: "answer once everything I might have seen is on
+// disk". Thread-safe.
+class GroupCommitter {
+ public:
+  using Callback = std::function<void(const absl::Status&)>;
+
+  // `store` must outlive this object.
+  explicit GroupCommitter(TransactionStore* store);
+  // Commits whatever is queued, then stops.
+  ~GroupCommitter();
+
+  GroupCommitter(const GroupCommitter&) = delete;
+  GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+  // `done` runs on the committer thread; it must not block, and may submit.
+  void Submit(StoreBatch batch, Callback done);
+
+  // Writes that held at least one batch (one sync each).
+  uint64_t groups() const;
+
+ private:
+  struct Pending {
+    StoreBatch batch;
+    Callback done;
+  };
+
+  void Run();
+  void CommitGroup(std::vector<Pending>* group);
+
+  TransactionStore* const store_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::vector<Pending> queue_;  // Guarded by mu_.
+  bool stopping_ = false;       // Guarded by mu_.
+  uint64_t groups_ = 0;         // Guarded by mu_.
+  std::thread thread_;
+};
+
+}  // namespace baton
+
+#endif  // BATON_COORDINATOR_GROUP_COMMIT_H_

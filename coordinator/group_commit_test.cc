@@ -1,0 +1,155 @@
+#include "coordinator/group_commit.h"
+
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace baton {
+namespace {
+
+// Counts syncs; can hold the first write until released so that submissions
+// pile up behind it, exactly as under load.
+class FakeStore : public TransactionStore {
+ public:
+  absl::Status Apply(const std::vector<const StoreBatch*>& batches) override {
+    std::unique_lock<std::mutex> lock(mu);
+    released_cv.wait(lock, [this] { return released; });
+    ++syncs;
+    applied += batches.size();
+    for (const StoreBatch* b : batches) {
+      for (const auto& op : b->ops()) order.push_back(op.key);
+    }
+    return fail ? absl::UnavailableError("disk gone") : absl::OkStatus();
+  }
+  absl::Status Get(const std::string&, v1::Transaction*) override {
+    return absl::NotFoundError("");
+  }
+  absl::Status ScanUnfinished(
+      const std::function<bool(const v1::Transaction&)>&) override {
+    return absl::OkStatus();
+  }
+  absl::Status ScanFinishedBefore(int64_t, size_t,
+                                  std::vector<FinishedRef>*) override {
+    return absl::OkStatus();
+  }
+  absl::Status GetMeta(const std::string&, std::string*) override {
+    return absl::NotFoundError("");
+  }
+  StoreStats Stats() const override { return {}; }
+
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+    released_cv.notify_all();
+  }
+
+  std::mutex mu;
+  std::condition_variable released_cv;
+  bool released = true;
+  bool fail = false;
+  int syncs = 0;
+  size_t applied = 0;
+  std::vector<std::string> order;
+};
+
+StoreBatch Meta(const std::string& key) {
+  StoreBatch b;
+  b.PutMeta(key, "v");
+  return b;
+}
+
+struct Latch {
+  void CountDown() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (--count == 0) cv.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return count == 0; });
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  int count;
+};
+
+BOOST_AUTO_TEST_SUITE(group_commit)
+
+BOOST_AUTO_TEST_CASE(concurrent_submissions_share_one_sync_and_keep_order) {
+  FakeStore store;
+  store.released = false;
+  GroupCommitter committer(&store);
+  Latch first{.count = 1};
+  committer.Submit(Meta("first"), [&](const absl::Status& s) {
+    BOOST_TEST(s.ok());
+    first.CountDown();
+  });
+  // While "first" is stuck in its sync, 100 more pile up.
+  constexpr int kWriters = 100;
+  Latch rest{.count = kWriters};
+  std::vector<int> completion_order;
+  std::mutex order_mu;
+  for (int i = 0; i < kWriters; ++i) {
+    committer.Submit(Meta("k" + std::to_string(i)),
+                     [&, i](const absl::Status& s) {
+                       BOOST_TEST(s.ok());
+                       std::lock_guard<std::mutex> lock(order_mu);
+                       completion_order.push_back(i);
+                       rest.CountDown();
+                     });
+  }
+  store.Release();
+  first.Wait();
+  rest.Wait();
+  BOOST_TEST(store.syncs <= 2);
+  BOOST_TEST(store.applied == static_cast<size_t>(kWriters + 1));
+  for (int i = 0; i < kWriters; ++i) BOOST_TEST(completion_order[i] == i);
+  BOOST_TEST(store.order.front() == "first");
+  BOOST_TEST(store.order.back() == "k99");
+}
+
+BOOST_AUTO_TEST_CASE(empty_batch_waits_for_earlier_writes_without_a_sync) {
+  FakeStore store;
+  GroupCommitter committer(&store);
+  Latch done{.count = 2};
+  std::atomic<bool> write_done{false};
+  committer.Submit(Meta("a"), [&](const absl::Status&) {
+    write_done = true;
+    done.CountDown();
+  });
+  committer.Submit(StoreBatch(), [&](const absl::Status& s) {
+    BOOST_TEST(s.ok());
+    BOOST_TEST(write_done.load());
+    done.CountDown();
+  });
+  done.Wait();
+  Latch alone{.count = 1};
+  int syncs_before = store.syncs;
+  committer.Submit(StoreBatch(),
+                   [&](const absl::Status&) { alone.CountDown(); });
+  alone.Wait();
+  BOOST_TEST(store.syncs == syncs_before);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_sync_fails_every_callback_of_the_group) {
+  FakeStore store;
+  store.fail = true;
+  GroupCommitter committer(&store);
+  Latch done{.count = 3};
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 3; ++i) {
+    committer.Submit(Meta("x"), [&](const absl::Status& s) {
+      if (absl::IsUnavailable(s)) ++failures;
+      done.CountDown();
+    });
+  }
+  done.Wait();
+  BOOST_TEST(failures.load() == 3);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace
+}  // namespace baton

@@ -1,0 +1,187 @@
+// The LevelDB backend of TransactionStore. Key layout: store_keys.h.
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "coordinator/store.h"
+#include "coordinator/store_keys.h"
+#include "fmt/format.h"
+#include "leveldb/db.h"
+#include "leveldb/write_batch.h"
+#include "protocols/transitions.h"
+
+namespace baton {
+
+void StoreBatch::PutTransaction(const v1::Transaction& txn,
+                                int64_t previous_due_ms) {
+  Op op{.kind = Op::kPutTransaction, .txn = txn};
+  op.previous_due_ms = previous_due_ms;
+  ops_.push_back(std::move(op));
+}
+
+void StoreBatch::DeleteTransaction(const std::string& xid,
+                                   int64_t finished_ms) {
+  ops_.push_back(Op{
+      .kind = Op::kDeleteTransaction, .key = xid, .finished_ms = finished_ms});
+}
+
+void StoreBatch::PutMeta(const std::string& key, const std::string& value) {
+  ops_.push_back(Op{.kind = Op::kPutMeta, .key = key, .value = value});
+}
+
+namespace {
+
+absl::Status FromLevelDb(const leveldb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  if (s.IsNotFound())
+    return absl::NotFoundError(fmt::format("{}: not found", what));
+  return absl::UnavailableError(fmt::format("{}: {}", what, s.ToString()));
+}
+
+class LevelDbStore : public TransactionStore {
+ public:
+  explicit LevelDbStore(std::unique_ptr<leveldb::DB> db) : db_(std::move(db)) {}
+
+  absl::Status Apply(const std::vector<const StoreBatch*>& batches) override {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (!failed_.ok()) return failed_;
+    leveldb::WriteBatch wb;
+    for (const StoreBatch* batch : batches) AddToWriteBatch(*batch, &wb);
+    leveldb::WriteOptions options;
+    options.sync = true;
+    leveldb::Status s = db_->Write(options, &wb);
+    syncs_.fetch_add(1, std::memory_order_relaxed);
+    batches_.fetch_add(batches.size(), std::memory_order_relaxed);
+    if (!s.ok()) {
+      failed_ = absl::UnavailableError(fmt::format(
+          "store write failed; refusing all writes until restart: {}",
+          s.ToString()));
+    }
+    return failed_;
+  }
+
+  absl::Status Get(const std::string& xid, v1::Transaction* txn) override {
+    std::string value;
+    leveldb::Status s =
+        db_->Get(leveldb::ReadOptions(), store_keys::RecordKey(xid), &value);
+    if (s.IsNotFound()) {
+      return absl::NotFoundError(fmt::format("no transaction {}", xid));
+    }
+    if (!s.ok()) return FromLevelDb(s, "read " + xid);
+    if (!txn->ParseFromString(value)) {
+      return absl::DataLossError(fmt::format("record of {} is corrupt", xid));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ScanUnfinished(
+      const std::function<bool(const v1::Transaction&)>& fn) override {
+    std::unique_ptr<leveldb::Iterator> it(
+        db_->NewIterator(leveldb::ReadOptions()));
+    const std::string prefix(store_keys::kUnfinishedPrefix);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      int64_t due;
+      std::string xid;
+      if (!store_keys::ParseIndexKey(it->key().ToString(), &due, &xid)) {
+        return absl::DataLossError("malformed index key " +
+                                   it->key().ToString());
+      }
+      v1::Transaction txn;
+      if (absl::Status s = Get(xid, &txn); !s.ok()) return s;
+      if (!fn(txn)) break;
+    }
+    return FromLevelDb(it->status(), "scan unfinished transactions");
+  }
+
+  absl::Status ScanFinishedBefore(int64_t cutoff_ms, size_t limit,
+                                  std::vector<FinishedRef>* out) override {
+    std::unique_ptr<leveldb::Iterator> it(
+        db_->NewIterator(leveldb::ReadOptions()));
+    const std::string prefix(store_keys::kFinishedPrefix);
+    for (it->Seek(prefix);
+         it->Valid() && it->key().starts_with(prefix) && out->size() < limit;
+         it->Next()) {
+      FinishedRef ref;
+      if (!store_keys::ParseIndexKey(it->key().ToString(), &ref.finished_ms,
+                                     &ref.xid)) {
+        return absl::DataLossError("malformed index key " +
+                                   it->key().ToString());
+      }
+      if (ref.finished_ms >= cutoff_ms) break;
+      out->push_back(std::move(ref));
+    }
+    return FromLevelDb(it->status(), "scan finished transactions");
+  }
+
+  absl::Status GetMeta(const std::string& key, std::string* value) override {
+    leveldb::Status s =
+        db_->Get(leveldb::ReadOptions(), store_keys::MetaKey(key), value);
+    return FromLevelDb(s, "read metadata " + key);
+  }
+
+  StoreStats Stats() const override {
+    return {.syncs = syncs_.load(std::memory_order_relaxed),
+            .batches = batches_.load(std::memory_order_relaxed)};
+  }
+
+ private:
+  static void AddToWriteBatch(const StoreBatch& batch,
+                              leveldb::WriteBatch* wb) {
+    for (const StoreBatch::Op& op : batch.ops()) {
+      switch (op.kind) {
+        case StoreBatch::Op::kPutTransaction:
+          AddPut(op, wb);
+          break;
+        case StoreBatch::Op::kDeleteTransaction:
+          wb->Delete(store_keys::RecordKey(op.key));
+          wb->Delete(store_keys::FinishedKey(op.finished_ms, op.key));
+          break;
+        case StoreBatch::Op::kPutMeta:
+          wb->Put(store_keys::MetaKey(op.key), op.value);
+          break;
+      }
+    }
+  }
+
+  static void AddPut(const StoreBatch::Op& op, leveldb::WriteBatch* wb) {
+    const v1::Transaction& txn = op.txn;
+    if (op.previous_due_ms >= 0) {
+      wb->Delete(store_keys::UnfinishedKey(op.previous_due_ms, txn.xid()));
+    }
+    if (IsTerminal(txn.status())) {
+      wb->Put(store_keys::FinishedKey(txn.finished_unix_ms(), txn.xid()), "");
+    } else {
+      wb->Put(store_keys::UnfinishedKey(txn.next_action_unix_ms(), txn.xid()),
+              "");
+    }
+    wb->Put(store_keys::RecordKey(txn.xid()), txn.SerializeAsString());
+  }
+
+  std::unique_ptr<leveldb::DB> db_;
+  std::mutex write_mu_;
+  absl::Status failed_;  // Guarded by write_mu_; sticky once set.
+  std::atomic<uint64_t> syncs_{0};
+  std::atomic<uint64_t> batches_{0};
+};
+
+}  // namespace
+
+absl::Status OpenLevelDbStore(const std::string& dir,
+                              std::unique_ptr<TransactionStore>* store) {
+  leveldb::Options options;
+  options.create_if_missing = true;
+  options.paranoid_checks = true;
+  options.write_buffer_size = 16 << 20;
+  leveldb::DB* db = nullptr;
+  leveldb::Status s = leveldb::DB::Open(options, dir, &db);
+  if (!s.ok()) {
+    return absl::FailedPreconditionError(
+        fmt::format("cannot open store in {}: {}", dir, s.ToString()));
+  }
+  *store = std::make_unique<LevelDbStore>(std::unique_ptr<leveldb::DB>(db));
+  return absl::OkStatus();
+}
+
+}  // namespace baton

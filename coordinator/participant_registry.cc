@@ -1,0 +1,88 @@
+#include "coordinator/participant_registry.h"
+
+#include <algorithm>
+
+#include "common/time.h"
+#include "spdlog/spdlog.h"
+
+namespace baton {
+
+void ParticipantRegistry::Attach(CommandStream* stream,
+                                 const v1::Hello& hello) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sessions_[stream] = Session{hello, NowUnixMs(), {}};
+  for (const std::string& resource : hello.resources()) {
+    by_resource_[resource].push_back(stream);
+  }
+  spdlog::info("participant {} ({}) attached serving {} resource(s)",
+               hello.service(), hello.instance_id(), hello.resources_size());
+}
+
+std::vector<InFlightCommand> ParticipantRegistry::Detach(
+    CommandStream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(stream);
+  if (it == sessions_.end()) return {};
+  for (const std::string& resource : it->second.hello.resources()) {
+    auto& streams = by_resource_[resource];
+    streams.erase(std::remove(streams.begin(), streams.end(), stream),
+                  streams.end());
+    if (streams.empty()) by_resource_.erase(resource);
+  }
+  std::vector<InFlightCommand> lost;
+  for (auto& [id, command] : it->second.in_flight) lost.push_back(command);
+  spdlog::info("participant {} ({}) detached with {} command(s) unanswered",
+               it->second.hello.service(), it->second.hello.instance_id(),
+               lost.size());
+  sessions_.erase(it);
+  return lost;
+}
+
+void ParticipantRegistry::Answered(CommandStream* stream, uint64_t command_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(stream);
+  if (it != sessions_.end()) it->second.in_flight.erase(command_id);
+}
+
+bool ParticipantRegistry::TrySendLocked(CommandStream* stream,
+                                        const v1::BranchCommand& command) {
+  Session& session = sessions_[stream];
+  session.in_flight[command.command_id()] = {
+      command.command_id(), command.xid(), command.branch_id()};
+  if (stream->Write(command)) return true;
+  session.in_flight.erase(command.command_id());
+  return false;
+}
+
+bool ParticipantRegistry::Send(const v1::BranchCommand& command,
+                               const std::string& preferred_instance) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_resource_.find(command.resource());
+  if (it == by_resource_.end()) return false;
+  const std::vector<CommandStream*>& streams = it->second;
+  for (CommandStream* stream : streams) {
+    if (sessions_[stream].hello.instance_id() == preferred_instance &&
+        TrySendLocked(stream, command)) {
+      return true;
+    }
+  }
+  size_t start = round_robin_++;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    if (TrySendLocked(streams[(start + i) % streams.size()], command)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<AttachedParticipant> ParticipantRegistry::List() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<AttachedParticipant> out;
+  for (const auto& [stream, session] : sessions_) {
+    out.push_back(
+        {session.hello, session.attached_unix_ms, session.in_flight.size()});
+  }
+  return out;
+}
+
+}  // namespace baton

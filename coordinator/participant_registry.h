@@ -1,0 +1,69 @@
+#ifndef BATON_COORDINATOR_PARTICIPANT_REGISTRY_H_
+#define BATON_COORDINATOR_PARTICIPANT_REGISTRY_H_
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "baton/v1/participant_service.pb.h"
+#include "coordinator/command_sink.h"
+
+namespace baton {
+
+// A participant stream that can carry commands.
+class CommandStream {
+ public:
+  virtual ~CommandStream() = default;
+  // Queues the command for writing; false if the stream is closing.
+  virtual bool Write(const v1::BranchCommand& command) = 0;
+};
+
+struct InFlightCommand {
+  uint64_t command_id;
+  std::string xid;
+  uint64_t branch_id;
+};
+
+struct AttachedParticipant {
+  v1::Hello hello;
+  int64_t attached_unix_ms;
+  size_t in_flight;
+};
+
+// The attached participant streams, by resource, and the commands each has
+// been handed but not answered. Any live stream of a resource may take a
+// command for it; the registering instance is preferred. Thread-safe.
+class ParticipantRegistry : public CommandSink {
+ public:
+  // `stream` must stay valid until Detach(stream) returns.
+  void Attach(CommandStream* stream, const v1::Hello& hello);
+  // Forgets the stream and returns the commands it never answered.
+  std::vector<InFlightCommand> Detach(CommandStream* stream);
+  // Records that the stream answered a command.
+  void Answered(CommandStream* stream, uint64_t command_id);
+
+  bool Send(const v1::BranchCommand& command,
+            const std::string& preferred_instance) override;
+
+  std::vector<AttachedParticipant> List() const;
+
+ private:
+  struct Session {
+    v1::Hello hello;
+    int64_t attached_unix_ms;
+    std::unordered_map<uint64_t, InFlightCommand> in_flight;
+  };
+
+  bool TrySendLocked(CommandStream* stream, const v1::BranchCommand& command);
+
+  mutable std::mutex mu_;
+  std::unordered_map<CommandStream*, Session> sessions_;
+  std::unordered_map<std::string, std::vector<CommandStream*>> by_resource_;
+  size_t round_robin_ = 0;
+};
+
+}  // namespace baton
+
+#endif  // BATON_COORDINATOR_PARTICIPANT_REGISTRY_H_

@@ -1,0 +1,122 @@
+#include "coordinator/participant_session.h"
+
+#include "common/grpc_status.h"
+#include "common/limits.h"
+#include "coordinator/request_validation.h"
+#include "spdlog/spdlog.h"
+
+namespace baton {
+
+ParticipantSession::ParticipantSession(ParticipantRegistry* registry,
+                                       TransactionManager* manager,
+                                       uint32_t node_id)
+    : registry_(registry), manager_(manager), node_id_(node_id) {
+  StartRead(&incoming_);
+}
+
+bool ParticipantSession::Write(const v1::BranchCommand& command) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closing_) return false;
+  v1::CoordinatorMessage message;
+  *message.mutable_command() = command;
+  QueueLocked(std::move(message));
+  return true;
+}
+
+void ParticipantSession::QueueLocked(v1::CoordinatorMessage message) {
+  outbox_.push_back(std::move(message));
+  if (!writing_) {
+    writing_ = true;
+    StartWrite(&outbox_.front());
+  }
+}
+
+void ParticipantSession::CloseLocked(const grpc::Status& status) {
+  if (closing_) return;
+  closing_ = true;
+  final_status_ = status;
+  if (!writing_ && !finished_) {
+    finished_ = true;
+    Finish(final_status_);
+  }
+}
+
+void ParticipantSession::OnWriteDone(bool ok) {
+  std::lock_guard<std::mutex> lock(mu_);
+  outbox_.pop_front();
+  writing_ = false;
+  if (!ok)
+    CloseLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
+  if (closing_) {
+    if (!finished_) {
+      finished_ = true;
+      Finish(final_status_);
+    }
+    return;
+  }
+  if (!outbox_.empty()) {
+    writing_ = true;
+    StartWrite(&outbox_.front());
+  }
+}
+
+void ParticipantSession::OnReadDone(bool ok) {
+  if (!ok) {
+    std::lock_guard<std::mutex> lock(mu_);
+    CloseLocked(grpc::Status::OK);
+    return;
+  }
+  if (!attached_) {
+    if (!incoming_.has_hello()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      CloseLocked(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                               "the first message on Attach must be a Hello"));
+      return;
+    }
+    HandleHello(incoming_.hello());
+  } else if (incoming_.has_result()) {
+    HandleResult(incoming_.mutable_result());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!closing_) StartRead(&incoming_);
+}
+
+void ParticipantSession::HandleHello(const v1::Hello& hello) {
+  if (absl::Status s = Validate(hello); !s.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    CloseLocked(ToGrpcStatus(s));
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    v1::CoordinatorMessage welcome;
+    welcome.mutable_welcome()->set_coordinator_node(node_id_);
+    QueueLocked(std::move(welcome));
+  }
+  attached_ = true;
+  registry_->Attach(this, hello);
+  std::vector<std::string> resources(hello.resources().begin(),
+                                     hello.resources().end());
+  manager_->OnResourcesAttached(resources);
+}
+
+void ParticipantSession::HandleResult(v1::BranchResult* result) {
+  if (absl::Status s = Validate(*result); !s.ok()) {
+    spdlog::warn("dropping malformed branch result: {}", s.ToString());
+    return;
+  }
+  if (result->message().size() > limits::kMaxReasonBytes) {
+    result->mutable_message()->resize(limits::kMaxReasonBytes);
+  }
+  registry_->Answered(this, result->command_id());
+  manager_->OnCommandResult(*result);
+}
+
+void ParticipantSession::OnDone() {
+  for (const InFlightCommand& c : registry_->Detach(this)) {
+    manager_->OnCommandLost(c.xid, c.branch_id, c.command_id);
+  }
+  delete this;
+}
+
+}  // namespace baton

@@ -1,0 +1,57 @@
+#ifndef BATON_COORDINATOR_PARTICIPANT_SESSION_H_
+#define BATON_COORDINATOR_PARTICIPANT_SESSION_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <mutex>
+
+#include "baton/v1/participant_service.grpc.pb.h"
+#include "coordinator/participant_registry.h"
+#include "coordinator/transaction_manager.h"
+
+namespace baton {
+
+// The coordinator's end of one Attach stream, on gRPC's callback API: no
+// thread waits on it. The first message must be a Hello; after it the
+// session is in the registry and carries commands out and results in.
+// Deletes itself when gRPC is done with the stream, after handing every
+// unanswered command back to the manager.
+class ParticipantSession
+    : public grpc::ServerBidiReactor<v1::ParticipantMessage,
+                                     v1::CoordinatorMessage>,
+      public CommandStream {
+ public:
+  ParticipantSession(ParticipantRegistry* registry, TransactionManager* manager,
+                     uint32_t node_id);
+
+  bool Write(const v1::BranchCommand& command) override;
+
+ private:
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnDone() override;
+
+  void HandleHello(const v1::Hello& hello);
+  void HandleResult(v1::BranchResult* result);
+  void QueueLocked(v1::CoordinatorMessage message);
+  // Stops accepting writes; finishes once the write in flight completes.
+  void CloseLocked(const grpc::Status& status);
+
+  ParticipantRegistry* const registry_;
+  TransactionManager* const manager_;
+  const uint32_t node_id_;
+  v1::ParticipantMessage incoming_;  // Owned by the single outstanding read.
+  bool attached_ = false;            // Touched only by the read path.
+
+  std::mutex mu_;
+  std::deque<v1::CoordinatorMessage> outbox_;  // Front is being written.
+  bool writing_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+  grpc::Status final_status_;
+};
+
+}  // namespace baton
+
+#endif  // BATON_COORDINATOR_PARTICIPANT_SESSION_H_

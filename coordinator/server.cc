@@ -1,0 +1,92 @@
+#include "coordinator/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "common/limits.h"
+#include "coordinator/participant_registry.h"
+#include "coordinator/services.h"
+#include "coordinator/store.h"
+#include "fmt/format.h"
+#include "spdlog/spdlog.h"
+
+namespace baton {
+
+// Declared in dependency order: destroyed in reverse.
+struct Server::Parts {
+  std::unique_ptr<TransactionStore> store;
+  std::unique_ptr<GroupCommitter> committer;
+  ParticipantRegistry registry;
+  std::unique_ptr<TransactionManager> manager;
+  std::unique_ptr<RecoveryLoop> recovery;
+  std::unique_ptr<TransactionServiceImpl> transaction_service;
+  std::unique_ptr<ParticipantServiceImpl> participant_service;
+};
+
+absl::Status Server::Start(const ServerOptions& options,
+                           std::unique_ptr<Server>* out) {
+  std::unique_ptr<Server> server(new Server);
+  auto parts = std::make_unique<Parts>();
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(fmt::format(
+        "cannot create data dir {}: {}", options.data_dir, ec.message()));
+  }
+  absl::Status s = OpenLevelDbStore(options.data_dir, &parts->store);
+  if (!s.ok()) return s;
+  parts->committer = std::make_unique<GroupCommitter>(parts->store.get());
+  parts->manager = std::make_unique<TransactionManager>(
+      options.manager, parts->committer.get(), parts->store.get(),
+      &parts->registry);
+  if (s = parts->manager->Init(); !s.ok()) return s;
+  parts->recovery = std::make_unique<RecoveryLoop>(
+      options.recovery, parts->store.get(), parts->committer.get(),
+      parts->manager.get());
+  parts->transaction_service =
+      std::make_unique<TransactionServiceImpl>(parts->manager.get());
+  parts->participant_service = std::make_unique<ParticipantServiceImpl>(
+      &parts->registry, parts->manager.get(), options.manager.node_id);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen_address,
+                           grpc::InsecureServerCredentials(), &server->port_);
+  builder.SetMaxReceiveMessageSize(limits::kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(limits::kMaxMessageBytes);
+  builder.RegisterService(parts->transaction_service.get());
+  builder.RegisterService(parts->participant_service.get());
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(
+        fmt::format("cannot listen on {}", options.listen_address));
+  }
+  auto* health = server->grpc_server_->GetHealthCheckService();
+  health->SetServingStatus(false);
+  if (s = parts->recovery->ResumeUnfinished(); !s.ok()) return s;
+  parts->recovery->Start();
+  health->SetServingStatus(true);
+  spdlog::info("batond serving on port {} with data in {}", server->port_,
+               options.data_dir);
+  server->parts_ = std::move(parts);
+  *out = std::move(server);
+  return absl::OkStatus();
+}
+
+Server::~Server() { Shutdown(); }
+
+void Server::Wait() {
+  if (grpc_server_) grpc_server_->Wait();
+}
+
+void Server::Shutdown() {
+  if (grpc_server_) {
+    grpc_server_->Shutdown(std::chrono::system_clock::now() +
+                           std::chrono::seconds(1));
+  }
+}
+
+}  // namespace baton

@@ -1,0 +1,54 @@
+#ifndef BATON_COORDINATOR_SERVER_H_
+#define BATON_COORDINATOR_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "coordinator/transaction_manager.h"
+#include "recovery/recovery_loop.h"
+
+namespace baton {
+
+struct ServerOptions {
+  std::string listen_address = "127.0.0.1:7420";
+  std::string data_dir = "./data";
+  ManagerOptions manager;
+  RecoveryOptions recovery;
+};
+
+// A running coordinator: store, group committer, transaction manager,
+// participant registry, recovery loop and the gRPC server, wired together.
+// Health reports NOT_SERVING until every unfinished transaction is resumed.
+class Server {
+ public:
+  // Opens the store, resumes unfinished transactions and starts serving.
+  static absl::Status Start(const ServerOptions& options,
+                            std::unique_ptr<Server>* server);
+  ~Server();
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The port actually bound (useful with port 0).
+  int port() const { return port_; }
+
+  // Blocks until Shutdown() is called from another thread.
+  void Wait();
+  // Stops accepting calls and cancels those still open.
+  void Shutdown();
+
+ private:
+  Server() = default;
+  struct Parts;
+
+  std::unique_ptr<Parts> parts_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+};
+
+}  // namespace baton
+
+#endif  // BATON_COORDINATOR_SERVER_H_

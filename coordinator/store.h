@@ -1,0 +1,89 @@
+#ifndef BATON_COORDINATOR_STORE_H_
+#define BATON_COORDINATOR_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "baton/v1/types.pb.h"
+
+namespace baton {
+
+// One atomic change to the store, in backend-neutral terms. The backend
+// decides the key layout and keeps its indexes consistent with each record.
+class StoreBatch {
+ public:
+  struct Op {
+    enum Kind { kPutTransaction, kDeleteTransaction, kPutMeta } kind;
+    v1::Transaction txn;           // kPutTransaction
+    int64_t previous_due_ms = -1;  // kPutTransaction: due it was indexed at
+    std::string key, value;        // kDeleteTransaction (key = xid), kPutMeta
+    int64_t finished_ms = 0;       // kDeleteTransaction
+  };
+
+  // Writes the whole record. previous_due_ms is the next_action_unix_ms the
+  // record carried when it was last put, or -1 if it was never put.
+  void PutTransaction(const v1::Transaction& txn, int64_t previous_due_ms);
+  // Drops a terminal record that finished at finished_ms.
+  void DeleteTransaction(const std::string& xid, int64_t finished_ms);
+  void PutMeta(const std::string& key, const std::string& value);
+
+  bool empty() const { return ops_.empty(); }
+  size_t size() const { return ops_.size(); }
+  const std::vector<Op>& ops() const { return ops_; }
+
+ private:
+  std::vector<Op> ops_;
+};
+
+struct FinishedRef {
+  std::string xid;
+  int64_t finished_ms;
+};
+
+struct StoreStats {
+  uint64_t syncs = 0;    // Synced writes issued to disk.
+  uint64_t batches = 0;  // StoreBatches applied (many per sync).
+};
+
+// Durable storage of transaction records. Thread-safe.
+//
+// Fail-stop: once a write or sync fails, every later Apply fails with the
+// same error; a coordinator that cannot prove durability stops acknowledging.
+class TransactionStore {
+ public:
+  virtual ~TransactionStore() = default;
+
+  // Applies every batch atomically and in order, and syncs. On OK all of them
+  // are durable; on error none may be assumed to be.
+  virtual absl::Status Apply(const std::vector<const StoreBatch*>& batches) = 0;
+
+  // NOT_FOUND if no record has that xid.
+  virtual absl::Status Get(const std::string& xid, v1::Transaction* txn) = 0;
+
+  // Calls fn for every non-terminal record, earliest next action first
+  // (records with no timed action, 0, come first). fn returns false to stop.
+  virtual absl::Status ScanUnfinished(
+      const std::function<bool(const v1::Transaction&)>& fn) = 0;
+
+  // Up to `limit` terminal records that finished before cutoff_ms, oldest
+  // first.
+  virtual absl::Status ScanFinishedBefore(int64_t cutoff_ms, size_t limit,
+                                          std::vector<FinishedRef>* out) = 0;
+
+  // NOT_FOUND if the key was never put.
+  virtual absl::Status GetMeta(const std::string& key, std::string* value) = 0;
+
+  virtual StoreStats Stats() const = 0;
+};
+
+// Opens (creating if needed) a LevelDB store in `dir`.
+absl::Status OpenLevelDbStore(const std::string& dir,
+                              std::unique_ptr<TransactionStore>* store);
+
+}  // namespace baton
+
+#endif  // BATON_COORDINATOR_STORE_H_

@@ -1,0 +1,534 @@
+#include "coordinator/transaction_manager.h"
+
+#include <future>
+#include <random>
+
+#include "common/failpoint.h"
+#include "common/time.h"
+#include "coordinator/xid.h"
+#include "fmt/format.h"
+#include "protocols/transitions.h"
+#include "protocols/two_phase.h"
+#include "spdlog/spdlog.h"
+
+namespace baton {
+namespace {
+
+constexpr char kEpochKey[] = "epoch";
+constexpr uint32_t kDefaultWaitMs = 30'000;
+
+absl::Status CommitAborted(const v1::Transaction& txn) {
+  return absl::AbortedError(fmt::format(
+      "transaction {} was rolled back instead: {}", txn.xid(), txn.reason()));
+}
+
+}  // namespace
+
+TransactionManager::TransactionManager(const ManagerOptions& options,
+                                       GroupCommitter* committer,
+                                       TransactionStore* store,
+                                       CommandSink* sink)
+    : options_(options), committer_(committer), store_(store), sink_(sink) {}
+
+absl::Status TransactionManager::Init() {
+  std::string value;
+  absl::Status s = store_->GetMeta(kEpochKey, &value);
+  if (!s.ok() && !absl::IsNotFound(s)) return s;
+  epoch_ = s.ok() ? std::stoull(value) + 1 : 1;
+  StoreBatch batch;
+  batch.PutMeta(kEpochKey, std::to_string(epoch_));
+  std::promise<absl::Status> synced;
+  committer_->Submit(std::move(batch), [&synced](const absl::Status& status) {
+    synced.set_value(status);
+  });
+  s = synced.get_future().get();
+  if (s.ok())
+    spdlog::info("coordinator node {} epoch {}", options_.node_id, epoch_);
+  return s;
+}
+
+TransactionManager::LiveTransaction* TransactionManager::FindLocked(
+    const std::string& xid) {
+  auto it = live_.find(xid);
+  return it == live_.end() ? nullptr : it->second.get();
+}
+
+// ---------------------------------------------------------------------------
+// Durability plumbing.
+
+void TransactionManager::PersistLocked(LiveTransaction* t, Done done) {
+  v1::Transaction& r = t->record;
+  r.set_next_action_unix_ms(two_phase::NextActionTime(r));
+  StoreBatch batch;
+  batch.PutTransaction(r, t->persisted_due);
+  t->persisted_due = IsTerminal(r.status()) ? -1 : r.next_action_unix_ms();
+  if (r.next_action_unix_ms() > 0)
+    due_.push({r.next_action_unix_ms(), r.xid()});
+  committer_->Submit(
+      std::move(batch),
+      [this, snapshot = r, done = std::move(done)](const absl::Status& s) {
+        if (s.ok()) {
+          OnDurable(snapshot.xid(), snapshot.status());
+        } else {
+          spdlog::critical("xid={} not durable: {}", snapshot.xid(),
+                           s.ToString());
+        }
+        if (done) done(s, snapshot);
+      });
+}
+
+void TransactionManager::AnswerWhenDurable(absl::Status status,
+                                           v1::Transaction snapshot,
+                                           Done done) {
+  committer_->Submit(
+      StoreBatch(), [status = std::move(status), snapshot = std::move(snapshot),
+                     done = std::move(done)](const absl::Status& s) {
+        done(s.ok() ? status : s, snapshot);
+      });
+}
+
+// Runs once the state `status` of xid is on disk.
+void TransactionManager::OnDurable(const std::string& xid,
+                                   v1::GlobalStatus status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  LiveTransaction* t = FindLocked(xid);
+  if (t == nullptr) return;
+  if (status != v1::GLOBAL_STATUS_BEGUN && !t->phase_two_started) {
+    failpoint::Hit(IsCommitSide(status) ? "after_commit_decision"
+                                        : "after_rollback_decision")
+        .IgnoreError();
+    StartPhaseTwoLocked(t);
+  }
+  if (IsTerminal(status) || NeedsAttention(status)) {
+    for (Waiter& w : t->waiters) w.reply(absl::OkStatus(), status);
+    t->waiters.clear();
+  }
+  if (IsTerminal(status)) FinishLocked(t);
+}
+
+void TransactionManager::FinishLocked(LiveTransaction* t) {
+  const v1::Transaction& r = t->record;
+  spdlog::info("xid={} {} with {} branch(es)", r.xid(),
+               GlobalStatusName(r.status()), r.branches_size());
+  if (!r.request_id().empty()) xid_by_begin_request_.erase(r.request_id());
+  live_.erase(r.xid());
+}
+
+// ---------------------------------------------------------------------------
+// Generic read-modify-write of one transaction.
+
+void TransactionManager::Mutate(const std::string& xid, Mutation mutate,
+                                Done done) {
+  std::unique_lock<std::mutex> lock(mu_);
+  LiveTransaction* t = FindLocked(xid);
+  if (t == nullptr) {
+    lock.unlock();
+    MutateStored(xid, mutate, done);
+    return;
+  }
+  bool changed = false;
+  absl::Status s = mutate(&t->record, &changed);
+  if (s.ok() && changed) {
+    PersistLocked(t, std::move(done));
+    return;
+  }
+  AnswerWhenDurable(std::move(s), t->record, std::move(done));
+}
+
+// Terminal records live only in the store and never change again, so the
+// mutation runs on a copy and only its verdict matters.
+void TransactionManager::MutateStored(const std::string& xid,
+                                      const Mutation& mutate,
+                                      const Done& done) {
+  v1::Transaction record;
+  absl::Status s = store_->Get(xid, &record);
+  if (absl::IsNotFound(s)) {
+    s = absl::NotFoundError(fmt::format(
+        "no transaction {} (never begun here, or finished and purged)", xid));
+  }
+  if (s.ok()) {
+    bool changed = false;
+    s = mutate(&record, &changed);
+  }
+  done(s, record);
+}
+
+// ---------------------------------------------------------------------------
+// Caller and participant calls.
+
+void TransactionManager::Begin(const v1::BeginRequest& request,
+                               Reply<v1::BeginResponse> reply) {
+  auto answer = [reply](const absl::Status& s, const v1::Transaction& r) {
+    v1::BeginResponse response;
+    response.set_xid(r.xid());
+    response.set_deadline_unix_ms(r.deadline_unix_ms());
+    reply(s, response);
+  };
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!request.request_id().empty()) {
+    auto it = xid_by_begin_request_.find(request.request_id());
+    if (it != xid_by_begin_request_.end()) {
+      AnswerWhenDurable(absl::OkStatus(), FindLocked(it->second)->record,
+                        answer);
+      return;
+    }
+  }
+  auto t = std::make_unique<LiveTransaction>();
+  v1::Transaction& r = t->record;
+  int64_t now = NowUnixMs();
+  uint32_t timeout_ms = request.timeout_ms() == 0 ? options_.default_timeout_ms
+                                                  : request.timeout_ms();
+  r.set_xid(FormatXid({options_.node_id, epoch_, ++next_sequence_}));
+  r.set_name(request.name());
+  r.set_protocol(request.protocol() == v1::PROTOCOL_UNSPECIFIED
+                     ? v1::PROTOCOL_TWO_PHASE
+                     : request.protocol());
+  r.set_status(v1::GLOBAL_STATUS_BEGUN);
+  r.set_begun_unix_ms(now);
+  r.set_deadline_unix_ms(now + timeout_ms);
+  r.set_request_id(request.request_id());
+  if (!r.request_id().empty()) xid_by_begin_request_[r.request_id()] = r.xid();
+  spdlog::debug("xid={} begun: {}", r.xid(), r.name());
+  LiveTransaction* raw = t.get();
+  live_.emplace(r.xid(), std::move(t));
+  PersistLocked(raw, answer);
+}
+
+void TransactionManager::Commit(const v1::CommitRequest& request,
+                                Reply<v1::CommitResponse> reply) {
+  DecideAndReply(request.xid(), /*commit=*/true, "", request.wait(),
+                 request.wait_timeout_ms(),
+                 [reply](const absl::Status& s, v1::GlobalStatus status) {
+                   v1::CommitResponse response;
+                   response.set_status(status);
+                   reply(s, response);
+                 });
+}
+
+void TransactionManager::Rollback(const v1::RollbackRequest& request,
+                                  Reply<v1::RollbackResponse> reply) {
+  std::string reason =
+      request.reason().empty() ? "rolled back by caller" : request.reason();
+  DecideAndReply(request.xid(), /*commit=*/false, std::move(reason),
+                 request.wait(), request.wait_timeout_ms(),
+                 [reply](const absl::Status& s, v1::GlobalStatus status) {
+                   v1::RollbackResponse response;
+                   response.set_status(status);
+                   reply(s, response);
+                 });
+}
+
+void TransactionManager::DecideAndReply(const std::string& xid, bool commit,
+                                        std::string reason, bool wait,
+                                        uint32_t wait_timeout_ms,
+                                        Reply<v1::GlobalStatus> reply) {
+  auto aborted = std::make_shared<bool>(false);
+  Mutation mutate = [commit, reason, aborted](v1::Transaction* r,
+                                              bool* changed) {
+    v1::GlobalStatus before = r->status();
+    if (before == v1::GLOBAL_STATUS_BEGUN) {
+      absl::Status fp = failpoint::Hit(commit ? "before_commit_decision"
+                                              : "before_rollback_decision");
+      if (!fp.ok()) return fp;
+    }
+    int64_t now = NowUnixMs();
+    absl::Status s = commit ? two_phase::DecideCommit(r, now)
+                            : two_phase::DecideRollback(r, reason, now);
+    *changed = r->status() != before;
+    *aborted = commit && *changed && IsRollbackSide(r->status());
+    return s;
+  };
+  Done done = [this, aborted, wait, wait_timeout_ms, reply](
+                  const absl::Status& s, const v1::Transaction& r) {
+    if (!s.ok()) return reply(s, r.status());
+    if (*aborted) return reply(CommitAborted(r), r.status());
+    if (!wait || IsTerminal(r.status()) || NeedsAttention(r.status())) {
+      return reply(s, r.status());
+    }
+    AddWaiter(r.xid(), wait_timeout_ms, reply);
+  };
+  Mutate(xid, std::move(mutate), std::move(done));
+}
+
+void TransactionManager::AddWaiter(const std::string& xid,
+                                   uint32_t wait_timeout_ms,
+                                   Reply<v1::GlobalStatus> reply) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    LiveTransaction* t = FindLocked(xid);
+    if (t != nullptr) {
+      int64_t deadline = NowUnixMs() + (wait_timeout_ms == 0 ? kDefaultWaitMs
+                                                             : wait_timeout_ms);
+      uint64_t id = next_waiter_id_++;
+      t->waiters.push_back({id, deadline, std::move(reply)});
+      waiter_deadlines_.emplace(deadline, std::make_pair(xid, id));
+      return;
+    }
+  }
+  // Finished between the decision and now: the store has the outcome.
+  v1::Transaction record;
+  absl::Status s = store_->Get(xid, &record);
+  reply(s, record.status());
+}
+
+void TransactionManager::GetTransaction(const std::string& xid,
+                                        Reply<v1::Transaction> reply) {
+  Mutate(
+      xid, [](v1::Transaction*, bool*) { return absl::OkStatus(); },
+      [reply](const absl::Status& s, const v1::Transaction& r) {
+        reply(s, r);
+      });
+}
+
+void TransactionManager::RegisterBranch(
+    const v1::RegisterBranchRequest& request,
+    Reply<v1::RegisterBranchResponse> reply) {
+  auto branch_id = std::make_shared<uint64_t>(0);
+  two_phase::NewBranch branch{
+      .resource = request.resource(),
+      .type = request.type() == v1::BRANCH_TYPE_UNSPECIFIED ? v1::BRANCH_TYPE_XA
+                                                            : request.type(),
+      .application_data = request.application_data(),
+      .request_id = request.request_id(),
+      .instance_id = request.instance_id()};
+  Mutate(
+      request.xid(),
+      [branch = std::move(branch), branch_id](v1::Transaction* r,
+                                              bool* changed) {
+        int before = r->branches_size();
+        absl::StatusOr<uint64_t> id =
+            two_phase::RegisterBranch(r, branch, NowUnixMs());
+        if (!id.ok()) return id.status();
+        *branch_id = *id;
+        *changed = r->branches_size() != before;
+        return absl::OkStatus();
+      },
+      [reply, branch_id](const absl::Status& s, const v1::Transaction& r) {
+        v1::RegisterBranchResponse response;
+        response.set_branch_id(*branch_id);
+        reply(s, response);
+      });
+}
+
+void TransactionManager::ReportBranch(const v1::ReportBranchRequest& request,
+                                      Reply<v1::ReportBranchResponse> reply) {
+  uint64_t branch_id = request.branch_id();
+  Mutate(
+      request.xid(),
+      [request](v1::Transaction* r, bool* changed) {
+        v1::Branch* b = two_phase::FindBranch(r, request.branch_id());
+        v1::BranchStatus before =
+            b == nullptr ? v1::BRANCH_STATUS_UNSPECIFIED : b->status();
+        absl::Status s =
+            two_phase::ReportPhaseOne(r, request.branch_id(), request.outcome(),
+                                      request.error(), NowUnixMs());
+        *changed = s.ok() && b->status() != before;
+        return s;
+      },
+      [reply, branch_id](const absl::Status& s, const v1::Transaction& r) {
+        v1::ReportBranchResponse response;
+        if (branch_id >= 1 &&
+            branch_id <= static_cast<uint64_t>(r.branches_size())) {
+          response.set_status(r.branches(branch_id - 1).status());
+        }
+        reply(s, response);
+      });
+}
+
+// ---------------------------------------------------------------------------
+// Phase two.
+
+void TransactionManager::StartPhaseTwoLocked(LiveTransaction* t) {
+  t->phase_two_started = true;
+  for (const two_phase::Command& c : two_phase::PendingCommands(t->record)) {
+    DispatchLocked(t, c.branch_id, c.action, /*ignore_backoff=*/false);
+  }
+}
+
+void TransactionManager::DispatchLocked(LiveTransaction* t, uint64_t branch_id,
+                                        v1::BranchAction action,
+                                        bool ignore_backoff) {
+  Delivery& d = t->deliveries[branch_id];
+  if (d.command_id != 0) return;
+  const v1::Branch& b = t->record.branches(static_cast<int>(branch_id - 1));
+  if (!ignore_backoff && b.next_retry_unix_ms() > NowUnixMs()) return;
+  failpoint::Hit("before_branch_command").IgnoreError();
+  v1::BranchCommand command;
+  command.set_command_id(next_command_id_++);
+  command.set_xid(t->record.xid());
+  command.set_branch_id(branch_id);
+  command.set_resource(b.resource());
+  command.set_type(b.type());
+  command.set_action(action);
+  command.set_application_data(b.application_data());
+  command.set_attempt(b.attempts() + 1);
+  if (sink_->Send(command, b.instance_id())) {
+    d.command_id = command.command_id();
+    return;
+  }
+  parked_[b.resource()].insert({t->record.xid(), branch_id});
+  spdlog::info("xid={} branch {} waits for a participant serving '{}'",
+               t->record.xid(), branch_id, b.resource());
+}
+
+void TransactionManager::OnCommandResult(const v1::BranchResult& result) {
+  std::lock_guard<std::mutex> lock(mu_);
+  LiveTransaction* t = FindLocked(result.xid());
+  if (t == nullptr) return;  // Already finished: a duplicate answer.
+  Delivery& d = t->deliveries[result.branch_id()];
+  bool current = d.command_id == result.command_id();
+  // A stale "done" is still the truth about the branch; a stale failure is not.
+  if (!current && result.outcome() != v1::COMMAND_OUTCOME_DONE) return;
+  if (current) d.command_id = 0;
+  v1::Branch* b = two_phase::FindBranch(&t->record, result.branch_id());
+  if (b == nullptr) return;
+  v1::BranchStatus before = b->status();
+  uint32_t attempts_before = b->attempts();
+  absl::Status s = two_phase::ApplyCommandResult(
+      &t->record, result.branch_id(), result.action(), result.outcome(),
+      result.message(), NowUnixMs(), RetryDelayMs(b->attempts()));
+  if (!s.ok()) {
+    spdlog::warn("xid={} ignoring result: {}", result.xid(), s.ToString());
+    return;
+  }
+  if (b->status() == before && b->attempts() == attempts_before) return;
+  if (result.outcome() != v1::COMMAND_OUTCOME_DONE) {
+    spdlog::warn("xid={} branch {} ({}) attempt {} failed{}: {}", result.xid(),
+                 result.branch_id(), b->resource(), b->attempts(),
+                 result.outcome() == v1::COMMAND_OUTCOME_FAILED
+                     ? " for good"
+                     : fmt::format(", retry in {} ms",
+                                   b->next_retry_unix_ms() - NowUnixMs()),
+                 result.message());
+  }
+  PersistLocked(t, nullptr);
+}
+
+void TransactionManager::OnCommandLost(const std::string& xid,
+                                       uint64_t branch_id,
+                                       uint64_t command_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  LiveTransaction* t = FindLocked(xid);
+  if (t == nullptr) return;
+  Delivery& d = t->deliveries[branch_id];
+  if (d.command_id != command_id) return;
+  d.command_id = 0;
+  for (const two_phase::Command& c : two_phase::PendingCommands(t->record)) {
+    if (c.branch_id == branch_id) {
+      DispatchLocked(t, branch_id, c.action, /*ignore_backoff=*/true);
+    }
+  }
+}
+
+void TransactionManager::OnResourcesAttached(
+    const std::vector<std::string>& resources) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& resource : resources) {
+    auto it = parked_.find(resource);
+    if (it == parked_.end()) continue;
+    std::set<std::pair<std::string, uint64_t>> waiting = std::move(it->second);
+    parked_.erase(it);
+    for (const auto& [xid, branch_id] : waiting) {
+      LiveTransaction* t = FindLocked(xid);
+      if (t == nullptr || !t->phase_two_started) continue;
+      for (const two_phase::Command& c :
+           two_phase::PendingCommands(t->record)) {
+        if (c.branch_id == branch_id) {
+          DispatchLocked(t, branch_id, c.action, /*ignore_backoff=*/true);
+        }
+      }
+    }
+  }
+}
+
+int64_t TransactionManager::RetryDelayMs(uint32_t attempts) {
+  int64_t delay = options_.retry_initial_ms;
+  for (uint32_t i = 0; i < attempts && delay < options_.retry_max_ms; ++i) {
+    delay *= 2;
+  }
+  delay = std::min(delay, options_.retry_max_ms);
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  return std::max<int64_t>(1, static_cast<int64_t>(delay * jitter(rng)));
+}
+
+// ---------------------------------------------------------------------------
+// Timed work and restart.
+
+void TransactionManager::RunDue(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  while (!due_.empty() && due_.top().first <= now_ms) {
+    auto [due, xid] = due_.top();
+    due_.pop();
+    LiveTransaction* t = FindLocked(xid);
+    if (t == nullptr || t->record.next_action_unix_ms() != due) continue;
+    if (two_phase::ExpireIfPastDeadline(&t->record, now_ms)) {
+      spdlog::warn("xid={} timed out; rolling back", xid);
+      PersistLocked(t, nullptr);
+    } else if (t->phase_two_started) {
+      RetryDueLocked(t, now_ms);
+    }
+  }
+  ExpireWaitersLocked(now_ms);
+}
+
+void TransactionManager::RetryDueLocked(LiveTransaction* t, int64_t now_ms) {
+  for (const two_phase::Command& c : two_phase::PendingCommands(t->record)) {
+    const v1::Branch& b = t->record.branches(static_cast<int>(c.branch_id - 1));
+    if (b.next_retry_unix_ms() != 0 && b.next_retry_unix_ms() <= now_ms) {
+      DispatchLocked(t, c.branch_id, c.action, /*ignore_backoff=*/true);
+    }
+  }
+}
+
+void TransactionManager::ExpireWaitersLocked(int64_t now_ms) {
+  while (!waiter_deadlines_.empty() &&
+         waiter_deadlines_.begin()->first <= now_ms) {
+    auto [xid, id] = waiter_deadlines_.begin()->second;
+    waiter_deadlines_.erase(waiter_deadlines_.begin());
+    LiveTransaction* t = FindLocked(xid);
+    if (t == nullptr) continue;
+    auto& waiters = t->waiters;
+    for (auto it = waiters.begin(); it != waiters.end(); ++it) {
+      if (it->id != id) continue;
+      it->reply(absl::OkStatus(), t->record.status());
+      waiters.erase(it);
+      break;
+    }
+  }
+}
+
+void TransactionManager::Adopt(v1::Transaction record) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto t = std::make_unique<LiveTransaction>();
+  t->persisted_due = record.next_action_unix_ms();
+  t->record = std::move(record);
+  LiveTransaction* raw = t.get();
+  const std::string xid = raw->record.xid();
+  live_.emplace(xid, std::move(t));
+  if (!raw->record.request_id().empty()) {
+    xid_by_begin_request_[raw->record.request_id()] = xid;
+  }
+  if (raw->record.status() == v1::GLOBAL_STATUS_BEGUN) {
+    spdlog::warn("xid={} was open when the coordinator stopped; rolling back",
+                 xid);
+    two_phase::DecideRollback(
+        &raw->record, "coordinator restarted while it was open", NowUnixMs())
+        .IgnoreError();
+    PersistLocked(raw, nullptr);
+    return;
+  }
+  spdlog::info("xid={} resuming {}", xid,
+               GlobalStatusName(raw->record.status()));
+  StartPhaseTwoLocked(raw);
+  if (raw->record.next_action_unix_ms() > 0) {
+    due_.push({raw->record.next_action_unix_ms(), xid});
+  }
+}
+
+size_t TransactionManager::LiveCount() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return live_.size();
+}
+
+}  // namespace baton

@@ -1,0 +1,152 @@
+#ifndef BATON_COORDINATOR_TRANSACTION_MANAGER_H_
+#define BATON_COORDINATOR_TRANSACTION_MANAGER_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "baton/v1/participant_service.pb.h"
+#include "baton/v1/transaction_service.pb.h"
+#include "coordinator/command_sink.h"
+#include "coordinator/group_commit.h"
+#include "coordinator/store.h"
+
+namespace baton {
+
+struct ManagerOptions {
+  uint32_t node_id = 0;
+  uint32_t default_timeout_ms = 60'000;
+  // Phase-two retry backoff: initial delay, doubled per attempt up to the cap,
+  // with +-20% jitter.
+  int64_t retry_initial_ms = 100;
+  int64_t retry_max_ms = 60'000;
+};
+
+// Owns every unfinished global transaction in memory and drives it through
+// its protocol. Each change is applied to the in-memory record and queued on
+// the group committer under one lock, so the store sees changes in the order
+// memory did; callers are answered only from the committer's callbacks, so
+// no answer gets ahead of the disk. Phase-two commands go out only after the
+// decision is durable. Terminal transactions leave memory once durable and
+// are served from the store afterwards.
+//
+// Thread-safe. Replies run on the committer thread or the calling thread and
+// must not block.
+class TransactionManager {
+ public:
+  template <typename T>
+  using Reply = std::function<void(const absl::Status&, const T&)>;
+
+  // `committer`, `store` and `sink` must outlive this object.
+  TransactionManager(const ManagerOptions& options, GroupCommitter* committer,
+                     TransactionStore* store, CommandSink* sink);
+
+  TransactionManager(const TransactionManager&) = delete;
+  TransactionManager& operator=(const TransactionManager&) = delete;
+
+  // Bumps and syncs the epoch that makes xids unique across restarts. Call
+  // once, before any Begin.
+  absl::Status Init();
+
+  // Takes over an unfinished record loaded from the store after a restart.
+  // An open one is rolled back (its caller's view was lost); one with a
+  // decision resumes phase two.
+  void Adopt(v1::Transaction record);
+
+  // The caller and participant calls of TransactionService. Requests are
+  // assumed syntactically valid (see request_validation.h).
+  void Begin(const v1::BeginRequest& request, Reply<v1::BeginResponse> reply);
+  void Commit(const v1::CommitRequest& request,
+              Reply<v1::CommitResponse> reply);
+  void Rollback(const v1::RollbackRequest& request,
+                Reply<v1::RollbackResponse> reply);
+  void GetTransaction(const std::string& xid, Reply<v1::Transaction> reply);
+  void RegisterBranch(const v1::RegisterBranchRequest& request,
+                      Reply<v1::RegisterBranchResponse> reply);
+  void ReportBranch(const v1::ReportBranchRequest& request,
+                    Reply<v1::ReportBranchResponse> reply);
+
+  // From participant sessions.
+  void OnCommandResult(const v1::BranchResult& result);
+  void OnCommandLost(const std::string& xid, uint64_t branch_id,
+                     uint64_t command_id);
+  void OnResourcesAttached(const std::vector<std::string>& resources);
+
+  // Rolls back expired transactions, resends commands whose retry is due and
+  // answers waiters whose wait ran out. Called by the recovery loop.
+  void RunDue(int64_t now_ms);
+
+  size_t LiveCount() const;
+
+ private:
+  struct Delivery {
+    uint64_t command_id = 0;  // Of the command in flight; 0 if none.
+  };
+  struct Waiter {
+    uint64_t id;
+    int64_t deadline_ms;
+    Reply<v1::GlobalStatus> reply;
+  };
+  struct LiveTransaction {
+    v1::Transaction record;
+    int64_t persisted_due = -1;  // Index position of the last queued write.
+    bool phase_two_started = false;
+    std::unordered_map<uint64_t, Delivery> deliveries;
+    std::vector<Waiter> waiters;
+  };
+  // Changes *record and sets *changed; errors leave it untouched.
+  using Mutation = std::function<absl::Status(v1::Transaction*, bool* changed)>;
+  using Done = std::function<void(const absl::Status&, const v1::Transaction&)>;
+
+  void Mutate(const std::string& xid, Mutation mutate, Done done);
+  void MutateStored(const std::string& xid, const Mutation& mutate,
+                    const Done& done);
+  void AnswerWhenDurable(absl::Status status, v1::Transaction snapshot,
+                         Done done);
+  void PersistLocked(LiveTransaction* t, Done done);
+  void OnDurable(const std::string& xid, v1::GlobalStatus status);
+  void StartPhaseTwoLocked(LiveTransaction* t);
+  void DispatchLocked(LiveTransaction* t, uint64_t branch_id,
+                      v1::BranchAction action, bool ignore_backoff);
+  void FinishLocked(LiveTransaction* t);
+  void DecideAndReply(const std::string& xid, bool commit, std::string reason,
+                      bool wait, uint32_t wait_timeout_ms,
+                      Reply<v1::GlobalStatus> reply);
+  void AddWaiter(const std::string& xid, uint32_t wait_timeout_ms,
+                 Reply<v1::GlobalStatus> reply);
+  void ExpireWaitersLocked(int64_t now_ms);
+  void RetryDueLocked(LiveTransaction* t, int64_t now_ms);
+  int64_t RetryDelayMs(uint32_t attempts);
+  LiveTransaction* FindLocked(const std::string& xid);
+
+  const ManagerOptions options_;
+  GroupCommitter* const committer_;
+  TransactionStore* const store_;
+  CommandSink* const sink_;
+  uint64_t epoch_ = 0;
+
+  mutable std::mutex mu_;
+  uint64_t next_sequence_ = 0;    // Guarded by mu_.
+  uint64_t next_command_id_ = 1;  // Guarded by mu_.
+  uint64_t next_waiter_id_ = 1;   // Guarded by mu_.
+  std::unordered_map<std::string, std::unique_ptr<LiveTransaction>> live_;
+  std::unordered_map<std::string, std::string> xid_by_begin_request_;
+  // Branches owed a command that no attached participant serves.
+  std::map<std::string, std::set<std::pair<std::string, uint64_t>>> parked_;
+  // (next action time, xid); entries go stale and are skipped when popped.
+  using DueEntry = std::pair<int64_t, std::string>;
+  std::priority_queue<DueEntry, std::vector<DueEntry>, std::greater<>> due_;
+  std::multimap<int64_t, std::pair<std::string, uint64_t>> waiter_deadlines_;
+};
+
+}  // namespace baton
+
+#endif  // BATON_COORDINATOR_TRANSACTION_MANAGER_H_

@@ -1,0 +1,37 @@
+#include "coordinator/xid.h"
+
+#include <charconv>
+#include <limits>
+
+#include "fmt/format.h"
+
+namespace baton {
+namespace {
+
+// Parses a decimal number that ends at `end` or at '-'.
+template <typename T>
+bool ParseField(std::string_view* rest, T* value, bool last) {
+  const char* begin = rest->data();
+  const char* end = begin + rest->size();
+  auto [ptr, ec] = std::from_chars(begin, end, *value);
+  if (ec != std::errc() || ptr == begin) return false;
+  if (last) return ptr == end;
+  if (ptr == end || *ptr != '-') return false;
+  rest->remove_prefix(ptr - begin + 1);
+  return true;
+}
+
+}  // namespace
+
+std::string FormatXid(const XidParts& parts) {
+  return fmt::format("{}-{}-{}", parts.node, parts.epoch, parts.sequence);
+}
+
+bool ParseXid(std::string_view xid, XidParts* parts) {
+  if (xid.size() > 64) return false;
+  return ParseField(&xid, &parts->node, false) &&
+         ParseField(&xid, &parts->epoch, false) &&
+         ParseField(&xid, &parts->sequence, true);
+}
+
+}  // namespace baton
