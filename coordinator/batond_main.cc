@@ -1,31 +1,15 @@
 // batond: the Baton coordinator.
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cstdio>
-#include <fstream>
 #include <thread>
 
 #include "common/logging.h"
+#include "common/port_file.h"
+#include "common/signals.h"
 #include "coordinator/server.h"
 #include "spdlog/spdlog.h"
-
-namespace {
-
-// Waits for SIGINT or SIGTERM on a dedicated thread.
-void WaitForSignal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  int sig = 0;
-  sigwait(&set, &sig);
-  spdlog::info("signal {}: shutting down", sig);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   baton::ServerOptions options;
@@ -73,13 +57,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   options.recovery.finished_retention_ms = retention_s * 1000;
 
-  // Block the stop signals in every thread; one thread waits for them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-
+  baton::BlockStopSignals();
   baton::SetupLogging("batond", log_level);
   std::unique_ptr<baton::Server> server;
   absl::Status s = baton::Server::Start(options, &server);
@@ -87,12 +65,11 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", s.ToString());
     return 1;
   }
-  if (!port_file.empty()) {
-    std::string tmp = port_file + ".tmp";
-    std::ofstream(tmp) << server->port() << "\n";
-    std::rename(tmp.c_str(), port_file.c_str());
+  if (!port_file.empty() && !baton::WritePortFile(port_file, server->port())) {
+    spdlog::critical("cannot write port file {}", port_file);
+    return 1;
   }
-  WaitForSignal();
+  spdlog::info("signal {}: shutting down", baton::WaitForStopSignal());
   // Everything acknowledged is already synced, so a bounded shutdown is safe;
   // open calls are cancelled rather than waited for.
   std::thread watchdog([] {

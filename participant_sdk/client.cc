@@ -1,0 +1,165 @@
+#include "baton/client.h"
+
+#include <exception>
+
+#include "baton/v1/transaction_service.grpc.pb.h"
+#include "common/grpc_status.h"
+#include "participant_sdk/internal/rpc.h"
+#include "spdlog/spdlog.h"
+
+namespace baton {
+namespace {
+
+class GrpcTransactionClient : public TransactionClient {
+ public:
+  explicit GrpcTransactionClient(const ClientOptions& options)
+      : options_(options),
+        stub_(v1::TransactionService::NewStub(
+            internal::MakeCoordinatorChannel(options.coordinator))) {}
+
+  absl::StatusOr<v1::BeginResponse> BeginRaw(
+      const v1::BeginRequest& request) override {
+    v1::BeginResponse response;
+    return Finish(Call([&](grpc::ClientContext* c) {
+                    return stub_->Begin(c, request, &response);
+                  }),
+                  response);
+  }
+
+  absl::StatusOr<v1::GlobalStatus> Commit(const std::string& xid,
+                                          bool wait) override {
+    v1::CommitRequest request;
+    request.set_xid(xid);
+    request.set_wait(wait);
+    v1::CommitResponse response;
+    absl::Status s = Call([&](grpc::ClientContext* c) {
+      return stub_->Commit(c, request, &response);
+    });
+    return Finish(s, response.status());
+  }
+
+  absl::StatusOr<v1::GlobalStatus> Rollback(const std::string& xid,
+                                            const std::string& reason,
+                                            bool wait) override {
+    v1::RollbackRequest request;
+    request.set_xid(xid);
+    request.set_reason(reason);
+    request.set_wait(wait);
+    v1::RollbackResponse response;
+    absl::Status s = Call([&](grpc::ClientContext* c) {
+      return stub_->Rollback(c, request, &response);
+    });
+    return Finish(s, response.status());
+  }
+
+  absl::StatusOr<v1::Transaction> GetTransaction(
+      const std::string& xid) override {
+    v1::GetTransactionRequest request;
+    request.set_xid(xid);
+    v1::GetTransactionResponse response;
+    absl::Status s = Call([&](grpc::ClientContext* c) {
+      return stub_->GetTransaction(c, request, &response);
+    });
+    return Finish(s, response.transaction());
+  }
+
+  absl::StatusOr<uint64_t> RegisterBranch(
+      const v1::RegisterBranchRequest& request) override {
+    v1::RegisterBranchResponse response;
+    absl::Status s = Call([&](grpc::ClientContext* c) {
+      return stub_->RegisterBranch(c, request, &response);
+    });
+    return Finish(s, response.branch_id());
+  }
+
+  absl::Status ReportBranch(const std::string& xid, uint64_t branch_id,
+                            v1::PhaseOneOutcome outcome,
+                            const std::string& error) override {
+    v1::ReportBranchRequest request;
+    request.set_xid(xid);
+    request.set_branch_id(branch_id);
+    request.set_outcome(outcome);
+    request.set_error(error);
+    v1::ReportBranchResponse response;
+    return Call([&](grpc::ClientContext* c) {
+      return stub_->ReportBranch(c, request, &response);
+    });
+  }
+
+ private:
+  absl::Status Call(
+      const std::function<grpc::Status(grpc::ClientContext*)>& call) {
+    return FromGrpcStatus(internal::CallWithRetry(options_.call_timeout,
+                                                  options_.max_attempts, call));
+  }
+
+  template <typename T>
+  static absl::StatusOr<T> Finish(const absl::Status& s, const T& value) {
+    if (!s.ok()) return s;
+    return value;
+  }
+
+  const ClientOptions options_;
+  std::unique_ptr<v1::TransactionService::Stub> stub_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TransactionClient>> TransactionClient::Connect(
+    const ClientOptions& options) {
+  if (options.coordinator.empty()) {
+    return absl::InvalidArgumentError("ClientOptions.coordinator is empty");
+  }
+  return std::unique_ptr<TransactionClient>(
+      std::make_unique<GrpcTransactionClient>(options));
+}
+
+absl::StatusOr<std::unique_ptr<GlobalTransaction>> TransactionClient::Begin(
+    const std::string& name, std::chrono::milliseconds timeout) {
+  v1::BeginRequest request;
+  request.set_name(name);
+  request.set_timeout_ms(static_cast<uint32_t>(timeout.count()));
+  request.set_request_id(internal::NewRequestId());
+  absl::StatusOr<v1::BeginResponse> response = BeginRaw(request);
+  if (!response.ok()) return response.status();
+  return std::make_unique<GlobalTransaction>(this, response->xid());
+}
+
+GlobalTransaction::GlobalTransaction(TransactionClient* client, std::string xid)
+    : client_(client), xid_(std::move(xid)) {}
+
+GlobalTransaction::~GlobalTransaction() {
+  if (decided_) return;
+  std::string reason = std::uncaught_exceptions() > 0
+                           ? "an exception escaped the transaction's scope"
+                           : "the transaction went out of scope uncommitted";
+  absl::StatusOr<v1::GlobalStatus> s = client_->Rollback(xid_, reason, false);
+  if (!s.ok()) {
+    spdlog::warn("xid={} rollback on scope exit failed: {}", xid_,
+                 s.status().ToString());
+  }
+}
+
+absl::Status GlobalTransaction::Commit(bool wait) {
+  absl::StatusOr<v1::GlobalStatus> s = client_->Commit(xid_, wait);
+  if (s.ok()) {
+    decided_ = true;
+    status_ = *s;
+    return absl::OkStatus();
+  }
+  // ABORTED and FAILED_PRECONDITION mean a decision exists (rollback).
+  if (absl::IsAborted(s.status()) || absl::IsFailedPrecondition(s.status())) {
+    decided_ = true;
+    status_ = v1::GLOBAL_STATUS_ROLLING_BACK;
+  }
+  return s.status();
+}
+
+absl::Status GlobalTransaction::Rollback(const std::string& reason, bool wait) {
+  absl::StatusOr<v1::GlobalStatus> s = client_->Rollback(xid_, reason, wait);
+  if (s.ok() || absl::IsFailedPrecondition(s.status())) decided_ = true;
+  if (s.ok()) status_ = *s;
+  return s.status();
+}
+
+}  // namespace baton

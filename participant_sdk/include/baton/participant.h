@@ -1,0 +1,129 @@
+#ifndef BATON_PARTICIPANT_H_
+#define BATON_PARTICIPANT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+// The participant's side of Baton: a service registers resources, joins
+// global transactions as branches, and serves the coordinator's phase-two
+// commands on SDK-owned threads.
+//
+//   class Accounts : public baton::XaResource {
+//     absl::Status Prepare(const baton::BranchContext& b) override;  // hold
+//     baton::PhaseTwoResult Commit(const baton::BranchContext& b) override;
+//     baton::PhaseTwoResult Rollback(const baton::BranchContext& b) override;
+//   };
+//
+//   Accounts accounts;
+//   auto participant = baton::Participant::Create(
+//       {.coordinator = addr, .service = "bank"});
+//   (*participant)->AddXaResource("bank-a", &accounts);
+//   (*participant)->Start();
+//   ...
+//   // In a request handler that carries an xid (see propagation.h):
+//   absl::StatusOr<uint64_t> branch =
+//       (*participant)->Enlist(xid, "bank-a", encoded_request);
+namespace baton {
+
+// What a handler is told about the branch it acts on.
+struct BranchContext {
+  std::string xid;
+  uint64_t branch_id = 0;
+  std::string resource;
+  // The bytes given to Enlist, handed back unchanged in phase two.
+  std::string application_data;
+  // Delivery attempt of this phase-two command, from 1 (0 in Prepare).
+  uint32_t attempt = 0;
+};
+
+// A phase-two handler's answer.
+struct PhaseTwoResult {
+  enum class Outcome { kDone, kRetry, kFailed };
+
+  // Applied now, or already applied earlier (handlers must be idempotent:
+  // the coordinator may resend a command).
+  static PhaseTwoResult Done() { return {Outcome::kDone, ""}; }
+  // Not applied; the coordinator retries with backoff.
+  static PhaseTwoResult Retry(std::string why) {
+    return {Outcome::kRetry, std::move(why)};
+  }
+  // Will never apply: the transaction needs an operator.
+  static PhaseTwoResult Failed(std::string why) {
+    return {Outcome::kFailed, std::move(why)};
+  }
+
+  Outcome outcome;
+  std::string message;
+};
+
+// A resource with two-phase semantics. Handlers run on SDK threads, possibly
+// concurrently for different branches; commands for one branch never run
+// concurrently with each other.
+class XaResource {
+ public:
+  virtual ~XaResource() = default;
+  // Does the branch's work and holds it durably, so that Commit cannot fail
+  // for business reasons. A non-OK status reports the branch failed, which
+  // rolls the global transaction back.
+  virtual absl::Status Prepare(const BranchContext& branch) = 0;
+  // Makes the prepared work permanent. Idempotent.
+  virtual PhaseTwoResult Commit(const BranchContext& branch) = 0;
+  // Undoes whatever Prepare held, if anything: it may be called for a branch
+  // that never prepared, or whose Prepare is still running. Idempotent.
+  virtual PhaseTwoResult Rollback(const BranchContext& branch) = 0;
+};
+
+struct ParticipantOptions {
+  // batond's address, HOST:PORT.
+  std::string coordinator = "127.0.0.1:7420";
+  // The service's name, for operators.
+  std::string service;
+  // Unique per process; empty picks "<service>-<pid>-<random>".
+  std::string instance_id;
+  // Threads that run phase-two handlers.
+  int worker_threads = 4;
+  // Reconnect backoff after the coordinator stream breaks.
+  std::chrono::milliseconds reconnect_initial{100};
+  std::chrono::milliseconds reconnect_max{2000};
+  // Deadline of each unary call to the coordinator.
+  std::chrono::milliseconds call_timeout{5000};
+};
+
+// One process's attachment to the coordinator. Thread-safe after Start.
+class Participant {
+ public:
+  static absl::StatusOr<std::unique_ptr<Participant>> Create(
+      const ParticipantOptions& options);
+  virtual ~Participant() = default;
+
+  // Serves `name` with `resource`, which must outlive this object. Only
+  // before Start. INVALID_ARGUMENT for an empty or duplicate name.
+  virtual absl::Status AddXaResource(const std::string& name,
+                                     XaResource* resource) = 0;
+
+  // Attaches in the background and keeps reattaching with backoff whenever
+  // the stream breaks. FAILED_PRECONDITION if no resource was added.
+  virtual absl::Status Start() = 0;
+
+  // True once attached, false if `timeout` passed first.
+  virtual bool WaitAttached(std::chrono::milliseconds timeout) = 0;
+
+  // Phase one of a branch of `xid` on `resource`: registers the branch, runs
+  // the resource's Prepare, and reports the outcome. Returns the branch id
+  // if prepared; Prepare's error (after reporting the branch failed), or the
+  // coordinator's error if it refused the branch.
+  virtual absl::StatusOr<uint64_t> Enlist(
+      const std::string& xid, const std::string& resource,
+      const std::string& application_data) = 0;
+
+  virtual const std::string& instance_id() const = 0;
+};
+
+}  // namespace baton
+
+#endif  // BATON_PARTICIPANT_H_

@@ -1,0 +1,30 @@
+#ifndef BATON_PARTICIPANT_SDK_INTERNAL_RPC_H_
+#define BATON_PARTICIPANT_SDK_INTERNAL_RPC_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace baton::internal {
+
+// A channel to the coordinator with message limits matching the server and
+// quick reconnects, so a restarted coordinator is found within a second.
+std::shared_ptr<grpc::Channel> MakeCoordinatorChannel(
+    const std::string& address);
+
+// Runs `call` with a fresh context (deadline `timeout`) until it returns
+// something other than UNAVAILABLE, or `max_attempts` ran out, backing off
+// between attempts. Only for calls that are safe to repeat.
+grpc::Status CallWithRetry(
+    std::chrono::milliseconds timeout, int max_attempts,
+    const std::function<grpc::Status(grpc::ClientContext*)>& call);
+
+// 32 random hex digits: an idempotency key.
+std::string NewRequestId();
+
+}  // namespace baton::internal
+
+#endif  // BATON_PARTICIPANT_SDK_INTERNAL_RPC_H_

@@ -1,0 +1,291 @@
+#include "baton/participant.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "baton/client.h"
+#include "baton/v1/participant_service.grpc.pb.h"
+#include "common/failpoint.h"
+#include "fmt/format.h"
+#include "participant_sdk/internal/rpc.h"
+#include "participant_sdk/internal/worker_pool.h"
+#include "spdlog/spdlog.h"
+
+namespace baton {
+namespace {
+
+using Stream =
+    grpc::ClientReaderWriter<v1::ParticipantMessage, v1::CoordinatorMessage>;
+
+class ParticipantImpl : public Participant {
+ public:
+  ParticipantImpl(const ParticipantOptions& options,
+                  std::unique_ptr<TransactionClient> client)
+      : options_(options),
+        client_(std::move(client)),
+        stub_(v1::ParticipantService::NewStub(
+            internal::MakeCoordinatorChannel(options.coordinator))),
+        workers_(options.worker_threads) {}
+
+  ~ParticipantImpl() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+      if (context_ != nullptr) context_->TryCancel();
+    }
+    wake_.notify_all();
+    if (attach_thread_.joinable()) attach_thread_.join();
+  }
+
+  absl::Status AddXaResource(const std::string& name,
+                             XaResource* resource) override {
+    if (name.empty() || resource == nullptr) {
+      return absl::InvalidArgumentError(
+          "resource name and handler are required");
+    }
+    if (attach_thread_.joinable()) {
+      return absl::FailedPreconditionError("add resources before Start()");
+    }
+    if (!resources_.emplace(name, resource).second) {
+      return absl::InvalidArgumentError(
+          fmt::format("resource '{}' was already added", name));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Start() override {
+    if (resources_.empty()) {
+      return absl::FailedPreconditionError("add at least one resource first");
+    }
+    if (attach_thread_.joinable()) return absl::OkStatus();
+    attach_thread_ = std::thread([this] { AttachLoop(); });
+    return absl::OkStatus();
+  }
+
+  bool WaitAttached(std::chrono::milliseconds timeout) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    return wake_.wait_for(lock, timeout, [this] { return attached_; });
+  }
+
+  absl::StatusOr<uint64_t> Enlist(const std::string& xid,
+                                  const std::string& resource,
+                                  const std::string& application_data) override;
+
+  const std::string& instance_id() const override {
+    return options_.instance_id;
+  }
+
+ private:
+  void AttachLoop();
+  // Runs one stream until it breaks. Returns true if it got attached.
+  bool RunStream();
+  void Execute(const v1::BranchCommand& command);
+  PhaseTwoResult RunHandler(XaResource* resource,
+                            const v1::BranchCommand& command);
+  void SendResult(v1::BranchResult result);
+  std::mutex& BranchLock(const std::string& xid, uint64_t branch_id) {
+    size_t h = std::hash<std::string>()(xid) ^ (branch_id * 0x9e3779b97f4a7c15);
+    return branch_locks_[h % branch_locks_.size()];
+  }
+
+  const ParticipantOptions options_;
+  std::unique_ptr<TransactionClient> client_;
+  std::unique_ptr<v1::ParticipantService::Stub> stub_;
+  std::map<std::string, XaResource*> resources_;  // Fixed after Start.
+  std::array<std::mutex, 64> branch_locks_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;                   // Guarded by mu_.
+  bool attached_ = false;                   // Guarded by mu_.
+  grpc::ClientContext* context_ = nullptr;  // Guarded by mu_.
+  Stream* stream_ = nullptr;                // Guarded by mu_; writes too.
+
+  internal::WorkerPool workers_;  // After the state its tasks use.
+  std::thread attach_thread_;
+};
+
+void ParticipantImpl::AttachLoop() {
+  std::chrono::milliseconds backoff = options_.reconnect_initial;
+  for (;;) {
+    if (RunStream()) backoff = options_.reconnect_initial;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (wake_.wait_for(lock, backoff, [this] { return stopping_; })) return;
+    backoff = std::min(backoff * 2, options_.reconnect_max);
+  }
+}
+
+bool ParticipantImpl::RunStream() {
+  grpc::ClientContext context;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return false;
+    context_ = &context;
+  }
+  std::unique_ptr<Stream> stream = stub_->Attach(&context);
+  v1::ParticipantMessage hello;
+  hello.mutable_hello()->set_service(options_.service);
+  hello.mutable_hello()->set_instance_id(options_.instance_id);
+  for (const auto& [name, resource] : resources_) {
+    hello.mutable_hello()->add_resources(name);
+  }
+  v1::CoordinatorMessage message;
+  bool attached =
+      stream->Write(hello) && stream->Read(&message) && message.has_welcome();
+  if (attached) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stream_ = stream.get();
+    attached_ = true;
+    wake_.notify_all();
+    spdlog::info("participant {} attached to coordinator node {}",
+                 options_.instance_id, message.welcome().coordinator_node());
+  }
+  while (attached && stream->Read(&message)) {
+    if (!message.has_command()) continue;
+    workers_.Post([this, command = message.command()] { Execute(command); });
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stream_ = nullptr;
+    attached_ = false;
+    context_ = nullptr;
+  }
+  grpc::Status status = stream->Finish();
+  spdlog::warn("participant {} stream to the coordinator ended: {}",
+               options_.instance_id, status.error_message());
+  return attached;
+}
+
+void ParticipantImpl::Execute(const v1::BranchCommand& command) {
+  v1::BranchResult result;
+  result.set_command_id(command.command_id());
+  result.set_xid(command.xid());
+  result.set_branch_id(command.branch_id());
+  result.set_action(command.action());
+  auto it = resources_.find(command.resource());
+  PhaseTwoResult outcome = it == resources_.end()
+                               ? PhaseTwoResult::Retry(fmt::format(
+                                     "resource '{}' is not served by {}",
+                                     command.resource(), options_.instance_id))
+                               : RunHandler(it->second, command);
+  switch (outcome.outcome) {
+    case PhaseTwoResult::Outcome::kDone:
+      result.set_outcome(v1::COMMAND_OUTCOME_DONE);
+      break;
+    case PhaseTwoResult::Outcome::kRetry:
+      result.set_outcome(v1::COMMAND_OUTCOME_RETRY);
+      break;
+    case PhaseTwoResult::Outcome::kFailed:
+      result.set_outcome(v1::COMMAND_OUTCOME_FAILED);
+      break;
+  }
+  result.set_message(outcome.message);
+  SendResult(std::move(result));
+}
+
+PhaseTwoResult ParticipantImpl::RunHandler(XaResource* resource,
+                                           const v1::BranchCommand& command) {
+  BranchContext branch{command.xid(), command.branch_id(), command.resource(),
+                       command.application_data(), command.attempt()};
+  bool commit = command.action() == v1::BRANCH_ACTION_COMMIT;
+  std::lock_guard<std::mutex> lock(BranchLock(branch.xid, branch.branch_id));
+  failpoint::Hit(commit ? "participant_before_commit"
+                        : "participant_before_rollback")
+      .IgnoreError();
+  PhaseTwoResult result = PhaseTwoResult::Retry("handler threw");
+  try {
+    result = commit ? resource->Commit(branch) : resource->Rollback(branch);
+  } catch (const std::exception& e) {
+    result = PhaseTwoResult::Retry(fmt::format("handler threw: {}", e.what()));
+  } catch (...) {
+    result = PhaseTwoResult::Retry("handler threw a non-standard exception");
+  }
+  failpoint::Hit(commit ? "participant_after_commit"
+                        : "participant_after_rollback")
+      .IgnoreError();
+  return result;
+}
+
+void ParticipantImpl::SendResult(v1::BranchResult result) {
+  v1::ParticipantMessage message;
+  *message.mutable_result() = std::move(result);
+  std::lock_guard<std::mutex> lock(mu_);
+  // With no stream the coordinator resends the command after reattaching.
+  if (stream_ != nullptr) stream_->Write(message);
+}
+
+absl::StatusOr<uint64_t> ParticipantImpl::Enlist(
+    const std::string& xid, const std::string& resource_name,
+    const std::string& application_data) {
+  auto it = resources_.find(resource_name);
+  if (it == resources_.end()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "resource '{}' was not added to this participant", resource_name));
+  }
+  v1::RegisterBranchRequest request;
+  request.set_xid(xid);
+  request.set_resource(resource_name);
+  request.set_type(v1::BRANCH_TYPE_XA);
+  request.set_application_data(application_data);
+  request.set_request_id(internal::NewRequestId());
+  request.set_instance_id(options_.instance_id);
+  absl::StatusOr<uint64_t> branch_id = client_->RegisterBranch(request);
+  if (!branch_id.ok()) return branch_id.status();
+
+  BranchContext branch{xid, *branch_id, resource_name, application_data, 0};
+  absl::Status prepared;
+  {
+    std::lock_guard<std::mutex> lock(BranchLock(xid, *branch_id));
+    try {
+      prepared = it->second->Prepare(branch);
+    } catch (const std::exception& e) {
+      prepared =
+          absl::InternalError(fmt::format("Prepare threw: {}", e.what()));
+    }
+  }
+  failpoint::Hit("participant_after_prepare").IgnoreError();
+  absl::Status reported =
+      client_->ReportBranch(xid, *branch_id,
+                            prepared.ok() ? v1::PHASE_ONE_OUTCOME_PREPARED
+                                          : v1::PHASE_ONE_OUTCOME_FAILED,
+                            std::string(prepared.message()));
+  if (!prepared.ok()) return prepared;
+  if (absl::IsFailedPrecondition(reported) || absl::IsNotFound(reported)) {
+    // Rolled back while we prepared: release what Prepare holds now.
+    std::lock_guard<std::mutex> lock(BranchLock(xid, *branch_id));
+    it->second->Rollback(branch);
+  }
+  if (!reported.ok()) return reported;
+  return *branch_id;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Participant>> Participant::Create(
+    const ParticipantOptions& options) {
+  if (options.service.empty()) {
+    return absl::InvalidArgumentError("ParticipantOptions.service is empty");
+  }
+  if (options.worker_threads < 1) {
+    return absl::InvalidArgumentError("worker_threads must be at least 1");
+  }
+  ParticipantOptions resolved = options;
+  if (resolved.instance_id.empty()) {
+    resolved.instance_id = fmt::format("{}-{}-{}", options.service, getpid(),
+                                       internal::NewRequestId().substr(0, 8));
+  }
+  absl::StatusOr<std::unique_ptr<TransactionClient>> client =
+      TransactionClient::Connect({.coordinator = options.coordinator,
+                                  .call_timeout = options.call_timeout});
+  if (!client.ok()) return client.status();
+  return std::unique_ptr<Participant>(
+      std::make_unique<ParticipantImpl>(resolved, std::move(*client)));
+}
+
+}  // namespace baton
