@@ -1,5 +1,6 @@
 #include "recovery/recovery_loop.h"
 
+#include <algorithm>
 #include <future>
 #include <vector>
 
@@ -52,7 +53,9 @@ void RecoveryLoop::Run() {
       while (PurgeFinishedBefore(now - options_.finished_retention_ms) ==
              options_.purge_batch) {
       }
-      next_purge = now + options_.purge_interval_ms;
+      next_purge =
+          now + std::clamp<int64_t>(options_.finished_retention_ms / 10, 100,
+                                    options_.purge_interval_ms);
     }
     lock.lock();
     wake_.wait_for(lock, std::chrono::milliseconds(options_.tick_ms),

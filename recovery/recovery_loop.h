@@ -19,6 +19,7 @@ struct RecoveryOptions {
   // Terminal records are kept this long, then purged. Needs-attention
   // records are never purged.
   int64_t finished_retention_ms = 24LL * 60 * 60 * 1000;
+  // Purges run this often at most (more often for short retentions).
   int64_t purge_interval_ms = 10'000;
   size_t purge_batch = 1000;
 };

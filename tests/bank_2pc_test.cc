@@ -1,0 +1,148 @@
+// Multi-process 2PC scenarios: batond, two bank services and bank_client as
+// real processes on 127.0.0.1. After every scenario the money is conserved
+// and no hold is left behind.
+#define BOOST_TEST_MODULE bank_2pc
+#include <signal.h>
+
+#include <boost/test/unit_test.hpp>
+
+#include "tests/support/bank_cluster.h"
+
+namespace baton::testing {
+namespace {
+
+constexpr int64_t kStart = 100;
+
+// batond plus bank-a (alice) and bank-b (bob), each starting with 100.
+struct TwoBanks {
+  explicit TwoBanks(const std::vector<std::string>& coordinator_env = {},
+                    const std::vector<std::string>& bank_a_env = {}) {
+    cluster.StartCoordinator(coordinator_env);
+    cluster.StartBank("bank-a", {"alice=100"}, bank_a_env);
+    cluster.StartBank("bank-b", {"bob=100"});
+  }
+
+  // Both accounts settle at the expected balances, nothing is held, and the
+  // total is what it was.
+  void ExpectSettled(int64_t alice, int64_t bob) {
+    BOOST_TEST(alice + bob == 2 * kStart);
+    BOOST_TEST(cluster.WaitForSettled("bank-a", "alice", alice),
+               "alice did not settle at " << alice << "\n"
+                                          << cluster.Logs());
+    BOOST_TEST(cluster.WaitForSettled("bank-b", "bob", bob),
+               "bob did not settle at " << bob << "\n"
+                                        << cluster.Logs());
+  }
+
+  void ExpectStatus(const std::string& xid, v1::GlobalStatus status) {
+    BOOST_TEST(cluster.WaitForStatus(xid, status),
+               "xid " << xid << " never became "
+                      << v1::GlobalStatus_Name(status) << "\n"
+                      << cluster.Logs());
+  }
+
+  BankCluster cluster;
+};
+
+BOOST_AUTO_TEST_CASE(commit_moves_the_money) {
+  TwoBanks banks;
+  auto t = banks.cluster.Transfer("bank-a", "alice", "bank-b", "bob", 30);
+  BOOST_TEST(t.exit_code == 0, t.output << banks.cluster.Logs());
+  BOOST_TEST(t.outcome == "committed");
+  banks.ExpectStatus(t.xid, v1::GLOBAL_STATUS_COMMITTED);
+  banks.ExpectSettled(70, 130);
+  auto txn = banks.cluster.GetTransaction(t.xid);
+  BOOST_REQUIRE(txn.ok());
+  BOOST_TEST(txn->branches_size() == 2);
+  for (const v1::Branch& b : txn->branches()) {
+    BOOST_TEST(b.status() == v1::BRANCH_STATUS_COMMITTED);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(rollback_leaves_the_balances_as_they_were) {
+  TwoBanks banks;
+  auto t = banks.cluster.Transfer("bank-a", "alice", "bank-b", "bob", 30,
+                                  {"--rollback"});
+  BOOST_TEST(t.exit_code == 2, t.output);
+  BOOST_TEST(t.outcome == "rolled-back");
+  banks.ExpectStatus(t.xid, v1::GLOBAL_STATUS_ROLLED_BACK);
+  banks.ExpectSettled(100, 100);
+}
+
+BOOST_AUTO_TEST_CASE(an_overdraw_fails_in_prepare_and_rolls_back) {
+  TwoBanks banks;
+  auto t = banks.cluster.Transfer("bank-a", "alice", "bank-b", "bob", 500);
+  BOOST_TEST(t.exit_code == 2, t.output);
+  BOOST_TEST(t.output.find("insufficient funds") != std::string::npos,
+             t.output);
+  banks.ExpectStatus(t.xid, v1::GLOBAL_STATUS_ROLLED_BACK);
+  auto txn = banks.cluster.GetTransaction(t.xid);
+  BOOST_REQUIRE(txn.ok());
+  BOOST_REQUIRE(txn->branches_size() == 1);  // The credit never ran.
+  BOOST_TEST(txn->branches(0).status() == v1::BRANCH_STATUS_ROLLED_BACK);
+  banks.ExpectSettled(100, 100);
+}
+
+BOOST_AUTO_TEST_CASE(several_transfers_add_up) {
+  TwoBanks banks;
+  for (int i = 0; i < 5; ++i) {
+    auto t = banks.cluster.Transfer("bank-a", "alice", "bank-b", "bob", 10);
+    BOOST_TEST(t.exit_code == 0, t.output);
+  }
+  auto back = banks.cluster.Transfer("bank-b", "bob", "bank-a", "alice", 5);
+  BOOST_TEST(back.exit_code == 0, back.output);
+  banks.ExpectSettled(55, 145);
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_participant_killed_after_prepare_gets_its_commit_on_reattach) {
+  // bank-a dies (SIGKILL, by its fault point) the moment its commit arrives:
+  // prepared, decision durable, commit not applied.
+  TwoBanks banks({}, {"BATON_FAILPOINTS=participant_before_commit=crash"});
+  auto t = banks.cluster.Transfer("bank-a", "alice", "bank-b", "bob", 30,
+                                  {"--no-wait"});
+  BOOST_TEST(t.exit_code == 0, t.output << banks.cluster.Logs());
+  BOOST_TEST(banks.cluster.bank("bank-a").WaitExit(20s) == 128 + SIGKILL);
+  BOOST_TEST(banks.cluster.WaitForSettled("bank-b", "bob", 130));
+  auto txn = banks.cluster.GetTransaction(t.xid);
+  BOOST_REQUIRE(txn.ok());
+  BOOST_TEST(txn->status() == v1::GLOBAL_STATUS_COMMITTING);
+
+  banks.cluster.StartBank("bank-a", {});  // Same ledger, no fault point.
+  banks.ExpectStatus(t.xid, v1::GLOBAL_STATUS_COMMITTED);
+  banks.ExpectSettled(70, 130);
+}
+
+BOOST_AUTO_TEST_CASE(
+    batond_killed_after_the_commit_decision_finishes_the_commit) {
+  TwoBanks banks({"BATON_FAILPOINTS=after_commit_decision=crash"});
+  auto t = banks.cluster.Transfer("bank-a", "alice", "bank-b", "bob", 30,
+                                  {"--no-wait"});
+  BOOST_TEST(banks.cluster.coordinator().WaitExit(20s) == 128 + SIGKILL);
+  // The decision is on disk but no branch has heard of it.
+  auto alice = banks.cluster.GetBalance("bank-a", "alice");
+  BOOST_REQUIRE(alice.ok());
+  BOOST_TEST(alice->balance == 100);
+  BOOST_TEST(alice->held == 30);
+
+  banks.cluster.StartCoordinator();  // Same data dir and port.
+  BOOST_TEST(t.xid == "0-1-1", t.output);
+  banks.ExpectStatus(t.xid, v1::GLOBAL_STATUS_COMMITTED);
+  banks.ExpectSettled(70, 130);
+}
+
+BOOST_AUTO_TEST_CASE(batond_killed_before_the_decision_rolls_back_on_restart) {
+  TwoBanks banks({"BATON_FAILPOINTS=before_commit_decision=crash"});
+  auto t = banks.cluster.Transfer("bank-a", "alice", "bank-b", "bob", 30,
+                                  {"--no-wait"});
+  BOOST_TEST(t.exit_code != 0);
+  BOOST_TEST(banks.cluster.coordinator().WaitExit(20s) == 128 + SIGKILL);
+  banks.cluster.StartCoordinator();
+  // Presumed abort: no durable commit decision means rollback.
+  BOOST_TEST(t.xid == "0-1-1", t.output);
+  banks.ExpectStatus(t.xid, v1::GLOBAL_STATUS_ROLLED_BACK);
+  banks.ExpectSettled(100, 100);
+}
+
+}  // namespace
+}  // namespace baton::testing

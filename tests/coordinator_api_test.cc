@@ -1,0 +1,186 @@
+// The TransactionService contract against a real batond process: status
+// codes, idempotence, timeouts, restarts and retention.
+#define BOOST_TEST_MODULE coordinator_api
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <boost/test/unit_test.hpp>
+
+#include "health.grpc.pb.h"
+#include "tests/support/bank_cluster.h"
+
+namespace baton::testing {
+namespace {
+
+struct Coordinator {
+  explicit Coordinator(const std::vector<std::string>& flags = {}) {
+    cluster.StartCoordinator({}, flags);
+  }
+  TransactionClient& client() { return cluster.client(); }
+
+  std::string Begin(uint32_t timeout_ms = 30'000) {
+    v1::BeginRequest request;
+    request.set_name("api-test");
+    request.set_timeout_ms(timeout_ms);
+    auto response = client().BeginRaw(request);
+    BOOST_REQUIRE(response.ok());
+    return response->xid();
+  }
+
+  absl::StatusOr<uint64_t> Register(const std::string& xid,
+                                    const std::string& request_id = "") {
+    v1::RegisterBranchRequest request;
+    request.set_xid(xid);
+    request.set_resource("nobody-serves-this");
+    request.set_request_id(request_id);
+    return client().RegisterBranch(request);
+  }
+
+  BankCluster cluster;
+};
+
+bool Says(const absl::Status& s, const std::string& text) {
+  return std::string(s.message()).find(text) != std::string::npos;
+}
+
+BOOST_AUTO_TEST_CASE(wrong_input_gets_the_right_code_and_a_clear_message) {
+  Coordinator c;
+  auto unknown = c.client().Commit("0-99-1", false);
+  BOOST_TEST(absl::IsNotFound(unknown.status()));
+  BOOST_TEST(Says(unknown.status(), "0-99-1"));
+  auto malformed = c.client().GetTransaction("banana");
+  BOOST_TEST(absl::IsInvalidArgument(malformed.status()));
+  BOOST_TEST(Says(malformed.status(), "malformed"));
+
+  v1::BeginRequest no_name;
+  BOOST_TEST(absl::IsInvalidArgument(c.client().BeginRaw(no_name).status()));
+  v1::BeginRequest too_long;
+  too_long.set_name("x");
+  too_long.set_timeout_ms(25u * 3600 * 1000);
+  BOOST_TEST(absl::IsInvalidArgument(c.client().BeginRaw(too_long).status()));
+
+  std::string xid = c.Begin();
+  v1::RegisterBranchRequest big;
+  big.set_xid(xid);
+  big.set_resource("r");
+  big.set_application_data(std::string(65 * 1024, 'x'));
+  auto refused = c.client().RegisterBranch(big);
+  BOOST_TEST(absl::IsInvalidArgument(refused.status()));
+  BOOST_TEST(Says(refused.status(), "application_data"));
+  BOOST_TEST(absl::IsNotFound(
+      c.client().ReportBranch(xid, 7, v1::PHASE_ONE_OUTCOME_PREPARED, "")));
+}
+
+BOOST_AUTO_TEST_CASE(decisions_are_idempotent_and_exclusive) {
+  Coordinator c;
+  std::string committed = c.Begin();
+  auto first = c.client().Commit(committed, true);
+  BOOST_REQUIRE(first.ok());
+  BOOST_TEST(*first == v1::GLOBAL_STATUS_COMMITTED);
+  BOOST_TEST(c.client().Commit(committed, false).ok());  // A retry.
+  auto rollback = c.client().Rollback(committed, "too late", false);
+  BOOST_TEST(absl::IsFailedPrecondition(rollback.status()));
+  BOOST_TEST(absl::IsFailedPrecondition(c.Register(committed).status()));
+
+  std::string rolled_back = c.Begin();
+  BOOST_TEST(c.client().Rollback(rolled_back, "changed my mind", true).ok());
+  BOOST_TEST(c.client().Rollback(rolled_back, "again", false).ok());
+  auto commit = c.client().Commit(rolled_back, false);
+  BOOST_TEST(absl::IsFailedPrecondition(commit.status()));
+  BOOST_TEST(Says(commit.status(), "changed my mind"));
+}
+
+BOOST_AUTO_TEST_CASE(begin_and_register_are_idempotent_by_request_id) {
+  Coordinator c;
+  v1::BeginRequest request;
+  request.set_name("retry-me");
+  request.set_request_id("req-42");
+  auto a = c.client().BeginRaw(request);
+  auto b = c.client().BeginRaw(request);
+  BOOST_REQUIRE(a.ok());
+  BOOST_REQUIRE(b.ok());
+  BOOST_TEST(a->xid() == b->xid());
+
+  auto first = c.Register(a->xid(), "branch-req-1");
+  auto again = c.Register(a->xid(), "branch-req-1");
+  auto other = c.Register(a->xid(), "branch-req-2");
+  BOOST_REQUIRE(first.ok());
+  BOOST_TEST(*first == *again);
+  BOOST_TEST(*other == *first + 1);
+  auto txn = c.client().GetTransaction(a->xid());
+  BOOST_REQUIRE(txn.ok());
+  BOOST_TEST(txn->branches_size() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(commit_with_an_unreported_branch_rolls_back_instead) {
+  Coordinator c;
+  std::string xid = c.Begin();
+  BOOST_REQUIRE(c.Register(xid).ok());
+  auto commit = c.client().Commit(xid, false);
+  BOOST_TEST(absl::IsAborted(commit.status()));
+  BOOST_TEST(Says(commit.status(), "never reported prepared"));
+  auto txn = c.client().GetTransaction(xid);
+  BOOST_REQUIRE(txn.ok());
+  // Nobody serves the resource: the rollback waits for a participant.
+  BOOST_TEST(txn->status() == v1::GLOBAL_STATUS_ROLLING_BACK);
+}
+
+BOOST_AUTO_TEST_CASE(an_open_transaction_past_its_deadline_rolls_back) {
+  Coordinator c;
+  std::string xid = c.Begin(/*timeout_ms=*/200);
+  BOOST_TEST(c.cluster.WaitForStatus(xid, v1::GLOBAL_STATUS_ROLLED_BACK, 10s));
+  auto txn = c.client().GetTransaction(xid);
+  BOOST_REQUIRE(txn.ok());
+  BOOST_TEST(txn->reason() == "timeout");
+  BOOST_TEST(absl::IsFailedPrecondition(c.Register(xid).status()));
+}
+
+BOOST_AUTO_TEST_CASE(xids_stay_unique_across_restarts_and_records_survive) {
+  Coordinator c;
+  std::string before = c.Begin();
+  BOOST_REQUIRE(c.client().Commit(before, true).ok());
+  c.cluster.coordinator().Signal(SIGKILL);
+  BOOST_TEST(c.cluster.coordinator().WaitExit(10s) >= 0);
+  c.cluster.StartCoordinator();
+  std::string after = c.Begin();
+  BOOST_TEST(before != after);
+  BOOST_TEST(before == "0-1-1");
+  BOOST_TEST(after == "0-2-1");
+  auto txn = c.client().GetTransaction(before);
+  BOOST_REQUIRE(txn.ok());
+  BOOST_TEST(txn->status() == v1::GLOBAL_STATUS_COMMITTED);
+}
+
+BOOST_AUTO_TEST_CASE(an_open_transaction_is_rolled_back_by_a_restart) {
+  Coordinator c;
+  std::string xid = c.Begin();
+  c.cluster.coordinator().Signal(SIGKILL);
+  BOOST_TEST(c.cluster.coordinator().WaitExit(10s) >= 0);
+  c.cluster.StartCoordinator();
+  BOOST_TEST(c.cluster.WaitForStatus(xid, v1::GLOBAL_STATUS_ROLLED_BACK, 10s));
+}
+
+BOOST_AUTO_TEST_CASE(finished_records_are_purged_after_retention) {
+  Coordinator c({"--finished-retention-s", "0"});
+  std::string xid = c.Begin();
+  BOOST_REQUIRE(c.client().Commit(xid, true).ok());
+  BOOST_TEST(WaitFor(
+      [&] { return absl::IsNotFound(c.client().GetTransaction(xid).status()); },
+      10s));
+}
+
+BOOST_AUTO_TEST_CASE(serves_the_standard_health_service) {
+  Coordinator c;
+  auto stub = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      c.cluster.CoordinatorAddress(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status s = stub->Check(&context, request, &response);
+  BOOST_TEST(s.ok(), s.error_message());
+  BOOST_TEST(response.status() ==
+             grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+}  // namespace
+}  // namespace baton::testing

@@ -1,0 +1,168 @@
+#include "tests/support/bank_cluster.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "bank.grpc.pb.h"
+
+namespace baton::testing {
+
+BankCluster::BankCluster() = default;
+
+BankCluster::~BankCluster() {
+  // Participants first, so none of them logs a lost coordinator.
+  banks_.clear();
+  coordinator_.reset();
+}
+
+void BankCluster::StartCoordinator(const std::vector<std::string>& env,
+                                   const std::vector<std::string>& flags) {
+  auto port_file = dir() / "batond.port";
+  std::filesystem::remove(port_file);
+  std::vector<std::string> argv = {
+      BinPath("batond"),
+      "--listen",
+      "127.0.0.1:" + std::to_string(coordinator_port_),
+      "--data-dir",
+      (dir() / "coordinator").string(),
+      "--port-file",
+      port_file.string(),
+      "--retry-initial-ms",
+      "50",
+      "--retry-max-ms",
+      "500"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  coordinator_ = ChildProcess::Start(
+      "batond-" + std::to_string(++coordinator_starts_), argv, env, dir());
+  coordinator_port_ = WaitForPortFile(port_file, 20s);
+  if (coordinator_port_ == 0) {
+    throw std::runtime_error("batond did not start:\n" +
+                             coordinator_->Stderr());
+  }
+  if (!client_) {
+    auto client = TransactionClient::Connect(
+        {.coordinator = CoordinatorAddress(), .max_attempts = 20});
+    client_ = std::move(*client);
+  }
+}
+
+std::string BankCluster::CoordinatorAddress() const {
+  return "127.0.0.1:" + std::to_string(coordinator_port_);
+}
+
+void BankCluster::StartBank(const std::string& resource,
+                            const std::vector<std::string>& seed,
+                            const std::vector<std::string>& env) {
+  Bank& bank = banks_[resource];
+  auto port_file = dir() / (resource + ".port");
+  std::filesystem::remove(port_file);
+  std::vector<std::string> argv = {BinPath("bank_service"),
+                                   "--coordinator",
+                                   CoordinatorAddress(),
+                                   "--resource",
+                                   resource,
+                                   "--data-dir",
+                                   (dir() / resource).string(),
+                                   "--port-file",
+                                   port_file.string()};
+  for (const std::string& s : seed) {
+    argv.push_back("--seed");
+    argv.push_back(s);
+  }
+  bank.process = ChildProcess::Start(
+      resource + "-" + std::to_string(++bank.starts), argv, env, dir());
+  bank.port = WaitForPortFile(port_file, 20s);
+  if (bank.port == 0) {
+    throw std::runtime_error(resource + " did not start:\n" +
+                             bank.process->Stderr());
+  }
+}
+
+BankCluster::TransferResult BankCluster::Transfer(
+    const std::string& from_resource, const std::string& from_account,
+    const std::string& to_resource, const std::string& to_account,
+    int64_t amount, const std::vector<std::string>& extra_flags) {
+  auto endpoint = [this](const std::string& resource, const std::string& acct) {
+    return "127.0.0.1:" + std::to_string(banks_[resource].port) + "/" + acct;
+  };
+  std::vector<std::string> argv = {BinPath("bank_client"),
+                                   "--coordinator",
+                                   CoordinatorAddress(),
+                                   "transfer",
+                                   "--from",
+                                   endpoint(from_resource, from_account),
+                                   "--to",
+                                   endpoint(to_resource, to_account),
+                                   "--amount",
+                                   std::to_string(amount)};
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  auto process = ChildProcess::Start("transfer-" + std::to_string(++transfers_),
+                                     argv, {}, dir());
+  TransferResult result;
+  result.exit_code = process->WaitExit(60s);
+  result.output = process->Stdout();
+  std::istringstream words(result.output);
+  words >> result.outcome >> result.xid;
+  return result;
+}
+
+absl::StatusOr<BankCluster::Balance> BankCluster::GetBalance(
+    const std::string& resource, const std::string& account) {
+  auto stub = samples::bank::Bank::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(banks_[resource].port),
+                          grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 2s);
+  samples::bank::BalanceRequest request;
+  request.set_account(account);
+  samples::bank::BalanceReply reply;
+  grpc::Status s = stub->Balance(&context, request, &reply);
+  if (!s.ok()) return absl::UnavailableError(s.error_message());
+  return Balance{reply.balance(), reply.held(), reply.open_holds()};
+}
+
+bool BankCluster::WaitForSettled(const std::string& resource,
+                                 const std::string& account, int64_t balance,
+                                 std::chrono::milliseconds timeout) {
+  return WaitFor(
+      [&] {
+        absl::StatusOr<Balance> b = GetBalance(resource, account);
+        return b.ok() && b->balance == balance && b->held == 0 &&
+               b->open_holds == 0;
+      },
+      timeout);
+}
+
+absl::StatusOr<v1::Transaction> BankCluster::GetTransaction(
+    const std::string& xid) {
+  return client_->GetTransaction(xid);
+}
+
+bool BankCluster::WaitForStatus(const std::string& xid, v1::GlobalStatus status,
+                                std::chrono::milliseconds timeout) {
+  return WaitFor(
+      [&] {
+        absl::StatusOr<v1::Transaction> txn = GetTransaction(xid);
+        return txn.ok() && txn->status() == status;
+      },
+      timeout);
+}
+
+std::string BankCluster::Logs() const {
+  std::string logs;
+  for (const auto& entry : std::filesystem::directory_iterator(dir())) {
+    if (entry.path().extension() == ".err" ||
+        entry.path().extension() == ".out") {
+      std::ifstream in(entry.path());
+      std::stringstream ss;
+      ss << in.rdbuf();
+      logs += "==== " + entry.path().filename().string() + "\n" + ss.str();
+    }
+  }
+  return logs;
+}
+
+}  // namespace baton::testing

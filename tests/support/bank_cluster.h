@@ -1,0 +1,94 @@
+#ifndef BATON_TESTS_SUPPORT_BANK_CLUSTER_H_
+#define BATON_TESTS_SUPPORT_BANK_CLUSTER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "baton/client.h"
+#include "tests/support/process.h"
+
+namespace baton::testing {
+
+// A real deployment of the bank sample on 127.0.0.1: one batond and any
+// number of bank_service processes, each with its own data dir under one
+// temp dir, plus bank_client runs. Ports are ephemeral; a restarted batond
+// reuses its first port so participants find it again.
+class BankCluster {
+ public:
+  struct Balance {
+    int64_t balance = 0;
+    int64_t held = 0;
+    int64_t open_holds = 0;
+  };
+  struct TransferResult {
+    int exit_code = -1;
+    std::string outcome;  // "committed", "rolled-back" or "error".
+    std::string xid;
+    std::string output;
+  };
+
+  BankCluster();
+  ~BankCluster();
+
+  // Starts batond with extra environment (e.g. BATON_FAILPOINTS=...) and
+  // flags; waits until it serves.
+  void StartCoordinator(const std::vector<std::string>& env = {},
+                        const std::vector<std::string>& flags = {});
+  ChildProcess& coordinator() { return *coordinator_; }
+  std::string CoordinatorAddress() const;
+
+  // Starts a bank_service for `resource` seeded with `seed` (ACCOUNT=N,...)
+  // on first start; waits until it serves its API.
+  void StartBank(const std::string& resource,
+                 const std::vector<std::string>& seed,
+                 const std::vector<std::string>& env = {});
+  ChildProcess& bank(const std::string& resource) {
+    return *banks_[resource].process;
+  }
+
+  // Runs bank_client transfer and waits for it.
+  TransferResult Transfer(const std::string& from_resource,
+                          const std::string& from_account,
+                          const std::string& to_resource,
+                          const std::string& to_account, int64_t amount,
+                          const std::vector<std::string>& extra_flags = {});
+
+  absl::StatusOr<Balance> GetBalance(const std::string& resource,
+                                     const std::string& account);
+  // Waits until the account shows exactly `balance` with nothing held and no
+  // open holds at its service. Returns false on timeout.
+  bool WaitForSettled(const std::string& resource, const std::string& account,
+                      int64_t balance, std::chrono::milliseconds timeout = 20s);
+
+  absl::StatusOr<v1::Transaction> GetTransaction(const std::string& xid);
+  // Waits until the coordinator reports `status` for xid.
+  bool WaitForStatus(const std::string& xid, v1::GlobalStatus status,
+                     std::chrono::milliseconds timeout = 20s);
+  TransactionClient& client() { return *client_; }
+
+  const std::filesystem::path& dir() const { return dir_.path(); }
+  // Every process's stderr, for failure messages.
+  std::string Logs() const;
+
+ private:
+  struct Bank {
+    std::unique_ptr<ChildProcess> process;
+    int port = 0;
+    int starts = 0;
+  };
+
+  TempDir dir_;
+  std::unique_ptr<ChildProcess> coordinator_;
+  int coordinator_port_ = 0;
+  int coordinator_starts_ = 0;
+  std::map<std::string, Bank> banks_;
+  std::unique_ptr<TransactionClient> client_;
+  int transfers_ = 0;
+};
+
+}  // namespace baton::testing
+
+#endif  // BATON_TESTS_SUPPORT_BANK_CLUSTER_H_
