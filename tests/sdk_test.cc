@@ -1,0 +1,106 @@
+// The participant SDK against a real batond: the RAII transaction, and a
+// resource in this process that sees duplicated phase-two commands.
+#define BOOST_TEST_MODULE sdk
+#include <boost/test/unit_test.hpp>
+#include <stdexcept>
+
+#include "baton/participant.h"
+#include "samples/bank/ledger.h"
+#include "tests/support/bank_cluster.h"
+
+namespace baton::testing {
+namespace {
+
+BOOST_AUTO_TEST_CASE(a_transaction_left_uncommitted_rolls_back) {
+  BankCluster cluster;
+  cluster.StartCoordinator();
+  std::string xid;
+  {
+    auto txn = cluster.client().Begin("scoped");
+    BOOST_REQUIRE(txn.ok());
+    xid = (*txn)->xid();
+  }
+  BOOST_TEST(cluster.WaitForStatus(xid, v1::GLOBAL_STATUS_ROLLED_BACK, 10s));
+  auto record = cluster.GetTransaction(xid);
+  BOOST_REQUIRE(record.ok());
+  BOOST_TEST(record->reason().find("out of scope") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(an_escaping_exception_rolls_back) {
+  BankCluster cluster;
+  cluster.StartCoordinator();
+  std::string xid;
+  try {
+    auto txn = cluster.client().Begin("throws");
+    BOOST_REQUIRE(txn.ok());
+    xid = (*txn)->xid();
+    throw std::runtime_error("business logic failed");
+  } catch (const std::runtime_error&) {
+  }
+  BOOST_TEST(cluster.WaitForStatus(xid, v1::GLOBAL_STATUS_ROLLED_BACK, 10s));
+  auto record = cluster.GetTransaction(xid);
+  BOOST_REQUIRE(record.ok());
+  BOOST_TEST(record->reason().find("exception") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(commit_through_an_in_process_participant) {
+  BankCluster cluster;
+  cluster.StartCoordinator();
+  std::unique_ptr<samples::Ledger> ledger;
+  BOOST_REQUIRE(samples::Ledger::Open((cluster.dir() / "ledger").string(),
+                                      {{"carol", 50}}, &ledger)
+                    .ok());
+  auto participant = Participant::Create(
+      {.coordinator = cluster.CoordinatorAddress(), .service = "sdk-test"});
+  BOOST_REQUIRE(participant.ok());
+  BOOST_REQUIRE((*participant)->AddXaResource("ledger", ledger.get()).ok());
+  BOOST_TEST(absl::IsInvalidArgument(
+      (*participant)->AddXaResource("ledger", ledger.get())));
+  BOOST_REQUIRE((*participant)->Start().ok());
+  BOOST_REQUIRE((*participant)->WaitAttached(10s));
+
+  auto txn = cluster.client().Begin("sdk-commit");
+  BOOST_REQUIRE(txn.ok());
+  auto branch = (*participant)
+                    ->Enlist((*txn)->xid(), "ledger",
+                             samples::Ledger::EncodeMove("carol", -20));
+  BOOST_REQUIRE(branch.ok());
+  BOOST_TEST(*branch == 1u);
+  BOOST_REQUIRE((*txn)->Commit(/*wait=*/true).ok());
+  BOOST_TEST((*txn)->status() == v1::GLOBAL_STATUS_COMMITTED);
+  auto balance = ledger->GetBalance("carol");
+  BOOST_REQUIRE(balance.ok());
+  BOOST_TEST(balance->balance == 30);
+  BOOST_TEST(balance->open_holds == 0);
+
+  // Enlisting in a finished transaction is refused by the coordinator, and
+  // leaves nothing held.
+  auto late = (*participant)
+                  ->Enlist((*txn)->xid(), "ledger",
+                           samples::Ledger::EncodeMove("carol", -5));
+  BOOST_TEST(absl::IsFailedPrecondition(late.status()));
+  BOOST_TEST(ledger->GetBalance("carol")->open_holds == 0);
+}
+
+BOOST_AUTO_TEST_CASE(ledger_answers_duplicated_and_reordered_commands_once) {
+  TempDir dir;
+  std::unique_ptr<samples::Ledger> ledger;
+  BOOST_REQUIRE(samples::Ledger::Open((dir.path() / "l").string(),
+                                      {{"dave", 10}}, &ledger)
+                    .ok());
+  BranchContext b{"0-1-1", 1, "ledger", samples::Ledger::EncodeMove("dave", 5)};
+  // A rollback that arrives before anything was prepared is harmless.
+  BOOST_TEST((ledger->Rollback(b).outcome == PhaseTwoResult::Outcome::kDone));
+  BOOST_REQUIRE(ledger->Prepare(b).ok());
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST((ledger->Commit(b).outcome == PhaseTwoResult::Outcome::kDone));
+  }
+  BOOST_TEST(ledger->GetBalance("dave")->balance == 15);
+  // A stale rollback after the commit changes nothing.
+  BOOST_TEST((ledger->Rollback(b).outcome == PhaseTwoResult::Outcome::kDone));
+  BOOST_TEST(ledger->GetBalance("dave")->balance == 15);
+  BOOST_TEST(ledger->GetBalance("dave")->open_holds == 0);
+}
+
+}  // namespace
+}  // namespace baton::testing
