@@ -43,6 +43,15 @@ int main(int argc, char** argv) {
                  "Cap of the phase-two retry delay")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--retry-window-ms", options.manager.retry_window_ms,
+                 "Phase two unfinished this long after the decision needs "
+                 "attention (retries go on)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--command-timeout-ms", options.manager.command_timeout_ms,
+                 "A phase-two command unanswered this long counts as failed")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--finished-retention-s", retention_s,
                  "How long finished transactions stay queryable")
       ->capture_default_str()

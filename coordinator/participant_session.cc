@@ -76,6 +76,8 @@ void ParticipantSession::OnReadDone(bool ok) {
     HandleHello(incoming_.hello());
   } else if (incoming_.has_result()) {
     HandleResult(incoming_.mutable_result());
+  } else if (incoming_.has_in_doubt()) {
+    HandleInDoubt(incoming_.in_doubt());
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (!closing_) StartRead(&incoming_);
@@ -94,6 +96,7 @@ void ParticipantSession::HandleHello(const v1::Hello& hello) {
     QueueLocked(std::move(welcome));
   }
   attached_ = true;
+  instance_id_ = hello.instance_id();
   registry_->Attach(this, hello);
   std::vector<std::string> resources(hello.resources().begin(),
                                      hello.resources().end());
@@ -110,6 +113,17 @@ void ParticipantSession::HandleResult(v1::BranchResult* result) {
   }
   registry_->Answered(this, result->command_id());
   manager_->OnCommandResult(*result);
+}
+
+void ParticipantSession::HandleInDoubt(const v1::InDoubt& in_doubt) {
+  if (absl::Status s = Validate(in_doubt); !s.ok()) {
+    spdlog::warn("dropping malformed in-doubt list from {}: {}", instance_id_,
+                 s.ToString());
+    return;
+  }
+  std::vector<v1::InDoubtBranch> branches(in_doubt.branches().begin(),
+                                          in_doubt.branches().end());
+  manager_->ResolveInDoubt(instance_id_, branches);
 }
 
 void ParticipantSession::OnDone() {

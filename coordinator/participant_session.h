@@ -34,6 +34,7 @@ class ParticipantSession
 
   void HandleHello(const v1::Hello& hello);
   void HandleResult(v1::BranchResult* result);
+  void HandleInDoubt(const v1::InDoubt& in_doubt);
   void QueueLocked(v1::CoordinatorMessage message);
   // Stops accepting writes; finishes once the write in flight completes.
   void CloseLocked(const grpc::Status& status);
@@ -43,6 +44,7 @@ class ParticipantSession
   const uint32_t node_id_;
   v1::ParticipantMessage incoming_;  // Owned by the single outstanding read.
   bool attached_ = false;            // Touched only by the read path.
+  std::string instance_id_;          // Likewise.
 
   std::mutex mu_;
   std::deque<v1::CoordinatorMessage> outbox_;  // Front is being written.

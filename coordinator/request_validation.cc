@@ -148,4 +148,19 @@ absl::Status Validate(const v1::BranchResult& r) {
   return absl::OkStatus();
 }
 
+absl::Status Validate(const v1::InDoubt& d) {
+  constexpr int kMaxInDoubt = 10000;
+  if (d.branches_size() > kMaxInDoubt) {
+    return Invalid(fmt::format("in_doubt lists {} branches; the limit is {}",
+                               d.branches_size(), kMaxInDoubt));
+  }
+  for (const v1::InDoubtBranch& b : d.branches()) {
+    BATON_RETURN_IF_ERROR(ValidateXid(b.xid()));
+    if (b.branch_id() == 0) return Invalid("in_doubt branch_id is required");
+    BATON_RETURN_IF_ERROR(CheckSize("in_doubt resource", b.resource(),
+                                    limits::kMaxResourceBytes, true));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace baton

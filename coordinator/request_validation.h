@@ -19,6 +19,7 @@ absl::Status Validate(const v1::RegisterBranchRequest& request);
 absl::Status Validate(const v1::ReportBranchRequest& request);
 absl::Status Validate(const v1::Hello& hello);
 absl::Status Validate(const v1::BranchResult& result);
+absl::Status Validate(const v1::InDoubt& in_doubt);
 
 }  // namespace baton
 

@@ -2,6 +2,7 @@
 
 #include <future>
 #include <random>
+#include <set>
 
 #include "common/failpoint.h"
 #include "common/time.h"
@@ -58,7 +59,8 @@ TransactionManager::LiveTransaction* TransactionManager::FindLocked(
 
 void TransactionManager::PersistLocked(LiveTransaction* t, Done done) {
   v1::Transaction& r = t->record;
-  r.set_next_action_unix_ms(two_phase::NextActionTime(r));
+  r.set_next_action_unix_ms(
+      two_phase::NextActionTime(r, options_.retry_window_ms));
   StoreBatch batch;
   batch.PutTransaction(r, t->persisted_due);
   t->persisted_due = IsTerminal(r.status()) ? -1 : r.next_action_unix_ms();
@@ -93,11 +95,12 @@ void TransactionManager::OnDurable(const std::string& xid,
   std::lock_guard<std::mutex> lock(mu_);
   LiveTransaction* t = FindLocked(xid);
   if (t == nullptr) return;
-  if (status != v1::GLOBAL_STATUS_BEGUN && !t->phase_two_started) {
+  if (status != v1::GLOBAL_STATUS_BEGUN && !t->decision_durable) {
+    t->decision_durable = true;
     failpoint::Hit(IsCommitSide(status) ? "after_commit_decision"
                                         : "after_rollback_decision")
         .IgnoreError();
-    StartPhaseTwoLocked(t);
+    if (!t->resume_pending) StartPhaseTwoLocked(t);
   }
   if (IsTerminal(status) || NeedsAttention(status)) {
     for (Waiter& w : t->waiters) w.reply(absl::OkStatus(), status);
@@ -364,11 +367,25 @@ void TransactionManager::DispatchLocked(LiveTransaction* t, uint64_t branch_id,
   command.set_attempt(b.attempts() + 1);
   if (sink_->Send(command, b.instance_id())) {
     d.command_id = command.command_id();
+    command_deadlines_.emplace(
+        NowUnixMs() + options_.command_timeout_ms,
+        CommandRef{t->record.xid(), branch_id, command.command_id()});
     return;
   }
-  parked_[b.resource()].insert({t->record.xid(), branch_id});
+  // OnResourcesAttached picks it up when a participant serves the resource.
   spdlog::info("xid={} branch {} waits for a participant serving '{}'",
                t->record.xid(), branch_id, b.resource());
+}
+
+// Sends the command phase two owes `branch_id` now, if any, regardless of
+// backoff.
+void TransactionManager::DispatchOwedLocked(LiveTransaction* t,
+                                            uint64_t branch_id) {
+  for (const two_phase::Command& c : two_phase::PendingCommands(t->record)) {
+    if (c.branch_id == branch_id) {
+      DispatchLocked(t, branch_id, c.action, /*ignore_backoff=*/true);
+    }
+  }
 }
 
 void TransactionManager::OnCommandResult(const v1::BranchResult& result) {
@@ -413,32 +430,83 @@ void TransactionManager::OnCommandLost(const std::string& xid,
   Delivery& d = t->deliveries[branch_id];
   if (d.command_id != command_id) return;
   d.command_id = 0;
-  for (const two_phase::Command& c : two_phase::PendingCommands(t->record)) {
-    if (c.branch_id == branch_id) {
-      DispatchLocked(t, branch_id, c.action, /*ignore_backoff=*/true);
-    }
-  }
+  DispatchOwedLocked(t, branch_id);
 }
 
 void TransactionManager::OnResourcesAttached(
     const std::vector<std::string>& resources) {
+  std::set<std::string> attached(resources.begin(), resources.end());
   std::lock_guard<std::mutex> lock(mu_);
-  for (const std::string& resource : resources) {
-    auto it = parked_.find(resource);
-    if (it == parked_.end()) continue;
-    std::set<std::pair<std::string, uint64_t>> waiting = std::move(it->second);
-    parked_.erase(it);
-    for (const auto& [xid, branch_id] : waiting) {
-      LiveTransaction* t = FindLocked(xid);
-      if (t == nullptr || !t->phase_two_started) continue;
-      for (const two_phase::Command& c :
-           two_phase::PendingCommands(t->record)) {
-        if (c.branch_id == branch_id) {
-          DispatchLocked(t, branch_id, c.action, /*ignore_backoff=*/true);
-        }
+  // A scan, not an index: attaches are rare and this keeps no extra state
+  // to get wrong. Backoff is skipped: the participant is back now.
+  for (auto& [xid, t] : live_) {
+    if (!t->phase_two_started) continue;
+    for (const two_phase::Command& c : two_phase::PendingCommands(t->record)) {
+      const v1::Branch& b =
+          t->record.branches(static_cast<int>(c.branch_id - 1));
+      if (attached.contains(b.resource())) {
+        DispatchLocked(t.get(), c.branch_id, c.action, /*ignore_backoff=*/true);
       }
     }
   }
+}
+
+void TransactionManager::ResolveInDoubt(
+    const std::string& instance_id,
+    const std::vector<v1::InDoubtBranch>& branches) {
+  std::vector<const v1::InDoubtBranch*> not_live;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const v1::InDoubtBranch& branch : branches) {
+      LiveTransaction* t = FindLocked(branch.xid());
+      if (t == nullptr) {
+        not_live.push_back(&branch);
+      } else if (t->phase_two_started) {
+        // Open transactions get their command once decided.
+        DispatchOwedLocked(t, branch.branch_id());
+      }
+    }
+  }
+  for (const v1::InDoubtBranch* branch : not_live) {
+    XidParts parts;
+    if (!ParseXid(branch->xid(), &parts) || parts.node != options_.node_id) {
+      continue;  // Another coordinator's transaction: not ours to decide.
+    }
+    v1::Transaction record;
+    absl::Status s = store_->Get(branch->xid(), &record);
+    if (!s.ok() && !absl::IsNotFound(s)) {
+      spdlog::error("xid={} in-doubt lookup failed: {}", branch->xid(),
+                    s.ToString());
+      continue;
+    }
+    // Presumed abort: no record means no commit decision was ever durable.
+    bool commit = s.ok() && IsCommitSide(record.status());
+    spdlog::info("xid={} branch {} in doubt at {}: {}", branch->xid(),
+                 branch->branch_id(), instance_id,
+                 s.ok() ? GlobalStatusName(record.status())
+                        : "unknown, presumed aborted");
+    SendResolution(
+        instance_id, *branch,
+        commit ? v1::BRANCH_ACTION_COMMIT : v1::BRANCH_ACTION_ROLLBACK);
+  }
+}
+
+void TransactionManager::SendResolution(const std::string& instance_id,
+                                        const v1::InDoubtBranch& branch,
+                                        v1::BranchAction action) {
+  v1::BranchCommand command;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    command.set_command_id(next_command_id_++);
+  }
+  command.set_xid(branch.xid());
+  command.set_branch_id(branch.branch_id());
+  command.set_resource(branch.resource());
+  command.set_action(action);
+  command.set_attempt(1);
+  // Its answer finds no live transaction and is dropped; a lost command is
+  // asked for again at the participant's next attach.
+  sink_->Send(command, instance_id);
 }
 
 int64_t TransactionManager::RetryDelayMs(uint32_t attempts) {
@@ -457,6 +525,11 @@ int64_t TransactionManager::RetryDelayMs(uint32_t attempts) {
 
 void TransactionManager::RunDue(int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < options_.resume_per_tick && !to_resume_.empty(); ++i) {
+    LiveTransaction* t = FindLocked(to_resume_.front());
+    to_resume_.pop_front();
+    if (t != nullptr) ResumeLocked(t);
+  }
   while (!due_.empty() && due_.top().first <= now_ms) {
     auto [due, xid] = due_.top();
     due_.pop();
@@ -465,11 +538,46 @@ void TransactionManager::RunDue(int64_t now_ms) {
     if (two_phase::ExpireIfPastDeadline(&t->record, now_ms)) {
       spdlog::warn("xid={} timed out; rolling back", xid);
       PersistLocked(t, nullptr);
-    } else if (t->phase_two_started) {
-      RetryDueLocked(t, now_ms);
+      continue;
+    }
+    if (!t->phase_two_started) continue;
+    if (two_phase::MarkStuckIfRetryWindowPassed(&t->record, now_ms,
+                                                options_.retry_window_ms)) {
+      spdlog::error("xid={} needs attention: {}", xid, t->record.reason());
+      PersistLocked(t, nullptr);
+    }
+    RetryDueLocked(t, now_ms);
+  }
+  ExpireCommandsLocked(now_ms);
+  ExpireWaitersLocked(now_ms);
+}
+
+// A command with no answer in time counts as a failed attempt; the retry
+// goes wherever the resource is served then.
+void TransactionManager::ExpireCommandsLocked(int64_t now_ms) {
+  while (!command_deadlines_.empty() &&
+         command_deadlines_.begin()->first <= now_ms) {
+    CommandRef ref = command_deadlines_.begin()->second;
+    command_deadlines_.erase(command_deadlines_.begin());
+    LiveTransaction* t = FindLocked(ref.xid);
+    if (t == nullptr) continue;
+    Delivery& d = t->deliveries[ref.branch_id];
+    if (d.command_id != ref.command_id) continue;
+    d.command_id = 0;
+    v1::Branch* b = two_phase::FindBranch(&t->record, ref.branch_id);
+    for (const two_phase::Command& c : two_phase::PendingCommands(t->record)) {
+      if (c.branch_id != ref.branch_id) continue;
+      std::string why =
+          fmt::format("no answer within {} ms", options_.command_timeout_ms);
+      spdlog::warn("xid={} branch {} ({}): {}", ref.xid, ref.branch_id,
+                   b->resource(), why);
+      two_phase::ApplyCommandResult(&t->record, ref.branch_id, c.action,
+                                    v1::COMMAND_OUTCOME_RETRY, why, now_ms,
+                                    RetryDelayMs(b->attempts()))
+          .IgnoreError();
+      PersistLocked(t, nullptr);
     }
   }
-  ExpireWaitersLocked(now_ms);
 }
 
 void TransactionManager::RetryDueLocked(LiveTransaction* t, int64_t now_ms) {
@@ -503,12 +611,16 @@ void TransactionManager::Adopt(v1::Transaction record) {
   auto t = std::make_unique<LiveTransaction>();
   t->persisted_due = record.next_action_unix_ms();
   t->record = std::move(record);
-  LiveTransaction* raw = t.get();
-  const std::string xid = raw->record.xid();
-  live_.emplace(xid, std::move(t));
-  if (!raw->record.request_id().empty()) {
-    xid_by_begin_request_[raw->record.request_id()] = xid;
+  const std::string xid = t->record.xid();
+  if (!t->record.request_id().empty()) {
+    xid_by_begin_request_[t->record.request_id()] = xid;
   }
+  LiveTransaction* raw = t.get();
+  live_.emplace(xid, std::move(t));
+  raw->resume_pending = true;
+  raw->decision_durable = raw->record.status() != v1::GLOBAL_STATUS_BEGUN;
+  to_resume_.push_back(xid);
+  // Decided here, not when resumed, so no caller can commit it meanwhile.
   if (raw->record.status() == v1::GLOBAL_STATUS_BEGUN) {
     spdlog::warn("xid={} was open when the coordinator stopped; rolling back",
                  xid);
@@ -516,13 +628,16 @@ void TransactionManager::Adopt(v1::Transaction record) {
         &raw->record, "coordinator restarted while it was open", NowUnixMs())
         .IgnoreError();
     PersistLocked(raw, nullptr);
-    return;
   }
-  spdlog::info("xid={} resuming {}", xid,
-               GlobalStatusName(raw->record.status()));
-  StartPhaseTwoLocked(raw);
-  if (raw->record.next_action_unix_ms() > 0) {
-    due_.push({raw->record.next_action_unix_ms(), xid});
+}
+
+void TransactionManager::ResumeLocked(LiveTransaction* t) {
+  const std::string& xid = t->record.xid();
+  t->resume_pending = false;
+  spdlog::info("xid={} resuming {}", xid, GlobalStatusName(t->record.status()));
+  if (t->decision_durable) StartPhaseTwoLocked(t);
+  if (t->record.next_action_unix_ms() > 0) {
+    due_.push({t->record.next_action_unix_ms(), xid});
   }
 }
 

@@ -2,12 +2,12 @@
 #define BATON_COORDINATOR_TRANSACTION_MANAGER_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <queue>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -28,6 +28,14 @@ struct ManagerOptions {
   // with +-20% jitter.
   int64_t retry_initial_ms = 100;
   int64_t retry_max_ms = 60'000;
+  // Phase two still unfinished this long after the decision: the
+  // transaction needs attention (retries go on).
+  int64_t retry_window_ms = 10 * 60'000;
+  // A command not answered within this counts as a failed attempt.
+  int64_t command_timeout_ms = 30'000;
+  // Transactions resumed per RunDue call after a restart, so a large backlog
+  // does not starve new traffic.
+  size_t resume_per_tick = 500;
 };
 
 // Owns every unfinished global transaction in memory and drives it through
@@ -79,9 +87,15 @@ class TransactionManager {
   void OnCommandLost(const std::string& xid, uint64_t branch_id,
                      uint64_t command_id);
   void OnResourcesAttached(const std::vector<std::string>& resources);
+  // Answers a participant's in-doubt branches (see InDoubt in the proto);
+  // commands go preferably to `instance_id`.
+  void ResolveInDoubt(const std::string& instance_id,
+                      const std::vector<v1::InDoubtBranch>& branches);
 
-  // Rolls back expired transactions, resends commands whose retry is due and
-  // answers waiters whose wait ran out. Called by the recovery loop.
+  // Resumes adopted transactions (paced), rolls back expired ones, resends
+  // commands whose retry is due or whose answer is overdue, marks phase twos
+  // past the retry window as needing attention, and answers waiters whose
+  // wait ran out. Called by the recovery loop.
   void RunDue(int64_t now_ms);
 
   size_t LiveCount() const;
@@ -89,6 +103,11 @@ class TransactionManager {
  private:
   struct Delivery {
     uint64_t command_id = 0;  // Of the command in flight; 0 if none.
+  };
+  struct CommandRef {
+    std::string xid;
+    uint64_t branch_id;
+    uint64_t command_id;
   };
   struct Waiter {
     uint64_t id;
@@ -98,7 +117,9 @@ class TransactionManager {
   struct LiveTransaction {
     v1::Transaction record;
     int64_t persisted_due = -1;  // Index position of the last queued write.
+    bool decision_durable = false;
     bool phase_two_started = false;
+    bool resume_pending = false;  // Adopted; RunDue has not resumed it yet.
     std::unordered_map<uint64_t, Delivery> deliveries;
     std::vector<Waiter> waiters;
   };
@@ -124,6 +145,11 @@ class TransactionManager {
                  Reply<v1::GlobalStatus> reply);
   void ExpireWaitersLocked(int64_t now_ms);
   void RetryDueLocked(LiveTransaction* t, int64_t now_ms);
+  void ResumeLocked(LiveTransaction* t);
+  void ExpireCommandsLocked(int64_t now_ms);
+  void DispatchOwedLocked(LiveTransaction* t, uint64_t branch_id);
+  void SendResolution(const std::string& instance_id,
+                      const v1::InDoubtBranch& branch, v1::BranchAction action);
   int64_t RetryDelayMs(uint32_t attempts);
   LiveTransaction* FindLocked(const std::string& xid);
 
@@ -139,8 +165,10 @@ class TransactionManager {
   uint64_t next_waiter_id_ = 1;   // Guarded by mu_.
   std::unordered_map<std::string, std::unique_ptr<LiveTransaction>> live_;
   std::unordered_map<std::string, std::string> xid_by_begin_request_;
-  // Branches owed a command that no attached participant serves.
-  std::map<std::string, std::set<std::pair<std::string, uint64_t>>> parked_;
+  // Adopted after a restart, not yet resumed.
+  std::deque<std::string> to_resume_;
+  // When each command in flight is overdue.
+  std::multimap<int64_t, CommandRef> command_deadlines_;
   // (next action time, xid); entries go stale and are skipped when popped.
   using DueEntry = std::pair<int64_t, std::string>;
   std::priority_queue<DueEntry, std::vector<DueEntry>, std::greater<>> due_;

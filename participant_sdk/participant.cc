@@ -85,6 +85,7 @@ class ParticipantImpl : public Participant {
   void AttachLoop();
   // Runs one stream until it breaks. Returns true if it got attached.
   bool RunStream();
+  void ReportInDoubt(Stream* stream);
   void Execute(const v1::BranchCommand& command);
   PhaseTwoResult RunHandler(XaResource* resource,
                             const v1::BranchCommand& command);
@@ -146,6 +147,7 @@ bool ParticipantImpl::RunStream() {
     spdlog::info("participant {} attached to coordinator node {}",
                  options_.instance_id, message.welcome().coordinator_node());
   }
+  if (attached) ReportInDoubt(stream.get());
   while (attached && stream->Read(&message)) {
     if (!message.has_command()) continue;
     workers_.Post([this, command = message.command()] { Execute(command); });
@@ -160,6 +162,27 @@ bool ParticipantImpl::RunStream() {
   spdlog::warn("participant {} stream to the coordinator ended: {}",
                options_.instance_id, status.error_message());
   return attached;
+}
+
+void ParticipantImpl::ReportInDoubt(Stream* stream) {
+  constexpr int kPerMessage = 10000;
+  v1::ParticipantMessage message;
+  auto flush = [&] {
+    if (message.in_doubt().branches_size() == 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    stream->Write(message);
+    message.Clear();
+  };
+  for (const auto& [name, resource] : resources_) {
+    for (const InDoubtBranch& branch : resource->Recover()) {
+      v1::InDoubtBranch* b = message.mutable_in_doubt()->add_branches();
+      b->set_xid(branch.xid);
+      b->set_branch_id(branch.branch_id);
+      b->set_resource(name);
+      if (message.in_doubt().branches_size() == kPerMessage) flush();
+    }
+  }
+  flush();
 }
 
 void ParticipantImpl::Execute(const v1::BranchCommand& command) {

@@ -236,19 +236,39 @@ absl::Status ApplyCommandResult(v1::Transaction* txn, uint64_t branch_id,
       outcome == v1::COMMAND_OUTCOME_RETRY ? now_ms + retry_delay_ms : 0);
   if (outcome != v1::COMMAND_OUTCOME_DONE)
     b->set_last_error(std::string(message));
-  if (NeedsAttention(txn->status()) && outcome == v1::COMMAND_OUTCOME_DONE) {
-    SetGlobalStatus(txn, commit ? v1::GLOBAL_STATUS_COMMITTING
-                                : v1::GLOBAL_STATUS_ROLLING_BACK)
-        .IgnoreError();
-  }
   Settle(txn, now_ms);
   return absl::OkStatus();
 }
 
-int64_t NextActionTime(const v1::Transaction& txn) {
+bool MarkStuckIfRetryWindowPassed(v1::Transaction* txn, int64_t now_ms,
+                                  int64_t retry_window_ms) {
+  bool in_phase_two = txn->status() == v1::GLOBAL_STATUS_COMMITTING ||
+                      txn->status() == v1::GLOBAL_STATUS_ROLLING_BACK;
+  if (!in_phase_two || now_ms < txn->decided_unix_ms() + retry_window_ms) {
+    return false;
+  }
+  std::vector<Command> pending = PendingCommands(*txn);
+  if (pending.empty()) return false;
+  const v1::Branch& b = *FindBranch(txn, pending.front().branch_id);
+  txn->set_reason(fmt::format(
+      "phase two unfinished after {} s: branch {} ({}) {}",
+      retry_window_ms / 1000, b.branch_id(), b.resource(),
+      b.attempts() == 0 ? std::string("was never answered")
+                        : fmt::format("failed {} attempt(s), last: {}",
+                                      b.attempts(), b.last_error())));
+  SetGlobalStatus(txn, IsCommitSide(txn->status())
+                           ? v1::GLOBAL_STATUS_COMMIT_STUCK
+                           : v1::GLOBAL_STATUS_ROLLBACK_STUCK)
+      .IgnoreError();
+  return true;
+}
+
+int64_t NextActionTime(const v1::Transaction& txn, int64_t retry_window_ms) {
   if (txn.status() == v1::GLOBAL_STATUS_BEGUN) return txn.deadline_unix_ms();
   if (IsTerminal(txn.status())) return 0;
-  int64_t next = 0;
+  int64_t next = NeedsAttention(txn.status())
+                     ? 0
+                     : txn.decided_unix_ms() + retry_window_ms;
   for (const v1::Branch& b : txn.branches()) {
     v1::BranchAction action;
     if (!OwedAction(txn, b, &action) || b.next_retry_unix_ms() == 0) continue;

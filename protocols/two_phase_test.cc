@@ -8,6 +8,7 @@ namespace baton::two_phase {
 namespace {
 
 constexpr int64_t kNow = 1'000'000;
+constexpr int64_t kWindow = 600'000;
 
 v1::Transaction OpenTxn(int branches = 0) {
   v1::Transaction txn;
@@ -161,12 +162,35 @@ BOOST_AUTO_TEST_CASE(retry_keeps_branch_pending_and_schedules_next_attempt) {
   BOOST_TEST(txn.branches(0).attempts() == 1u);
   BOOST_TEST(txn.branches(0).last_error() == "boom");
   BOOST_TEST(txn.branches(0).next_retry_unix_ms() == kNow + 105);
-  BOOST_TEST(NextActionTime(txn) == kNow + 105);
+  BOOST_TEST(NextActionTime(txn, kWindow) == kNow + 105);
   BOOST_TEST(PendingCommands(txn).size() == 1u);
   BOOST_REQUIRE(Ack(&txn, 1, v1::BRANCH_ACTION_COMMIT).ok());
   BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_COMMITTED);
   BOOST_TEST(txn.branches(0).attempts() == 2u);
-  BOOST_TEST(NextActionTime(txn) == 0);
+  BOOST_TEST(NextActionTime(txn, kWindow) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(retry_window_marks_needs_attention_and_retries_go_on) {
+  v1::Transaction txn = OpenTxn(2);
+  PrepareAll(&txn);
+  BOOST_REQUIRE(DecideCommit(&txn, kNow).ok());
+  // Nothing timed yet but the end of the window.
+  BOOST_TEST(NextActionTime(txn, kWindow) == kNow + kWindow);
+  BOOST_REQUIRE(Ack(&txn, 1, v1::BRANCH_ACTION_COMMIT).ok());
+  BOOST_REQUIRE(
+      Ack(&txn, 2, v1::BRANCH_ACTION_COMMIT, v1::COMMAND_OUTCOME_RETRY).ok());
+  BOOST_TEST(!MarkStuckIfRetryWindowPassed(&txn, kNow + kWindow - 1, kWindow));
+  BOOST_TEST(MarkStuckIfRetryWindowPassed(&txn, kNow + kWindow, kWindow));
+  BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_COMMIT_STUCK);
+  BOOST_TEST(txn.reason().find("branch 2") != std::string::npos);
+  BOOST_TEST(txn.reason().find("boom") != std::string::npos);
+  // Still owed, and the next retry is still scheduled.
+  BOOST_TEST(PendingCommands(txn).size() == 1u);
+  BOOST_TEST(NextActionTime(txn, kWindow) == kNow + 105);
+  BOOST_TEST(!MarkStuckIfRetryWindowPassed(&txn, kNow + 2 * kWindow, kWindow));
+  // A late success finishes it.
+  BOOST_REQUIRE(Ack(&txn, 2, v1::BRANCH_ACTION_COMMIT).ok());
+  BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_COMMITTED);
 }
 
 BOOST_AUTO_TEST_CASE(final_failure_needs_attention_and_late_done_finishes) {
@@ -197,7 +221,7 @@ BOOST_AUTO_TEST_CASE(stale_and_duplicate_results) {
 
 BOOST_AUTO_TEST_CASE(deadline_expiry_rolls_back_open_transactions_only) {
   v1::Transaction txn = OpenTxn(1);
-  BOOST_TEST(NextActionTime(txn) == kNow + 60'000);
+  BOOST_TEST(NextActionTime(txn, kWindow) == kNow + 60'000);
   BOOST_TEST(!ExpireIfPastDeadline(&txn, kNow + 59'999));
   BOOST_TEST(ExpireIfPastDeadline(&txn, kNow + 60'000));
   BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_ROLLING_BACK);

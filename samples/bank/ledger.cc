@@ -138,6 +138,22 @@ PhaseTwoResult Ledger::Rollback(const BranchContext& branch) {
   return Resolve(branch, /*apply=*/false);
 }
 
+std::vector<InDoubtBranch> Ledger::Recover() {
+  std::vector<InDoubtBranch> branches;
+  std::unique_ptr<leveldb::Iterator> it(
+      db_->NewIterator(leveldb::ReadOptions()));
+  for (it->Seek("h/"); it->Valid() && it->key().starts_with("h/"); it->Next()) {
+    // h/<xid>/<branch>
+    std::string key = it->key().ToString();
+    size_t slash = key.rfind('/');
+    InDoubtBranch branch{key.substr(2, slash - 2), 0};
+    std::from_chars(key.data() + slash + 1, key.data() + key.size(),
+                    branch.branch_id);
+    branches.push_back(std::move(branch));
+  }
+  return branches;
+}
+
 absl::StatusOr<Ledger::Balance> Ledger::GetBalance(const std::string& account) {
   std::lock_guard<std::mutex> lock(mu_);
   absl::StatusOr<int64_t> balance = ReadBalanceLocked(account);

@@ -33,6 +33,7 @@ class Ledger : public XaResource {
   absl::Status Prepare(const BranchContext& branch) override;
   PhaseTwoResult Commit(const BranchContext& branch) override;
   PhaseTwoResult Rollback(const BranchContext& branch) override;
+  std::vector<InDoubtBranch> Recover() override;
 
   struct Balance {
     int64_t balance = 0;

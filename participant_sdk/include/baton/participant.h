@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -64,6 +65,12 @@ struct PhaseTwoResult {
 // A resource with two-phase semantics. Handlers run on SDK threads, possibly
 // concurrently for different branches; commands for one branch never run
 // concurrently with each other.
+// A branch a resource holds prepared without knowing its outcome.
+struct InDoubtBranch {
+  std::string xid;
+  uint64_t branch_id = 0;
+};
+
 class XaResource {
  public:
   virtual ~XaResource() = default;
@@ -76,6 +83,11 @@ class XaResource {
   // Undoes whatever Prepare held, if anything: it may be called for a branch
   // that never prepared, or whose Prepare is still running. Idempotent.
   virtual PhaseTwoResult Rollback(const BranchContext& branch) = 0;
+  // Lists the branches this resource holds prepared, for example after a
+  // crash. Called at every attach; the coordinator answers each with Commit
+  // or Rollback (rollback if it has no record: presumed abort). Listing a
+  // branch that is mid-flight is harmless. The default lists none.
+  virtual std::vector<InDoubtBranch> Recover() { return {}; }
 };
 
 struct ParticipantOptions {
