@@ -60,6 +60,8 @@ void BankCluster::StartBank(const std::string& resource,
   auto port_file = dir() / (resource + ".port");
   std::filesystem::remove(port_file);
   std::vector<std::string> argv = {BinPath("bank_service"),
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(bank.port),
                                    "--coordinator",
                                    CoordinatorAddress(),
                                    "--resource",

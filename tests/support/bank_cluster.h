@@ -41,10 +41,13 @@ class BankCluster {
   std::string CoordinatorAddress() const;
 
   // Starts a bank_service for `resource` seeded with `seed` (ACCOUNT=N,...)
-  // on first start; waits until it serves its API.
+  // on first start; waits until it serves its API. A restart keeps the port.
   void StartBank(const std::string& resource,
                  const std::vector<std::string>& seed,
                  const std::vector<std::string>& env = {});
+  std::string BankAddress(const std::string& resource) {
+    return "127.0.0.1:" + std::to_string(banks_[resource].port);
+  }
   ChildProcess& bank(const std::string& resource) {
     return *banks_[resource].process;
   }
