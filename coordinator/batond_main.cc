@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
       "Every flag can also be set in a config file (--config, INI or TOML, "
       "keys named as the long flags)."};
   app.set_config("--config", "", "Read flags from this file");
+  // A flag given twice (say in a script and again by hand): the last wins.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--listen", options.listen_address,
                  "HOST:PORT for gRPC (port 0 picks a free one)")
       ->capture_default_str();

@@ -218,9 +218,11 @@ PhaseTwoResult ParticipantImpl::RunHandler(XaResource* resource,
                        command.application_data(), command.attempt()};
   bool commit = command.action() == v1::BRANCH_ACTION_COMMIT;
   std::lock_guard<std::mutex> lock(BranchLock(branch.xid, branch.branch_id));
-  failpoint::Hit(commit ? "participant_before_commit"
-                        : "participant_before_rollback")
-      .IgnoreError();
+  absl::Status injected = failpoint::Hit(
+      commit ? "participant_before_commit" : "participant_before_rollback");
+  if (!injected.ok()) {
+    return PhaseTwoResult::Retry(std::string(injected.message()));
+  }
   PhaseTwoResult result = PhaseTwoResult::Retry("handler threw");
   try {
     result = commit ? resource->Commit(branch) : resource->Rollback(branch);
