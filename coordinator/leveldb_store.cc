@@ -15,9 +15,13 @@ namespace baton {
 
 void StoreBatch::PutTransaction(const v1::Transaction& txn,
                                 int64_t previous_due_ms) {
-  Op op{.kind = Op::kPutTransaction, .txn = txn};
-  op.previous_due_ms = previous_due_ms;
-  ops_.push_back(std::move(op));
+  ops_.push_back(Op{.kind = Op::kPutTransaction,
+                    .key = txn.xid(),
+                    .value = txn.SerializeAsString(),
+                    .terminal = IsTerminal(txn.status()),
+                    .due_ms = txn.next_action_unix_ms(),
+                    .previous_due_ms = previous_due_ms,
+                    .finished_ms = txn.finished_unix_ms()});
 }
 
 void StoreBatch::DeleteTransaction(const std::string& xid,
@@ -146,17 +150,17 @@ class LevelDbStore : public TransactionStore {
   }
 
   static void AddPut(const StoreBatch::Op& op, leveldb::WriteBatch* wb) {
-    const v1::Transaction& txn = op.txn;
-    if (op.previous_due_ms >= 0) {
-      wb->Delete(store_keys::UnfinishedKey(op.previous_due_ms, txn.xid()));
+    const std::string& xid = op.key;
+    bool moved = op.terminal || op.previous_due_ms != op.due_ms;
+    if (op.previous_due_ms >= 0 && moved) {
+      wb->Delete(store_keys::UnfinishedKey(op.previous_due_ms, xid));
     }
-    if (IsTerminal(txn.status())) {
-      wb->Put(store_keys::FinishedKey(txn.finished_unix_ms(), txn.xid()), "");
-    } else {
-      wb->Put(store_keys::UnfinishedKey(txn.next_action_unix_ms(), txn.xid()),
-              "");
+    if (op.terminal) {
+      wb->Put(store_keys::FinishedKey(op.finished_ms, xid), "");
+    } else if (moved) {
+      wb->Put(store_keys::UnfinishedKey(op.due_ms, xid), "");
     }
-    wb->Put(store_keys::RecordKey(txn.xid()), txn.SerializeAsString());
+    wb->Put(store_keys::RecordKey(xid), op.value);
   }
 
   std::unique_ptr<leveldb::DB> db_;

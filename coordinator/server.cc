@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "common/limits.h"
+#include "coordinator/admin_service.h"
 #include "coordinator/participant_registry.h"
 #include "coordinator/services.h"
 #include "coordinator/store.h"
@@ -24,6 +25,7 @@ struct Server::Parts {
   std::unique_ptr<RecoveryLoop> recovery;
   std::unique_ptr<TransactionServiceImpl> transaction_service;
   std::unique_ptr<ParticipantServiceImpl> participant_service;
+  std::unique_ptr<AdminServiceImpl> admin_service;
 };
 
 absl::Status Server::Start(const ServerOptions& options,
@@ -51,6 +53,9 @@ absl::Status Server::Start(const ServerOptions& options,
   parts->participant_service = std::make_unique<ParticipantServiceImpl>(
       &parts->registry, parts->manager.get(), options.manager.node_id);
 
+  parts->admin_service = std::make_unique<AdminServiceImpl>(
+      parts->store.get(), parts->manager.get());
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address,
@@ -59,6 +64,7 @@ absl::Status Server::Start(const ServerOptions& options,
   builder.SetMaxSendMessageSize(limits::kMaxMessageBytes);
   builder.RegisterService(parts->transaction_service.get());
   builder.RegisterService(parts->participant_service.get());
+  builder.RegisterService(parts->admin_service.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(

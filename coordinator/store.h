@@ -16,12 +16,16 @@ namespace baton {
 // decides the key layout and keeps its indexes consistent with each record.
 class StoreBatch {
  public:
+  // The record is serialized when the op is made, once: the store needs the
+  // bytes plus the few fields its indexes are keyed on.
   struct Op {
     enum Kind { kPutTransaction, kDeleteTransaction, kPutMeta } kind;
-    v1::Transaction txn;           // kPutTransaction
+    std::string key;               // The xid, or the meta key.
+    std::string value;             // The serialized record, or the meta value.
+    bool terminal = false;         // kPutTransaction
+    int64_t due_ms = 0;            // kPutTransaction: next_action_unix_ms
     int64_t previous_due_ms = -1;  // kPutTransaction: due it was indexed at
-    std::string key, value;        // kDeleteTransaction (key = xid), kPutMeta
-    int64_t finished_ms = 0;       // kDeleteTransaction
+    int64_t finished_ms = 0;       // kPutTransaction, kDeleteTransaction
   };
 
   // Writes the whole record. previous_due_ms is the next_action_unix_ms the

@@ -63,19 +63,24 @@ void TransactionManager::PersistLocked(LiveTransaction* t, Done done) {
       two_phase::NextActionTime(r, options_.retry_window_ms));
   StoreBatch batch;
   batch.PutTransaction(r, t->persisted_due);
-  t->persisted_due = IsTerminal(r.status()) ? -1 : r.next_action_unix_ms();
-  if (r.next_action_unix_ms() > 0)
+  // One heap entry per distinct due time; stale ones are skipped when popped.
+  if (r.next_action_unix_ms() > 0 &&
+      r.next_action_unix_ms() != t->persisted_due) {
     due_.push({r.next_action_unix_ms(), r.xid()});
+  }
+  t->persisted_due = IsTerminal(r.status()) ? -1 : r.next_action_unix_ms();
+  // Only a caller's reply needs the whole record as it was written.
+  std::shared_ptr<v1::Transaction> snapshot;
+  if (done) snapshot = std::make_shared<v1::Transaction>(r);
   committer_->Submit(
-      std::move(batch),
-      [this, snapshot = r, done = std::move(done)](const absl::Status& s) {
+      std::move(batch), [this, xid = r.xid(), status = r.status(), snapshot,
+                         done = std::move(done)](const absl::Status& s) {
         if (s.ok()) {
-          OnDurable(snapshot.xid(), snapshot.status());
+          OnDurable(xid, status);
         } else {
-          spdlog::critical("xid={} not durable: {}", snapshot.xid(),
-                           s.ToString());
+          spdlog::critical("xid={} not durable: {}", xid, s.ToString());
         }
-        if (done) done(s, snapshot);
+        if (done) done(s, *snapshot);
       });
 }
 

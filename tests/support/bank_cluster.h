@@ -8,9 +8,11 @@
 
 #include "absl/status/statusor.h"
 #include "baton/client.h"
-#include "tests/support/process.h"
+#include "common/child_process.h"
 
 namespace baton::testing {
+
+using namespace std::chrono_literals;
 
 // A real deployment of the bank sample on 127.0.0.1: one batond and any
 // number of bank_service processes, each with its own data dir under one

@@ -1,4 +1,4 @@
-#include "tests/support/process.h"
+#include "common/child_process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -15,7 +15,10 @@
 
 extern char** environ;
 
-namespace baton::testing {
+namespace baton {
+
+using namespace std::chrono_literals;
+
 namespace {
 
 std::string ReadFile(const std::filesystem::path& path) {
@@ -141,4 +144,4 @@ int WaitForPortFile(const std::filesystem::path& path,
   return port;
 }
 
-}  // namespace baton::testing
+}  // namespace baton

@@ -1,5 +1,5 @@
-#ifndef BATON_TESTS_SUPPORT_PROCESS_H_
-#define BATON_TESTS_SUPPORT_PROCESS_H_
+#ifndef BATON_COMMON_CHILD_PROCESS_H_
+#define BATON_COMMON_CHILD_PROCESS_H_
 
 #include <sys/types.h>
 
@@ -10,12 +10,10 @@
 #include <string>
 #include <vector>
 
-// Helpers for tests that run real processes: temp dirs, child processes with
-// their output captured to files, and waiting on conditions with deadlines
-// (never on bare sleeps).
-namespace baton::testing {
-
-using namespace std::chrono_literals;
+// For tools and tests that run real processes: temp dirs, child processes
+// with their output captured to files, and waiting on conditions with
+// deadlines (never on bare sleeps).
+namespace baton {
 
 // A fresh directory under the system temp dir, removed with its contents on
 // destruction (unless BATON_KEEP_TEST_DIRS is set, for post-mortems).
@@ -77,6 +75,6 @@ std::string BinPath(const std::string& name);
 int WaitForPortFile(const std::filesystem::path& path,
                     std::chrono::milliseconds timeout);
 
-}  // namespace baton::testing
+}  // namespace baton
 
-#endif  // BATON_TESTS_SUPPORT_PROCESS_H_
+#endif  // BATON_COMMON_CHILD_PROCESS_H_

@@ -1,0 +1,299 @@
+// baton-bench: measures Baton's throughput and latency. It starts batond,
+// participant processes and (with --baseline) an echo server as real
+// processes on 127.0.0.1, unless --coordinator names a running batond.
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <optional>
+
+#include "baton/participant.h"
+#include "baton/v1/admin_service.grpc.pb.h"
+#include "common/child_process.h"
+#include "common/logging.h"
+#include "common/port_file.h"
+#include "common/signals.h"
+#include "echo.grpc.pb.h"
+#include "fmt/format.h"
+#include "spdlog/spdlog.h"
+#include "tools/bench/report.h"
+#include "tools/bench/workloads.h"
+
+namespace baton::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Flags {
+  std::string coordinator;
+  int concurrency = 16;
+  double duration_s = 10;
+  uint64_t transactions = 0;
+  double rate = 0;
+  bool json = false;
+  bool baseline = false;
+  int branches = 2;
+  int participants = 2;
+  int64_t retention_s = 60;
+};
+
+// Phase two that always succeeds at once.
+class TrivialResource : public XaResource {
+ public:
+  absl::Status Prepare(const BranchContext&) override {
+    return absl::OkStatus();
+  }
+  PhaseTwoResult Commit(const BranchContext&) override {
+    return PhaseTwoResult::Done();
+  }
+  PhaseTwoResult Rollback(const BranchContext&) override {
+    return PhaseTwoResult::Done();
+  }
+};
+
+int ServeParticipant(const std::string& coordinator,
+                     const std::string& resource,
+                     const std::string& ready_file) {
+  TrivialResource handler;
+  auto participant = Participant::Create(
+      {.coordinator = coordinator, .service = "bench", .worker_threads = 2});
+  if (!participant.ok()) return 1;
+  (*participant)->AddXaResource(resource, &handler).IgnoreError();
+  (*participant)->Start().IgnoreError();
+  if (!(*participant)->WaitAttached(30s)) return 1;
+  WritePortFile(ready_file, 1);
+  WaitForStopSignal();
+  _exit(0);
+}
+
+class EchoService final : public Echo::CallbackService {
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context,
+                                 const EchoMessage* request,
+                                 EchoMessage* reply) override {
+    reply->set_payload(request->payload());
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+int ServeEcho(const std::string& port_file) {
+  EchoService service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  if (!server || port == 0) return 1;
+  WritePortFile(port_file, port);
+  WaitForStopSignal();
+  _exit(0);
+}
+
+// The processes a run needs, stopped when it ends.
+class Fleet {
+ public:
+  explicit Fleet(const Flags& flags) : flags_(flags) {}
+
+  // Returns the coordinator address, starting batond unless one was given.
+  std::string Coordinator() {
+    if (!flags_.coordinator.empty()) return flags_.coordinator;
+    auto port_file = dir_.path() / "batond.port";
+    processes_.push_back(ChildProcess::Start(
+        "batond",
+        {BinPath("batond"), "--listen", "127.0.0.1:0", "--data-dir",
+         (dir_.path() / "data").string(), "--port-file", port_file.string(),
+         "--log-level", "warn", "--finished-retention-s",
+         std::to_string(flags_.retention_s)},
+        {}, dir_.path()));
+    int port = WaitForPortFile(port_file, 30s);
+    if (port == 0) Die("batond did not start: " + processes_.back()->Stderr());
+    return fmt::format("127.0.0.1:{}", port);
+  }
+
+  std::vector<std::string> Participants(const std::string& coordinator, int n) {
+    std::vector<std::string> resources;
+    for (int i = 0; i < n; ++i) {
+      std::string resource = fmt::format("bench-{}", i);
+      auto ready = dir_.path() / (resource + ".ready");
+      processes_.push_back(ChildProcess::Start(
+          resource,
+          {BinPath("baton-bench"), "participant", "--coordinator", coordinator,
+           "--resource", resource, "--ready-file", ready.string()},
+          {}, dir_.path()));
+      if (WaitForPortFile(ready, 30s) == 0) {
+        Die(resource + " did not attach: " + processes_.back()->Stderr());
+      }
+      resources.push_back(resource);
+    }
+    return resources;
+  }
+
+  std::string EchoServer() {
+    auto port_file = dir_.path() / "echo.port";
+    processes_.push_back(
+        ChildProcess::Start("echo",
+                            {BinPath("baton-bench"), "echo-server",
+                             "--port-file", port_file.string()},
+                            {}, dir_.path()));
+    int port = WaitForPortFile(port_file, 30s);
+    if (port == 0) Die("echo server did not start");
+    return fmt::format("127.0.0.1:{}", port);
+  }
+
+ private:
+  [[noreturn]] static void Die(const std::string& why) {
+    fmt::print(stderr, "baton-bench: {}\n", why);
+    std::exit(1);
+  }
+
+  const Flags& flags_;
+  TempDir dir_;
+  std::vector<std::unique_ptr<ChildProcess>> processes_;
+};
+
+std::optional<v1::GetStatsResponse> Stats(v1::AdminService::Stub* admin) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 5s);
+  v1::GetStatsResponse stats;
+  if (!admin->GetStats(&context, {}, &stats).ok()) return std::nullopt;
+  return stats;
+}
+
+LoadOptions ToLoadOptions(const Flags& flags) {
+  LoadOptions options;
+  options.concurrency = flags.concurrency;
+  options.duration =
+      std::chrono::milliseconds(static_cast<int64_t>(flags.duration_s * 1000));
+  options.operations = flags.transactions;
+  options.rate = flags.rate;
+  return options;
+}
+
+int RunBenchmark(const Flags& flags, const std::string& workload) {
+  Fleet fleet(flags);
+  std::string coordinator = fleet.Coordinator();
+  Workloads workloads(coordinator);
+  Report report;
+  report.concurrency = flags.concurrency;
+  report.rate = flags.rate;
+  Operation operation;
+  if (workload == "empty") {
+    report.workload = "empty";
+    report.rpcs_per_transaction = 2;
+    operation = workloads.Empty();
+  } else {
+    report.workload = fmt::format("2pc --branches {}", flags.branches);
+    report.rpcs_per_transaction = 2 + 2 * flags.branches;
+    operation = workloads.TwoPhase(
+        flags.branches,
+        fleet.Participants(coordinator, std::min(flags.participants,
+                                                 std::max(flags.branches, 1))));
+  }
+  auto admin = v1::AdminService::NewStub(
+      grpc::CreateChannel(coordinator, grpc::InsecureChannelCredentials()));
+
+  LoadOptions warmup{
+      .concurrency = flags.concurrency,
+      .operations = static_cast<uint64_t>(flags.concurrency) * 4};
+  RunLoad(warmup, operation);
+  auto before = Stats(admin.get());
+  report.load = RunLoad(ToLoadOptions(flags), operation);
+  auto after = Stats(admin.get());
+  uint64_t ok = report.load.completed - report.load.errors;
+  if (before && after && ok > 0) {
+    report.syncs_per_transaction =
+        double(after->store_syncs() - before->store_syncs()) / ok;
+    report.cpu_seconds_per_1000 =
+        (after->cpu_seconds() - before->cpu_seconds()) * 1000 / ok;
+    report.coordinator_resident_mb = after->resident_bytes() / 1048576.0;
+  }
+  if (flags.baseline) {
+    LoadOptions echo = ToLoadOptions(flags);
+    echo.rate = 0;
+    echo.operations = 0;
+    echo.duration = std::chrono::milliseconds(std::max<int64_t>(
+        2000, static_cast<int64_t>(report.load.seconds * 1000)));
+    LoadResult r = RunLoad(echo, Workloads::Echo(fleet.EchoServer()));
+    report.echo_rpcs_per_second = (r.completed - r.errors) / r.seconds;
+  }
+  if (flags.json) {
+    PrintJson(report);
+  } else {
+    PrintTable(report);
+  }
+  return report.load.errors == 0 && ok > 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace baton::bench
+
+int main(int argc, char** argv) {
+  using baton::bench::Flags;
+  Flags flags;
+  CLI::App app{
+      "baton-bench: throughput and latency of Baton workloads.\n"
+      "Starts batond and participants itself unless --coordinator is given."};
+  app.fallthrough();
+  app.require_subcommand(1);
+  app.add_option("--coordinator", flags.coordinator,
+                 "Use this running batond instead of starting one");
+  app.add_option("--concurrency", flags.concurrency,
+                 "Transactions in flight (closed loop)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  auto* duration =
+      app.add_option("--duration", flags.duration_s, "Seconds to measure")
+          ->capture_default_str();
+  app.add_option("--transactions", flags.transactions,
+                 "Measure this many transactions instead of a duration")
+      ->excludes(duration);
+  app.add_option("--rate", flags.rate,
+                 "Open loop: start this many transactions per second")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--json", flags.json, "Print one JSON object");
+  app.add_flag("--baseline", flags.baseline,
+               "Also measure a unary echo RPC and print the efficiency ratio");
+  app.add_option("--retention-s", flags.retention_s,
+                 "Finished-transaction retention of the batond it starts")
+      ->capture_default_str();
+
+  app.add_subcommand("empty", "Begin and commit, no branches");
+  CLI::App* two_phase =
+      app.add_subcommand("2pc", "2PC with N prepared branches");
+  two_phase->add_option("--branches", flags.branches)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  two_phase
+      ->add_option("--participants", flags.participants,
+                   "Participant processes serving the branches")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 16));
+  app.add_subcommand("tcc", "TCC (not available until TCC lands)");
+  app.add_subcommand("saga", "Saga (not available until sagas land)");
+
+  std::string resource, ready_file, port_file;
+  CLI::App* participant = app.add_subcommand("participant")->group("");
+  participant->add_option("--resource", resource)->required();
+  participant->add_option("--ready-file", ready_file)->required();
+  CLI::App* echo = app.add_subcommand("echo-server")->group("");
+  echo->add_option("--port-file", port_file)->required();
+  CLI11_PARSE(app, argc, argv);
+
+  baton::BlockStopSignals();
+  baton::SetupLogging("baton-bench", "warn");
+  if (*participant) {
+    return baton::bench::ServeParticipant(flags.coordinator, resource,
+                                          ready_file);
+  }
+  if (*echo) return baton::bench::ServeEcho(port_file);
+  std::string workload = app.get_subcommands().front()->get_name();
+  if (workload == "tcc" || workload == "saga") {
+    fmt::print(stderr, "baton-bench: the {} workload is not available yet\n",
+               workload);
+    return 2;
+  }
+  return baton::bench::RunBenchmark(flags, workload);
+}

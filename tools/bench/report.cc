@@ -1,0 +1,90 @@
+#include "tools/bench/report.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "fmt/format.h"
+
+namespace baton::bench {
+namespace {
+
+std::optional<double> Efficiency(const Report& r) {
+  if (!r.echo_rpcs_per_second || *r.echo_rpcs_per_second <= 0) {
+    return std::nullopt;
+  }
+  return TransactionsPerSecond(r) * r.rpcs_per_transaction /
+         *r.echo_rpcs_per_second;
+}
+
+std::string OrNull(const std::optional<double>& v, const char* format) {
+  return v ? fmt::format(fmt::runtime(format), *v) : "null";
+}
+
+}  // namespace
+
+double TransactionsPerSecond(const Report& r) {
+  uint64_t ok = r.load.completed - r.load.errors;
+  return r.load.seconds > 0 ? ok / r.load.seconds : 0;
+}
+
+double PercentileMs(const LoadResult& load, double p) {
+  if (load.latencies_us.empty()) return 0;
+  size_t n = load.latencies_us.size();
+  size_t index = std::min(
+      n - 1, static_cast<size_t>(std::ceil(p / 100 * n)) - (p > 0 ? 1 : 0));
+  return load.latencies_us[index] / 1000.0;
+}
+
+void PrintTable(const Report& r) {
+  const LoadResult& l = r.load;
+  fmt::print("workload      {}\n", r.workload);
+  fmt::print("load          {}\n",
+             r.rate > 0
+                 ? fmt::format("open loop at {:.0f}/s", r.rate)
+                 : fmt::format("closed loop, concurrency {}", r.concurrency));
+  fmt::print("transactions  {} in {:.2f} s\n", l.completed, l.seconds);
+  fmt::print("tps           {:.0f}\n", TransactionsPerSecond(r));
+  fmt::print("latency ms    p50 {:.2f}  p90 {:.2f}  p99 {:.2f}  max {:.2f}\n",
+             PercentileMs(l, 50), PercentileMs(l, 90), PercentileMs(l, 99),
+             PercentileMs(l, 100));
+  fmt::print("errors        {}{}\n", l.errors,
+             l.errors ? " (first: " + l.first_error + ")" : "");
+  if (r.syncs_per_transaction) {
+    fmt::print("syncs/txn     {:.3f}\n", *r.syncs_per_transaction);
+  }
+  if (r.cpu_seconds_per_1000) {
+    fmt::print("batond CPU    {:.3f} s per 1000 transactions\n",
+               *r.cpu_seconds_per_1000);
+  }
+  if (r.coordinator_resident_mb) {
+    fmt::print("batond RSS    {:.1f} MiB\n", *r.coordinator_resident_mb);
+  }
+  if (auto e = Efficiency(r)) {
+    fmt::print(
+        "baseline      echo {:.0f} RPC/s; efficiency {:.2f} "
+        "(tps x {} RPCs / echo RPC/s)\n",
+        *r.echo_rpcs_per_second, *e, r.rpcs_per_transaction);
+  }
+}
+
+void PrintJson(const Report& r) {
+  const LoadResult& l = r.load;
+  fmt::print(
+      "{{\"workload\":\"{}\",\"concurrency\":{},\"rate\":{},"
+      "\"transactions\":{},\"seconds\":{:.3f},\"tps\":{:.1f},"
+      "\"p50_ms\":{:.3f},\"p90_ms\":{:.3f},\"p99_ms\":{:.3f},\"max_ms\":{:.3f},"
+      "\"errors\":{},\"syncs_per_transaction\":{},"
+      "\"cpu_seconds_per_1000\":{},\"coordinator_resident_mb\":{},"
+      "\"rpcs_per_transaction\":{},\"echo_rpcs_per_second\":{},"
+      "\"efficiency\":{}}}\n",
+      r.workload, r.concurrency, r.rate, l.completed, l.seconds,
+      TransactionsPerSecond(r), PercentileMs(l, 50), PercentileMs(l, 90),
+      PercentileMs(l, 99), PercentileMs(l, 100), l.errors,
+      OrNull(r.syncs_per_transaction, "{:.4f}"),
+      OrNull(r.cpu_seconds_per_1000, "{:.4f}"),
+      OrNull(r.coordinator_resident_mb, "{:.1f}"), r.rpcs_per_transaction,
+      OrNull(r.echo_rpcs_per_second, "{:.1f}"),
+      OrNull(Efficiency(r), "{:.3f}"));
+}
+
+}  // namespace baton::bench

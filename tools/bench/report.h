@@ -1,0 +1,34 @@
+#ifndef BATON_TOOLS_BENCH_REPORT_H_
+#define BATON_TOOLS_BENCH_REPORT_H_
+
+#include <optional>
+#include <string>
+
+#include "tools/bench/load_driver.h"
+
+namespace baton::bench {
+
+struct Report {
+  std::string workload;  // e.g. "2pc --branches 2"
+  int concurrency = 0;
+  double rate = 0;
+  LoadResult load;
+  int rpcs_per_transaction = 0;
+  // From the coordinator's counters over the measured run.
+  std::optional<double> syncs_per_transaction;
+  std::optional<double> cpu_seconds_per_1000;
+  std::optional<double> coordinator_resident_mb;
+  // From --baseline.
+  std::optional<double> echo_rpcs_per_second;
+};
+
+double TransactionsPerSecond(const Report& report);
+// p in [0, 100]; 0 if nothing succeeded.
+double PercentileMs(const LoadResult& load, double p);
+
+void PrintTable(const Report& report);
+void PrintJson(const Report& report);
+
+}  // namespace baton::bench
+
+#endif  // BATON_TOOLS_BENCH_REPORT_H_
