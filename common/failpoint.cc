@@ -21,7 +21,8 @@ enum class Action { kCrash, kDelay, kError };
 struct Point {
   Action action = Action::kCrash;
   int delay_ms = 0;
-  int only_hit = 0;  // 0: every hit.
+  int only_hit = 0;    // 0: every hit.
+  int first_hits = 0;  // 0: every hit; else only hits 1..first_hits.
   int hits = 0;
 };
 
@@ -37,7 +38,11 @@ Registry& GetRegistry() {
 }
 
 bool ParseAction(std::string text, Point* point) {
-  if (size_t colon = text.find(':'); colon != std::string::npos) {
+  if (size_t star = text.find('*'); star != std::string::npos) {
+    point->first_hits = std::atoi(text.substr(0, star).c_str());
+    if (point->first_hits <= 0) return false;
+    text = text.substr(star + 1);
+  } else if (size_t colon = text.find(':'); colon != std::string::npos) {
     point->only_hit = std::atoi(text.substr(0, colon).c_str());
     if (point->only_hit <= 0) return false;
     text = text.substr(colon + 1);
@@ -99,6 +104,9 @@ absl::Status Hit(std::string_view name) {
     if (it == registry.points.end()) return absl::OkStatus();
     ++it->second.hits;
     if (it->second.only_hit != 0 && it->second.hits != it->second.only_hit) {
+      return absl::OkStatus();
+    }
+    if (it->second.first_hits != 0 && it->second.hits > it->second.first_hits) {
       return absl::OkStatus();
     }
     point = it->second;

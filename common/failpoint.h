@@ -14,8 +14,9 @@
 //   crash          the process sends itself SIGKILL (as an operator's kill -9)
 //   delay(MS)      sleep MS milliseconds, then continue
 //   error          the point returns UNAVAILABLE to its caller
-//   Nth:ACTION     (e.g. "3:crash") act on the Nth hit only; earlier and
+//   N:ACTION       (e.g. "3:crash") act on the Nth hit only; earlier and
 //                  later hits pass
+//   N*ACTION       (e.g. "2*error") act on the first N hits, then pass
 // Every point is listed in docs/FAILPOINTS.md.
 namespace baton::failpoint {
 

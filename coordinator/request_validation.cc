@@ -63,8 +63,7 @@ absl::Status Validate(const v1::BeginRequest& r) {
   if (!v1::Protocol_IsValid(r.protocol())) {
     return Invalid(fmt::format("protocol {} is unknown", r.protocol()));
   }
-  if (r.protocol() != v1::PROTOCOL_UNSPECIFIED &&
-      r.protocol() != v1::PROTOCOL_TWO_PHASE) {
+  if (r.protocol() == v1::PROTOCOL_SAGA) {
     return absl::UnimplementedError(
         fmt::format("protocol {} is not served by this coordinator yet",
                     v1::Protocol_Name(r.protocol())));

@@ -292,17 +292,18 @@ void TransactionManager::RegisterBranch(
     const v1::RegisterBranchRequest& request,
     Reply<v1::RegisterBranchResponse> reply) {
   auto branch_id = std::make_shared<uint64_t>(0);
-  two_phase::NewBranch branch{
-      .resource = request.resource(),
-      .type = request.type() == v1::BRANCH_TYPE_UNSPECIFIED ? v1::BRANCH_TYPE_XA
-                                                            : request.type(),
-      .application_data = request.application_data(),
-      .request_id = request.request_id(),
-      .instance_id = request.instance_id()};
+  two_phase::NewBranch branch{.resource = request.resource(),
+                              .type = request.type(),
+                              .application_data = request.application_data(),
+                              .request_id = request.request_id(),
+                              .instance_id = request.instance_id()};
   Mutate(
       request.xid(),
       [branch = std::move(branch), branch_id](v1::Transaction* r,
-                                              bool* changed) {
+                                              bool* changed) mutable {
+        if (branch.type == v1::BRANCH_TYPE_UNSPECIFIED) {
+          branch.type = two_phase::BranchTypeFor(r->protocol());
+        }
         int before = r->branches_size();
         absl::StatusOr<uint64_t> id =
             two_phase::RegisterBranch(r, branch, NowUnixMs());
@@ -490,15 +491,19 @@ void TransactionManager::ResolveInDoubt(
                  branch->branch_id(), instance_id,
                  s.ok() ? GlobalStatusName(record.status())
                         : "unknown, presumed aborted");
+    // The branch's data goes along: TCC hooks need their action context.
+    const v1::Branch* known =
+        s.ok() ? two_phase::FindBranch(&record, branch->branch_id()) : nullptr;
     SendResolution(
         instance_id, *branch,
-        commit ? v1::BRANCH_ACTION_COMMIT : v1::BRANCH_ACTION_ROLLBACK);
+        commit ? v1::BRANCH_ACTION_COMMIT : v1::BRANCH_ACTION_ROLLBACK, known);
   }
 }
 
 void TransactionManager::SendResolution(const std::string& instance_id,
                                         const v1::InDoubtBranch& branch,
-                                        v1::BranchAction action) {
+                                        v1::BranchAction action,
+                                        const v1::Branch* known) {
   v1::BranchCommand command;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -509,6 +514,10 @@ void TransactionManager::SendResolution(const std::string& instance_id,
   command.set_resource(branch.resource());
   command.set_action(action);
   command.set_attempt(1);
+  if (known != nullptr) {
+    command.set_type(known->type());
+    command.set_application_data(known->application_data());
+  }
   // Its answer finds no live transaction and is dropped; a lost command is
   // asked for again at the participant's next attach.
   sink_->Send(command, instance_id);

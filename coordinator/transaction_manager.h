@@ -149,7 +149,8 @@ class TransactionManager {
   void ExpireCommandsLocked(int64_t now_ms);
   void DispatchOwedLocked(LiveTransaction* t, uint64_t branch_id);
   void SendResolution(const std::string& instance_id,
-                      const v1::InDoubtBranch& branch, v1::BranchAction action);
+                      const v1::InDoubtBranch& branch, v1::BranchAction action,
+                      const v1::Branch* known);
   int64_t RetryDelayMs(uint32_t attempts);
   LiveTransaction* FindLocked(const std::string& xid);
 

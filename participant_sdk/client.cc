@@ -115,9 +115,11 @@ absl::StatusOr<std::unique_ptr<TransactionClient>> TransactionClient::Connect(
 }
 
 absl::StatusOr<std::unique_ptr<GlobalTransaction>> TransactionClient::Begin(
-    const std::string& name, std::chrono::milliseconds timeout) {
+    const std::string& name, std::chrono::milliseconds timeout,
+    v1::Protocol protocol) {
   v1::BeginRequest request;
   request.set_name(name);
+  request.set_protocol(protocol);
   request.set_timeout_ms(static_cast<uint32_t>(timeout.count()));
   request.set_request_id(internal::NewRequestId());
   absl::StatusOr<v1::BeginResponse> response = BeginRaw(request);

@@ -14,7 +14,9 @@
 #include "common/failpoint.h"
 #include "fmt/format.h"
 #include "participant_sdk/internal/rpc.h"
+#include "participant_sdk/internal/tcc_adapter.h"
 #include "participant_sdk/internal/worker_pool.h"
+#include "protocols/tcc.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
@@ -41,6 +43,7 @@ class ParticipantImpl : public Participant {
     }
     wake_.notify_all();
     if (attach_thread_.joinable()) attach_thread_.join();
+    if (purge_thread_.joinable()) purge_thread_.join();
   }
 
   absl::Status AddXaResource(const std::string& name,
@@ -65,6 +68,8 @@ class ParticipantImpl : public Participant {
     }
     if (attach_thread_.joinable()) return absl::OkStatus();
     attach_thread_ = std::thread([this] { AttachLoop(); });
+    if (!tcc_adapters_.empty())
+      purge_thread_ = std::thread([this] { PurgeBarriers(); });
     return absl::OkStatus();
   }
 
@@ -73,9 +78,30 @@ class ParticipantImpl : public Participant {
     return wake_.wait_for(lock, timeout, [this] { return attached_; });
   }
 
-  absl::StatusOr<uint64_t> Enlist(const std::string& xid,
-                                  const std::string& resource,
-                                  const std::string& application_data) override;
+  absl::Status AddTccResource(const std::string& name, TccResource* resource,
+                              BarrierStore* barrier) override {
+    if (resource == nullptr || barrier == nullptr) {
+      return absl::InvalidArgumentError(
+          "TCC resource and barrier are required");
+    }
+    auto adapter = std::make_unique<internal::TccAdapter>(resource, barrier);
+    absl::Status s = AddXaResource(name, adapter.get());
+    if (s.ok()) tcc_adapters_.push_back(std::move(adapter));
+    return s;
+  }
+
+  absl::StatusOr<uint64_t> Enlist(
+      const std::string& xid, const std::string& resource,
+      const std::string& application_data) override {
+    return RunPhaseOne(xid, resource, v1::BRANCH_TYPE_XA, application_data);
+  }
+
+  absl::StatusOr<uint64_t> Try(const std::string& xid,
+                               const std::string& resource,
+                               const ActionValues& action) override {
+    return RunPhaseOne(xid, resource, v1::BRANCH_TYPE_TCC,
+                       tcc::EncodeActionContext(action));
+  }
 
   const std::string& instance_id() const override {
     return options_.instance_id;
@@ -85,6 +111,11 @@ class ParticipantImpl : public Participant {
   void AttachLoop();
   // Runs one stream until it breaks. Returns true if it got attached.
   bool RunStream();
+  absl::StatusOr<uint64_t> RunPhaseOne(const std::string& xid,
+                                       const std::string& resource,
+                                       v1::BranchType type,
+                                       const std::string& application_data);
+  void PurgeBarriers();
   void ReportInDoubt(Stream* stream);
   void Execute(const v1::BranchCommand& command);
   PhaseTwoResult RunHandler(XaResource* resource,
@@ -99,6 +130,7 @@ class ParticipantImpl : public Participant {
   std::unique_ptr<TransactionClient> client_;
   std::unique_ptr<v1::ParticipantService::Stub> stub_;
   std::map<std::string, XaResource*> resources_;  // Fixed after Start.
+  std::vector<std::unique_ptr<internal::TccAdapter>> tcc_adapters_;
   std::array<std::mutex, 64> branch_locks_;
 
   std::mutex mu_;
@@ -110,7 +142,28 @@ class ParticipantImpl : public Participant {
 
   internal::WorkerPool workers_;  // After the state its tasks use.
   std::thread attach_thread_;
+  std::thread purge_thread_;
 };
+
+void ParticipantImpl::PurgeBarriers() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!wake_.wait_for(lock, options_.barrier_purge_interval,
+                         [this] { return stopping_; })) {
+    lock.unlock();
+    auto cutoff = std::chrono::system_clock::now() - options_.barrier_retention;
+    int64_t cutoff_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            cutoff.time_since_epoch())
+                            .count();
+    for (const auto& adapter : tcc_adapters_) {
+      absl::StatusOr<size_t> purged =
+          adapter->barrier()->PurgeResolvedBefore(cutoff_ms);
+      if (!purged.ok()) {
+        spdlog::warn("barrier purge failed: {}", purged.status().ToString());
+      }
+    }
+    lock.lock();
+  }
+}
 
 void ParticipantImpl::AttachLoop() {
   std::chrono::milliseconds backoff = options_.reconnect_initial;
@@ -245,9 +298,9 @@ void ParticipantImpl::SendResult(v1::BranchResult result) {
   if (stream_ != nullptr) stream_->Write(message);
 }
 
-absl::StatusOr<uint64_t> ParticipantImpl::Enlist(
+absl::StatusOr<uint64_t> ParticipantImpl::RunPhaseOne(
     const std::string& xid, const std::string& resource_name,
-    const std::string& application_data) {
+    v1::BranchType type, const std::string& application_data) {
   auto it = resources_.find(resource_name);
   if (it == resources_.end()) {
     return absl::InvalidArgumentError(fmt::format(
@@ -256,7 +309,7 @@ absl::StatusOr<uint64_t> ParticipantImpl::Enlist(
   v1::RegisterBranchRequest request;
   request.set_xid(xid);
   request.set_resource(resource_name);
-  request.set_type(v1::BRANCH_TYPE_XA);
+  request.set_type(type);
   request.set_application_data(application_data);
   request.set_request_id(internal::NewRequestId());
   request.set_instance_id(options_.instance_id);
@@ -264,6 +317,10 @@ absl::StatusOr<uint64_t> ParticipantImpl::Enlist(
   if (!branch_id.ok()) return branch_id.status();
 
   BranchContext branch{xid, *branch_id, resource_name, application_data, 0};
+  if (type == v1::BRANCH_TYPE_TCC) {
+    // Before the branch lock, so a cancel can overtake a slow try.
+    failpoint::Hit("participant_before_try").IgnoreError();
+  }
   absl::Status prepared;
   {
     std::lock_guard<std::mutex> lock(BranchLock(xid, *branch_id));

@@ -84,6 +84,17 @@ void Decide(v1::Transaction* txn, v1::GlobalStatus to, int64_t now_ms) {
 
 }  // namespace
 
+v1::BranchType BranchTypeFor(v1::Protocol protocol) {
+  switch (protocol) {
+    case v1::PROTOCOL_TCC:
+      return v1::BRANCH_TYPE_TCC;
+    case v1::PROTOCOL_SAGA:
+      return v1::BRANCH_TYPE_SAGA;
+    default:
+      return v1::BRANCH_TYPE_XA;
+  }
+}
+
 v1::Branch* FindBranch(v1::Transaction* txn, uint64_t branch_id) {
   // Branch ids are assigned 1..n in order.
   if (branch_id == 0 || branch_id > static_cast<uint64_t>(txn->branches_size()))
@@ -101,6 +112,12 @@ absl::StatusOr<uint64_t> RegisterBranch(v1::Transaction* txn,
   }
   if (txn->status() != v1::GLOBAL_STATUS_BEGUN) {
     return NotOpen(*txn, "register a branch");
+  }
+  if (branch.type != BranchTypeFor(txn->protocol())) {
+    return absl::FailedPreconditionError(
+        fmt::format("cannot register a {} branch in {}, a {} transaction",
+                    v1::BranchType_Name(branch.type), txn->xid(),
+                    v1::Protocol_Name(txn->protocol())));
   }
   if (now_ms >= txn->deadline_unix_ms()) {
     return absl::FailedPreconditionError(fmt::format(

@@ -30,7 +30,8 @@ struct NewBranch {
 
 // Adds a branch to an open transaction and returns its id (1, 2, ...). A
 // repeated request_id returns the id of the branch it registered before.
-// FAILED_PRECONDITION if the transaction is not open or is past its deadline;
+// FAILED_PRECONDITION if the transaction is not open, is past its deadline,
+// or is of a protocol that takes another branch type (BranchTypeFor);
 // RESOURCE_EXHAUSTED past the branch or data limits.
 absl::StatusOr<uint64_t> RegisterBranch(v1::Transaction* txn,
                                         const NewBranch& branch,
@@ -90,6 +91,9 @@ bool MarkStuckIfRetryWindowPassed(v1::Transaction* txn, int64_t now_ms,
 // in phase two the earliest scheduled retry or the end of the retry window;
 // 0 for nothing.
 int64_t NextActionTime(const v1::Transaction& txn, int64_t retry_window_ms);
+
+// The only branch type a transaction of `protocol` accepts.
+v1::BranchType BranchTypeFor(v1::Protocol protocol);
 
 // The branch with that id, or nullptr.
 v1::Branch* FindBranch(v1::Transaction* txn, uint64_t branch_id);

@@ -11,9 +11,9 @@
 #include "baton/propagation.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
-#include "common/port_file.h"
 #include "common/signals.h"
 #include "samples/bank/ledger.h"
+#include "samples/sample_util.h"
 #include "spdlog/spdlog.h"
 
 namespace baton::samples {
@@ -75,17 +75,6 @@ class BankService final : public bank::Bank::Service {
   const std::string resource_;
 };
 
-std::map<std::string, int64_t> ParseSeed(
-    const std::vector<std::string>& items) {
-  std::map<std::string, int64_t> seed;
-  for (const std::string& item : items) {
-    size_t eq = item.find('=');
-    if (eq == std::string::npos) throw CLI::ValidationError("--seed", item);
-    seed[item.substr(0, eq)] = std::stoll(item.substr(eq + 1));
-  }
-  return seed;
-}
-
 }  // namespace
 }  // namespace baton::samples
 
@@ -130,18 +119,5 @@ int main(int argc, char** argv) {
 
   baton::samples::BankService service(ledger.get(), participant->get(),
                                       resource);
-  int port = 0;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    spdlog::critical("cannot listen on {}", listen);
-    return 1;
-  }
-  spdlog::info("bank service for resource {} on port {}", resource, port);
-  if (!port_file.empty()) baton::WritePortFile(port_file, port);
-  spdlog::info("signal {}: stopping", baton::WaitForStopSignal());
-  spdlog::default_logger()->flush();
-  _exit(0);  // Everything acknowledged is synced; no graceful drain needed.
+  return baton::samples::ServeUntilSignal(listen, port_file, &service);
 }

@@ -53,34 +53,41 @@ std::string BankCluster::CoordinatorAddress() const {
   return "127.0.0.1:" + std::to_string(coordinator_port_);
 }
 
+void BankCluster::StartService(const std::string& name,
+                               const std::string& binary,
+                               const std::vector<std::string>& args,
+                               const std::vector<std::string>& env) {
+  Bank& service = banks_[name];
+  auto port_file = dir() / (name + ".port");
+  std::filesystem::remove(port_file);
+  std::vector<std::string> argv = {BinPath(binary),
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(service.port),
+                                   "--coordinator",
+                                   CoordinatorAddress(),
+                                   "--data-dir",
+                                   (dir() / name).string(),
+                                   "--port-file",
+                                   port_file.string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  service.process = ChildProcess::Start(
+      name + "-" + std::to_string(++service.starts), argv, env, dir());
+  service.port = WaitForPortFile(port_file, 20s);
+  if (service.port == 0) {
+    throw std::runtime_error(name + " did not start:\n" +
+                             service.process->Stderr());
+  }
+}
+
 void BankCluster::StartBank(const std::string& resource,
                             const std::vector<std::string>& seed,
                             const std::vector<std::string>& env) {
-  Bank& bank = banks_[resource];
-  auto port_file = dir() / (resource + ".port");
-  std::filesystem::remove(port_file);
-  std::vector<std::string> argv = {BinPath("bank_service"),
-                                   "--listen",
-                                   "127.0.0.1:" + std::to_string(bank.port),
-                                   "--coordinator",
-                                   CoordinatorAddress(),
-                                   "--resource",
-                                   resource,
-                                   "--data-dir",
-                                   (dir() / resource).string(),
-                                   "--port-file",
-                                   port_file.string()};
+  std::vector<std::string> args = {"--resource", resource};
   for (const std::string& s : seed) {
-    argv.push_back("--seed");
-    argv.push_back(s);
+    args.push_back("--seed");
+    args.push_back(s);
   }
-  bank.process = ChildProcess::Start(
-      resource + "-" + std::to_string(++bank.starts), argv, env, dir());
-  bank.port = WaitForPortFile(port_file, 20s);
-  if (bank.port == 0) {
-    throw std::runtime_error(resource + " did not start:\n" +
-                             bank.process->Stderr());
-  }
+  StartService(resource, "bank_service", args, env);
 }
 
 BankCluster::TransferResult BankCluster::Transfer(

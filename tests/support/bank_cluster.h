@@ -42,6 +42,16 @@ class BankCluster {
   ChildProcess& coordinator() { return *coordinator_; }
   std::string CoordinatorAddress() const;
 
+  // Starts (or restarts, on the same port and data dir) a service process
+  // named `name` from `binary`, which must take --listen, --coordinator,
+  // --data-dir and --port-file; `args` follow those.
+  void StartService(const std::string& name, const std::string& binary,
+                    const std::vector<std::string>& args,
+                    const std::vector<std::string>& env = {});
+  ChildProcess& service(const std::string& name) {
+    return *banks_[name].process;
+  }
+
   // Starts a bank_service for `resource` seeded with `seed` (ACCOUNT=N,...)
   // on first start; waits until it serves its API. A restart keeps the port.
   void StartBank(const std::string& resource,

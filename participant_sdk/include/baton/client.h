@@ -46,7 +46,8 @@ class TransactionClient {
   // default.
   absl::StatusOr<std::unique_ptr<GlobalTransaction>> Begin(
       const std::string& name,
-      std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(0),
+      v1::Protocol protocol = v1::PROTOCOL_TWO_PHASE);
 
   // The raw calls. Each returns the coordinator's status code unchanged
   // (NOT_FOUND, FAILED_PRECONDITION, ABORTED, ...).

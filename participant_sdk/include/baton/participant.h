@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -104,7 +105,15 @@ struct ParticipantOptions {
   std::chrono::milliseconds reconnect_max{2000};
   // Deadline of each unary call to the coordinator.
   std::chrono::milliseconds call_timeout{5000};
+  // TCC barrier records of resolved branches are kept this long, then
+  // purged (checked every barrier_purge_interval).
+  std::chrono::milliseconds barrier_retention{std::chrono::hours(24 * 7)};
+  std::chrono::milliseconds barrier_purge_interval{std::chrono::minutes(10)};
 };
+
+class TccResource;
+class BarrierStore;
+using ActionValues = std::map<std::string, std::string>;
 
 // One process's attachment to the coordinator. Thread-safe after Start.
 class Participant {
@@ -117,6 +126,12 @@ class Participant {
   // before Start. INVALID_ARGUMENT for an empty or duplicate name.
   virtual absl::Status AddXaResource(const std::string& name,
                                      XaResource* resource) = 0;
+
+  // Serves `name` with TCC hooks guarded by `barrier` (see tcc.h). Both must
+  // outlive this object. Only before Start.
+  virtual absl::Status AddTccResource(const std::string& name,
+                                      TccResource* resource,
+                                      BarrierStore* barrier) = 0;
 
   // Attaches in the background and keeps reattaching with backoff whenever
   // the stream breaks. FAILED_PRECONDITION if no resource was added.
@@ -132,6 +147,13 @@ class Participant {
   virtual absl::StatusOr<uint64_t> Enlist(
       const std::string& xid, const std::string& resource,
       const std::string& application_data) = 0;
+
+  // The TCC counterpart of Enlist, for a transaction begun with
+  // PROTOCOL_TCC: registers a TCC branch carrying `action`, runs the
+  // resource's Try behind the barrier, and reports the outcome.
+  virtual absl::StatusOr<uint64_t> Try(const std::string& xid,
+                                       const std::string& resource,
+                                       const ActionValues& action) = 0;
 
   virtual const std::string& instance_id() const = 0;
 };

@@ -1,0 +1,58 @@
+#ifndef BATON_TCC_H_
+#define BATON_TCC_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "baton/barrier.h"
+#include "baton/participant.h"
+
+// Try/confirm/cancel. A service writes three hooks; the SDK runs each behind
+// a barrier (barrier.h), so duplicates, empty cancels and late tries are
+// harmless. See docs/TCC.md for a whole service.
+//
+//   class Inventory : public baton::TccResource { ... };
+//   Inventory inventory(db);
+//   baton::LevelDbBarrier barrier(db);
+//   participant->AddTccResource("inventory", &inventory, &barrier);
+//   participant->Start();
+//   // In the handler of a call that carries an xid:
+//   auto branch = participant->Try(xid, "inventory", {{"sku", "widget"},
+//                                                     {"units", "2"}});
+namespace baton {
+
+// A branch's action context: what its try recorded for confirm and cancel.
+using ActionValues = std::map<std::string, std::string>;
+
+struct TccContext {
+  std::string xid;
+  uint64_t branch_id = 0;
+  std::string resource;
+  ActionValues action;
+  // For Cancel: whether the try completed, or only started.
+  TryState try_state = TryState::kNone;
+  // Delivery attempt of confirm or cancel, from 1 (0 in Try).
+  uint32_t attempt = 0;
+};
+
+class TccResource {
+ public:
+  virtual ~TccResource() = default;
+  // Reserves. A non-OK status fails the branch, so the transaction cancels.
+  virtual absl::Status Try(const TccContext& branch,
+                           LocalTransaction& local) = 0;
+  // Makes the reservation permanent. Runs once per branch (the barrier drops
+  // repeats); Failed() parks the transaction for an operator.
+  virtual PhaseTwoResult Confirm(const TccContext& branch,
+                                 LocalTransaction& local) = 0;
+  // Releases what the try reserved. Never called for a branch whose try did
+  // not start; with TryState::kStarted the try may have done nothing.
+  virtual PhaseTwoResult Cancel(const TccContext& branch,
+                                LocalTransaction& local) = 0;
+};
+
+}  // namespace baton
+
+#endif  // BATON_TCC_H_

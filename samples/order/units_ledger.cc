@@ -1,0 +1,111 @@
+#include "samples/order/units_ledger.h"
+
+#include "fmt/format.h"
+
+namespace baton::samples {
+namespace {
+
+int64_t ReadCount(leveldb::DB* db, const std::string& key) {
+  std::string value;
+  if (!db->Get(leveldb::ReadOptions(), key, &value).ok()) return 0;
+  return std::stoll(value);
+}
+
+// Adds `delta` to each named counter of `key` through the hook's batch.
+void Move(LocalTransaction& local, const std::string& key,
+          std::initializer_list<std::pair<const char*, int64_t>> deltas) {
+  leveldb::DB* db = LevelDbBarrier::Db(local);
+  for (const auto& [counter, delta] : deltas) {
+    std::string k = fmt::format("{}/{}", counter, key);
+    LevelDbBarrier::Batch(local)->Put(k,
+                                      std::to_string(ReadCount(db, k) + delta));
+  }
+}
+
+// The action context carries the key and the units.
+bool Parse(const TccContext& branch, std::string* key, int64_t* units) {
+  auto k = branch.action.find("key");
+  auto u = branch.action.find("units");
+  if (k == branch.action.end() || u == branch.action.end()) return false;
+  *key = k->second;
+  *units = std::stoll(u->second);
+  return true;
+}
+
+}  // namespace
+
+absl::Status UnitsLedger::Open(const std::string& dir,
+                               const std::map<std::string, int64_t>& seed,
+                               std::unique_ptr<UnitsLedger>* out) {
+  leveldb::Options options;
+  options.create_if_missing = true;
+  leveldb::DB* raw = nullptr;
+  leveldb::Status s = leveldb::DB::Open(options, dir, &raw);
+  if (!s.ok()) return absl::UnavailableError(s.ToString());
+  std::unique_ptr<UnitsLedger> ledger(
+      new UnitsLedger(std::unique_ptr<leveldb::DB>(raw)));
+  std::string ignored;
+  if (raw->Get(leveldb::ReadOptions(), "seeded", &ignored).IsNotFound()) {
+    leveldb::WriteBatch batch;
+    for (const auto& [key, units] : seed) {
+      batch.Put("available/" + key, std::to_string(units));
+    }
+    batch.Put("seeded", "1");
+    leveldb::WriteOptions sync;
+    sync.sync = true;
+    s = raw->Write(sync, &batch);
+    if (!s.ok()) return absl::UnavailableError(s.ToString());
+  }
+  *out = std::move(ledger);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UnitsLedger::Level> UnitsLedger::GetLevel(
+    const std::string& key) {
+  return Level{ReadCount(db_.get(), "available/" + key),
+               ReadCount(db_.get(), "held/" + key),
+               ReadCount(db_.get(), "spent/" + key)};
+}
+
+absl::Status UnitsLedger::Try(const TccContext& branch,
+                              LocalTransaction& local) {
+  std::string key;
+  int64_t units;
+  if (!Parse(branch, &key, &units) || units <= 0) {
+    return absl::InvalidArgumentError("reserve needs a key and positive units");
+  }
+  int64_t available = ReadCount(LevelDbBarrier::Db(local), "available/" + key);
+  if (available < units) {
+    return absl::FailedPreconditionError(fmt::format(
+        "insufficient {}: {} available, {} requested", key, available, units));
+  }
+  Move(local, key, {{"available", -units}, {"held", units}});
+  return absl::OkStatus();
+}
+
+PhaseTwoResult UnitsLedger::Confirm(const TccContext& branch,
+                                    LocalTransaction& local) {
+  std::string key;
+  int64_t units;
+  if (!Parse(branch, &key, &units)) return PhaseTwoResult::Failed("no action");
+  if (branch.action.count("refuse_confirm")) {
+    return PhaseTwoResult::Failed(fmt::format(
+        "confirm of {} units of {} refused by the service", units, key));
+  }
+  Move(local, key, {{"held", -units}, {"spent", units}});
+  return PhaseTwoResult::Done();
+}
+
+PhaseTwoResult UnitsLedger::Cancel(const TccContext& branch,
+                                   LocalTransaction& local) {
+  // A try that only started wrote nothing here: all its writes share one
+  // batch with its completion record.
+  if (branch.try_state != TryState::kCompleted) return PhaseTwoResult::Done();
+  std::string key;
+  int64_t units;
+  if (!Parse(branch, &key, &units)) return PhaseTwoResult::Failed("no action");
+  Move(local, key, {{"held", -units}, {"available", units}});
+  return PhaseTwoResult::Done();
+}
+
+}  // namespace baton::samples
