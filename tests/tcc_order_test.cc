@@ -35,8 +35,12 @@ struct Order {
 class Shop {
  public:
   explicit Shop(const std::vector<std::string>& inventory_env = {},
-                const std::vector<std::string>& payment_env = {}) {
-    cluster.StartCoordinator({}, {"--retry-initial-ms", "50"});
+                const std::vector<std::string>& payment_env = {},
+                const std::vector<std::string>& coordinator_flags = {}) {
+    std::vector<std::string> flags = {"--retry-initial-ms", "50"};
+    flags.insert(flags.end(), coordinator_flags.begin(),
+                 coordinator_flags.end());
+    cluster.StartCoordinator({}, flags);
     StartStock("inventory", "widget=10", inventory_env);
     StartStock("payment", "alice=1000", payment_env);
     cluster.StartService("orders", "order_service",
@@ -210,9 +214,24 @@ BOOST_AUTO_TEST_CASE(
   shop.ExpectLevels({6, 0, 4}, {960, 0, 40});
 }
 
-// Two concurrent cancels of one branch are in barrier_test.cc: the stream
-// never carries two commands for one branch at once, so only the barrier
-// itself can be raced.
+BOOST_AUTO_TEST_CASE(two_concurrent_cancels_release_once) {
+  // Payment's first cancel stalls for 1.5 s; batond gives up on it after
+  // 300 ms and sends a second while the first is still running.
+  Shop shop({}, {"BATON_FAILPOINTS=participant_before_rollback=1:delay(1500)"},
+            {"--command-timeout-ms", "300"});
+  Order o = shop.Place(30, 1);  // Payment reserves 30; inventory fails.
+  BOOST_TEST(o.exit_code == 2, o.output);
+  shop.ExpectStatus(o.xid, v1::GLOBAL_STATUS_ROLLED_BACK);
+  auto txn = shop.cluster.GetTransaction(o.xid);
+  BOOST_REQUIRE(txn.ok());
+  BOOST_TEST(txn->branches(0).resource() == "payment");
+  BOOST_TEST(txn->branches(0).attempts() >= 2u);
+  // Released once: not 1030 available.
+  shop.ExpectLevels({10, 0, 0}, {1000, 0, 0});
+}
+
+// The same race inside one process, with more cancels, is in
+// participant_sdk/leveldb_barrier_test.cc.
 
 }  // namespace
 }  // namespace baton::testing
