@@ -3,10 +3,19 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <fstream>
+#include <set>
+
+#include "fmt/format.h"
+#include "protocols/transitions.h"
 
 namespace baton {
 namespace {
+
+constexpr uint32_t kDefaultLimit = 100;
+constexpr uint32_t kMaxLimit = 1000;
 
 double CpuSeconds() {
   rusage usage{};
@@ -22,11 +31,132 @@ uint64_t ResidentBytes() {
   return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i];
+  return diff == 0;
+}
+
+// Runs `fill` after authorizing, and finishes the call with its status.
+template <typename Fill>
+grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
+                                 grpc::Status authorized, Fill fill) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(authorized.ok() ? fill() : authorized);
+  return reactor;
+}
+
+// Filter of ListTransactions, applied to records from memory and the store.
+class Filter {
+ public:
+  explicit Filter(const v1::ListTransactionsRequest& r) : request_(r) {
+    for (int s : r.statuses())
+      statuses_.insert(static_cast<v1::GlobalStatus>(s));
+    if (statuses_.empty()) {
+      statuses_ = {v1::GLOBAL_STATUS_BEGUN, v1::GLOBAL_STATUS_COMMITTING,
+                   v1::GLOBAL_STATUS_ROLLING_BACK,
+                   v1::GLOBAL_STATUS_COMMIT_STUCK,
+                   v1::GLOBAL_STATUS_ROLLBACK_STUCK};
+    }
+  }
+
+  bool WantsFinished() const {
+    return statuses_.contains(v1::GLOBAL_STATUS_COMMITTED) ||
+           statuses_.contains(v1::GLOBAL_STATUS_ROLLED_BACK);
+  }
+
+  bool Matches(const v1::Transaction& t) const {
+    if (!statuses_.contains(t.status())) return false;
+    if (request_.protocol() != v1::PROTOCOL_UNSPECIFIED &&
+        t.protocol() != request_.protocol()) {
+      return false;
+    }
+    if (!request_.name().empty() && t.name() != request_.name()) return false;
+    if (request_.begun_before_unix_ms() != 0 &&
+        t.begun_unix_ms() >= request_.begun_before_unix_ms()) {
+      return false;
+    }
+    if (request_.resource().empty()) return true;
+    return std::any_of(t.branches().begin(), t.branches().end(),
+                       [&](const v1::Branch& b) {
+                         return b.resource() == request_.resource();
+                       });
+  }
+
+ private:
+  const v1::ListTransactionsRequest& request_;
+  std::set<v1::GlobalStatus> statuses_;
+};
+
+// Page tokens: "L:<begun ms>:<xid>" while listing unfinished transactions,
+// "F:<finished ms>:<xid>" once into finished ones.
+struct PageToken {
+  char phase = 'L';
+  int64_t ms = -1;
+  std::string xid;
+};
+
+bool ParsePageToken(const std::string& text, PageToken* token) {
+  if (text.empty()) return true;
+  size_t second = text.find(':', 2);
+  if (text.size() < 5 || (text[0] != 'L' && text[0] != 'F') || text[1] != ':' ||
+      second == std::string::npos) {
+    return false;
+  }
+  token->phase = text[0];
+  auto [p, ec] =
+      std::from_chars(text.data() + 2, text.data() + second, token->ms);
+  token->xid = text.substr(second + 1);
+  return ec == std::errc() && p == text.data() + second;
+}
+
 }  // namespace
+
+grpc::Status AdminServiceImpl::Authorize(
+    const grpc::CallbackServerContext& context) const {
+  if (admin_token_.empty()) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "the admin API is off: start batond with "
+                        "--admin-token-file or BATON_ADMIN_TOKEN");
+  }
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  std::string_view given =
+      it == metadata.end()
+          ? ""
+          : std::string_view(it->second.data(), it->second.size());
+  if (!ConstantTimeEquals(given, "Bearer " + admin_token_)) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "admin calls need the admin token");
+  }
+  return grpc::Status::OK;
+}
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(
     grpc::CallbackServerContext* context, const v1::GetStatsRequest* request,
     v1::GetStatsResponse* response) {
+  return Answer(context, Authorize(*context),
+                [&] { return FillStats(response); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListTransactions(
+    grpc::CallbackServerContext* context,
+    const v1::ListTransactionsRequest* request,
+    v1::ListTransactionsResponse* response) {
+  return Answer(context, Authorize(*context),
+                [&] { return FillList(*request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListParticipants(
+    grpc::CallbackServerContext* context,
+    const v1::ListParticipantsRequest* request,
+    v1::ListParticipantsResponse* response) {
+  return Answer(context, Authorize(*context),
+                [&] { return FillParticipants(response); });
+}
+
+grpc::Status AdminServiceImpl::FillStats(v1::GetStatsResponse* response) {
   StoreStats stats = store_->Stats();
   response->set_store_syncs(stats.syncs);
   response->set_store_batches(stats.batches);
@@ -34,9 +164,96 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(
   response->set_cpu_seconds(CpuSeconds());
   response->set_resident_bytes(ResidentBytes());
   response->set_pid(static_cast<uint32_t>(getpid()));
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  TransactionManager::Summary summary = manager_->Summarize();
+  for (const auto& [key, count] : summary.counts) {
+    v1::StatusCount* c = response->add_unfinished();
+    c->set_status(key.first);
+    c->set_protocol(key.second);
+    c->set_count(count);
+  }
+  response->set_retry_backlog(summary.retry_backlog);
+  response->set_oldest_unfinished_xid(summary.oldest_xid);
+  response->set_oldest_unfinished_begun_unix_ms(summary.oldest_begun_unix_ms);
+  return grpc::Status::OK;
+}
+
+// Lists unfinished transactions (from memory, by begin time) and then, if
+// asked, finished ones (from the store, by finish time). A page stops at the
+// limit once one more match exists; its token is where the last one stood.
+grpc::Status AdminServiceImpl::FillList(
+    const v1::ListTransactionsRequest& request,
+    v1::ListTransactionsResponse* response) {
+  PageToken token;
+  if (!ParsePageToken(request.page_token(), &token)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "page_token is not one this coordinator issued");
+  }
+  uint32_t limit = request.limit() == 0 ? kDefaultLimit
+                                        : std::min(request.limit(), kMaxLimit);
+  Filter filter(request);
+  std::string last_position;
+  // Adds `t` unless the page is full; then ends the page. False: stop.
+  auto add = [&](const v1::Transaction& t, std::string position) {
+    if (static_cast<uint32_t>(response->transactions_size()) == limit) {
+      response->set_next_page_token(last_position);
+      return false;
+    }
+    *response->add_transactions() = t;
+    last_position = std::move(position);
+    return true;
+  };
+  if (token.phase == 'L') {
+    std::vector<v1::Transaction> live = manager_->CopyLive(
+        [&](const v1::Transaction& t) { return filter.Matches(t); });
+    auto key = [](const v1::Transaction& t) {
+      return std::make_pair(t.begun_unix_ms(), t.xid());
+    };
+    std::sort(live.begin(), live.end(),
+              [&](const auto& a, const auto& b) { return key(a) < key(b); });
+    for (const v1::Transaction& t : live) {
+      if (key(t) <= std::make_pair(token.ms, token.xid)) continue;
+      if (!add(t, fmt::format("L:{}:{}", t.begun_unix_ms(), t.xid()))) {
+        return grpc::Status::OK;
+      }
+    }
+    if (!filter.WantsFinished()) return grpc::Status::OK;
+    token = PageToken{'F', -1, ""};
+  }
+  FinishedRef after{token.xid, token.ms};
+  bool has_after = token.ms >= 0;
+  for (;;) {
+    std::vector<FinishedRef> refs;
+    absl::Status s = store_->ScanFinished(has_after ? &after : nullptr,
+                                          INT64_MAX, limit, &refs);
+    if (!s.ok()) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          std::string(s.message()));
+    }
+    for (const FinishedRef& ref : refs) {
+      after = ref;
+      has_after = true;
+      v1::Transaction t;
+      if (!store_->Get(ref.xid, &t).ok() || !filter.Matches(t)) continue;
+      if (!add(t, fmt::format("F:{}:{}", ref.finished_ms, ref.xid))) {
+        return grpc::Status::OK;
+      }
+    }
+    if (refs.size() < limit) return grpc::Status::OK;
+  }
+}
+
+grpc::Status AdminServiceImpl::FillParticipants(
+    v1::ListParticipantsResponse* response) {
+  for (const AttachedParticipant& p : registry_->List()) {
+    v1::Participant* out = response->add_participants();
+    out->set_service(p.hello.service());
+    out->set_instance_id(p.hello.instance_id());
+    *out->mutable_resources() = p.hello.resources();
+    out->set_attached_unix_ms(p.attached_unix_ms);
+    out->set_last_seen_unix_ms(p.last_seen_unix_ms);
+    out->set_commands_in_flight(p.in_flight);
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace baton

@@ -1,25 +1,50 @@
 #ifndef BATON_COORDINATOR_ADMIN_SERVICE_H_
 #define BATON_COORDINATOR_ADMIN_SERVICE_H_
 
+#include <string>
+
 #include "baton/v1/admin_service.grpc.pb.h"
+#include "coordinator/participant_registry.h"
 #include "coordinator/store.h"
 #include "coordinator/transaction_manager.h"
 
 namespace baton {
 
-// Serves AdminService on the callback API.
+// Serves AdminService on the callback API. Every call must carry
+// "authorization: Bearer <admin_token>"; with an empty token the admin API is
+// off and every call is PERMISSION_DENIED.
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
-  AdminServiceImpl(TransactionStore* store, TransactionManager* manager)
-      : store_(store), manager_(manager) {}
+  AdminServiceImpl(std::string admin_token, TransactionStore* store,
+                   TransactionManager* manager, ParticipantRegistry* registry)
+      : admin_token_(std::move(admin_token)),
+        store_(store),
+        manager_(manager),
+        registry_(registry) {}
 
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const v1::GetStatsRequest* request,
                                      v1::GetStatsResponse* response) override;
+  grpc::ServerUnaryReactor* ListTransactions(
+      grpc::CallbackServerContext* context,
+      const v1::ListTransactionsRequest* request,
+      v1::ListTransactionsResponse* response) override;
+  grpc::ServerUnaryReactor* ListParticipants(
+      grpc::CallbackServerContext* context,
+      const v1::ListParticipantsRequest* request,
+      v1::ListParticipantsResponse* response) override;
 
  private:
+  grpc::Status Authorize(const grpc::CallbackServerContext& context) const;
+  grpc::Status FillStats(v1::GetStatsResponse* response);
+  grpc::Status FillList(const v1::ListTransactionsRequest& request,
+                        v1::ListTransactionsResponse* response);
+  grpc::Status FillParticipants(v1::ListParticipantsResponse* response);
+
+  const std::string admin_token_;
   TransactionStore* const store_;
   TransactionManager* const manager_;
+  ParticipantRegistry* const registry_;
 };
 
 }  // namespace baton

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
@@ -64,10 +66,21 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember(
           {"trace", "debug", "info", "warn", "error", "critical"}));
+  std::string admin_token_file;
+  app.add_option("--admin-token-file", admin_token_file,
+                 "File holding the token admin calls must carry (or set "
+                 "BATON_ADMIN_TOKEN); without one the admin API is off")
+      ->check(CLI::ExistingFile);
   app.add_option("--port-file", port_file,
                  "Write the bound port to this file once serving");
   CLI11_PARSE(app, argc, argv);
   options.recovery.finished_retention_ms = retention_s * 1000;
+  if (const char* env = std::getenv("BATON_ADMIN_TOKEN"))
+    options.admin_token = env;
+  if (!admin_token_file.empty()) {
+    std::ifstream in(admin_token_file);
+    std::getline(in, options.admin_token);
+  }
 
   // Debian's abseil is built with mutex deadlock detection on; inside gRPC's
   // hot paths it costs ~5% of batond's CPU and finds nothing we can act on.

@@ -31,8 +31,8 @@ class FakeStore : public TransactionStore {
       const std::function<bool(const v1::Transaction&)>&) override {
     return absl::OkStatus();
   }
-  absl::Status ScanFinishedBefore(int64_t, size_t,
-                                  std::vector<FinishedRef>*) override {
+  absl::Status ScanFinished(const FinishedRef*, int64_t, size_t,
+                            std::vector<FinishedRef>*) override {
     return absl::OkStatus();
   }
   absl::Status GetMeta(const std::string&, std::string*) override {

@@ -99,14 +99,20 @@ class LevelDbStore : public TransactionStore {
     return FromLevelDb(it->status(), "scan unfinished transactions");
   }
 
-  absl::Status ScanFinishedBefore(int64_t cutoff_ms, size_t limit,
-                                  std::vector<FinishedRef>* out) override {
+  absl::Status ScanFinished(const FinishedRef* after, int64_t cutoff_ms,
+                            size_t limit,
+                            std::vector<FinishedRef>* out) override {
     std::unique_ptr<leveldb::Iterator> it(
         db_->NewIterator(leveldb::ReadOptions()));
     const std::string prefix(store_keys::kFinishedPrefix);
-    for (it->Seek(prefix);
+    const std::string start =
+        after == nullptr
+            ? prefix
+            : store_keys::FinishedKey(after->finished_ms, after->xid);
+    for (it->Seek(start);
          it->Valid() && it->key().starts_with(prefix) && out->size() < limit;
          it->Next()) {
+      if (after != nullptr && it->key().ToString() == start) continue;
       FinishedRef ref;
       if (!store_keys::ParseIndexKey(it->key().ToString(), &ref.finished_ms,
                                      &ref.xid)) {

@@ -10,7 +10,7 @@ namespace baton {
 void ParticipantRegistry::Attach(CommandStream* stream,
                                  const v1::Hello& hello) {
   std::lock_guard<std::mutex> lock(mu_);
-  sessions_[stream] = Session{hello, NowUnixMs(), {}};
+  sessions_[stream] = Session{hello, NowUnixMs(), NowUnixMs(), {}};
   for (const std::string& resource : hello.resources()) {
     by_resource_[resource].push_back(stream);
   }
@@ -41,7 +41,15 @@ std::vector<InFlightCommand> ParticipantRegistry::Detach(
 void ParticipantRegistry::Answered(CommandStream* stream, uint64_t command_id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(stream);
-  if (it != sessions_.end()) it->second.in_flight.erase(command_id);
+  if (it == sessions_.end()) return;
+  it->second.in_flight.erase(command_id);
+  it->second.last_seen_unix_ms = NowUnixMs();
+}
+
+void ParticipantRegistry::Touch(CommandStream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(stream);
+  if (it != sessions_.end()) it->second.last_seen_unix_ms = NowUnixMs();
 }
 
 bool ParticipantRegistry::TrySendLocked(CommandStream* stream,
@@ -79,8 +87,8 @@ std::vector<AttachedParticipant> ParticipantRegistry::List() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<AttachedParticipant> out;
   for (const auto& [stream, session] : sessions_) {
-    out.push_back(
-        {session.hello, session.attached_unix_ms, session.in_flight.size()});
+    out.push_back({session.hello, session.attached_unix_ms,
+                   session.last_seen_unix_ms, session.in_flight.size()});
   }
   return out;
 }

@@ -29,6 +29,7 @@ struct InFlightCommand {
 struct AttachedParticipant {
   v1::Hello hello;
   int64_t attached_unix_ms;
+  int64_t last_seen_unix_ms;
   size_t in_flight;
 };
 
@@ -43,6 +44,8 @@ class ParticipantRegistry : public CommandSink {
   std::vector<InFlightCommand> Detach(CommandStream* stream);
   // Records that the stream answered a command.
   void Answered(CommandStream* stream, uint64_t command_id);
+  // Records that the stream sent something.
+  void Touch(CommandStream* stream);
 
   bool Send(const v1::BranchCommand& command,
             const std::string& preferred_instance) override;
@@ -53,6 +56,7 @@ class ParticipantRegistry : public CommandSink {
   struct Session {
     v1::Hello hello;
     int64_t attached_unix_ms;
+    int64_t last_seen_unix_ms;
     std::unordered_map<uint64_t, InFlightCommand> in_flight;
   };
 

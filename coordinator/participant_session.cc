@@ -121,6 +121,7 @@ void ParticipantSession::HandleInDoubt(const v1::InDoubt& in_doubt) {
                  s.ToString());
     return;
   }
+  registry_->Touch(this);
   std::vector<v1::InDoubtBranch> branches(in_doubt.branches().begin(),
                                           in_doubt.branches().end());
   manager_->ResolveInDoubt(instance_id_, branches);

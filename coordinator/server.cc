@@ -54,7 +54,8 @@ absl::Status Server::Start(const ServerOptions& options,
       &parts->registry, parts->manager.get(), options.manager.node_id);
 
   parts->admin_service = std::make_unique<AdminServiceImpl>(
-      parts->store.get(), parts->manager.get());
+      options.admin_token, parts->store.get(), parts->manager.get(),
+      &parts->registry);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;

@@ -15,6 +15,8 @@ namespace baton {
 struct ServerOptions {
   std::string listen_address = "127.0.0.1:7420";
   std::string data_dir = "./data";
+  // Required on admin calls; empty turns the admin API off.
+  std::string admin_token;
   ManagerOptions manager;
   RecoveryOptions recovery;
 };

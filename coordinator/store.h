@@ -74,9 +74,10 @@ class TransactionStore {
       const std::function<bool(const v1::Transaction&)>& fn) = 0;
 
   // Up to `limit` terminal records that finished before cutoff_ms, oldest
-  // first.
-  virtual absl::Status ScanFinishedBefore(int64_t cutoff_ms, size_t limit,
-                                          std::vector<FinishedRef>* out) = 0;
+  // first, starting after `after` (nullptr: from the oldest).
+  virtual absl::Status ScanFinished(const FinishedRef* after, int64_t cutoff_ms,
+                                    size_t limit,
+                                    std::vector<FinishedRef>* out) = 0;
 
   // NOT_FOUND if the key was never put.
   virtual absl::Status GetMeta(const std::string& key, std::string* value) = 0;

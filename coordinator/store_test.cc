@@ -92,11 +92,11 @@ BOOST_AUTO_TEST_CASE(records_and_unfinished_index_follow_each_put) {
   BOOST_TEST(got.status() == v1::GLOBAL_STATUS_COMMITTING);
 
   std::vector<FinishedRef> finished;
-  BOOST_REQUIRE(store->ScanFinishedBefore(43, 10, &finished).ok());
+  BOOST_REQUIRE(store->ScanFinished(nullptr, 43, 10, &finished).ok());
   BOOST_REQUIRE(finished.size() == 1u);
   BOOST_TEST(finished[0].xid == "0-1-1");
   finished.clear();
-  BOOST_REQUIRE(store->ScanFinishedBefore(42, 10, &finished).ok());
+  BOOST_REQUIRE(store->ScanFinished(nullptr, 42, 10, &finished).ok());
   BOOST_TEST(finished.empty());
 }
 
@@ -121,7 +121,7 @@ BOOST_AUTO_TEST_CASE(delete_removes_record_and_index_and_data_survives_reopen) {
   BOOST_TEST(absl::IsNotFound(store->Get("0-1-1", &got)));
   BOOST_TEST(store->Get("0-1-2", &got).ok());
   std::vector<FinishedRef> finished;
-  BOOST_REQUIRE(store->ScanFinishedBefore(100, 10, &finished).ok());
+  BOOST_REQUIRE(store->ScanFinished(nullptr, 100, 10, &finished).ok());
   BOOST_REQUIRE(finished.size() == 1u);
   BOOST_TEST(finished[0].xid == "0-1-2");
   std::string epoch;

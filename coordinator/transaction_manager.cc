@@ -655,6 +655,37 @@ void TransactionManager::ResumeLocked(LiveTransaction* t) {
   }
 }
 
+TransactionManager::Summary TransactionManager::Summarize() const {
+  Summary summary;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [xid, t] : live_) {
+    const v1::Transaction& r = t->record;
+    ++summary.counts[{r.status(), r.protocol()}];
+    if (summary.oldest_xid.empty() ||
+        r.begun_unix_ms() < summary.oldest_begun_unix_ms) {
+      summary.oldest_xid = xid;
+      summary.oldest_begun_unix_ms = r.begun_unix_ms();
+    }
+    for (const two_phase::Command& c : two_phase::PendingCommands(r)) {
+      auto d = t->deliveries.find(c.branch_id);
+      if (d == t->deliveries.end() || d->second.command_id == 0) {
+        ++summary.retry_backlog;
+      }
+    }
+  }
+  return summary;
+}
+
+std::vector<v1::Transaction> TransactionManager::CopyLive(
+    const std::function<bool(const v1::Transaction&)>& match) const {
+  std::vector<v1::Transaction> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [xid, t] : live_) {
+    if (match(t->record)) out.push_back(t->record);
+  }
+  return out;
+}
+
 size_t TransactionManager::LiveCount() const {
   std::lock_guard<std::mutex> lock(mu_);
   return live_.size();

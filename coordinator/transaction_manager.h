@@ -100,6 +100,19 @@ class TransactionManager {
 
   size_t LiveCount() const;
 
+  // What operators see of the unfinished transactions.
+  struct Summary {
+    std::map<std::pair<v1::GlobalStatus, v1::Protocol>, uint64_t> counts;
+    uint64_t retry_backlog = 0;  // Owed commands not in flight.
+    std::string oldest_xid;
+    int64_t oldest_begun_unix_ms = 0;
+  };
+  Summary Summarize() const;
+
+  // Copies of the unfinished transactions for which `match` holds.
+  std::vector<v1::Transaction> CopyLive(
+      const std::function<bool(const v1::Transaction&)>& match) const;
+
  private:
   struct Delivery {
     uint64_t command_id = 0;  // Of the command in flight; 0 if none.

@@ -66,7 +66,7 @@ void RecoveryLoop::Run() {
 size_t RecoveryLoop::PurgeFinishedBefore(int64_t cutoff_ms) {
   std::vector<FinishedRef> refs;
   absl::Status s =
-      store_->ScanFinishedBefore(cutoff_ms, options_.purge_batch, &refs);
+      store_->ScanFinished(nullptr, cutoff_ms, options_.purge_batch, &refs);
   if (!s.ok() || refs.empty()) {
     if (!s.ok()) spdlog::error("purge scan failed: {}", s.ToString());
     return 0;

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <optional>
 
 #include "baton/participant.h"
@@ -33,6 +34,7 @@ struct Flags {
   double rate = 0;
   bool json = false;
   bool baseline = false;
+  std::string token_file;
   int branches = 2;
   int participants = 2;
   int64_t retention_s = 60;
@@ -101,16 +103,29 @@ class Fleet {
   std::string Coordinator() {
     if (!flags_.coordinator.empty()) return flags_.coordinator;
     auto port_file = dir_.path() / "batond.port";
+    auto token_file = dir_.path() / "admin.token";
+    std::ofstream(token_file) << "bench-" << getpid() << "\n";
+    admin_token_ = fmt::format("bench-{}", getpid());
     processes_.push_back(ChildProcess::Start(
         "batond",
         {BinPath("batond"), "--listen", "127.0.0.1:0", "--data-dir",
          (dir_.path() / "data").string(), "--port-file", port_file.string(),
          "--log-level", "warn", "--finished-retention-s",
-         std::to_string(flags_.retention_s)},
+         std::to_string(flags_.retention_s), "--admin-token-file",
+         token_file.string()},
         {}, dir_.path()));
     int port = WaitForPortFile(port_file, 30s);
     if (port == 0) Die("batond did not start: " + processes_.back()->Stderr());
     return fmt::format("127.0.0.1:{}", port);
+  }
+
+  // The token for admin calls: the one given, or the started batond's.
+  std::string AdminToken() const {
+    if (flags_.token_file.empty()) return admin_token_;
+    std::ifstream in(flags_.token_file);
+    std::string token;
+    std::getline(in, token);
+    return token;
   }
 
   std::vector<std::string> Participants(const std::string& coordinator, int n) {
@@ -151,11 +166,14 @@ class Fleet {
 
   const Flags& flags_;
   TempDir dir_;
+  std::string admin_token_;
   std::vector<std::unique_ptr<ChildProcess>> processes_;
 };
 
-std::optional<v1::GetStatsResponse> Stats(v1::AdminService::Stub* admin) {
+std::optional<v1::GetStatsResponse> Stats(v1::AdminService::Stub* admin,
+                                          const std::string& token) {
   grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + token);
   context.set_deadline(std::chrono::system_clock::now() + 5s);
   v1::GetStatsResponse stats;
   if (!admin->GetStats(&context, {}, &stats).ok()) return std::nullopt;
@@ -199,9 +217,9 @@ int RunBenchmark(const Flags& flags, const std::string& workload) {
       .concurrency = flags.concurrency,
       .operations = static_cast<uint64_t>(flags.concurrency) * 4};
   RunLoad(warmup, operation);
-  auto before = Stats(admin.get());
+  auto before = Stats(admin.get(), fleet.AdminToken());
   report.load = RunLoad(ToLoadOptions(flags), operation);
-  auto after = Stats(admin.get());
+  auto after = Stats(admin.get(), fleet.AdminToken());
   uint64_t ok = report.load.completed - report.load.errors;
   if (before && after && ok > 0) {
     report.syncs_per_transaction =
@@ -254,6 +272,8 @@ int main(int argc, char** argv) {
                  "Open loop: start this many transactions per second")
       ->check(CLI::PositiveNumber);
   app.add_flag("--json", flags.json, "Print one JSON object");
+  app.add_option("--token-file", flags.token_file,
+                 "Admin token of the --coordinator batond (for its counters)");
   app.add_flag("--baseline", flags.baseline,
                "Also measure a unary echo RPC and print the efficiency ratio");
   app.add_option("--retention-s", flags.retention_s,
