@@ -8,6 +8,8 @@
 #include <fstream>
 #include <set>
 
+#include "common/grpc_status.h"
+#include "common/limits.h"
 #include "fmt/format.h"
 #include "protocols/transitions.h"
 
@@ -111,6 +113,29 @@ bool ParsePageToken(const std::string& text, PageToken* token) {
   return ec == std::errc() && p == text.data() + second;
 }
 
+grpc::Status ValidateOperatorRequest(const v1::OperatorRequest& request,
+                                     bool needs_reason) {
+  auto invalid = [](std::string message) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message));
+  };
+  if (request.xid().empty()) return invalid("xid is required");
+  if (request.xid().size() > limits::kMaxNameBytes) {
+    return invalid(fmt::format("xid is {} bytes; at most {}",
+                               request.xid().size(), limits::kMaxNameBytes));
+  }
+  if (needs_reason && request.reason().empty()) {
+    return invalid("a reason is required (--reason): it goes in the audit "
+                   "record");
+  }
+  if (request.reason().size() > limits::kMaxReasonBytes ||
+      request.actor().size() > limits::kMaxNameBytes) {
+    return invalid(fmt::format("reason or actor too long: at most {} and {} "
+                               "bytes",
+                               limits::kMaxReasonBytes, limits::kMaxNameBytes));
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 grpc::Status AdminServiceImpl::Authorize(
@@ -154,6 +179,94 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListParticipants(
     v1::ListParticipantsResponse* response) {
   return Answer(context, Authorize(*context),
                 [&] { return FillParticipants(response); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Operate(
+    grpc::CallbackServerContext* context, const v1::OperatorRequest& request,
+    v1::OperatorResponse* response, bool needs_reason, OperatorCall call) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::Status status = Authorize(*context);
+  if (status.ok()) status = ValidateOperatorRequest(request, needs_reason);
+  if (!status.ok()) {
+    reactor->Finish(status);
+    return reactor;
+  }
+  operator_actions::Request action{.reason = request.reason(),
+                                   .actor = request.actor(),
+                                   .override_unprepared =
+                                       request.override_unprepared()};
+  call(action, [reactor, response](const absl::Status& s,
+                                   const v1::Transaction& t) {
+    if (s.ok()) *response->mutable_transaction() = t;
+    reactor->Finish(ToGrpcStatus(s));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RunAction(
+    grpc::CallbackServerContext* context, const v1::OperatorRequest& request,
+    v1::OperatorResponse* response, TransactionManager::OperatorAction action) {
+  using Action = TransactionManager::OperatorAction;
+  bool forces = action == Action::kForceCommit || action == Action::kForceRollback;
+  return Operate(context, request, response, /*needs_reason=*/forces,
+                 [this, xid = request.xid(), action](auto op, auto reply) {
+                   manager_->Operate(xid, action, op, std::move(reply));
+                 });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ForceCommit(
+    grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
+    v1::OperatorResponse* response) {
+  return RunAction(context, *request, response,
+                   TransactionManager::OperatorAction::kForceCommit);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ForceRollback(
+    grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
+    v1::OperatorResponse* response) {
+  return RunAction(context, *request, response,
+                   TransactionManager::OperatorAction::kForceRollback);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Retry(
+    grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
+    v1::OperatorResponse* response) {
+  return RunAction(context, *request, response,
+                   TransactionManager::OperatorAction::kRetry);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Pause(
+    grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
+    v1::OperatorResponse* response) {
+  return RunAction(context, *request, response,
+                   TransactionManager::OperatorAction::kPause);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Resume(
+    grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
+    v1::OperatorResponse* response) {
+  return RunAction(context, *request, response,
+                   TransactionManager::OperatorAction::kResume);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Forget(
+    grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
+    v1::OperatorResponse* response) {
+  if (!request->force()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    grpc::Status auth = Authorize(*context);
+    reactor->Finish(!auth.ok() ? auth
+                               : grpc::Status(
+                                     grpc::StatusCode::INVALID_ARGUMENT,
+                                     "forget drops the record for good; "
+                                     "confirm with force (batonctl forget "
+                                     "--force)"));
+    return reactor;
+  }
+  return Operate(context, *request, response, /*needs_reason=*/true,
+                 [this, xid = request->xid()](auto action, auto reply) {
+                   manager_->Forget(xid, action, std::move(reply));
+                 });
 }
 
 grpc::Status AdminServiceImpl::FillStats(v1::GetStatsResponse* response) {

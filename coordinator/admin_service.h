@@ -1,6 +1,7 @@
 #ifndef BATON_COORDINATOR_ADMIN_SERVICE_H_
 #define BATON_COORDINATOR_ADMIN_SERVICE_H_
 
+#include <functional>
 #include <string>
 
 #include "baton/v1/admin_service.grpc.pb.h"
@@ -33,8 +34,41 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ListParticipantsRequest* request,
       v1::ListParticipantsResponse* response) override;
+  grpc::ServerUnaryReactor* ForceCommit(
+      grpc::CallbackServerContext* context,
+      const v1::OperatorRequest* request,
+      v1::OperatorResponse* response) override;
+  grpc::ServerUnaryReactor* ForceRollback(
+      grpc::CallbackServerContext* context,
+      const v1::OperatorRequest* request,
+      v1::OperatorResponse* response) override;
+  grpc::ServerUnaryReactor* Retry(grpc::CallbackServerContext* context,
+                                  const v1::OperatorRequest* request,
+                                  v1::OperatorResponse* response) override;
+  grpc::ServerUnaryReactor* Pause(grpc::CallbackServerContext* context,
+                                  const v1::OperatorRequest* request,
+                                  v1::OperatorResponse* response) override;
+  grpc::ServerUnaryReactor* Resume(grpc::CallbackServerContext* context,
+                                   const v1::OperatorRequest* request,
+                                   v1::OperatorResponse* response) override;
+  grpc::ServerUnaryReactor* Forget(grpc::CallbackServerContext* context,
+                                   const v1::OperatorRequest* request,
+                                   v1::OperatorResponse* response) override;
 
  private:
+  // What an operator call does once authorized and validated.
+  using OperatorCall =
+      std::function<void(const operator_actions::Request&,
+                         TransactionManager::Reply<v1::Transaction>)>;
+
+  grpc::ServerUnaryReactor* Operate(grpc::CallbackServerContext* context,
+                                    const v1::OperatorRequest& request,
+                                    v1::OperatorResponse* response,
+                                    bool needs_reason, OperatorCall call);
+  grpc::ServerUnaryReactor* RunAction(grpc::CallbackServerContext* context,
+                                      const v1::OperatorRequest& request,
+                                      v1::OperatorResponse* response,
+                                      TransactionManager::OperatorAction action);
   grpc::Status Authorize(const grpc::CallbackServerContext& context) const;
   grpc::Status FillStats(v1::GetStatsResponse* response);
   grpc::Status FillList(const v1::ListTransactionsRequest& request,

@@ -25,9 +25,12 @@ void StoreBatch::PutTransaction(const v1::Transaction& txn,
 }
 
 void StoreBatch::DeleteTransaction(const std::string& xid,
-                                   int64_t finished_ms) {
-  ops_.push_back(Op{
-      .kind = Op::kDeleteTransaction, .key = xid, .finished_ms = finished_ms});
+                                   int64_t finished_ms,
+                                   int64_t unfinished_due_ms) {
+  ops_.push_back(Op{.kind = Op::kDeleteTransaction,
+                    .key = xid,
+                    .previous_due_ms = unfinished_due_ms,
+                    .finished_ms = finished_ms});
 }
 
 void StoreBatch::PutMeta(const std::string& key, const std::string& value) {
@@ -146,7 +149,11 @@ class LevelDbStore : public TransactionStore {
           break;
         case StoreBatch::Op::kDeleteTransaction:
           wb->Delete(store_keys::RecordKey(op.key));
-          wb->Delete(store_keys::FinishedKey(op.finished_ms, op.key));
+          if (op.previous_due_ms >= 0) {
+            wb->Delete(store_keys::UnfinishedKey(op.previous_due_ms, op.key));
+          } else {
+            wb->Delete(store_keys::FinishedKey(op.finished_ms, op.key));
+          }
           break;
         case StoreBatch::Op::kPutMeta:
           wb->Put(store_keys::MetaKey(op.key), op.value);

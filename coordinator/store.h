@@ -24,15 +24,18 @@ class StoreBatch {
     std::string value;             // The serialized record, or the meta value.
     bool terminal = false;         // kPutTransaction
     int64_t due_ms = 0;            // kPutTransaction: next_action_unix_ms
-    int64_t previous_due_ms = -1;  // kPutTransaction: due it was indexed at
+    // kPutTransaction, kDeleteTransaction: the due it was indexed at.
+    int64_t previous_due_ms = -1;
     int64_t finished_ms = 0;       // kPutTransaction, kDeleteTransaction
   };
 
   // Writes the whole record. previous_due_ms is the next_action_unix_ms the
   // record carried when it was last put, or -1 if it was never put.
   void PutTransaction(const v1::Transaction& txn, int64_t previous_due_ms);
-  // Drops a terminal record that finished at finished_ms.
-  void DeleteTransaction(const std::string& xid, int64_t finished_ms);
+  // Drops a terminal record that finished at finished_ms, or, given
+  // unfinished_due_ms >= 0, an unfinished one last put with that due time.
+  void DeleteTransaction(const std::string& xid, int64_t finished_ms,
+                         int64_t unfinished_due_ms = -1);
   void PutMeta(const std::string& key, const std::string& value);
 
   bool empty() const { return ops_.empty(); }

@@ -16,6 +16,7 @@ namespace baton {
 namespace {
 
 constexpr char kEpochKey[] = "epoch";
+constexpr char kForgottenPrefix[] = "forgotten/";
 constexpr uint32_t kDefaultWaitMs = 30'000;
 
 absl::Status CommitAborted(const v1::Transaction& txn) {
@@ -150,15 +151,27 @@ void TransactionManager::MutateStored(const std::string& xid,
                                       const Done& done) {
   v1::Transaction record;
   absl::Status s = store_->Get(xid, &record);
-  if (absl::IsNotFound(s)) {
-    s = absl::NotFoundError(fmt::format(
-        "no transaction {} (never begun here, or finished and purged)", xid));
-  }
+  if (absl::IsNotFound(s)) s = NotFound(xid);
   if (s.ok()) {
     bool changed = false;
     s = mutate(&record, &changed);
   }
   done(s, record);
+}
+
+absl::Status TransactionManager::NotFound(const std::string& xid) {
+  std::string bytes;
+  v1::Transaction tombstone;
+  if (store_->GetMeta(kForgottenPrefix + xid, &bytes).ok() &&
+      tombstone.ParseFromString(bytes) && tombstone.audit_size() > 0) {
+    const v1::AuditRecord& forget = *tombstone.audit().rbegin();
+    return absl::NotFoundError(fmt::format(
+        "transaction {} was forgotten by an operator ({}) at unix ms {}: {}",
+        xid, forget.actor().empty() ? "unknown" : forget.actor(),
+        forget.unix_ms(), forget.reason()));
+  }
+  return absl::NotFoundError(fmt::format(
+      "no transaction {} (never begun here, or finished and purged)", xid));
 }
 
 // ---------------------------------------------------------------------------
@@ -357,6 +370,7 @@ void TransactionManager::StartPhaseTwoLocked(LiveTransaction* t) {
 void TransactionManager::DispatchLocked(LiveTransaction* t, uint64_t branch_id,
                                         v1::BranchAction action,
                                         bool ignore_backoff) {
+  if (t->record.paused()) return;  // Resume dispatches what is owed.
   Delivery& d = t->deliveries[branch_id];
   if (d.command_id != 0) return;
   const v1::Branch& b = t->record.branches(static_cast<int>(branch_id - 1));
@@ -653,6 +667,126 @@ void TransactionManager::ResumeLocked(LiveTransaction* t) {
   if (t->record.next_action_unix_ms() > 0) {
     due_.push({t->record.next_action_unix_ms(), xid});
   }
+}
+
+// ---------------------------------------------------------------------------
+// Operator actions.
+
+void TransactionManager::Operate(const std::string& xid, OperatorAction action,
+                                 const operator_actions::Request& request,
+                                 Reply<v1::Transaction> reply) {
+  Mutation mutate = [action, request](v1::Transaction* r, bool* changed) {
+    int audits = r->audit_size();
+    int64_t now = NowUnixMs();
+    absl::Status s;
+    switch (action) {
+      case OperatorAction::kForceCommit:
+        s = operator_actions::ForceCommit(r, request, now);
+        break;
+      case OperatorAction::kForceRollback:
+        s = operator_actions::ForceRollback(r, request, now);
+        break;
+      case OperatorAction::kRetry:
+        s = operator_actions::RetryNow(r, request, now);
+        break;
+      case OperatorAction::kPause:
+      case OperatorAction::kResume:
+        s = operator_actions::SetPaused(r, action == OperatorAction::kPause,
+                                        request, now);
+        break;
+    }
+    *changed = r->audit_size() != audits;
+    return s;
+  };
+  Done done = [this, reply, action](const absl::Status& s,
+                                    const v1::Transaction& r) {
+    if (s.ok() && r.audit_size() > 0) {
+      const v1::AuditRecord& audit = *r.audit().rbegin();
+      spdlog::warn("xid={} operator {} ({}): {}; reason: {}", r.xid(),
+                   audit.action(), audit.actor(), audit.detail(),
+                   audit.reason());
+    }
+    if (s.ok() && (action == OperatorAction::kRetry ||
+                   action == OperatorAction::kResume)) {
+      Kick(r.xid());
+    }
+    reply(s, r);
+  };
+  Mutate(xid, std::move(mutate), std::move(done));
+}
+
+// Sends every owed command now, backoff or not.
+void TransactionManager::Kick(const std::string& xid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  LiveTransaction* t = FindLocked(xid);
+  if (t == nullptr || !t->phase_two_started) return;
+  for (const two_phase::Command& c : two_phase::PendingCommands(t->record)) {
+    DispatchLocked(t, c.branch_id, c.action, /*ignore_backoff=*/true);
+  }
+}
+
+void TransactionManager::Forget(const std::string& xid,
+                                const operator_actions::Request& request,
+                                Reply<v1::Transaction> reply) {
+  std::unique_lock<std::mutex> lock(mu_);
+  LiveTransaction* t = FindLocked(xid);
+  if (t == nullptr) {
+    lock.unlock();
+    ForgetStored(xid, request, std::move(reply));
+    return;
+  }
+  if (absl::Status s = operator_actions::CheckForgettable(t->record);
+      !s.ok()) {
+    AnswerWhenDurable(std::move(s), t->record, std::move(reply));
+    return;
+  }
+  v1::Transaction tombstone = std::move(t->record);
+  int64_t due = t->persisted_due;
+  for (Waiter& w : t->waiters) {
+    w.reply(absl::AbortedError(fmt::format(
+                "transaction {} was forgotten by an operator", xid)),
+            tombstone.status());
+  }
+  if (!tombstone.request_id().empty()) {
+    xid_by_begin_request_.erase(tombstone.request_id());
+  }
+  // Gone from memory before the delete is queued, so no later change of this
+  // transaction can be written after it and bring the record back.
+  live_.erase(xid);
+  operator_actions::AppendAudit(&tombstone, "forget", request,
+                                "record dropped", NowUnixMs());
+  SubmitForget(std::move(tombstone), due, std::move(reply));
+}
+
+void TransactionManager::ForgetStored(const std::string& xid,
+                                      const operator_actions::Request& request,
+                                      Reply<v1::Transaction> reply) {
+  v1::Transaction record;
+  absl::Status s = store_->Get(xid, &record);
+  if (absl::IsNotFound(s)) s = NotFound(xid);
+  if (s.ok()) s = operator_actions::CheckForgettable(record);
+  if (!s.ok()) return reply(s, record);
+  operator_actions::AppendAudit(&record, "forget", request, "record dropped",
+                                NowUnixMs());
+  SubmitForget(std::move(record), /*unfinished_due=*/-1, std::move(reply));
+}
+
+void TransactionManager::SubmitForget(v1::Transaction tombstone,
+                                      int64_t unfinished_due,
+                                      Reply<v1::Transaction> reply) {
+  spdlog::warn("xid={} forgotten by an operator ({}); reason: {}",
+               tombstone.xid(), tombstone.audit().rbegin()->actor(),
+               tombstone.audit().rbegin()->reason());
+  StoreBatch batch;
+  batch.DeleteTransaction(tombstone.xid(), tombstone.finished_unix_ms(),
+                          unfinished_due);
+  batch.PutMeta(kForgottenPrefix + tombstone.xid(),
+                tombstone.SerializeAsString());
+  committer_->Submit(std::move(batch),
+                     [tombstone = std::move(tombstone),
+                      reply = std::move(reply)](const absl::Status& s) {
+                       reply(s, tombstone);
+                     });
 }
 
 TransactionManager::Summary TransactionManager::Summarize() const {

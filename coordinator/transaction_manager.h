@@ -18,6 +18,7 @@
 #include "coordinator/command_sink.h"
 #include "coordinator/group_commit.h"
 #include "coordinator/store.h"
+#include "protocols/operator_actions.h"
 
 namespace baton {
 
@@ -98,6 +99,21 @@ class TransactionManager {
   // wait ran out. Called by the recovery loop.
   void RunDue(int64_t now_ms);
 
+  // An operator's action (protocols/operator_actions.h), answered with the
+  // record once the change and its audit record are durable. Commands the
+  // action makes due go out then.
+  enum class OperatorAction { kForceCommit, kForceRollback, kRetry, kPause,
+                              kResume };
+  void Operate(const std::string& xid, OperatorAction action,
+               const operator_actions::Request& request,
+               Reply<v1::Transaction> reply);
+
+  // Drops a terminal or needs-attention record, keeping a tombstone with its
+  // audit trail; later lookups of the xid get NOT_FOUND naming who forgot it
+  // and why. Answered with the tombstone.
+  void Forget(const std::string& xid, const operator_actions::Request& request,
+              Reply<v1::Transaction> reply);
+
   size_t LiveCount() const;
 
   // What operators see of the unfinished transactions.
@@ -151,6 +167,13 @@ class TransactionManager {
   void DispatchLocked(LiveTransaction* t, uint64_t branch_id,
                       v1::BranchAction action, bool ignore_backoff);
   void FinishLocked(LiveTransaction* t);
+  void Kick(const std::string& xid);
+  void ForgetStored(const std::string& xid,
+                    const operator_actions::Request& request,
+                    Reply<v1::Transaction> reply);
+  void SubmitForget(v1::Transaction tombstone, int64_t unfinished_due,
+                    Reply<v1::Transaction> reply);
+  absl::Status NotFound(const std::string& xid);
   void DecideAndReply(const std::string& xid, bool commit, std::string reason,
                       bool wait, uint32_t wait_timeout_ms,
                       Reply<v1::GlobalStatus> reply);

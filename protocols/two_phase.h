@@ -83,13 +83,15 @@ absl::Status ApplyCommandResult(v1::Transaction* txn, uint64_t branch_id,
 // Moves a transaction whose phase two began more than retry_window_ms ago and
 // still owes commands to COMMIT_STUCK or ROLLBACK_STUCK, with a reason naming
 // the first unfinished branch. Retries go on; the status only asks for an
-// operator. Returns true if it moved.
+// operator. The window counts from the later of the decision and an
+// operator's retry; a paused transaction never moves. Returns true if it
+// moved.
 bool MarkStuckIfRetryWindowPassed(v1::Transaction* txn, int64_t now_ms,
                                   int64_t retry_window_ms);
 
 // When the coordinator must next act on its own: the deadline while open;
 // in phase two the earliest scheduled retry or the end of the retry window;
-// 0 for nothing.
+// 0 for nothing (terminal, or paused by an operator).
 int64_t NextActionTime(const v1::Transaction& txn, int64_t retry_window_ms);
 
 // The only branch type a transaction of `protocol` accepts.

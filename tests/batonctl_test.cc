@@ -2,6 +2,7 @@
 // one stuck (a participant whose commits keep failing), one committed.
 #define BOOST_TEST_MODULE batonctl
 #include <google/protobuf/util/json_util.h>
+#include <signal.h>
 
 #include <boost/test/unit_test.hpp>
 #include <fstream>
@@ -22,8 +23,9 @@ class Seeded {
   Seeded() {
     token_file_ = (cluster.dir() / "admin.token").string();
     std::ofstream(token_file_) << "s3cret\n";
-    cluster.StartCoordinator(
-        {}, {"--admin-token-file", token_file_, "--retry-window-ms", "300"});
+    coordinator_flags_ = {"--admin-token-file", token_file_,
+                          "--retry-window-ms", "300"};
+    cluster.StartCoordinator({}, coordinator_flags_);
     cluster.StartBank("bank-a", {"alice=100"},
                       {"BATON_FAILPOINTS=participant_before_commit=error"});
     cluster.StartBank("bank-b", {"bob=100"});
@@ -54,10 +56,26 @@ class Seeded {
     return r;
   }
 
+  // kill -9 and start again on the same data dir.
+  void RestartCoordinator() {
+    cluster.coordinator().Signal(SIGKILL);
+    cluster.coordinator().WaitExit(10s);
+    cluster.StartCoordinator({}, coordinator_flags_);
+  }
+
+  v1::Transaction ShowJson(const std::string& xid) {
+    CtlResult show = Ctl({"--json", "show", xid});
+    BOOST_REQUIRE_MESSAGE(show.exit_code == 0, show.err);
+    v1::Transaction t;
+    BOOST_REQUIRE(google::protobuf::util::JsonStringToMessage(show.out, &t).ok());
+    return t;
+  }
+
   BankCluster cluster;
   std::string committed, stuck;
 
  private:
+  std::vector<std::string> coordinator_flags_;
   std::string token_file_;
   int runs_ = 0;
 };
@@ -143,6 +161,104 @@ BOOST_AUTO_TEST_CASE(errors_are_one_readable_line) {
   BOOST_TEST(unreachable.err ==
              "batonctl: cannot reach the coordinator at 127.0.0.1:1 (is batond "
              "running?)\n");
+}
+
+BOOST_AUTO_TEST_CASE(force_commit_is_audited_durably_and_never_reverses) {
+  Seeded s;
+  CtlResult no_reason = s.Ctl({"commit", s.stuck});
+  BOOST_TEST(no_reason.exit_code != 0);
+  BOOST_TEST(Has(no_reason.err, "--reason"), no_reason.err);
+
+  CtlResult reverse = s.Ctl({"rollback", s.stuck, "--reason", "wrong call"});
+  BOOST_TEST(reverse.exit_code == 1);
+  BOOST_TEST(Has(reverse.err, "never reversed"), reverse.err);
+
+  CtlResult commit = s.Ctl({"commit", s.stuck, "--reason", "ticket 7"});
+  BOOST_TEST(commit.exit_code == 0, commit.err);
+  BOOST_TEST(Has(commit.out, s.stuck + ": committed; marked committed by "
+                                       "hand: branch 1 (bank-a)"),
+             commit.out);
+  // Idempotent: a second call changes nothing and adds no audit record.
+  BOOST_TEST(s.Ctl({"commit", s.stuck, "--reason", "again"}).exit_code == 0);
+
+  s.RestartCoordinator();
+  v1::Transaction t = s.ShowJson(s.stuck);
+  BOOST_TEST(t.status() == v1::GLOBAL_STATUS_COMMITTED);
+  BOOST_TEST(t.branches(0).status() == v1::BRANCH_STATUS_COMMITTED);
+  BOOST_REQUIRE(t.audit_size() == 1);
+  BOOST_TEST(t.audit(0).action() == "force-commit");
+  BOOST_TEST(t.audit(0).reason() == "ticket 7");
+  BOOST_TEST(Has(t.audit(0).actor(), "@"));
+  CtlResult show = s.Ctl({"show", s.stuck});
+  BOOST_TEST(Has(show.out, "ACTION"), show.out);
+  BOOST_TEST(Has(show.out, "force-commit"));
+  BOOST_TEST(Has(show.out, "ticket 7"));
+}
+
+BOOST_AUTO_TEST_CASE(pause_holds_commands_until_resume) {
+  Seeded s;
+  CtlResult pause = s.Ctl({"pause", s.stuck, "--reason", "db maintenance"});
+  BOOST_TEST(pause.exit_code == 0, pause.err);
+  BOOST_TEST(Has(pause.out, "(paused)"), pause.out);
+  BOOST_TEST(Has(s.Ctl({"show", s.stuck}).out, "paused by an operator"));
+  BOOST_TEST(s.Ctl({"retry", s.stuck}).exit_code == 1);
+
+  // bank-a comes back healthy; while paused nothing is sent to it, neither
+  // on attach nor when it reports the branch in doubt.
+  s.cluster.bank("bank-a").Signal(SIGKILL);
+  s.cluster.bank("bank-a").WaitExit(10s);
+  s.cluster.StartBank("bank-a", {"alice=100"});
+  BOOST_TEST(!s.cluster.WaitForSettled("bank-a", "alice", 95, 1500ms));
+  BOOST_TEST(s.ShowJson(s.stuck).status() == v1::GLOBAL_STATUS_COMMIT_STUCK);
+
+  CtlResult resume = s.Ctl({"resume", s.stuck});
+  BOOST_TEST(resume.exit_code == 0, resume.err);
+  BOOST_TEST(s.cluster.WaitForSettled("bank-a", "alice", 95),
+             s.cluster.Logs());
+  BOOST_TEST(s.cluster.WaitForSettled("bank-b", "bob", 95));
+  BOOST_TEST(s.cluster.WaitForStatus(s.stuck, v1::GLOBAL_STATUS_COMMITTED));
+  v1::Transaction t = s.ShowJson(s.stuck);
+  BOOST_REQUIRE(t.audit_size() == 2);
+  BOOST_TEST(t.audit(0).action() == "pause");
+  BOOST_TEST(t.audit(1).action() == "resume");
+}
+
+BOOST_AUTO_TEST_CASE(retry_sends_owed_commands_now) {
+  Seeded s;
+  uint32_t before = s.ShowJson(s.stuck).branches(0).attempts();
+  CtlResult retry = s.Ctl({"retry", s.stuck});
+  BOOST_TEST(retry.exit_code == 0, retry.err);
+  BOOST_TEST(Has(retry.out, "committing"), retry.out);
+  // bank-a still fails, so the window runs out again, with more attempts.
+  BOOST_TEST(s.cluster.WaitForStatus(s.stuck, v1::GLOBAL_STATUS_COMMIT_STUCK));
+  v1::Transaction t = s.ShowJson(s.stuck);
+  BOOST_TEST(t.branches(0).attempts() > before);
+  BOOST_REQUIRE(t.audit_size() == 1);
+  BOOST_TEST(t.audit(0).action() == "retry");
+  BOOST_TEST(s.Ctl({"retry", s.committed}).exit_code == 1);
+}
+
+BOOST_AUTO_TEST_CASE(forget_needs_force_and_leaves_a_tombstone) {
+  Seeded s;
+  CtlResult unforced = s.Ctl({"forget", s.committed, "--reason", "cleanup"});
+  BOOST_TEST(unforced.exit_code == 2);
+  BOOST_TEST(Has(unforced.err, "--force"));
+  for (const std::string& xid : {s.committed, s.stuck}) {
+    CtlResult forget =
+        s.Ctl({"forget", xid, "--reason", "cleanup", "--force"});
+    BOOST_TEST(forget.exit_code == 0, forget.err);
+  }
+  s.RestartCoordinator();
+  for (const std::string& xid : {s.committed, s.stuck}) {
+    CtlResult show = s.Ctl({"show", xid});
+    BOOST_TEST(show.exit_code == 1);
+    BOOST_TEST(Has(show.err, "was forgotten by an operator"), show.err);
+    BOOST_TEST(Has(show.err, "cleanup"));
+  }
+  CtlResult list = s.Ctl({"list", "--status", "needs-attention",
+                          "--status", "committed"});
+  BOOST_TEST(!Has(list.out, s.stuck), list.out);
+  BOOST_TEST(!Has(list.out, s.committed));
 }
 
 }  // namespace

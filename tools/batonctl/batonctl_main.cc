@@ -9,6 +9,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
+
+#include <unistd.h>
 
 #include "baton/v1/admin_service.grpc.pb.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
@@ -133,6 +136,36 @@ class Ctl {
                     FormatTime(b.next_retry_unix_ms()), b.instance_id()});
     }
     std::cout << branches.Render();
+    if (t.paused()) std::cout << "\npaused by an operator: no commands go out\n";
+    if (t.audit_size() > 0) {
+      Table audit({"WHEN", "ACTION", "BY", "REASON", "DETAIL"});
+      for (const v1::AuditRecord& a : t.audit()) {
+        audit.Add({FormatTime(a.unix_ms()), a.action(),
+                   a.actor().empty() ? "-" : a.actor(), a.reason(),
+                   a.detail()});
+      }
+      std::cout << "\n" << audit.Render();
+    }
+    return 0;
+  }
+
+  using OperatorRpc = grpc::Status (v1::AdminService::Stub::*)(
+      grpc::ClientContext*, const v1::OperatorRequest&, v1::OperatorResponse*);
+
+  int Operate(OperatorRpc rpc, const v1::OperatorRequest& request) {
+    v1::OperatorResponse response;
+    grpc::Status s = (admin_.get()->*rpc)(Context().get(), request, &response);
+    if (!s.ok()) return Fail(o_, s);
+    const v1::Transaction& t = response.transaction();
+    if (o_.json) {
+      PrintJson(t);
+      return 0;
+    }
+    std::string detail = t.audit_size() == 0 ? "" : t.audit().rbegin()->detail();
+    std::cout << fmt::format("{}: {}{}{}\n", t.xid(),
+                             GlobalStatusName(t.status()),
+                             t.paused() ? " (paused)" : "",
+                             detail.empty() ? "" : "; " + detail);
     return 0;
   }
 
@@ -210,6 +243,14 @@ class Ctl {
   std::unique_ptr<v1::TransactionService::Stub> txns_;
 };
 
+// "user@host", for audit records.
+std::string Actor() {
+  const char* user = std::getenv("USER");
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return fmt::format("{}@{}", user != nullptr ? user : "unknown", host);
+}
+
 // Maps --status words to statuses; "needs-attention" is both stuck states.
 bool AddStatuses(const std::vector<std::string>& words,
                  v1::ListTransactionsRequest* request) {
@@ -268,6 +309,41 @@ int main(int argc, char** argv) {
   show->add_option("xid", xid, "The transaction")->required();
   app.add_subcommand("participants", "Attached participants");
   app.add_subcommand("stats", "Counts by status and protocol, backlog, oldest");
+
+  v1::OperatorRequest op;
+  op.set_actor(ctl::Actor());
+  using Stub = v1::AdminService::Stub;
+  const std::map<std::string, ctl::Ctl::OperatorRpc> operator_rpcs = {
+      {"commit", &Stub::ForceCommit}, {"rollback", &Stub::ForceRollback},
+      {"retry", &Stub::Retry},        {"pause", &Stub::Pause},
+      {"resume", &Stub::Resume},      {"forget", &Stub::Forget}};
+  const std::map<std::string, std::string> operator_help = {
+      {"commit", "Force commit: decide it (every branch prepared) or finish a "
+                 "commit by marking its unfinished branches committed"},
+      {"rollback", "Force rollback: decide it, or finish a rollback by "
+                   "marking its unfinished branches rolled back"},
+      {"retry", "Send every owed phase-two command now; failed branches are "
+                "owed again"},
+      {"pause", "Stop phase-two commands for this transaction"},
+      {"resume", "Restart phase-two commands, due now"},
+      {"forget", "Drop a finished or needs-attention record (needs --force)"}};
+  bool override_unprepared = false, force = false;
+  for (const auto& [verb, help] : operator_help) {
+    CLI::App* sub = app.add_subcommand(verb, help);
+    sub->add_option("xid", *op.mutable_xid(), "The transaction")->required();
+    CLI::Option* reason = sub->add_option(
+        "--reason", *op.mutable_reason(), "Why, for the audit record");
+    if (verb == "commit" || verb == "rollback" || verb == "forget") {
+      reason->required();
+    }
+    if (verb == "commit") {
+      sub->add_flag("--override", override_unprepared,
+                    "Treat branches that never reported as prepared");
+    }
+    if (verb == "forget") {
+      sub->add_flag("--force", force, "Confirm: the record is dropped for good");
+    }
+  }
   CLI11_PARSE(app, argc, argv);
 
   ctl::Ctl ctl(options);
@@ -275,6 +351,15 @@ int main(int argc, char** argv) {
   if (command == "show") return ctl.Show(xid);
   if (command == "participants") return ctl.Participants();
   if (command == "stats") return ctl.Stats();
+  if (operator_rpcs.contains(command)) {
+    if (command == "forget" && !force) {
+      std::cerr << "batonctl: forget drops the record for good; add --force\n";
+      return 2;
+    }
+    op.set_override_unprepared(override_unprepared);
+    op.set_force(force);
+    return ctl.Operate(operator_rpcs.at(command), op);
+  }
 
   v1::ListTransactionsRequest request;
   if (!ctl::AddStatuses(statuses, &request)) {
