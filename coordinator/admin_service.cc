@@ -124,14 +124,16 @@ grpc::Status ValidateOperatorRequest(const v1::OperatorRequest& request,
                                request.xid().size(), limits::kMaxNameBytes));
   }
   if (needs_reason && request.reason().empty()) {
-    return invalid("a reason is required (--reason): it goes in the audit "
-                   "record");
+    return invalid(
+        "a reason is required (--reason): it goes in the audit "
+        "record");
   }
   if (request.reason().size() > limits::kMaxReasonBytes ||
       request.actor().size() > limits::kMaxNameBytes) {
-    return invalid(fmt::format("reason or actor too long: at most {} and {} "
-                               "bytes",
-                               limits::kMaxReasonBytes, limits::kMaxNameBytes));
+    return invalid(
+        fmt::format("reason or actor too long: at most {} and {} "
+                    "bytes",
+                    limits::kMaxReasonBytes, limits::kMaxNameBytes));
   }
   return grpc::Status::OK;
 }
@@ -191,15 +193,15 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Operate(
     reactor->Finish(status);
     return reactor;
   }
-  operator_actions::Request action{.reason = request.reason(),
-                                   .actor = request.actor(),
-                                   .override_unprepared =
-                                       request.override_unprepared()};
-  call(action, [reactor, response](const absl::Status& s,
-                                   const v1::Transaction& t) {
-    if (s.ok()) *response->mutable_transaction() = t;
-    reactor->Finish(ToGrpcStatus(s));
-  });
+  operator_actions::Request action{
+      .reason = request.reason(),
+      .actor = request.actor(),
+      .override_unprepared = request.override_unprepared()};
+  call(action,
+       [reactor, response](const absl::Status& s, const v1::Transaction& t) {
+         if (s.ok()) *response->mutable_transaction() = t;
+         reactor->Finish(ToGrpcStatus(s));
+       });
   return reactor;
 }
 
@@ -207,7 +209,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RunAction(
     grpc::CallbackServerContext* context, const v1::OperatorRequest& request,
     v1::OperatorResponse* response, TransactionManager::OperatorAction action) {
   using Action = TransactionManager::OperatorAction;
-  bool forces = action == Action::kForceCommit || action == Action::kForceRollback;
+  bool forces =
+      action == Action::kForceCommit || action == Action::kForceRollback;
   return Operate(context, request, response, /*needs_reason=*/forces,
                  [this, xid = request.xid(), action](auto op, auto reply) {
                    manager_->Operate(xid, action, op, std::move(reply));
@@ -255,12 +258,12 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Forget(
   if (!request->force()) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     grpc::Status auth = Authorize(*context);
-    reactor->Finish(!auth.ok() ? auth
-                               : grpc::Status(
-                                     grpc::StatusCode::INVALID_ARGUMENT,
-                                     "forget drops the record for good; "
-                                     "confirm with force (batonctl forget "
-                                     "--force)"));
+    reactor->Finish(!auth.ok()
+                        ? auth
+                        : grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                       "forget drops the record for good; "
+                                       "confirm with force (batonctl forget "
+                                       "--force)"));
     return reactor;
   }
   return Operate(context, *request, response, /*needs_reason=*/true,

@@ -35,12 +35,10 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
       const v1::ListParticipantsRequest* request,
       v1::ListParticipantsResponse* response) override;
   grpc::ServerUnaryReactor* ForceCommit(
-      grpc::CallbackServerContext* context,
-      const v1::OperatorRequest* request,
+      grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
       v1::OperatorResponse* response) override;
   grpc::ServerUnaryReactor* ForceRollback(
-      grpc::CallbackServerContext* context,
-      const v1::OperatorRequest* request,
+      grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
       v1::OperatorResponse* response) override;
   grpc::ServerUnaryReactor* Retry(grpc::CallbackServerContext* context,
                                   const v1::OperatorRequest* request,
@@ -65,10 +63,10 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                     const v1::OperatorRequest& request,
                                     v1::OperatorResponse* response,
                                     bool needs_reason, OperatorCall call);
-  grpc::ServerUnaryReactor* RunAction(grpc::CallbackServerContext* context,
-                                      const v1::OperatorRequest& request,
-                                      v1::OperatorResponse* response,
-                                      TransactionManager::OperatorAction action);
+  grpc::ServerUnaryReactor* RunAction(
+      grpc::CallbackServerContext* context, const v1::OperatorRequest& request,
+      v1::OperatorResponse* response,
+      TransactionManager::OperatorAction action);
   grpc::Status Authorize(const grpc::CallbackServerContext& context) const;
   grpc::Status FillStats(v1::GetStatsResponse* response);
   grpc::Status FillList(const v1::ListTransactionsRequest& request,

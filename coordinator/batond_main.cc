@@ -73,6 +73,15 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--port-file", port_file,
                  "Write the bound port to this file once serving");
+  std::string admin_port_file, metrics_port_file;
+  app.add_option("--admin-listen", options.admin_listen_address,
+                 "HOST:PORT serving AdminService alone (then not on --listen)");
+  app.add_option("--admin-port-file", admin_port_file,
+                 "Write the bound admin port to this file once serving");
+  app.add_option("--metrics-listen", options.metrics_listen_address,
+                 "IP:PORT for Prometheus metrics over HTTP at /metrics");
+  app.add_option("--metrics-port-file", metrics_port_file,
+                 "Write the bound metrics port to this file once serving");
   CLI11_PARSE(app, argc, argv);
   options.recovery.finished_retention_ms = retention_s * 1000;
   if (const char* env = std::getenv("BATON_ADMIN_TOKEN"))
@@ -93,9 +102,13 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", s.ToString());
     return 1;
   }
-  if (!port_file.empty() && !baton::WritePortFile(port_file, server->port())) {
-    spdlog::critical("cannot write port file {}", port_file);
-    return 1;
+  for (auto [file, port] : {std::pair{port_file, server->port()},
+                            {admin_port_file, server->admin_port()},
+                            {metrics_port_file, server->metrics_port()}}) {
+    if (!file.empty() && !baton::WritePortFile(file, port)) {
+      spdlog::critical("cannot write port file {}", file);
+      return 1;
+    }
   }
   spdlog::info("signal {}: shutting down", baton::WaitForStopSignal());
   // Everything acknowledged is already synced, so a bounded shutdown is safe;

@@ -1,6 +1,9 @@
 #include "coordinator/group_commit.h"
 
+#include <chrono>
+
 #include "common/failpoint.h"
+#include "coordinator/coordinator_metrics.h"
 
 namespace baton {
 
@@ -51,7 +54,16 @@ void GroupCommitter::CommitGroup(std::vector<Pending>* group) {
   absl::Status status;
   if (!batches.empty()) {
     status = failpoint::Hit("group_commit_before_sync");
+    auto start = std::chrono::steady_clock::now();
     if (status.ok()) status = store_->Apply(batches);
+    static metrics::Histogram* const sync_seconds =
+        Metrics().store_sync_seconds.With({});
+    static metrics::Histogram* const group_batches =
+        Metrics().store_group_batches.With({});
+    sync_seconds->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count());
+    group_batches->Observe(static_cast<double>(batches.size()));
     if (status.ok()) status = failpoint::Hit("group_commit_after_sync");
     std::lock_guard<std::mutex> lock(mu_);
     ++groups_;

@@ -7,11 +7,15 @@
 #include <filesystem>
 
 #include "common/limits.h"
+#include "common/time.h"
 #include "coordinator/admin_service.h"
+#include "coordinator/coordinator_metrics.h"
+#include "coordinator/metrics_http.h"
 #include "coordinator/participant_registry.h"
 #include "coordinator/services.h"
 #include "coordinator/store.h"
 #include "fmt/format.h"
+#include "protocols/transitions.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
@@ -26,7 +30,48 @@ struct Server::Parts {
   std::unique_ptr<TransactionServiceImpl> transaction_service;
   std::unique_ptr<ParticipantServiceImpl> participant_service;
   std::unique_ptr<AdminServiceImpl> admin_service;
+  std::unique_ptr<MetricsHttpServer> metrics_http;
 };
+
+namespace {
+
+// The counters plus gauges read from live state at scrape time.
+std::string RenderMetrics(const TransactionManager& manager,
+                          const ParticipantRegistry& registry) {
+  std::string out = Metrics().Render();
+  TransactionManager::Summary summary = manager.Summarize();
+  std::vector<std::pair<metrics::LabelValues, double>> unfinished;
+  double needs_attention = 0;
+  for (const auto& [key, count] : summary.counts) {
+    unfinished.push_back(
+        {{std::string(GlobalStatusName(key.first)), ProtocolLabel(key.second)},
+         static_cast<double>(count)});
+    if (NeedsAttention(key.first)) needs_attention += count;
+  }
+  metrics::RenderGauge(&out, "baton_transactions_unfinished",
+                       "Unfinished global transactions, by status.",
+                       {"status", "protocol"}, unfinished);
+  metrics::RenderGauge(&out, "baton_transactions_needs_attention",
+                       "Transactions stuck until an operator acts.", {},
+                       {{{}, needs_attention}});
+  double oldest_age =
+      summary.oldest_xid.empty()
+          ? 0
+          : (NowUnixMs() - summary.oldest_begun_unix_ms) / 1000.0;
+  metrics::RenderGauge(&out, "baton_oldest_unfinished_age_seconds",
+                       "Age of the oldest unfinished transaction (0: none).",
+                       {}, {{{}, oldest_age}});
+  metrics::RenderGauge(&out, "baton_retry_backlog",
+                       "Owed phase-two commands waiting for a retry or a "
+                       "participant.",
+                       {}, {{{}, static_cast<double>(summary.retry_backlog)}});
+  metrics::RenderGauge(&out, "baton_participants_attached",
+                       "Participant streams attached.", {},
+                       {{{}, static_cast<double>(registry.List().size())}});
+  return out;
+}
+
+}  // namespace
 
 absl::Status Server::Start(const ServerOptions& options,
                            std::unique_ptr<Server>* out) {
@@ -65,11 +110,34 @@ absl::Status Server::Start(const ServerOptions& options,
   builder.SetMaxSendMessageSize(limits::kMaxMessageBytes);
   builder.RegisterService(parts->transaction_service.get());
   builder.RegisterService(parts->participant_service.get());
-  builder.RegisterService(parts->admin_service.get());
+  if (options.admin_listen_address.empty()) {
+    builder.RegisterService(parts->admin_service.get());
+  }
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(
         fmt::format("cannot listen on {}", options.listen_address));
+  }
+  if (!options.admin_listen_address.empty()) {
+    grpc::ServerBuilder admin;
+    admin.AddListeningPort(options.admin_listen_address,
+                           grpc::InsecureServerCredentials(),
+                           &server->admin_port_);
+    admin.RegisterService(parts->admin_service.get());
+    server->admin_server_ = admin.BuildAndStart();
+    if (server->admin_server_ == nullptr || server->admin_port_ == 0) {
+      return absl::UnavailableError(fmt::format(
+          "cannot listen for admin calls on {}", options.admin_listen_address));
+    }
+  }
+  if (!options.metrics_listen_address.empty()) {
+    auto http = MetricsHttpServer::Start(
+        options.metrics_listen_address,
+        [manager = parts->manager.get(), registry = &parts->registry] {
+          return RenderMetrics(*manager, *registry);
+        });
+    if (!http.ok()) return http.status();
+    parts->metrics_http = std::move(*http);
   }
   auto* health = server->grpc_server_->GetHealthCheckService();
   health->SetServingStatus(false);
@@ -89,11 +157,14 @@ void Server::Wait() {
   if (grpc_server_) grpc_server_->Wait();
 }
 
+int Server::metrics_port() const {
+  return parts_ && parts_->metrics_http ? parts_->metrics_http->port() : 0;
+}
+
 void Server::Shutdown() {
-  if (grpc_server_) {
-    grpc_server_->Shutdown(std::chrono::system_clock::now() +
-                           std::chrono::seconds(1));
-  }
+  auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(1);
+  if (admin_server_) admin_server_->Shutdown(deadline);
+  if (grpc_server_) grpc_server_->Shutdown(deadline);
 }
 
 }  // namespace baton

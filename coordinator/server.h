@@ -17,6 +17,11 @@ struct ServerOptions {
   std::string data_dir = "./data";
   // Required on admin calls; empty turns the admin API off.
   std::string admin_token;
+  // If set, AdminService is served only here, not on listen_address, so a
+  // firewall or network policy can keep it from participants and callers.
+  std::string admin_listen_address;
+  // If set, Prometheus metrics are served over HTTP here at /metrics.
+  std::string metrics_listen_address;
   ManagerOptions manager;
   RecoveryOptions recovery;
 };
@@ -34,8 +39,10 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // The port actually bound (useful with port 0).
+  // The ports actually bound (useful with port 0); 0 for one not served.
   int port() const { return port_; }
+  int admin_port() const { return admin_port_; }
+  int metrics_port() const;
 
   // Blocks until Shutdown() is called from another thread.
   void Wait();
@@ -48,7 +55,9 @@ class Server {
 
   std::unique_ptr<Parts> parts_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<grpc::Server> admin_server_;
   int port_ = 0;
+  int admin_port_ = 0;
 };
 
 }  // namespace baton

@@ -1,6 +1,9 @@
 #include "coordinator/services.h"
 
+#include <chrono>
+
 #include "common/grpc_status.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/participant_session.h"
 #include "coordinator/request_validation.h"
 
@@ -18,7 +21,18 @@ grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context,
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
-  call(*request, [reactor, response](const absl::Status& s, const auto& value) {
+  // "BeginRequest" -> "Begin"; one histogram child per method, found once.
+  static metrics::Histogram* const latency = [] {
+    std::string method = Request::descriptor()->name();
+    method.resize(method.size() - std::string_view("Request").size());
+    return Metrics().request_seconds.With({method});
+  }();
+  auto start = std::chrono::steady_clock::now();
+  call(*request, [reactor, response, start](const absl::Status& s,
+                                            const auto& value) {
+    latency->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count());
     if constexpr (std::is_same_v<std::decay_t<decltype(value)>, Response>) {
       *response = value;
     } else {

@@ -6,6 +6,7 @@
 
 #include "common/failpoint.h"
 #include "common/time.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/xid.h"
 #include "fmt/format.h"
 #include "protocols/transitions.h"
@@ -119,6 +120,12 @@ void TransactionManager::FinishLocked(LiveTransaction* t) {
   const v1::Transaction& r = t->record;
   spdlog::info("xid={} {} with {} branch(es)", r.xid(),
                GlobalStatusName(r.status()), r.branches_size());
+  metrics::LabelValues labels = {
+      ProtocolLabel(r.protocol()),
+      r.status() == v1::GLOBAL_STATUS_COMMITTED ? "committed" : "rolled_back"};
+  Metrics().finished.With(labels)->Add();
+  Metrics().transaction_seconds.With(labels)->Observe(
+      (r.finished_unix_ms() - r.begun_unix_ms()) / 1000.0);
   if (!r.request_id().empty()) xid_by_begin_request_.erase(r.request_id());
   live_.erase(r.xid());
 }
@@ -210,6 +217,7 @@ void TransactionManager::Begin(const v1::BeginRequest& request,
   r.set_request_id(request.request_id());
   if (!r.request_id().empty()) xid_by_begin_request_[r.request_id()] = r.xid();
   spdlog::debug("xid={} begun: {}", r.xid(), r.name());
+  Metrics().begun.With({ProtocolLabel(r.protocol())})->Add();
   LiveTransaction* raw = t.get();
   live_.emplace(r.xid(), std::move(t));
   PersistLocked(raw, answer);
@@ -386,6 +394,9 @@ void TransactionManager::DispatchLocked(LiveTransaction* t, uint64_t branch_id,
   command.set_application_data(b.application_data());
   command.set_attempt(b.attempts() + 1);
   if (sink_->Send(command, b.instance_id())) {
+    Metrics()
+        .phase_two_attempts.With({b.resource(), ActionLabel(action)})
+        ->Add();
     d.command_id = command.command_id();
     command_deadlines_.emplace(
         NowUnixMs() + options_.command_timeout_ms,
@@ -430,6 +441,9 @@ void TransactionManager::OnCommandResult(const v1::BranchResult& result) {
   }
   if (b->status() == before && b->attempts() == attempts_before) return;
   if (result.outcome() != v1::COMMAND_OUTCOME_DONE) {
+    Metrics()
+        .phase_two_failures.With({b->resource(), ActionLabel(result.action())})
+        ->Add();
     spdlog::warn("xid={} branch {} ({}) attempt {} failed{}: {}", result.xid(),
                  result.branch_id(), b->resource(), b->attempts(),
                  result.outcome() == v1::COMMAND_OUTCOME_FAILED
@@ -599,6 +613,9 @@ void TransactionManager::ExpireCommandsLocked(int64_t now_ms) {
           fmt::format("no answer within {} ms", options_.command_timeout_ms);
       spdlog::warn("xid={} branch {} ({}): {}", ref.xid, ref.branch_id,
                    b->resource(), why);
+      Metrics()
+          .phase_two_failures.With({b->resource(), ActionLabel(c.action)})
+          ->Add();
       two_phase::ApplyCommandResult(&t->record, ref.branch_id, c.action,
                                     v1::COMMAND_OUTCOME_RETRY, why, now_ms,
                                     RetryDelayMs(b->attempts()))
@@ -675,7 +692,9 @@ void TransactionManager::ResumeLocked(LiveTransaction* t) {
 void TransactionManager::Operate(const std::string& xid, OperatorAction action,
                                  const operator_actions::Request& request,
                                  Reply<v1::Transaction> reply) {
-  Mutation mutate = [action, request](v1::Transaction* r, bool* changed) {
+  auto audited = std::make_shared<bool>(false);
+  Mutation mutate = [action, request, audited](v1::Transaction* r,
+                                               bool* changed) {
     int audits = r->audit_size();
     int64_t now = NowUnixMs();
     absl::Status s;
@@ -695,13 +714,14 @@ void TransactionManager::Operate(const std::string& xid, OperatorAction action,
                                         request, now);
         break;
     }
-    *changed = r->audit_size() != audits;
+    *changed = *audited = r->audit_size() != audits;
     return s;
   };
-  Done done = [this, reply, action](const absl::Status& s,
-                                    const v1::Transaction& r) {
-    if (s.ok() && r.audit_size() > 0) {
+  Done done = [this, reply, action, audited](const absl::Status& s,
+                                             const v1::Transaction& r) {
+    if (s.ok() && *audited) {
       const v1::AuditRecord& audit = *r.audit().rbegin();
+      Metrics().operator_actions.With({audit.action()})->Add();
       spdlog::warn("xid={} operator {} ({}): {}; reason: {}", r.xid(),
                    audit.action(), audit.actor(), audit.detail(),
                    audit.reason());
@@ -735,8 +755,7 @@ void TransactionManager::Forget(const std::string& xid,
     ForgetStored(xid, request, std::move(reply));
     return;
   }
-  if (absl::Status s = operator_actions::CheckForgettable(t->record);
-      !s.ok()) {
+  if (absl::Status s = operator_actions::CheckForgettable(t->record); !s.ok()) {
     AnswerWhenDurable(std::move(s), t->record, std::move(reply));
     return;
   }
@@ -753,8 +772,8 @@ void TransactionManager::Forget(const std::string& xid,
   // Gone from memory before the delete is queued, so no later change of this
   // transaction can be written after it and bring the record back.
   live_.erase(xid);
-  operator_actions::AppendAudit(&tombstone, "forget", request,
-                                "record dropped", NowUnixMs());
+  operator_actions::AppendAudit(&tombstone, "forget", request, "record dropped",
+                                NowUnixMs());
   SubmitForget(std::move(tombstone), due, std::move(reply));
 }
 
@@ -774,6 +793,7 @@ void TransactionManager::ForgetStored(const std::string& xid,
 void TransactionManager::SubmitForget(v1::Transaction tombstone,
                                       int64_t unfinished_due,
                                       Reply<v1::Transaction> reply) {
+  Metrics().operator_actions.With({"forget"})->Add();
   spdlog::warn("xid={} forgotten by an operator ({}); reason: {}",
                tombstone.xid(), tombstone.audit().rbegin()->actor(),
                tombstone.audit().rbegin()->reason());
@@ -782,11 +802,10 @@ void TransactionManager::SubmitForget(v1::Transaction tombstone,
                           unfinished_due);
   batch.PutMeta(kForgottenPrefix + tombstone.xid(),
                 tombstone.SerializeAsString());
-  committer_->Submit(std::move(batch),
-                     [tombstone = std::move(tombstone),
-                      reply = std::move(reply)](const absl::Status& s) {
-                       reply(s, tombstone);
-                     });
+  committer_->Submit(
+      std::move(batch),
+      [tombstone = std::move(tombstone), reply = std::move(reply)](
+          const absl::Status& s) { reply(s, tombstone); });
 }
 
 TransactionManager::Summary TransactionManager::Summarize() const {

@@ -102,8 +102,13 @@ class TransactionManager {
   // An operator's action (protocols/operator_actions.h), answered with the
   // record once the change and its audit record are durable. Commands the
   // action makes due go out then.
-  enum class OperatorAction { kForceCommit, kForceRollback, kRetry, kPause,
-                              kResume };
+  enum class OperatorAction {
+    kForceCommit,
+    kForceRollback,
+    kRetry,
+    kPause,
+    kResume
+  };
   void Operate(const std::string& xid, OperatorAction action,
                const operator_actions::Request& request,
                Reply<v1::Transaction> reply);

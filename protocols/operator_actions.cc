@@ -55,10 +55,10 @@ std::string FinishByHand(v1::Transaction* txn, v1::BranchStatus done,
   SetGlobalStatus(txn, terminal).IgnoreError();
   txn->set_finished_unix_ms(now_ms);
   txn->set_paused(false);
-  return marked.empty() ? "no branch was unfinished"
-                        : fmt::format("marked {} by hand: branch {}",
-                                      BranchStatusName(done),
-                                      BranchList(marked));
+  return marked.empty()
+             ? "no branch was unfinished"
+             : fmt::format("marked {} by hand: branch {}",
+                           BranchStatusName(done), BranchList(marked));
 }
 
 absl::Status CommitOpen(v1::Transaction* txn, const Request& request,
@@ -133,7 +133,8 @@ absl::Status ForceRollback(v1::Transaction* txn, const Request& request,
     absl::Status s = two_phase::DecideRollback(
         txn, fmt::format("rolled back by an operator: {}", request.reason),
         now_ms);
-    if (s.ok()) AppendAudit(txn, "force-rollback", request, "decided rollback", now_ms);
+    if (s.ok())
+      AppendAudit(txn, "force-rollback", request, "decided rollback", now_ms);
     return s;
   }
   if (!IsRollbackSide(txn->status())) return NeverReversed(*txn, false);
@@ -174,10 +175,11 @@ absl::Status RetryNow(v1::Transaction* txn, const Request& request,
         .IgnoreError();
   }
   txn->set_retry_window_start_unix_ms(now_ms);
-  std::string detail = fmt::format(
-      "{} command(s) due now", two_phase::PendingCommands(*txn).size());
+  std::string detail = fmt::format("{} command(s) due now",
+                                   two_phase::PendingCommands(*txn).size());
   if (!reopened.empty()) {
-    detail += fmt::format("; failed branch {} owed again", BranchList(reopened));
+    detail +=
+        fmt::format("; failed branch {} owed again", BranchList(reopened));
   }
   AppendAudit(txn, "retry", request, detail, now_ms);
   return absl::OkStatus();
@@ -197,10 +199,10 @@ absl::Status SetPaused(v1::Transaction* txn, bool paused,
     }
     txn->set_retry_window_start_unix_ms(now_ms);
   }
-  AppendAudit(txn, paused ? "pause" : "resume", request,
-              paused ? "phase-two commands stopped"
-                     : "phase-two commands due now",
-              now_ms);
+  AppendAudit(
+      txn, paused ? "pause" : "resume", request,
+      paused ? "phase-two commands stopped" : "phase-two commands due now",
+      now_ms);
   return absl::OkStatus();
 }
 

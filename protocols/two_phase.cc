@@ -286,11 +286,11 @@ bool MarkStuckIfRetryWindowPassed(v1::Transaction* txn, int64_t now_ms,
 int64_t NextActionTime(const v1::Transaction& txn, int64_t retry_window_ms) {
   if (txn.status() == v1::GLOBAL_STATUS_BEGUN) return txn.deadline_unix_ms();
   if (IsTerminal(txn.status()) || txn.paused()) return 0;
-  int64_t next = NeedsAttention(txn.status())
-                     ? 0
-                     : std::max(txn.decided_unix_ms(),
-                                txn.retry_window_start_unix_ms()) +
-                           retry_window_ms;
+  int64_t next =
+      NeedsAttention(txn.status())
+          ? 0
+          : std::max(txn.decided_unix_ms(), txn.retry_window_start_unix_ms()) +
+                retry_window_ms;
   for (const v1::Branch& b : txn.branches()) {
     v1::BranchAction action;
     if (!OwedAction(txn, b, &action) || b.next_retry_unix_ms() == 0) continue;

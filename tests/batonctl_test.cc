@@ -67,7 +67,8 @@ class Seeded {
     CtlResult show = Ctl({"--json", "show", xid});
     BOOST_REQUIRE_MESSAGE(show.exit_code == 0, show.err);
     v1::Transaction t;
-    BOOST_REQUIRE(google::protobuf::util::JsonStringToMessage(show.out, &t).ok());
+    BOOST_REQUIRE(
+        google::protobuf::util::JsonStringToMessage(show.out, &t).ok());
     return t;
   }
 
@@ -213,8 +214,7 @@ BOOST_AUTO_TEST_CASE(pause_holds_commands_until_resume) {
 
   CtlResult resume = s.Ctl({"resume", s.stuck});
   BOOST_TEST(resume.exit_code == 0, resume.err);
-  BOOST_TEST(s.cluster.WaitForSettled("bank-a", "alice", 95),
-             s.cluster.Logs());
+  BOOST_TEST(s.cluster.WaitForSettled("bank-a", "alice", 95), s.cluster.Logs());
   BOOST_TEST(s.cluster.WaitForSettled("bank-b", "bob", 95));
   BOOST_TEST(s.cluster.WaitForStatus(s.stuck, v1::GLOBAL_STATUS_COMMITTED));
   v1::Transaction t = s.ShowJson(s.stuck);
@@ -244,8 +244,7 @@ BOOST_AUTO_TEST_CASE(forget_needs_force_and_leaves_a_tombstone) {
   BOOST_TEST(unforced.exit_code == 2);
   BOOST_TEST(Has(unforced.err, "--force"));
   for (const std::string& xid : {s.committed, s.stuck}) {
-    CtlResult forget =
-        s.Ctl({"forget", xid, "--reason", "cleanup", "--force"});
+    CtlResult forget = s.Ctl({"forget", xid, "--reason", "cleanup", "--force"});
     BOOST_TEST(forget.exit_code == 0, forget.err);
   }
   s.RestartCoordinator();
@@ -255,8 +254,8 @@ BOOST_AUTO_TEST_CASE(forget_needs_force_and_leaves_a_tombstone) {
     BOOST_TEST(Has(show.err, "was forgotten by an operator"), show.err);
     BOOST_TEST(Has(show.err, "cleanup"));
   }
-  CtlResult list = s.Ctl({"list", "--status", "needs-attention",
-                          "--status", "committed"});
+  CtlResult list =
+      s.Ctl({"list", "--status", "needs-attention", "--status", "committed"});
   BOOST_TEST(!Has(list.out, s.stuck), list.out);
   BOOST_TEST(!Has(list.out, s.committed));
 }

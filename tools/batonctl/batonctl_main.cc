@@ -4,14 +4,13 @@
 // 2 bad usage.
 
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
-
-#include <unistd.h>
 
 #include "baton/v1/admin_service.grpc.pb.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
@@ -136,7 +135,8 @@ class Ctl {
                     FormatTime(b.next_retry_unix_ms()), b.instance_id()});
     }
     std::cout << branches.Render();
-    if (t.paused()) std::cout << "\npaused by an operator: no commands go out\n";
+    if (t.paused())
+      std::cout << "\npaused by an operator: no commands go out\n";
     if (t.audit_size() > 0) {
       Table audit({"WHEN", "ACTION", "BY", "REASON", "DETAIL"});
       for (const v1::AuditRecord& a : t.audit()) {
@@ -161,11 +161,11 @@ class Ctl {
       PrintJson(t);
       return 0;
     }
-    std::string detail = t.audit_size() == 0 ? "" : t.audit().rbegin()->detail();
-    std::cout << fmt::format("{}: {}{}{}\n", t.xid(),
-                             GlobalStatusName(t.status()),
-                             t.paused() ? " (paused)" : "",
-                             detail.empty() ? "" : "; " + detail);
+    std::string detail =
+        t.audit_size() == 0 ? "" : t.audit().rbegin()->detail();
+    std::cout << fmt::format(
+        "{}: {}{}{}\n", t.xid(), GlobalStatusName(t.status()),
+        t.paused() ? " (paused)" : "", detail.empty() ? "" : "; " + detail);
     return 0;
   }
 
@@ -318,12 +318,15 @@ int main(int argc, char** argv) {
       {"retry", &Stub::Retry},        {"pause", &Stub::Pause},
       {"resume", &Stub::Resume},      {"forget", &Stub::Forget}};
   const std::map<std::string, std::string> operator_help = {
-      {"commit", "Force commit: decide it (every branch prepared) or finish a "
-                 "commit by marking its unfinished branches committed"},
-      {"rollback", "Force rollback: decide it, or finish a rollback by "
-                   "marking its unfinished branches rolled back"},
-      {"retry", "Send every owed phase-two command now; failed branches are "
-                "owed again"},
+      {"commit",
+       "Force commit: decide it (every branch prepared) or finish a "
+       "commit by marking its unfinished branches committed"},
+      {"rollback",
+       "Force rollback: decide it, or finish a rollback by "
+       "marking its unfinished branches rolled back"},
+      {"retry",
+       "Send every owed phase-two command now; failed branches are "
+       "owed again"},
       {"pause", "Stop phase-two commands for this transaction"},
       {"resume", "Restart phase-two commands, due now"},
       {"forget", "Drop a finished or needs-attention record (needs --force)"}};
@@ -331,8 +334,8 @@ int main(int argc, char** argv) {
   for (const auto& [verb, help] : operator_help) {
     CLI::App* sub = app.add_subcommand(verb, help);
     sub->add_option("xid", *op.mutable_xid(), "The transaction")->required();
-    CLI::Option* reason = sub->add_option(
-        "--reason", *op.mutable_reason(), "Why, for the audit record");
+    CLI::Option* reason = sub->add_option("--reason", *op.mutable_reason(),
+                                          "Why, for the audit record");
     if (verb == "commit" || verb == "rollback" || verb == "forget") {
       reason->required();
     }
@@ -341,7 +344,8 @@ int main(int argc, char** argv) {
                     "Treat branches that never reported as prepared");
     }
     if (verb == "forget") {
-      sub->add_flag("--force", force, "Confirm: the record is dropped for good");
+      sub->add_flag("--force", force,
+                    "Confirm: the record is dropped for good");
     }
   }
   CLI11_PARSE(app, argc, argv);

@@ -1,0 +1,72 @@
+#include "coordinator/coordinator_metrics.h"
+
+namespace baton {
+
+CoordinatorMetrics::CoordinatorMetrics()
+    : begun("baton_transactions_begun_total", "Global transactions begun.",
+            {"protocol"}),
+      finished("baton_transactions_finished_total",
+               "Global transactions that reached a terminal status.",
+               {"protocol", "outcome"}),
+      transaction_seconds("baton_transaction_duration_seconds",
+                          "Begin to terminal status, end to end.",
+                          {"protocol", "outcome"}, metrics::LatencyBuckets()),
+      phase_two_attempts("baton_phase_two_attempts_total",
+                         "Phase-two commands sent to participants.",
+                         {"resource", "action"}),
+      phase_two_failures(
+          "baton_phase_two_failures_total",
+          "Phase-two commands answered retry or failed, or not answered in "
+          "time.",
+          {"resource", "action"}),
+      request_seconds("baton_request_duration_seconds",
+                      "TransactionService calls, receipt to answer.",
+                      {"method"}, metrics::LatencyBuckets()),
+      store_group_batches("baton_store_write_batches",
+                          "Change batches carried by one synced store write "
+                          "(group commit).",
+                          {}, metrics::SizeBuckets()),
+      store_sync_seconds("baton_store_sync_duration_seconds",
+                         "Duration of one synced store write.", {},
+                         metrics::LatencyBuckets()),
+      operator_actions("baton_operator_actions_total",
+                       "Operator actions applied through the admin API.",
+                       {"action"}) {}
+
+std::string CoordinatorMetrics::Render() const {
+  std::string out;
+  begun.Render(&out);
+  finished.Render(&out);
+  transaction_seconds.Render(&out);
+  phase_two_attempts.Render(&out);
+  phase_two_failures.Render(&out);
+  request_seconds.Render(&out);
+  store_group_batches.Render(&out);
+  store_sync_seconds.Render(&out);
+  operator_actions.Render(&out);
+  return out;
+}
+
+CoordinatorMetrics& Metrics() {
+  static CoordinatorMetrics* metrics = new CoordinatorMetrics();
+  return *metrics;
+}
+
+std::string ProtocolLabel(v1::Protocol protocol) {
+  switch (protocol) {
+    case v1::PROTOCOL_TWO_PHASE:
+      return "2pc";
+    case v1::PROTOCOL_TCC:
+      return "tcc";
+    case v1::PROTOCOL_SAGA:
+      return "saga";
+    default:
+      return "unspecified";
+  }
+}
+
+std::string ActionLabel(v1::BranchAction action) {
+  return action == v1::BRANCH_ACTION_COMMIT ? "commit" : "rollback";
+}
+
+}  // namespace baton
