@@ -196,6 +196,35 @@ BOOST_AUTO_TEST_CASE(force_commit_is_audited_durably_and_never_reverses) {
   BOOST_TEST(Has(show.out, "ticket 7"));
 }
 
+BOOST_AUTO_TEST_CASE(force_rollback_finishes_a_rollback_stuck_transaction) {
+  Seeded s;
+  s.cluster.StartBank("bank-d", {"dave=50"},
+                      {"BATON_FAILPOINTS=participant_before_rollback=error"});
+  auto abandoned = s.cluster.Transfer("bank-d", "dave", "bank-c", "carol", 20,
+                                      {"--rollback", "--no-wait"});
+  BOOST_REQUIRE_MESSAGE(abandoned.outcome == "rolled-back", abandoned.output);
+  BOOST_REQUIRE(
+      s.cluster.WaitForStatus(abandoned.xid, v1::GLOBAL_STATUS_ROLLBACK_STUCK));
+  BOOST_TEST(s.Ctl({"commit", abandoned.xid, "--reason", "x"}).exit_code == 1);
+
+  CtlResult rollback = s.Ctl(
+      {"rollback", abandoned.xid, "--reason", "dave's hold released by hand"});
+  BOOST_TEST(rollback.exit_code == 0, rollback.err);
+  BOOST_TEST(Has(rollback.out,
+                 "rolled back; marked rolled back by hand: "
+                 "branch 1 (bank-d)"),
+             rollback.out);
+  v1::Transaction t = s.ShowJson(abandoned.xid);
+  BOOST_TEST(t.status() == v1::GLOBAL_STATUS_ROLLED_BACK);
+  BOOST_TEST(t.branches(0).status() == v1::BRANCH_STATUS_ROLLED_BACK);
+  BOOST_TEST(t.branches(1).status() == v1::BRANCH_STATUS_ROLLED_BACK);
+  BOOST_REQUIRE(t.audit_size() == 1);
+  BOOST_TEST(t.audit(0).action() == "force-rollback");
+  BOOST_TEST(t.audit(0).reason() == "dave's hold released by hand");
+  // carol's side rolled back normally: her balance never moved.
+  BOOST_TEST(s.cluster.WaitForSettled("bank-c", "carol", 110));
+}
+
 BOOST_AUTO_TEST_CASE(pause_holds_commands_until_resume) {
   Seeded s;
   CtlResult pause = s.Ctl({"pause", s.stuck, "--reason", "db maintenance"});
