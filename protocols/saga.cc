@@ -1,0 +1,766 @@
+#include "protocols/saga.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <string>
+
+#include "common/limits.h"
+#include "fmt/format.h"
+#include "protocols/transitions.h"
+
+namespace baton::saga {
+namespace {
+
+constexpr int64_t kDefaultInitialBackoffMs = 100;
+constexpr double kDefaultMultiplier = 2;
+constexpr int64_t kDefaultMaxBackoffMs = 30'000;
+constexpr int64_t kDefaultTimeoutMs = 30'000;
+
+// ---------------------------------------------------------------------------
+// The definition: defaults, validation, the dependency graph.
+
+v1::RetryPolicy WithDefaults(v1::RetryPolicy policy) {
+  if (policy.max_attempts() == 0) policy.set_max_attempts(1);
+  if (policy.initial_backoff_ms() == 0)
+    policy.set_initial_backoff_ms(kDefaultInitialBackoffMs);
+  if (policy.multiplier() == 0) policy.set_multiplier(kDefaultMultiplier);
+  if (policy.max_backoff_ms() == 0) {
+    policy.set_max_backoff_ms(
+        std::max(kDefaultMaxBackoffMs, policy.initial_backoff_ms()));
+  }
+  return policy;
+}
+
+void FillDefaults(v1::SagaStep* step) {
+  if (step->compensation().resource().empty())
+    step->mutable_compensation()->set_resource(step->action().resource());
+  *step->mutable_retry() = WithDefaults(step->retry());
+  if (step->timeout_ms() == 0) step->set_timeout_ms(kDefaultTimeoutMs);
+}
+
+// "step 'pay'", or "step 3" while the name itself is in question.
+std::string Label(const v1::SagaStep& step, int index) {
+  if (step.name().empty() || step.name().size() > kMaxStepNameBytes)
+    return fmt::format("step {}", index);
+  return fmt::format("step '{}'", step.name());
+}
+
+absl::Status Invalid(const std::string& label, std::string_view problem) {
+  return absl::InvalidArgumentError(fmt::format("{}: {}", label, problem));
+}
+
+absl::Status ValidateCall(const std::string& label, std::string_view what,
+                          const v1::SagaCall& call, bool resource_required) {
+  if (resource_required && call.resource().empty())
+    return Invalid(label, fmt::format("{} has no resource", what));
+  if (call.resource().size() > limits::kMaxResourceBytes) {
+    return Invalid(
+        label, fmt::format("{} resource is {} bytes, over {}", what,
+                           call.resource().size(), limits::kMaxResourceBytes));
+  }
+  if (call.payload().size() > limits::kMaxApplicationDataBytes) {
+    return Invalid(label, fmt::format("{} payload is {} bytes, over {}", what,
+                                      call.payload().size(),
+                                      limits::kMaxApplicationDataBytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTiming(const std::string& label, std::string_view what,
+                            int64_t ms) {
+  if (ms < 0) return Invalid(label, fmt::format("{} {} is negative", what, ms));
+  if (ms > limits::kMaxTimeoutMs) {
+    return Invalid(label, fmt::format("{} {} is over {}", what, ms,
+                                      limits::kMaxTimeoutMs));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePolicy(const std::string& label,
+                            const v1::RetryPolicy& raw) {
+  if (raw.max_attempts() > kMaxAttemptsLimit) {
+    return Invalid(label, fmt::format("max_attempts {} is over {}",
+                                      raw.max_attempts(), kMaxAttemptsLimit));
+  }
+  // Written so that NaN fails too.
+  if (!(raw.multiplier() == 0 ||
+        (raw.multiplier() >= 1 && raw.multiplier() <= kMaxMultiplier))) {
+    return Invalid(label, fmt::format("retry multiplier {} is outside [1, {}]",
+                                      raw.multiplier(), kMaxMultiplier));
+  }
+  absl::Status s =
+      ValidateTiming(label, "initial_backoff_ms", raw.initial_backoff_ms());
+  if (s.ok()) s = ValidateTiming(label, "max_backoff_ms", raw.max_backoff_ms());
+  if (!s.ok()) return s;
+  v1::RetryPolicy policy = WithDefaults(raw);
+  if (policy.max_backoff_ms() < policy.initial_backoff_ms()) {
+    return Invalid(label, fmt::format("max_backoff_ms {} is below "
+                                      "initial_backoff_ms {}",
+                                      policy.max_backoff_ms(),
+                                      policy.initial_backoff_ms()));
+  }
+  return absl::OkStatus();
+}
+
+// Everything about one step that does not involve the others.
+absl::Status ValidateStep(const v1::SagaStep& step, int index) {
+  std::string label = Label(step, index);
+  if (step.name().empty()) return Invalid(label, "has no name");
+  if (step.name().size() > kMaxStepNameBytes) {
+    return Invalid(label, fmt::format("name is {} bytes, over {}",
+                                      step.name().size(), kMaxStepNameBytes));
+  }
+  absl::Status s = ValidateCall(label, "action", step.action(), true);
+  if (s.ok())
+    s = ValidateCall(label, "compensation", step.compensation(), false);
+  if (s.ok()) s = ValidatePolicy(label, step.retry());
+  if (s.ok()) s = ValidateTiming(label, "timeout_ms", step.timeout_ms());
+  return s;
+}
+
+// For each step, the indexes of the steps it depends on, and of the steps
+// that depend on it.
+struct Graph {
+  std::vector<std::vector<int>> dependencies;
+  std::vector<std::vector<int>> dependents;
+};
+
+using NameIndex = std::map<std::string_view, int>;
+
+NameIndex IndexNames(const v1::SagaDefinition& definition) {
+  NameIndex index;
+  for (int i = 0; i < definition.steps_size(); ++i)
+    index.emplace(definition.steps(i).name(), i);
+  return index;
+}
+
+// Assumes a valid definition (every dependency names a step).
+Graph BuildGraph(const v1::SagaDefinition& definition) {
+  NameIndex names = IndexNames(definition);
+  Graph graph;
+  graph.dependencies.resize(definition.steps_size());
+  graph.dependents.resize(definition.steps_size());
+  for (int i = 0; i < definition.steps_size(); ++i) {
+    for (const std::string& name : definition.steps(i).depends_on()) {
+      auto it = names.find(name);
+      if (it == names.end()) continue;
+      graph.dependencies[i].push_back(it->second);
+      graph.dependents[it->second].push_back(i);
+    }
+  }
+  return graph;
+}
+
+absl::Status ValidateNamesAndDependencies(
+    const v1::SagaDefinition& definition) {
+  NameIndex names;
+  for (int i = 0; i < definition.steps_size(); ++i) {
+    const std::string& name = definition.steps(i).name();
+    if (!names.emplace(name, i).second)
+      return Invalid(Label(definition.steps(i), i), "appears twice");
+  }
+  for (int i = 0; i < definition.steps_size(); ++i) {
+    const v1::SagaStep& step = definition.steps(i);
+    std::string label = Label(step, i);
+    for (int d = 0; d < step.depends_on_size(); ++d) {
+      const std::string& dep = step.depends_on(d);
+      if (dep == step.name()) return Invalid(label, "depends on itself");
+      if (!names.contains(dep))
+        return Invalid(label, fmt::format("depends on unknown step '{}'", dep));
+      auto earlier = step.depends_on().begin() + d;
+      if (std::find(step.depends_on().begin(), earlier, dep) != earlier)
+        return Invalid(label, fmt::format("lists '{}' twice", dep));
+    }
+  }
+  return absl::OkStatus();
+}
+
+enum class Mark { kUnvisited, kOnPath, kDone };
+
+// Depth-first search from `step`. On finding a cycle fills `cycle` with the
+// steps on it, first step repeated at the end, and returns true.
+bool FindCycleFrom(int step, const Graph& graph, std::vector<Mark>* marks,
+                   std::vector<int>* path, std::vector<int>* cycle) {
+  (*marks)[step] = Mark::kOnPath;
+  path->push_back(step);
+  for (int dep : graph.dependencies[step]) {
+    if ((*marks)[dep] == Mark::kOnPath) {
+      auto start = std::find(path->begin(), path->end(), dep);
+      cycle->assign(start, path->end());
+      cycle->push_back(dep);
+      return true;
+    }
+    if ((*marks)[dep] == Mark::kUnvisited &&
+        FindCycleFrom(dep, graph, marks, path, cycle))
+      return true;
+  }
+  path->pop_back();
+  (*marks)[step] = Mark::kDone;
+  return false;
+}
+
+absl::Status ValidateAcyclic(const v1::SagaDefinition& definition) {
+  Graph graph = BuildGraph(definition);
+  std::vector<Mark> marks(definition.steps_size(), Mark::kUnvisited);
+  for (int i = 0; i < definition.steps_size(); ++i) {
+    std::vector<int> path, cycle;
+    if (marks[i] != Mark::kUnvisited ||
+        !FindCycleFrom(i, graph, &marks, &path, &cycle))
+      continue;
+    std::string steps;
+    for (int s : cycle) {
+      steps += fmt::format("{}'{}'", steps.empty() ? "" : " -> ",
+                           definition.steps(s).name());
+    }
+    return absl::InvalidArgumentError(fmt::format(
+        "steps depend on each other in a cycle: {} (each needs the next)",
+        steps));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSize(const v1::SagaDefinition& definition) {
+  if (definition.steps_size() == 0)
+    return absl::InvalidArgumentError("saga has no steps");
+  if (definition.steps_size() > kMaxSteps) {
+    return absl::InvalidArgumentError(fmt::format(
+        "saga has {} steps, over {}", definition.steps_size(), kMaxSteps));
+  }
+  size_t payload_bytes = 0;
+  for (const v1::SagaStep& step : definition.steps()) {
+    payload_bytes +=
+        step.action().payload().size() + step.compensation().payload().size();
+  }
+  if (payload_bytes > limits::kMaxTransactionDataBytes) {
+    return absl::InvalidArgumentError(
+        fmt::format("saga payloads total {} bytes, over {}", payload_bytes,
+                    limits::kMaxTransactionDataBytes));
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// The record: lookups and predicates.
+
+bool HasSaga(const v1::Transaction& txn) {
+  return txn.saga().steps_size() > 0 &&
+         txn.saga().steps_size() == txn.saga().definition().steps_size();
+}
+
+bool HasStep(const v1::Transaction& txn, uint32_t step) {
+  return HasSaga(txn) && step < static_cast<uint32_t>(txn.saga().steps_size());
+}
+
+const v1::SagaStep& StepOf(const v1::Transaction& txn, uint32_t step) {
+  return txn.saga().definition().steps(static_cast<int>(step));
+}
+
+v1::StepProgress* ProgressOf(v1::Transaction* txn, uint32_t step) {
+  return txn->mutable_saga()->mutable_steps(static_cast<int>(step));
+}
+
+absl::Status NoSuchStep(const v1::Transaction& txn, uint32_t step) {
+  return absl::NotFoundError(
+      fmt::format("saga {} has no step {}", txn.xid(), step));
+}
+
+// Actions run: open, or decided forward (a forward-recovery saga).
+bool RunsForward(v1::GlobalStatus status) {
+  return status == v1::GLOBAL_STATUS_BEGUN || IsCommitSide(status);
+}
+
+bool Compensates(v1::GlobalStatus status) {
+  return status == v1::GLOBAL_STATUS_ROLLING_BACK ||
+         status == v1::GLOBAL_STATUS_ROLLBACK_STUCK;
+}
+
+bool InFlight(const v1::StepProgress& p) {
+  return p.status() == v1::STEP_STATUS_RUNNING ||
+         p.status() == v1::STEP_STATUS_COMPENSATING;
+}
+
+int CountInFlight(const v1::Transaction& txn) {
+  return static_cast<int>(std::count_if(txn.saga().steps().begin(),
+                                        txn.saga().steps().end(), InFlight));
+}
+
+// How many more dispatches max_parallel allows now.
+int DispatchBudget(const v1::Transaction& txn) {
+  uint32_t limit = txn.saga().definition().max_parallel();
+  if (limit == 0) return std::numeric_limits<int>::max();
+  return std::max(0, static_cast<int>(limit) - CountInFlight(txn));
+}
+
+bool StepIs(const v1::Transaction& txn, int step, v1::StepStatus status) {
+  return txn.saga().steps(step).status() == status;
+}
+
+bool CanRunAction(const v1::Transaction& txn, const Graph& graph, int step,
+                  int64_t now_ms) {
+  const v1::StepProgress& p = txn.saga().steps(step);
+  if (p.status() != v1::STEP_STATUS_PENDING ||
+      p.next_attempt_unix_ms() > now_ms)
+    return false;
+  // Past the deadline only the expiry is due; forward recovery has none.
+  if (txn.status() == v1::GLOBAL_STATUS_BEGUN &&
+      now_ms >= txn.deadline_unix_ms())
+    return false;
+  return std::all_of(
+      graph.dependencies[step].begin(), graph.dependencies[step].end(),
+      [&](int dep) { return StepIs(txn, dep, v1::STEP_STATUS_SUCCEEDED); });
+}
+
+bool CanCompensate(const v1::Transaction& txn, const Graph& graph, int step,
+                   int64_t now_ms) {
+  const v1::StepProgress& p = txn.saga().steps(step);
+  if (p.status() != v1::STEP_STATUS_COMPENSATION_PENDING ||
+      p.next_attempt_unix_ms() > now_ms)
+    return false;
+  // Dependents of a skipped step were skipped too (they could not start),
+  // so checking the direct dependents covers the transitive ones.
+  return std::all_of(graph.dependents[step].begin(),
+                     graph.dependents[step].end(), [&](int dependent) {
+                       return StepIs(txn, dependent,
+                                     v1::STEP_STATUS_COMPENSATED) ||
+                              StepIs(txn, dependent, v1::STEP_STATUS_SKIPPED);
+                     });
+}
+
+// At most limits::kMaxReasonBytes, cut on a UTF-8 character boundary (proto
+// strings must stay valid UTF-8).
+std::string Truncated(std::string_view message) {
+  if (message.size() <= limits::kMaxReasonBytes) return std::string(message);
+  size_t end = limits::kMaxReasonBytes;
+  while (end > 0 && (static_cast<unsigned char>(message[end]) & 0xC0) == 0x80)
+    --end;
+  return std::string(message.substr(0, end));
+}
+
+std::string Attempts(uint32_t n) {
+  return fmt::format("{} attempt{}", n, n == 1 ? "" : "s");
+}
+
+// ---------------------------------------------------------------------------
+// Moves of the whole saga.
+
+// Finishes the saga when every step reached the end of its road.
+void Settle(v1::Transaction* txn, int64_t now_ms) {
+  bool forward = RunsForward(txn->status());
+  for (const v1::StepProgress& p : txn->saga().steps()) {
+    bool finished = forward ? p.status() == v1::STEP_STATUS_SUCCEEDED
+                            : p.status() == v1::STEP_STATUS_COMPENSATED ||
+                                  p.status() == v1::STEP_STATUS_SKIPPED;
+    if (!finished) return;
+  }
+  // From BEGUN, COMMITTING or a stuck status these moves are legal.
+  if (forward) {
+    SetGlobalStatus(txn, v1::GLOBAL_STATUS_COMMITTED).IgnoreError();
+    if (txn->decided_unix_ms() == 0) txn->set_decided_unix_ms(now_ms);
+  } else {
+    SetGlobalStatus(txn, v1::GLOBAL_STATUS_ROLLED_BACK).IgnoreError();
+  }
+  txn->set_finished_unix_ms(now_ms);
+}
+
+// From BEGUN (callers check): every step whose action was dispatched owes
+// its compensation, the others are skipped.
+void TurnToCompensation(v1::Transaction* txn, std::string_view reason,
+                        int64_t now_ms) {
+  SetGlobalStatus(txn, v1::GLOBAL_STATUS_ROLLING_BACK).IgnoreError();
+  txn->set_reason(Truncated(reason));
+  txn->set_decided_unix_ms(now_ms);
+  for (v1::StepProgress& p : *txn->mutable_saga()->mutable_steps()) {
+    p.set_status(p.attempts() > 0 ? v1::STEP_STATUS_COMPENSATION_PENDING
+                                  : v1::STEP_STATUS_SKIPPED);
+    p.set_next_attempt_unix_ms(0);
+    p.set_timeout_unix_ms(0);
+    p.set_updated_unix_ms(now_ms);
+  }
+  Settle(txn, now_ms);
+}
+
+// Parks a step for an operator: a failed action of a forward-recovery saga
+// (COMMITTING or COMMIT_STUCK) or a failed compensation (ROLLING_BACK or
+// ROLLBACK_STUCK). The saga needs attention; its other steps go on.
+void Park(v1::Transaction* txn, uint32_t step, v1::StepStatus parked,
+          std::string_view reason) {
+  // Legal from the statuses above, and a no-op when already stuck.
+  SetGlobalStatus(txn, parked == v1::STEP_STATUS_FAILED
+                           ? v1::GLOBAL_STATUS_COMMIT_STUCK
+                           : v1::GLOBAL_STATUS_ROLLBACK_STUCK)
+      .IgnoreError();
+  txn->set_reason(Truncated(reason));
+  ProgressOf(txn, step)->set_status(parked);
+}
+
+// ---------------------------------------------------------------------------
+// Answers.
+
+void RecordAnswer(v1::StepProgress* p, v1::CommandOutcome outcome,
+                  std::string_view message, int64_t now_ms) {
+  p->set_timeout_unix_ms(0);
+  p->set_next_attempt_unix_ms(0);
+  p->set_updated_unix_ms(now_ms);
+  if (outcome != v1::COMMAND_OUTCOME_DONE)
+    p->set_last_error(Truncated(message));
+}
+
+void ActionRetryable(v1::Transaction* txn, uint32_t step,
+                     std::string_view message, int64_t now_ms) {
+  const v1::SagaStep& def = StepOf(*txn, step);
+  v1::StepProgress* p = ProgressOf(txn, step);
+  bool exhausted = p->attempts() >= def.retry().max_attempts();
+  if (exhausted && !txn->saga().definition().forward_recovery()) {
+    TurnToCompensation(txn,
+                       fmt::format("step '{}' exhausted {}: {}", def.name(),
+                                   Attempts(p->attempts()), message),
+                       now_ms);
+    return;
+  }
+  p->set_status(v1::STEP_STATUS_PENDING);
+  p->set_next_attempt_unix_ms(now_ms + BackoffMs(def.retry(), p->attempts()));
+}
+
+void ActionOutcome(v1::Transaction* txn, uint32_t step,
+                   v1::CommandOutcome outcome, std::string_view message,
+                   int64_t now_ms) {
+  const v1::SagaStep& def = StepOf(*txn, step);
+  v1::StepProgress* p = ProgressOf(txn, step);
+  switch (outcome) {
+    case v1::COMMAND_OUTCOME_DONE:
+      p->set_status(v1::STEP_STATUS_SUCCEEDED);
+      p->set_action_succeeded(true);
+      Settle(txn, now_ms);
+      return;
+    case v1::COMMAND_OUTCOME_RETRY:
+      ActionRetryable(txn, step, message, now_ms);
+      return;
+    default: {
+      std::string reason =
+          fmt::format("step '{}' failed: {}", def.name(), message);
+      if (txn->saga().definition().forward_recovery()) {
+        Park(txn, step, v1::STEP_STATUS_FAILED, reason);
+      } else {
+        TurnToCompensation(txn, reason, now_ms);
+      }
+    }
+  }
+}
+
+absl::Status ApplyActionResult(v1::Transaction* txn, uint32_t step,
+                               v1::CommandOutcome outcome,
+                               std::string_view message, int64_t now_ms) {
+  const v1::SagaStep& def = StepOf(*txn, step);
+  if (!RunsForward(txn->status())) {
+    return absl::FailedPreconditionError(
+        fmt::format("stale action result for step '{}': saga {} is {}",
+                    def.name(), txn->xid(), GlobalStatusName(txn->status())));
+  }
+  const v1::StepProgress& p = txn->saga().steps(static_cast<int>(step));
+  if (p.attempts() == 0) {
+    return absl::FailedPreconditionError(
+        fmt::format("action of step '{}' of saga {} was never dispatched",
+                    def.name(), txn->xid()));
+  }
+  bool awaited = p.status() == v1::STEP_STATUS_RUNNING;
+  bool late_done = p.status() == v1::STEP_STATUS_PENDING &&
+                   outcome == v1::COMMAND_OUTCOME_DONE;
+  if (!awaited && !late_done) return absl::OkStatus();
+  RecordAnswer(ProgressOf(txn, step), outcome, message, now_ms);
+  ActionOutcome(txn, step, outcome, message, now_ms);
+  return absl::OkStatus();
+}
+
+void CompensationOutcome(v1::Transaction* txn, uint32_t step,
+                         v1::CommandOutcome outcome, std::string_view message,
+                         int64_t now_ms) {
+  const v1::SagaStep& def = StepOf(*txn, step);
+  v1::StepProgress* p = ProgressOf(txn, step);
+  switch (outcome) {
+    case v1::COMMAND_OUTCOME_DONE:
+      p->set_status(v1::STEP_STATUS_COMPENSATED);
+      Settle(txn, now_ms);
+      return;
+    case v1::COMMAND_OUTCOME_RETRY:
+      p->set_status(v1::STEP_STATUS_COMPENSATION_PENDING);
+      p->set_next_attempt_unix_ms(
+          now_ms + BackoffMs(def.retry(), p->compensation_attempts()));
+      return;
+    default:
+      Park(txn, step, v1::STEP_STATUS_COMPENSATION_FAILED,
+           fmt::format("compensation of step '{}' failed: {}", def.name(),
+                       message));
+  }
+}
+
+absl::Status ApplyCompensationResult(v1::Transaction* txn, uint32_t step,
+                                     v1::CommandOutcome outcome,
+                                     std::string_view message, int64_t now_ms) {
+  const v1::SagaStep& def = StepOf(*txn, step);
+  const v1::StepProgress& p = txn->saga().steps(static_cast<int>(step));
+  if (!IsRollbackSide(txn->status())) {
+    return absl::FailedPreconditionError(
+        fmt::format("compensation result for step '{}', but saga {} is {}",
+                    def.name(), txn->xid(), GlobalStatusName(txn->status())));
+  }
+  if (p.compensation_attempts() == 0) {
+    return absl::FailedPreconditionError(
+        fmt::format("compensation of step '{}' of saga {} was never dispatched",
+                    def.name(), txn->xid()));
+  }
+  bool awaited = p.status() == v1::STEP_STATUS_COMPENSATING;
+  bool late_done = p.status() == v1::STEP_STATUS_COMPENSATION_PENDING &&
+                   outcome == v1::COMMAND_OUTCOME_DONE;
+  if (!awaited && !late_done) return absl::OkStatus();
+  RecordAnswer(ProgressOf(txn, step), outcome, message, now_ms);
+  CompensationOutcome(txn, step, outcome, message, now_ms);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Needing attention.
+
+// The step to name when the saga runs too long: the first (in the order
+// steps run) still unfinished, preferring one that was dispatched.
+int StepToBlame(const v1::Transaction& txn) {
+  int n = txn.saga().steps_size();
+  bool compensating = Compensates(txn.status());
+  int blamed = -1;
+  for (int k = 0; k < n; ++k) {
+    int i = compensating ? n - 1 - k : k;
+    const v1::StepProgress& p = txn.saga().steps(i);
+    bool unfinished = compensating
+                          ? p.status() != v1::STEP_STATUS_COMPENSATED &&
+                                p.status() != v1::STEP_STATUS_SKIPPED
+                          : p.status() != v1::STEP_STATUS_SUCCEEDED;
+    uint32_t attempts = compensating ? p.compensation_attempts() : p.attempts();
+    if (unfinished && attempts > 0) return i;
+    if (unfinished && blamed < 0) blamed = i;
+  }
+  return blamed;
+}
+
+std::string DescribeStep(const v1::Transaction& txn, int step) {
+  const v1::StepProgress& p = txn.saga().steps(step);
+  const std::string& name = txn.saga().definition().steps(step).name();
+  uint32_t attempts =
+      Compensates(txn.status()) ? p.compensation_attempts() : p.attempts();
+  if (attempts == 0) return fmt::format("step '{}' never started", name);
+  if (p.last_error().empty()) {
+    return fmt::format("step '{}' awaits the answer to attempt {}", name,
+                       attempts);
+  }
+  return fmt::format("step '{}' made {}, last error: {}", name,
+                     Attempts(attempts), p.last_error());
+}
+
+int64_t RetryWindowStart(const v1::Transaction& txn) {
+  return std::max(txn.decided_unix_ms(), txn.retry_window_start_unix_ms());
+}
+
+}  // namespace
+
+absl::Status ValidateDefinition(const v1::SagaDefinition& definition) {
+  absl::Status s = ValidateSize(definition);
+  for (int i = 0; s.ok() && i < definition.steps_size(); ++i)
+    s = ValidateStep(definition.steps(i), i);
+  if (s.ok()) s = ValidateNamesAndDependencies(definition);
+  if (s.ok()) s = ValidateAcyclic(definition);
+  return s;
+}
+
+absl::Status Start(v1::Transaction* txn, const v1::SagaDefinition& definition,
+                   int64_t now_ms) {
+  if (txn->protocol() != v1::PROTOCOL_SAGA ||
+      txn->status() != v1::GLOBAL_STATUS_BEGUN || txn->has_saga() ||
+      txn->branches_size() > 0) {
+    return absl::FailedPreconditionError(fmt::format(
+        "cannot start a saga in transaction {}: it must be an open saga "
+        "transaction not started yet",
+        txn->xid()));
+  }
+  if (absl::Status s = ValidateDefinition(definition); !s.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("saga {}: {}", txn->xid(), std::string(s.message())));
+  }
+  v1::SagaProgress* saga = txn->mutable_saga();
+  *saga->mutable_definition() = definition;
+  for (v1::SagaStep& step : *saga->mutable_definition()->mutable_steps()) {
+    FillDefaults(&step);
+    v1::StepProgress* p = saga->add_steps();
+    p->set_status(v1::STEP_STATUS_PENDING);
+    p->set_updated_unix_ms(now_ms);
+  }
+  // Forward recovery decides at once to reach the end, whatever it takes.
+  if (definition.forward_recovery()) {
+    SetGlobalStatus(txn, v1::GLOBAL_STATUS_COMMITTING).IgnoreError();
+    txn->set_decided_unix_ms(now_ms);
+  }
+  return absl::OkStatus();
+}
+
+std::vector<StepCommand> NextCommands(const v1::Transaction& txn,
+                                      int64_t now_ms) {
+  std::vector<StepCommand> commands;
+  if (!HasSaga(txn) || txn.paused() || IsTerminal(txn.status()))
+    return commands;
+  Graph graph = BuildGraph(txn.saga().definition());
+  int budget = DispatchBudget(txn);
+  int n = txn.saga().steps_size();
+  bool compensating = Compensates(txn.status());
+  for (int k = 0; k < n && static_cast<int>(commands.size()) < budget; ++k) {
+    int i = compensating ? n - 1 - k : k;
+    if (compensating ? CanCompensate(txn, graph, i, now_ms)
+                     : CanRunAction(txn, graph, i, now_ms)) {
+      commands.push_back(
+          {static_cast<uint32_t>(i),
+           compensating ? StepKind::kCompensation : StepKind::kAction});
+    }
+  }
+  return commands;
+}
+
+absl::Status MarkDispatched(v1::Transaction* txn, const StepCommand& command,
+                            int64_t now_ms) {
+  if (!HasStep(*txn, command.step)) return NoSuchStep(*txn, command.step);
+  std::vector<StepCommand> allowed = NextCommands(*txn, now_ms);
+  const v1::SagaStep& def = StepOf(*txn, command.step);
+  bool action = command.kind == StepKind::kAction;
+  if (std::find(allowed.begin(), allowed.end(), command) == allowed.end()) {
+    return absl::FailedPreconditionError(fmt::format(
+        "{} of step '{}' of saga {} may not be dispatched now",
+        action ? "action" : "compensation", def.name(), txn->xid()));
+  }
+  v1::StepProgress* p = ProgressOf(txn, command.step);
+  if (action) {
+    p->set_status(v1::STEP_STATUS_RUNNING);
+    p->set_attempts(p->attempts() + 1);
+  } else {
+    p->set_status(v1::STEP_STATUS_COMPENSATING);
+    p->set_compensation_attempts(p->compensation_attempts() + 1);
+  }
+  p->set_next_attempt_unix_ms(0);
+  p->set_dispatched_unix_ms(now_ms);
+  p->set_timeout_unix_ms(now_ms + def.timeout_ms());
+  p->set_updated_unix_ms(now_ms);
+  return absl::OkStatus();
+}
+
+absl::Status ApplyResult(v1::Transaction* txn, const StepCommand& command,
+                         v1::CommandOutcome outcome, std::string_view message,
+                         int64_t now_ms) {
+  if (!HasStep(*txn, command.step)) return NoSuchStep(*txn, command.step);
+  if (outcome != v1::COMMAND_OUTCOME_DONE &&
+      outcome != v1::COMMAND_OUTCOME_RETRY &&
+      outcome != v1::COMMAND_OUTCOME_FAILED) {
+    return absl::InvalidArgumentError(
+        fmt::format("result for step '{}' of saga {} has no outcome",
+                    StepOf(*txn, command.step).name(), txn->xid()));
+  }
+  if (command.kind == StepKind::kAction)
+    return ApplyActionResult(txn, command.step, outcome, message, now_ms);
+  return ApplyCompensationResult(txn, command.step, outcome, message, now_ms);
+}
+
+bool ExpireTimedOutSteps(v1::Transaction* txn, int64_t now_ms) {
+  if (!HasSaga(*txn)) return false;
+  bool expired = false;
+  for (int i = 0; i < txn->saga().steps_size(); ++i) {
+    const v1::StepProgress& p = txn->saga().steps(i);
+    if (!InFlight(p) || now_ms < p.timeout_unix_ms()) continue;
+    StepKind kind = p.status() == v1::STEP_STATUS_RUNNING
+                        ? StepKind::kAction
+                        : StepKind::kCompensation;
+    std::string message =
+        fmt::format("no answer within {} ms, outcome unknown",
+                    txn->saga().definition().steps(i).timeout_ms());
+    expired |= ApplyResult(txn, {static_cast<uint32_t>(i), kind},
+                           v1::COMMAND_OUTCOME_RETRY, message, now_ms)
+                   .ok();
+  }
+  return expired;
+}
+
+bool ExpireIfPastDeadline(v1::Transaction* txn, int64_t now_ms) {
+  if (!HasSaga(*txn) || txn->status() != v1::GLOBAL_STATUS_BEGUN ||
+      now_ms < txn->deadline_unix_ms())
+    return false;
+  TurnToCompensation(txn, "timeout", now_ms);
+  return true;
+}
+
+absl::Status RequestCompensation(v1::Transaction* txn, std::string_view reason,
+                                 int64_t now_ms) {
+  if (IsRollbackSide(txn->status())) return absl::OkStatus();
+  if (!HasSaga(*txn) || txn->status() != v1::GLOBAL_STATUS_BEGUN) {
+    return absl::FailedPreconditionError(fmt::format(
+        "cannot compensate saga {}: it is {}{}", txn->xid(),
+        GlobalStatusName(txn->status()),
+        txn->saga().definition().forward_recovery() ? " and recovers forward"
+                                                    : ""));
+  }
+  TurnToCompensation(txn, reason, now_ms);
+  return absl::OkStatus();
+}
+
+bool MarkStuckIfRetryWindowPassed(v1::Transaction* txn, int64_t now_ms,
+                                  int64_t retry_window_ms) {
+  bool running = txn->status() == v1::GLOBAL_STATUS_COMMITTING ||
+                 txn->status() == v1::GLOBAL_STATUS_ROLLING_BACK;
+  if (!HasSaga(*txn) || !running ||
+      now_ms < RetryWindowStart(*txn) + retry_window_ms)
+    return false;
+  int step = StepToBlame(*txn);
+  if (step < 0) return false;
+  bool compensating = Compensates(txn->status());
+  txn->set_reason(fmt::format(
+      "{} unfinished after {} s: {}", compensating ? "compensation" : "saga",
+      retry_window_ms / 1000, DescribeStep(*txn, step)));
+  SetGlobalStatus(txn, compensating ? v1::GLOBAL_STATUS_ROLLBACK_STUCK
+                                    : v1::GLOBAL_STATUS_COMMIT_STUCK)
+      .IgnoreError();  // Both moves are legal from the running statuses.
+  return true;
+}
+
+int64_t NextActionTime(const v1::Transaction& txn, int64_t retry_window_ms) {
+  if (!HasSaga(txn) || IsTerminal(txn.status())) return 0;
+  int64_t next = 0;
+  auto consider = [&next](int64_t t) {
+    if (t > 0 && (next == 0 || t < next)) next = t;
+  };
+  if (txn.status() == v1::GLOBAL_STATUS_BEGUN) consider(txn.deadline_unix_ms());
+  if (txn.status() == v1::GLOBAL_STATUS_COMMITTING ||
+      txn.status() == v1::GLOBAL_STATUS_ROLLING_BACK)
+    consider(RetryWindowStart(txn) + retry_window_ms);
+  // A backoff at the parallel limit ends with an answer, not with time.
+  bool backoffs_count = !txn.paused() && DispatchBudget(txn) > 0;
+  for (const v1::StepProgress& p : txn.saga().steps()) {
+    if (InFlight(p)) {
+      consider(p.timeout_unix_ms());
+    } else if (backoffs_count) {
+      consider(p.next_attempt_unix_ms());
+    }
+  }
+  return next;
+}
+
+int64_t BackoffMs(const v1::RetryPolicy& policy, uint32_t failures) {
+  double exponent = failures > 1 ? failures - 1 : 0;
+  double delay = static_cast<double>(policy.initial_backoff_ms()) *
+                 std::pow(policy.multiplier(), exponent);
+  // Written so that an overflow to infinity takes the cap.
+  if (!(delay < static_cast<double>(policy.max_backoff_ms())))
+    return policy.max_backoff_ms();
+  return static_cast<int64_t>(delay);
+}
+
+const v1::SagaCall& CallFor(const v1::Transaction& txn,
+                            const StepCommand& command) {
+  const v1::SagaStep& step = StepOf(txn, command.step);
+  return command.kind == StepKind::kAction ? step.action()
+                                           : step.compensation();
+}
+
+}  // namespace baton::saga
