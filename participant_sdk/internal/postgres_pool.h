@@ -1,0 +1,69 @@
+#ifndef BATON_PARTICIPANT_SDK_INTERNAL_POSTGRES_POOL_H_
+#define BATON_PARTICIPANT_SDK_INTERNAL_POSTGRES_POOL_H_
+
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "baton/postgres.h"
+
+namespace baton::internal {
+
+// Connections to one database, reused across branches. A connection is
+// lent out whole, so a branch's local transaction owns it from BEGIN to
+// PREPARE. Thread-safe.
+class PgPool {
+ public:
+  class Lease;
+
+  PgPool(std::string conninfo, size_t max_idle)
+      : conninfo_(std::move(conninfo)), max_idle_(max_idle) {}
+  PgPool(const PgPool&) = delete;
+  PgPool& operator=(const PgPool&) = delete;
+
+  // An idle connection, or a new one. UNAVAILABLE if the server cannot be
+  // reached.
+  absl::StatusOr<Lease> Acquire();
+
+ private:
+  void Return(PgConn conn);
+
+  const std::string conninfo_;
+  const size_t max_idle_;
+  std::mutex mu_;
+  std::vector<PgConn> idle_;  // Guarded by mu_.
+};
+
+// A borrowed connection. It goes back to the pool on destruction only if it
+// is healthy and outside any transaction; otherwise it is closed, which also
+// aborts whatever transaction it had open.
+class PgPool::Lease {
+ public:
+  Lease(PgPool* pool, PgConn conn) : pool_(pool), conn_(std::move(conn)) {}
+  Lease(Lease&&) = default;
+  Lease& operator=(Lease&&) = default;
+  ~Lease();
+
+  PGconn* get() const { return conn_.get(); }
+
+ private:
+  PgPool* pool_;
+  PgConn conn_;
+};
+
+// Runs `statements` (CREATE ... IF NOT EXISTS) in one transaction under an
+// advisory lock, so that processes starting together against a new database
+// do not collide creating the same tables.
+absl::Status CreateTablesOnce(PGconn* conn,
+                              const std::vector<std::string_view>& statements);
+
+// `text` as a quoted SQL literal, for statements that take no parameters
+// (PREPARE TRANSACTION, COMMIT PREPARED, ROLLBACK PREPARED).
+// RESOURCE_EXHAUSTED if libpq runs out of memory.
+absl::StatusOr<std::string> PgLiteral(PGconn* conn, const std::string& text);
+
+}  // namespace baton::internal
+
+#endif  // BATON_PARTICIPANT_SDK_INTERNAL_POSTGRES_POOL_H_
