@@ -20,6 +20,9 @@ class CommandSink {
   // result or reported lost when its session ends.
   virtual bool Send(const v1::BranchCommand& command,
                     const std::string& preferred_instance) = 0;
+
+  // Whether some live session serves `resource` now.
+  virtual bool Serves(const std::string& resource) const = 0;
 };
 
 }  // namespace baton

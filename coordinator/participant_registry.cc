@@ -62,6 +62,11 @@ bool ParticipantRegistry::TrySendLocked(CommandStream* stream,
   return false;
 }
 
+bool ParticipantRegistry::Serves(const std::string& resource) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return by_resource_.contains(resource);
+}
+
 bool ParticipantRegistry::Send(const v1::BranchCommand& command,
                                const std::string& preferred_instance) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -47,6 +47,7 @@ class ParticipantRegistry : public CommandSink {
   // Records that the stream sent something.
   void Touch(CommandStream* stream);
 
+  bool Serves(const std::string& resource) const override;
   bool Send(const v1::BranchCommand& command,
             const std::string& preferred_instance) override;
 

@@ -5,6 +5,7 @@
 #include "common/limits.h"
 #include "coordinator/xid.h"
 #include "fmt/format.h"
+#include "protocols/saga.h"
 
 namespace baton {
 namespace {
@@ -64,11 +65,24 @@ absl::Status Validate(const v1::BeginRequest& r) {
     return Invalid(fmt::format("protocol {} is unknown", r.protocol()));
   }
   if (r.protocol() == v1::PROTOCOL_SAGA) {
-    return absl::UnimplementedError(
-        fmt::format("protocol {} is not served by this coordinator yet",
-                    v1::Protocol_Name(r.protocol())));
+    return Invalid(
+        "a saga is not begun step by step: submit it whole with "
+        "SubmitSaga");
   }
   return absl::OkStatus();
+}
+
+absl::Status Validate(const v1::SubmitSagaRequest& r) {
+  BATON_RETURN_IF_ERROR(
+      CheckSize("name", r.name(), limits::kMaxNameBytes, true));
+  BATON_RETURN_IF_ERROR(CheckSize("request_id", r.request_id(),
+                                  limits::kMaxRequestIdBytes, false));
+  if (r.timeout_ms() > limits::kMaxTimeoutMs) {
+    return Invalid(fmt::format("timeout_ms is {}; the limit is {} (24 hours)",
+                               r.timeout_ms(), limits::kMaxTimeoutMs));
+  }
+  BATON_RETURN_IF_ERROR(CheckWait(r.wait_timeout_ms()));
+  return saga::ValidateDefinition(r.definition());
 }
 
 absl::Status Validate(const v1::CommitRequest& r) {

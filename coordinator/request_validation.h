@@ -12,6 +12,7 @@ namespace baton {
 
 absl::Status ValidateXid(const std::string& xid);
 absl::Status Validate(const v1::BeginRequest& request);
+absl::Status Validate(const v1::SubmitSagaRequest& request);
 absl::Status Validate(const v1::CommitRequest& request);
 absl::Status Validate(const v1::RollbackRequest& request);
 absl::Status Validate(const v1::GetTransactionRequest& request);

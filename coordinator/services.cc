@@ -53,6 +53,14 @@ grpc::ServerUnaryReactor* TransactionServiceImpl::Begin(
   });
 }
 
+grpc::ServerUnaryReactor* TransactionServiceImpl::SubmitSaga(
+    grpc::CallbackServerContext* context, const v1::SubmitSagaRequest* request,
+    v1::SubmitSagaResponse* response) {
+  return Serve(context, request, response, [this](auto& r, auto reply) {
+    manager_->SubmitSaga(r, std::move(reply));
+  });
+}
+
 grpc::ServerUnaryReactor* TransactionServiceImpl::Commit(
     grpc::CallbackServerContext* context, const v1::CommitRequest* request,
     v1::CommitResponse* response) {

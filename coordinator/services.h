@@ -19,6 +19,10 @@ class TransactionServiceImpl final
   grpc::ServerUnaryReactor* Begin(grpc::CallbackServerContext* context,
                                   const v1::BeginRequest* request,
                                   v1::BeginResponse* response) override;
+  grpc::ServerUnaryReactor* SubmitSaga(
+      grpc::CallbackServerContext* context,
+      const v1::SubmitSagaRequest* request,
+      v1::SubmitSagaResponse* response) override;
   grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context,
                                    const v1::CommitRequest* request,
                                    v1::CommitResponse* response) override;

@@ -9,6 +9,7 @@
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/xid.h"
 #include "fmt/format.h"
+#include "protocols/saga.h"
 #include "protocols/transitions.h"
 #include "protocols/two_phase.h"
 #include "spdlog/spdlog.h"
@@ -56,15 +57,26 @@ TransactionManager::LiveTransaction* TransactionManager::FindLocked(
   return it == live_.end() ? nullptr : it->second.get();
 }
 
+int64_t TransactionManager::NextActionFor(const v1::Transaction& record) const {
+  return record.protocol() == v1::PROTOCOL_SAGA
+             ? saga::NextActionTime(record, options_.retry_window_ms)
+             : two_phase::NextActionTime(record, options_.retry_window_ms);
+}
+
 // ---------------------------------------------------------------------------
 // Durability plumbing.
 
 void TransactionManager::PersistLocked(LiveTransaction* t, Done done) {
   v1::Transaction& r = t->record;
-  r.set_next_action_unix_ms(
-      two_phase::NextActionTime(r, options_.retry_window_ms));
+  r.set_next_action_unix_ms(NextActionFor(r));
+  uint64_t write = ++t->writes_queued;
   StoreBatch batch;
   batch.PutTransaction(r, t->persisted_due);
+  // A saga's idempotency key outlives its stay in memory.
+  if (write == 1 && r.protocol() == v1::PROTOCOL_SAGA &&
+      !r.request_id().empty()) {
+    batch.PutMeta(kSagaRequestPrefix + r.request_id(), r.xid());
+  }
   // One heap entry per distinct due time; stale ones are skipped when popped.
   if (r.next_action_unix_ms() > 0 &&
       r.next_action_unix_ms() != t->persisted_due) {
@@ -74,16 +86,17 @@ void TransactionManager::PersistLocked(LiveTransaction* t, Done done) {
   // Only a caller's reply needs the whole record as it was written.
   std::shared_ptr<v1::Transaction> snapshot;
   if (done) snapshot = std::make_shared<v1::Transaction>(r);
-  committer_->Submit(
-      std::move(batch), [this, xid = r.xid(), status = r.status(), snapshot,
-                         done = std::move(done)](const absl::Status& s) {
-        if (s.ok()) {
-          OnDurable(xid, status);
-        } else {
-          spdlog::critical("xid={} not durable: {}", xid, s.ToString());
-        }
-        if (done) done(s, *snapshot);
-      });
+  committer_->Submit(std::move(batch),
+                     [this, xid = r.xid(), status = r.status(), write, snapshot,
+                      done = std::move(done)](const absl::Status& s) {
+                       if (s.ok()) {
+                         OnDurable(xid, status, write);
+                       } else {
+                         spdlog::critical("xid={} not durable: {}", xid,
+                                          s.ToString());
+                       }
+                       if (done) done(s, *snapshot);
+                     });
 }
 
 void TransactionManager::AnswerWhenDurable(absl::Status status,
@@ -98,11 +111,13 @@ void TransactionManager::AnswerWhenDurable(absl::Status status,
 
 // Runs once the state `status` of xid is on disk.
 void TransactionManager::OnDurable(const std::string& xid,
-                                   v1::GlobalStatus status) {
+                                   v1::GlobalStatus status, uint64_t write) {
   std::lock_guard<std::mutex> lock(mu_);
   LiveTransaction* t = FindLocked(xid);
   if (t == nullptr) return;
-  if (status != v1::GLOBAL_STATUS_BEGUN && !t->decision_durable) {
+  if (t->record.protocol() == v1::PROTOCOL_SAGA) {
+    SendSagaOutboxLocked(t, write);
+  } else if (status != v1::GLOBAL_STATUS_BEGUN && !t->decision_durable) {
     t->decision_durable = true;
     failpoint::Hit(IsCommitSide(status) ? "after_commit_decision"
                                         : "after_rollback_decision")
@@ -110,7 +125,7 @@ void TransactionManager::OnDurable(const std::string& xid,
     if (!t->resume_pending) StartPhaseTwoLocked(t);
   }
   if (IsTerminal(status) || NeedsAttention(status)) {
-    for (Waiter& w : t->waiters) w.reply(absl::OkStatus(), status);
+    for (Waiter& w : t->waiters) w.reply(absl::OkStatus(), t->record);
     t->waiters.clear();
   }
   if (IsTerminal(status)) FinishLocked(t);
@@ -145,6 +160,7 @@ void TransactionManager::Mutate(const std::string& xid, Mutation mutate,
   bool changed = false;
   absl::Status s = mutate(&t->record, &changed);
   if (s.ok() && changed) {
+    if (t->record.protocol() == v1::PROTOCOL_SAGA) AdvanceSagaLocked(t);
     PersistLocked(t, std::move(done));
     return;
   }
@@ -255,6 +271,17 @@ void TransactionManager::DecideAndReply(const std::string& xid, bool commit,
   Mutation mutate = [commit, reason, aborted](v1::Transaction* r,
                                               bool* changed) {
     v1::GlobalStatus before = r->status();
+    if (r->protocol() == v1::PROTOCOL_SAGA) {
+      if (commit) {
+        return absl::FailedPreconditionError(fmt::format(
+            "transaction {} is a saga: it commits by itself once every step "
+            "succeeded",
+            r->xid()));
+      }
+      absl::Status s = saga::RequestCompensation(r, reason, NowUnixMs());
+      *changed = r->status() != before;
+      return s;
+    }
     if (before == v1::GLOBAL_STATUS_BEGUN) {
       absl::Status fp = failpoint::Hit(commit ? "before_commit_decision"
                                               : "before_rollback_decision");
@@ -274,14 +301,16 @@ void TransactionManager::DecideAndReply(const std::string& xid, bool commit,
     if (!wait || IsTerminal(r.status()) || NeedsAttention(r.status())) {
       return reply(s, r.status());
     }
-    AddWaiter(r.xid(), wait_timeout_ms, reply);
+    AddWaiter(r.xid(), wait_timeout_ms,
+              [reply](const absl::Status& s, const v1::Transaction& record) {
+                reply(s, record.status());
+              });
   };
   Mutate(xid, std::move(mutate), std::move(done));
 }
 
 void TransactionManager::AddWaiter(const std::string& xid,
-                                   uint32_t wait_timeout_ms,
-                                   Reply<v1::GlobalStatus> reply) {
+                                   uint32_t wait_timeout_ms, Done reply) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     LiveTransaction* t = FindLocked(xid);
@@ -297,7 +326,7 @@ void TransactionManager::AddWaiter(const std::string& xid,
   // Finished between the decision and now: the store has the outcome.
   v1::Transaction record;
   absl::Status s = store_->Get(xid, &record);
-  reply(s, record.status());
+  reply(s, record);
 }
 
 void TransactionManager::GetTransaction(const std::string& xid,
@@ -322,6 +351,12 @@ void TransactionManager::RegisterBranch(
       request.xid(),
       [branch = std::move(branch), branch_id](v1::Transaction* r,
                                               bool* changed) mutable {
+        if (r->protocol() == v1::PROTOCOL_SAGA) {
+          return absl::FailedPreconditionError(fmt::format(
+              "transaction {} is a saga: its steps came with it and it takes "
+              "no branches",
+              r->xid()));
+        }
         if (branch.type == v1::BRANCH_TYPE_UNSPECIFIED) {
           branch.type = two_phase::BranchTypeFor(r->protocol());
         }
@@ -423,6 +458,9 @@ void TransactionManager::OnCommandResult(const v1::BranchResult& result) {
   std::lock_guard<std::mutex> lock(mu_);
   LiveTransaction* t = FindLocked(result.xid());
   if (t == nullptr) return;  // Already finished: a duplicate answer.
+  if (t->record.protocol() == v1::PROTOCOL_SAGA) {
+    return OnSagaResultLocked(t, result);
+  }
   Delivery& d = t->deliveries[result.branch_id()];
   bool current = d.command_id == result.command_id();
   // A stale "done" is still the truth about the branch; a stale failure is not.
@@ -461,6 +499,9 @@ void TransactionManager::OnCommandLost(const std::string& xid,
   std::lock_guard<std::mutex> lock(mu_);
   LiveTransaction* t = FindLocked(xid);
   if (t == nullptr) return;
+  if (t->record.protocol() == v1::PROTOCOL_SAGA) {
+    return OnSagaCommandLostLocked(t, branch_id, command_id);
+  }
   Delivery& d = t->deliveries[branch_id];
   if (d.command_id != command_id) return;
   d.command_id = 0;
@@ -474,6 +515,12 @@ void TransactionManager::OnResourcesAttached(
   // A scan, not an index: attaches are rare and this keeps no extra state
   // to get wrong. Backoff is skipped: the participant is back now.
   for (auto& [xid, t] : live_) {
+    if (t->record.protocol() == v1::PROTOCOL_SAGA) {
+      if (t->resume_pending) continue;
+      SendSagaOutboxLocked(t.get(), t->writes_durable);
+      if (AdvanceSagaLocked(t.get())) PersistLocked(t.get(), nullptr);
+      continue;
+    }
     if (!t->phase_two_started) continue;
     for (const two_phase::Command& c : two_phase::PendingCommands(t->record)) {
       const v1::Branch& b =
@@ -577,6 +624,10 @@ void TransactionManager::RunDue(int64_t now_ms) {
     due_.pop();
     LiveTransaction* t = FindLocked(xid);
     if (t == nullptr || t->record.next_action_unix_ms() != due) continue;
+    if (t->record.protocol() == v1::PROTOCOL_SAGA) {
+      if (!t->resume_pending) RunSagaTimersLocked(t, now_ms);
+      continue;
+    }
     if (two_phase::ExpireIfPastDeadline(&t->record, now_ms)) {
       spdlog::warn("xid={} timed out; rolling back", xid);
       PersistLocked(t, nullptr);
@@ -644,7 +695,7 @@ void TransactionManager::ExpireWaitersLocked(int64_t now_ms) {
     auto& waiters = t->waiters;
     for (auto it = waiters.begin(); it != waiters.end(); ++it) {
       if (it->id != id) continue;
-      it->reply(absl::OkStatus(), t->record.status());
+      it->reply(absl::OkStatus(), t->record);
       waiters.erase(it);
       break;
     }
@@ -665,8 +716,10 @@ void TransactionManager::Adopt(v1::Transaction record) {
   raw->resume_pending = true;
   raw->decision_durable = raw->record.status() != v1::GLOBAL_STATUS_BEGUN;
   to_resume_.push_back(xid);
-  // Decided here, not when resumed, so no caller can commit it meanwhile.
-  if (raw->record.status() == v1::GLOBAL_STATUS_BEGUN) {
+  // Decided here, not when resumed, so no caller can commit it meanwhile. A
+  // saga's caller only waits for it: it runs on.
+  if (raw->record.status() == v1::GLOBAL_STATUS_BEGUN &&
+      raw->record.protocol() != v1::PROTOCOL_SAGA) {
     spdlog::warn("xid={} was open when the coordinator stopped; rolling back",
                  xid);
     two_phase::DecideRollback(
@@ -680,7 +733,11 @@ void TransactionManager::ResumeLocked(LiveTransaction* t) {
   const std::string& xid = t->record.xid();
   t->resume_pending = false;
   spdlog::info("xid={} resuming {}", xid, GlobalStatusName(t->record.status()));
-  if (t->decision_durable) StartPhaseTwoLocked(t);
+  if (t->record.protocol() == v1::PROTOCOL_SAGA) {
+    ResumeSagaLocked(t);
+  } else if (t->decision_durable) {
+    StartPhaseTwoLocked(t);
+  }
   if (t->record.next_action_unix_ms() > 0) {
     due_.push({t->record.next_action_unix_ms(), xid});
   }
@@ -697,6 +754,14 @@ void TransactionManager::Operate(const std::string& xid, OperatorAction action,
                                                bool* changed) {
     int audits = r->audit_size();
     int64_t now = NowUnixMs();
+    bool pause_or_resume =
+        action == OperatorAction::kPause || action == OperatorAction::kResume;
+    if (r->protocol() == v1::PROTOCOL_SAGA && !pause_or_resume) {
+      return absl::UnimplementedError(fmt::format(
+          "transaction {} is a saga: operators can pause, resume and forget "
+          "sagas; forcing outcomes and retrying steps is not supported yet",
+          r->xid()));
+    }
     absl::Status s;
     switch (action) {
       case OperatorAction::kForceCommit:
@@ -739,7 +804,12 @@ void TransactionManager::Operate(const std::string& xid, OperatorAction action,
 void TransactionManager::Kick(const std::string& xid) {
   std::lock_guard<std::mutex> lock(mu_);
   LiveTransaction* t = FindLocked(xid);
-  if (t == nullptr || !t->phase_two_started) return;
+  if (t == nullptr) return;
+  if (t->record.protocol() == v1::PROTOCOL_SAGA) {
+    if (AdvanceSagaLocked(t)) PersistLocked(t, nullptr);
+    return;
+  }
+  if (!t->phase_two_started) return;
   for (const two_phase::Command& c : two_phase::PendingCommands(t->record)) {
     DispatchLocked(t, c.branch_id, c.action, /*ignore_backoff=*/true);
   }
@@ -764,7 +834,7 @@ void TransactionManager::Forget(const std::string& xid,
   for (Waiter& w : t->waiters) {
     w.reply(absl::AbortedError(fmt::format(
                 "transaction {} was forgotten by an operator", xid)),
-            tombstone.status());
+            tombstone);
   }
   if (!tombstone.request_id().empty()) {
     xid_by_begin_request_.erase(tombstone.request_id());

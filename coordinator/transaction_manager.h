@@ -22,6 +22,9 @@
 
 namespace baton {
 
+// Meta key prefix mapping a saga's request_id to its xid.
+inline constexpr char kSagaRequestPrefix[] = "saga-request/";
+
 struct ManagerOptions {
   uint32_t node_id = 0;
   uint32_t default_timeout_ms = 60'000;
@@ -82,6 +85,11 @@ class TransactionManager {
                       Reply<v1::RegisterBranchResponse> reply);
   void ReportBranch(const v1::ReportBranchRequest& request,
                     Reply<v1::ReportBranchResponse> reply);
+  // Starts a saga (saga_driver.cc). A repeated request_id answers with the
+  // saga it started, even after it finished (until purged); with another
+  // definition it is ALREADY_EXISTS.
+  void SubmitSaga(const v1::SubmitSagaRequest& request,
+                  Reply<v1::SubmitSagaResponse> reply);
 
   // From participant sessions.
   void OnCommandResult(const v1::BranchResult& result);
@@ -143,10 +151,20 @@ class TransactionManager {
     uint64_t branch_id;
     uint64_t command_id;
   };
+  // Changes *record and sets *changed; errors leave it untouched.
+  using Mutation = std::function<absl::Status(v1::Transaction*, bool* changed)>;
+  using Done = std::function<void(const absl::Status&, const v1::Transaction&)>;
   struct Waiter {
     uint64_t id;
     int64_t deadline_ms;
-    Reply<v1::GlobalStatus> reply;
+    Done reply;  // Runs under mu_: must not call back into the manager.
+  };
+  // A saga command made durable as dispatched in write `write`; it goes out
+  // once that write is on disk.
+  struct SagaOutboxEntry {
+    uint64_t write;
+    uint32_t step;
+    bool compensation;
   };
   struct LiveTransaction {
     v1::Transaction record;
@@ -154,12 +172,12 @@ class TransactionManager {
     bool decision_durable = false;
     bool phase_two_started = false;
     bool resume_pending = false;  // Adopted; RunDue has not resumed it yet.
-    std::unordered_map<uint64_t, Delivery> deliveries;
+    uint64_t writes_queued = 0;   // Numbers this record's writes.
+    uint64_t writes_durable = 0;  // The last of them on disk.
+    std::unordered_map<uint64_t, Delivery> deliveries;  // By branch id.
     std::vector<Waiter> waiters;
+    std::vector<SagaOutboxEntry> saga_outbox;
   };
-  // Changes *record and sets *changed; errors leave it untouched.
-  using Mutation = std::function<absl::Status(v1::Transaction*, bool* changed)>;
-  using Done = std::function<void(const absl::Status&, const v1::Transaction&)>;
 
   void Mutate(const std::string& xid, Mutation mutate, Done done);
   void MutateStored(const std::string& xid, const Mutation& mutate,
@@ -167,7 +185,8 @@ class TransactionManager {
   void AnswerWhenDurable(absl::Status status, v1::Transaction snapshot,
                          Done done);
   void PersistLocked(LiveTransaction* t, Done done);
-  void OnDurable(const std::string& xid, v1::GlobalStatus status);
+  void OnDurable(const std::string& xid, v1::GlobalStatus status,
+                 uint64_t write);
   void StartPhaseTwoLocked(LiveTransaction* t);
   void DispatchLocked(LiveTransaction* t, uint64_t branch_id,
                       v1::BranchAction action, bool ignore_backoff);
@@ -182,8 +201,7 @@ class TransactionManager {
   void DecideAndReply(const std::string& xid, bool commit, std::string reason,
                       bool wait, uint32_t wait_timeout_ms,
                       Reply<v1::GlobalStatus> reply);
-  void AddWaiter(const std::string& xid, uint32_t wait_timeout_ms,
-                 Reply<v1::GlobalStatus> reply);
+  void AddWaiter(const std::string& xid, uint32_t wait_timeout_ms, Done reply);
   void ExpireWaitersLocked(int64_t now_ms);
   void RetryDueLocked(LiveTransaction* t, int64_t now_ms);
   void ResumeLocked(LiveTransaction* t);
@@ -194,6 +212,22 @@ class TransactionManager {
                       const v1::Branch* known);
   int64_t RetryDelayMs(uint32_t attempts);
   LiveTransaction* FindLocked(const std::string& xid);
+  int64_t NextActionFor(const v1::Transaction& record) const;
+
+  // Sagas (saga_driver.cc). Each *Locked function that changes the record
+  // also queues its write.
+  void StartSaga(const v1::SubmitSagaRequest& request, Done done);
+  void AnswerExisting(const v1::Transaction& existing,
+                      const v1::SubmitSagaRequest& request, Done done);
+  bool AdvanceSagaLocked(LiveTransaction* t);
+  void SendSagaOutboxLocked(LiveTransaction* t, uint64_t durable_write);
+  void QueueSagaCommandLocked(LiveTransaction* t, uint64_t write, uint32_t step,
+                              bool compensation);
+  void OnSagaResultLocked(LiveTransaction* t, const v1::BranchResult& result);
+  void OnSagaCommandLostLocked(LiveTransaction* t, uint64_t branch_id,
+                               uint64_t command_id);
+  void RunSagaTimersLocked(LiveTransaction* t, int64_t now_ms);
+  void ResumeSagaLocked(LiveTransaction* t);
 
   const ManagerOptions options_;
   GroupCommitter* const committer_;

@@ -86,11 +86,28 @@ class GrpcTransactionClient : public TransactionClient {
     });
   }
 
+  absl::StatusOr<v1::SubmitSagaResponse> SubmitSagaRaw(
+      const v1::SubmitSagaRequest& request) override {
+    v1::SubmitSagaResponse response;
+    // A waiting submit may take the whole wait before it answers.
+    std::chrono::milliseconds wait(request.wait() ? request.wait_timeout_ms()
+                                                  : 0);
+    if (request.wait() && wait.count() == 0) wait = std::chrono::seconds(30);
+    absl::Status s = Call(
+        [&](grpc::ClientContext* c) {
+          return stub_->SubmitSaga(c, request, &response);
+        },
+        options_.call_timeout + wait);
+    return Finish(s, response);
+  }
+
  private:
   absl::Status Call(
-      const std::function<grpc::Status(grpc::ClientContext*)>& call) {
-    return FromGrpcStatus(internal::CallWithRetry(options_.call_timeout,
-                                                  options_.max_attempts, call));
+      const std::function<grpc::Status(grpc::ClientContext*)>& call,
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+    return FromGrpcStatus(internal::CallWithRetry(
+        timeout.count() == 0 ? options_.call_timeout : timeout,
+        options_.max_attempts, call));
   }
 
   template <typename T>

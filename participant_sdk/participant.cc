@@ -10,10 +10,12 @@
 #include <thread>
 
 #include "baton/client.h"
+#include "baton/saga.h"
 #include "baton/v1/participant_service.grpc.pb.h"
 #include "common/failpoint.h"
 #include "fmt/format.h"
 #include "participant_sdk/internal/rpc.h"
+#include "participant_sdk/internal/saga_adapter.h"
 #include "participant_sdk/internal/tcc_adapter.h"
 #include "participant_sdk/internal/worker_pool.h"
 #include "protocols/tcc.h"
@@ -68,7 +70,7 @@ class ParticipantImpl : public Participant {
     }
     if (attach_thread_.joinable()) return absl::OkStatus();
     attach_thread_ = std::thread([this] { AttachLoop(); });
-    if (!tcc_adapters_.empty())
+    if (!tcc_adapters_.empty() || !saga_adapters_.empty())
       purge_thread_ = std::thread([this] { PurgeBarriers(); });
     return absl::OkStatus();
   }
@@ -87,6 +89,18 @@ class ParticipantImpl : public Participant {
     auto adapter = std::make_unique<internal::TccAdapter>(resource, barrier);
     absl::Status s = AddXaResource(name, adapter.get());
     if (s.ok()) tcc_adapters_.push_back(std::move(adapter));
+    return s;
+  }
+
+  absl::Status AddSagaResource(const std::string& name, SagaResource* resource,
+                               BarrierStore* barrier) override {
+    if (resource == nullptr || barrier == nullptr) {
+      return absl::InvalidArgumentError(
+          "saga resource and barrier are required");
+    }
+    auto adapter = std::make_unique<internal::SagaAdapter>(resource, barrier);
+    absl::Status s = AddXaResource(name, adapter.get());
+    if (s.ok()) saga_adapters_.push_back(std::move(adapter));
     return s;
   }
 
@@ -131,6 +145,7 @@ class ParticipantImpl : public Participant {
   std::unique_ptr<v1::ParticipantService::Stub> stub_;
   std::map<std::string, XaResource*> resources_;  // Fixed after Start.
   std::vector<std::unique_ptr<internal::TccAdapter>> tcc_adapters_;
+  std::vector<std::unique_ptr<internal::SagaAdapter>> saga_adapters_;
   std::array<std::mutex, 64> branch_locks_;
 
   std::mutex mu_;
@@ -154,9 +169,11 @@ void ParticipantImpl::PurgeBarriers() {
     int64_t cutoff_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             cutoff.time_since_epoch())
                             .count();
-    for (const auto& adapter : tcc_adapters_) {
-      absl::StatusOr<size_t> purged =
-          adapter->barrier()->PurgeResolvedBefore(cutoff_ms);
+    std::vector<BarrierStore*> barriers;
+    for (const auto& a : tcc_adapters_) barriers.push_back(a->barrier());
+    for (const auto& a : saga_adapters_) barriers.push_back(a->barrier());
+    for (BarrierStore* barrier : barriers) {
+      absl::StatusOr<size_t> purged = barrier->PurgeResolvedBefore(cutoff_ms);
       if (!purged.ok()) {
         spdlog::warn("barrier purge failed: {}", purged.status().ToString());
       }

@@ -65,6 +65,9 @@ class TransactionClient {
   virtual absl::Status ReportBranch(const std::string& xid, uint64_t branch_id,
                                     v1::PhaseOneOutcome outcome,
                                     const std::string& error) = 0;
+  // See SubmitSaga in saga.h for the friendly form.
+  virtual absl::StatusOr<v1::SubmitSagaResponse> SubmitSagaRaw(
+      const v1::SubmitSagaRequest& request) = 0;
 };
 
 // One global transaction, owned by the code that began it. Not thread-safe.

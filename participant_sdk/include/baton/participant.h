@@ -111,6 +111,7 @@ struct ParticipantOptions {
   std::chrono::milliseconds barrier_purge_interval{std::chrono::minutes(10)};
 };
 
+class SagaResource;
 class TccResource;
 class BarrierStore;
 using ActionValues = std::map<std::string, std::string>;
@@ -132,6 +133,12 @@ class Participant {
   virtual absl::Status AddTccResource(const std::string& name,
                                       TccResource* resource,
                                       BarrierStore* barrier) = 0;
+
+  // Serves `name`'s saga steps with `resource` guarded by `barrier` (see
+  // saga.h). Both must outlive this object. Only before Start.
+  virtual absl::Status AddSagaResource(const std::string& name,
+                                       SagaResource* resource,
+                                       BarrierStore* barrier) = 0;
 
   // Attaches in the background and keeps reattaching with backoff whenever
   // the stream breaks. FAILED_PRECONDITION if no resource was added.
