@@ -754,14 +754,6 @@ void TransactionManager::Operate(const std::string& xid, OperatorAction action,
                                                bool* changed) {
     int audits = r->audit_size();
     int64_t now = NowUnixMs();
-    bool pause_or_resume =
-        action == OperatorAction::kPause || action == OperatorAction::kResume;
-    if (r->protocol() == v1::PROTOCOL_SAGA && !pause_or_resume) {
-      return absl::UnimplementedError(fmt::format(
-          "transaction {} is a saga: operators can pause, resume and forget "
-          "sagas; forcing outcomes and retrying steps is not supported yet",
-          r->xid()));
-    }
     absl::Status s;
     switch (action) {
       case OperatorAction::kForceCommit:

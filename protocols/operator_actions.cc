@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "fmt/format.h"
+#include "protocols/saga.h"
 #include "protocols/transitions.h"
 #include "protocols/two_phase.h"
 
@@ -100,6 +101,38 @@ absl::Status CommitOpen(v1::Transaction* txn, const Request& request,
   return absl::OkStatus();
 }
 
+bool IsSaga(const v1::Transaction& txn) {
+  return txn.protocol() == v1::PROTOCOL_SAGA;
+}
+
+// A saga's forced outcome: compensation if it still runs forward (and a
+// rollback is asked), else every unfinished step marked done by hand.
+absl::Status ForceSaga(v1::Transaction* txn, bool commit,
+                       const Request& request, int64_t now_ms) {
+  const char* action = commit ? "force-commit" : "force-rollback";
+  if (txn->status() == v1::GLOBAL_STATUS_BEGUN) {
+    if (commit) {
+      return NothingToDo(*txn, "commit",
+                         "a saga running forward commits by itself once its "
+                         "steps succeed");
+    }
+    absl::Status s = saga::RequestCompensation(
+        txn, fmt::format("rolled back by an operator: {}", request.reason),
+        now_ms);
+    if (s.ok()) AppendAudit(txn, action, request, "compensation started", now_ms);
+    return s;
+  }
+  absl::StatusOr<std::string> marked = saga::FinishByHand(txn, now_ms);
+  if (!marked.ok()) return marked.status();
+  AppendAudit(txn, action, request,
+              marked->empty() ? "no step was unfinished"
+                              : fmt::format("marked {} by hand: step {}",
+                                            commit ? "succeeded" : "compensated",
+                                            *marked),
+              now_ms);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void AppendAudit(v1::Transaction* txn, const std::string& action,
@@ -116,10 +149,11 @@ void AppendAudit(v1::Transaction* txn, const std::string& action,
 absl::Status ForceCommit(v1::Transaction* txn, const Request& request,
                          int64_t now_ms) {
   if (txn->status() == v1::GLOBAL_STATUS_COMMITTED) return absl::OkStatus();
+  if (IsRollbackSide(txn->status())) return NeverReversed(*txn, true);
+  if (IsSaga(*txn)) return ForceSaga(txn, /*commit=*/true, request, now_ms);
   if (txn->status() == v1::GLOBAL_STATUS_BEGUN) {
     return CommitOpen(txn, request, now_ms);
   }
-  if (!IsCommitSide(txn->status())) return NeverReversed(*txn, true);
   std::string detail = FinishByHand(txn, v1::BRANCH_STATUS_COMMITTED,
                                     v1::GLOBAL_STATUS_COMMITTED, now_ms);
   AppendAudit(txn, "force-commit", request, detail, now_ms);
@@ -129,6 +163,8 @@ absl::Status ForceCommit(v1::Transaction* txn, const Request& request,
 absl::Status ForceRollback(v1::Transaction* txn, const Request& request,
                            int64_t now_ms) {
   if (txn->status() == v1::GLOBAL_STATUS_ROLLED_BACK) return absl::OkStatus();
+  if (IsCommitSide(txn->status())) return NeverReversed(*txn, false);
+  if (IsSaga(*txn)) return ForceSaga(txn, /*commit=*/false, request, now_ms);
   if (txn->status() == v1::GLOBAL_STATUS_BEGUN) {
     absl::Status s = two_phase::DecideRollback(
         txn, fmt::format("rolled back by an operator: {}", request.reason),
@@ -137,7 +173,6 @@ absl::Status ForceRollback(v1::Transaction* txn, const Request& request,
       AppendAudit(txn, "force-rollback", request, "decided rollback", now_ms);
     return s;
   }
-  if (!IsRollbackSide(txn->status())) return NeverReversed(*txn, false);
   std::string detail = FinishByHand(txn, v1::BRANCH_STATUS_ROLLED_BACK,
                                     v1::GLOBAL_STATUS_ROLLED_BACK, now_ms);
   AppendAudit(txn, "force-rollback", request, detail, now_ms);
@@ -156,6 +191,16 @@ absl::Status RetryNow(v1::Transaction* txn, const Request& request,
         fmt::format("transaction {} is paused; `batonctl resume {}` restarts "
                     "its retries",
                     txn->xid(), txn->xid()));
+  }
+  if (IsSaga(*txn)) {
+    absl::StatusOr<std::string> reopened = saga::RetryParked(txn, now_ms);
+    if (!reopened.ok()) return reopened.status();
+    AppendAudit(txn, "retry", request,
+                reopened->empty()
+                    ? "backoffs due now"
+                    : fmt::format("step {} owed again, due now", *reopened),
+                now_ms);
+    return absl::OkStatus();
   }
   bool commit = IsCommitSide(txn->status());
   v1::BranchStatus failed = commit ? v1::BRANCH_STATUS_COMMIT_FAILED

@@ -7,8 +7,10 @@
 #include "absl/status/status.h"
 #include "baton/v1/types.pb.h"
 
-// What an operator may do to a two-phase or TCC transaction, as pure
-// functions over its record. Each applies its whole change, appends an
+// What an operator may do to a transaction, as pure functions over its
+// record. Sagas are routed to their own rules (saga.h: RetryParked,
+// FinishByHand; a forced rollback of a saga running forward starts its
+// compensation). Each applies its whole change, appends an
 // AuditRecord naming what it changed, and returns OK; or refuses with
 // FAILED_PRECONDITION (saying why, and what to do instead) and leaves the
 // record untouched. Repeating an action whose effect is already in place is

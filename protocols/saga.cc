@@ -763,4 +763,66 @@ const v1::SagaCall& CallFor(const v1::Transaction& txn,
                                            : step.compensation();
 }
 
+absl::StatusOr<std::string> RetryParked(v1::Transaction* txn, int64_t now_ms) {
+  if (!HasSaga(*txn) || txn->status() == v1::GLOBAL_STATUS_BEGUN ||
+      IsTerminal(txn->status())) {
+    return absl::FailedPreconditionError(fmt::format(
+        "cannot retry saga {}: it is {}; only a decided, unfinished saga has "
+        "steps to retry",
+        txn->xid(), GlobalStatusName(txn->status())));
+  }
+  std::string reopened;
+  for (int i = 0; i < txn->saga().steps_size(); ++i) {
+    v1::StepProgress* p = ProgressOf(txn, static_cast<uint32_t>(i));
+    if (InFlight(*p)) continue;
+    p->set_next_attempt_unix_ms(0);  // Backoffs are due now.
+    v1::StepStatus owed = p->status() == v1::STEP_STATUS_FAILED
+                              ? v1::STEP_STATUS_PENDING
+                          : p->status() == v1::STEP_STATUS_COMPENSATION_FAILED
+                              ? v1::STEP_STATUS_COMPENSATION_PENDING
+                              : v1::STEP_STATUS_UNSPECIFIED;
+    if (owed == v1::STEP_STATUS_UNSPECIFIED) continue;
+    p->set_status(owed);
+    p->set_updated_unix_ms(now_ms);
+    if (!reopened.empty()) reopened += ", ";
+    reopened += fmt::format("'{}'", StepOf(*txn, i).name());
+  }
+  if (NeedsAttention(txn->status())) {
+    SetGlobalStatus(txn, IsCommitSide(txn->status())
+                             ? v1::GLOBAL_STATUS_COMMITTING
+                             : v1::GLOBAL_STATUS_ROLLING_BACK)
+        .IgnoreError();
+  }
+  txn->set_retry_window_start_unix_ms(now_ms);
+  return reopened;
+}
+
+absl::StatusOr<std::string> FinishByHand(v1::Transaction* txn,
+                                         int64_t now_ms) {
+  if (!HasSaga(*txn) || txn->status() == v1::GLOBAL_STATUS_BEGUN ||
+      IsTerminal(txn->status())) {
+    return absl::FailedPreconditionError(fmt::format(
+        "cannot finish saga {} by hand: it is {}", txn->xid(),
+        GlobalStatusName(txn->status())));
+  }
+  bool commit = IsCommitSide(txn->status());
+  std::string marked;
+  for (int i = 0; i < txn->saga().steps_size(); ++i) {
+    v1::StepProgress* p = ProgressOf(txn, static_cast<uint32_t>(i));
+    bool done = commit ? p->status() == v1::STEP_STATUS_SUCCEEDED
+                       : p->status() == v1::STEP_STATUS_COMPENSATED ||
+                             p->status() == v1::STEP_STATUS_SKIPPED;
+    if (done) continue;
+    p->set_status(commit ? v1::STEP_STATUS_SUCCEEDED
+                         : v1::STEP_STATUS_COMPENSATED);
+    p->set_next_attempt_unix_ms(0);
+    p->set_timeout_unix_ms(0);
+    p->set_updated_unix_ms(now_ms);
+    if (!marked.empty()) marked += ", ";
+    marked += fmt::format("'{}'", StepOf(*txn, i).name());
+  }
+  Settle(txn, now_ms);
+  return marked;
+}
+
 }  // namespace baton::saga

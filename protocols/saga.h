@@ -2,10 +2,12 @@
 #define BATON_PROTOCOLS_SAGA_H_
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "baton/v1/participant_service.pb.h"
 #include "baton/v1/saga.pb.h"
 #include "baton/v1/types.pb.h"
@@ -145,6 +147,24 @@ bool MarkStuckIfRetryWindowPassed(v1::Transaction* txn, int64_t now_ms,
 // transaction is paused: a result will come first), an answer's timeout. 0
 // for none.
 int64_t NextActionTime(const v1::Transaction& txn, int64_t retry_window_ms);
+
+// Operators (see operator_actions.h, which routes sagas here).
+//
+// Makes parked steps owed again, due now: a FAILED action (forward
+// recovery) and a COMPENSATION_FAILED compensation; a stuck saga returns to
+// COMMITTING or ROLLING_BACK, and the retry window restarts now. Returns
+// the names of the steps it reopened (maybe none: the retry then only
+// restarts the window and makes backoffs due). FAILED_PRECONDITION unless
+// the saga is decided and unfinished.
+absl::StatusOr<std::string> RetryParked(v1::Transaction* txn, int64_t now_ms);
+
+// Finishes a decided saga by hand: on the commit side every step not
+// succeeded is marked SUCCEEDED and the saga COMMITTED; on the rollback side
+// every step not compensated or skipped is marked COMPENSATED and the saga
+// ROLLED_BACK. Nobody is called. Returns the names of the steps it marked.
+// FAILED_PRECONDITION if the saga is still running forward undecided
+// (BEGUN) or terminal.
+absl::StatusOr<std::string> FinishByHand(v1::Transaction* txn, int64_t now_ms);
 
 // The delay before the attempt after the `failures`-th failure (>= 1) under
 // `policy` (with defaults filled in): min(initial * multiplier^(failures-1),
