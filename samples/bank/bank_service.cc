@@ -1,10 +1,12 @@
 // bank_service: one account service of the sample bank. It keeps its accounts
-// in its own LevelDB and joins Baton global transactions as a 2PC resource.
+// in its own LevelDB (the default) or, with --postgres, in its own PostgreSQL
+// database, and joins Baton global transactions as a 2PC resource.
 
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <functional>
 
 #include "bank.grpc.pb.h"
 #include "baton/participant.h"
@@ -13,16 +15,22 @@
 #include "common/logging.h"
 #include "common/signals.h"
 #include "samples/bank/ledger.h"
+#include "samples/bank/postgres_ledger.h"
 #include "samples/sample_util.h"
 #include "spdlog/spdlog.h"
 
 namespace baton::samples {
 namespace {
 
+// Reads an account, from whichever ledger the service keeps.
+using BalanceReader =
+    std::function<absl::StatusOr<Ledger::Balance>(const std::string& account)>;
+
 class BankService final : public bank::Bank::Service {
  public:
-  BankService(Ledger* ledger, Participant* participant, std::string resource)
-      : ledger_(ledger),
+  BankService(BalanceReader balance, Participant* participant,
+              std::string resource)
+      : balance_(std::move(balance)),
         participant_(participant),
         resource_(std::move(resource)) {}
 
@@ -41,7 +49,7 @@ class BankService final : public bank::Bank::Service {
   grpc::Status Balance(grpc::ServerContext*,
                        const bank::BalanceRequest* request,
                        bank::BalanceReply* reply) override {
-    absl::StatusOr<Ledger::Balance> b = ledger_->GetBalance(request->account());
+    absl::StatusOr<Ledger::Balance> b = balance_(request->account());
     if (!b.ok()) return ToGrpcStatus(b.status());
     reply->set_balance(b->balance);
     reply->set_held(b->held);
@@ -70,7 +78,7 @@ class BankService final : public bank::Bank::Service {
     return grpc::Status::OK;
   }
 
-  Ledger* const ledger_;
+  const BalanceReader balance_;
   Participant* const participant_;
   const std::string resource_;
 };
@@ -82,7 +90,8 @@ int main(int argc, char** argv) {
   std::string coordinator = "127.0.0.1:7420";
   std::string listen = "127.0.0.1:0";
   std::string port_file, data_dir = "./bank-data", resource = "bank";
-  std::string log_level = "info";
+  std::string postgres, log_level = "info";
+  int64_t lock_timeout_ms = 2000;
   std::vector<std::string> seed_items;
   CLI::App app{"bank_service: an account service of the Baton bank sample"};
   app.add_option("--coordinator", coordinator, "batond address")
@@ -92,6 +101,15 @@ int main(int argc, char** argv) {
   app.add_option("--port-file", port_file, "Write the bound port here");
   app.add_option("--data-dir", data_dir, "This service's LevelDB directory")
       ->capture_default_str();
+  app.add_option("--postgres", postgres,
+                 "Keep the accounts in this PostgreSQL database instead of "
+                 "LevelDB (a libpq connection string, e.g. \"host=127.0.0.1 "
+                 "port=5432 dbname=bank_a\"); --data-dir is then unused");
+  app.add_option("--lock-timeout-ms", lock_timeout_ms,
+                 "With --postgres: how long a branch waits for a locked "
+                 "account before it fails")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--resource", resource, "The Baton resource name it serves")
       ->capture_default_str();
   app.add_option("--seed", seed_items,
@@ -101,12 +119,33 @@ int main(int argc, char** argv) {
 
   baton::BlockStopSignals();
   baton::SetupLogging("bank:" + resource, log_level);
+  auto seed = baton::samples::ParseSeed(seed_items);
   std::unique_ptr<baton::samples::Ledger> ledger;
-  absl::Status s = baton::samples::Ledger::Open(
-      data_dir, baton::samples::ParseSeed(seed_items), &ledger);
-  if (!s.ok()) {
-    spdlog::critical("cannot open ledger: {}", s.ToString());
-    return 1;
+  std::unique_ptr<baton::samples::PostgresLedger> pg_ledger;
+  baton::XaResource* xa = nullptr;
+  baton::samples::BalanceReader balance;
+  if (postgres.empty()) {
+    absl::Status s = baton::samples::Ledger::Open(data_dir, seed, &ledger);
+    if (!s.ok()) {
+      spdlog::critical("cannot open ledger: {}", s.ToString());
+      return 1;
+    }
+    xa = ledger.get();
+    balance = [&](const std::string& a) { return ledger->GetBalance(a); };
+  } else {
+    auto opened = baton::samples::PostgresLedger::Open(
+        {.conninfo = postgres,
+         .resource = resource,
+         .seed = seed,
+         .lock_timeout = std::chrono::milliseconds(lock_timeout_ms)});
+    if (!opened.ok()) {
+      spdlog::critical("cannot open the PostgreSQL ledger: {}",
+                       opened.status().ToString());
+      return 1;
+    }
+    pg_ledger = std::move(*opened);
+    xa = pg_ledger->resource();
+    balance = [&](const std::string& a) { return pg_ledger->GetBalance(a); };
   }
   auto participant = baton::Participant::Create(
       {.coordinator = coordinator, .service = "bank"});
@@ -114,10 +153,9 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", participant.status().ToString());
     return 1;
   }
-  (*participant)->AddXaResource(resource, ledger.get()).IgnoreError();
+  (*participant)->AddXaResource(resource, xa).IgnoreError();
   (*participant)->Start().IgnoreError();
 
-  baton::samples::BankService service(ledger.get(), participant->get(),
-                                      resource);
+  baton::samples::BankService service(balance, participant->get(), resource);
   return baton::samples::ServeUntilSignal(listen, port_file, &service);
 }

@@ -13,15 +13,6 @@ std::string HoldKey(const BranchContext& b) {
   return fmt::format("h/{}/{}", b.xid, b.branch_id);
 }
 
-bool DecodeMove(const std::string& data, std::string* account, int64_t* delta) {
-  size_t colon = data.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  *account = data.substr(0, colon);
-  const char* end = data.data() + data.size();
-  auto [ptr, ec] = std::from_chars(data.data() + colon + 1, end, *delta);
-  return ec == std::errc() && ptr == end;
-}
-
 leveldb::WriteOptions Synced() {
   leveldb::WriteOptions options;
   options.sync = true;
@@ -32,6 +23,16 @@ leveldb::WriteOptions Synced() {
 
 std::string Ledger::EncodeMove(const std::string& account, int64_t delta) {
   return fmt::format("{}:{}", account, delta);
+}
+
+bool Ledger::DecodeMove(const std::string& data, std::string* account,
+                        int64_t* delta) {
+  size_t colon = data.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *account = data.substr(0, colon);
+  const char* end = data.data() + data.size();
+  auto [ptr, ec] = std::from_chars(data.data() + colon + 1, end, *delta);
+  return ec == std::errc() && ptr == end;
 }
 
 absl::Status Ledger::Open(const std::string& dir,

@@ -29,6 +29,9 @@ class Ledger : public XaResource {
 
   // What a branch carries: the account and the signed amount.
   static std::string EncodeMove(const std::string& account, int64_t delta);
+  // The reverse; false if `data` is not a move.
+  static bool DecodeMove(const std::string& data, std::string* account,
+                         int64_t* delta);
 
   absl::Status Prepare(const BranchContext& branch) override;
   PhaseTwoResult Commit(const BranchContext& branch) override;
