@@ -11,6 +11,7 @@
 #include "common/grpc_status.h"
 #include "common/limits.h"
 #include "fmt/format.h"
+#include "protocols/saga.h"
 #include "protocols/transitions.h"
 
 namespace baton {
@@ -80,6 +81,7 @@ class Filter {
       return false;
     }
     if (request_.resource().empty()) return true;
+    if (saga::UsesResource(t, request_.resource())) return true;
     return std::any_of(t.branches().begin(), t.branches().end(),
                        [&](const v1::Branch& b) {
                          return b.resource() == request_.resource();

@@ -2,6 +2,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "protocols/saga.h"
 #include "protocols/transitions.h"
 #include "protocols/two_phase.h"
 
@@ -47,6 +48,26 @@ v1::Transaction Stuck(bool commit) {
                                               "disk full", kNow, 100)
                     .ok());
   BOOST_REQUIRE(NeedsAttention(txn.status()));
+  return txn;
+}
+
+// A saga of two independent steps, both dispatched.
+v1::Transaction RunningSaga() {
+  v1::Transaction txn;
+  txn.set_xid("0-3-10");
+  txn.set_protocol(v1::PROTOCOL_SAGA);
+  txn.set_status(v1::GLOBAL_STATUS_BEGUN);
+  txn.set_deadline_unix_ms(kNow + 60'000);
+  v1::SagaDefinition def;
+  for (const char* name : {"flight", "hotel"}) {
+    v1::SagaStep* step = def.add_steps();
+    step->set_name(name);
+    step->mutable_action()->set_resource(name);
+  }
+  BOOST_REQUIRE(saga::Start(&txn, def, kNow).ok());
+  for (const saga::StepCommand& c : saga::NextCommands(txn, kNow)) {
+    BOOST_REQUIRE(saga::MarkDispatched(&txn, c, kNow).ok());
+  }
   return txn;
 }
 
@@ -189,6 +210,54 @@ BOOST_AUTO_TEST_CASE(only_finished_or_stuck_transactions_can_be_forgotten) {
                                               kNow, 0)
                     .ok());
   BOOST_TEST(CheckForgettable(txn).ok());
+}
+
+BOOST_AUTO_TEST_CASE(force_rollback_of_a_running_saga_starts_compensation) {
+  v1::Transaction txn = RunningSaga();
+  BOOST_REQUIRE(ForceRollback(&txn, kByAlice, kNow + 1).ok());
+  BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_ROLLING_BACK);
+  BOOST_TEST(txn.reason() == "rolled back by an operator: ticket 42");
+  BOOST_REQUIRE(txn.audit_size() == 1);
+  BOOST_TEST(txn.audit(0).action() == "force-rollback");
+  BOOST_TEST(txn.audit(0).detail() == "compensation started");
+  // Both steps may have run, so both are owed a compensation.
+  for (const v1::StepProgress& p : txn.saga().steps()) {
+    BOOST_TEST(p.status() != v1::STEP_STATUS_SKIPPED);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(force_commit_of_a_running_saga_is_refused) {
+  v1::Transaction txn = RunningSaga();
+  v1::Transaction before = txn;
+  absl::Status s = ForceCommit(&txn, kByAlice, kNow + 1);
+  BOOST_TEST(absl::IsFailedPrecondition(s));
+  BOOST_TEST(std::string(s.message()).find("commits by itself") !=
+             std::string::npos);
+  BOOST_TEST(txn.SerializeAsString() == before.SerializeAsString());
+}
+
+BOOST_AUTO_TEST_CASE(a_compensating_saga_is_finished_by_hand_never_reversed) {
+  v1::Transaction txn = RunningSaga();
+  BOOST_REQUIRE(ForceRollback(&txn, kByAlice, kNow + 1).ok());
+  v1::Transaction before = txn;
+  BOOST_TEST(absl::IsFailedPrecondition(ForceCommit(&txn, kByAlice, kNow + 2)));
+  BOOST_TEST(txn.SerializeAsString() == before.SerializeAsString());
+
+  BOOST_REQUIRE(ForceRollback(&txn, kByAlice, kNow + 3).ok());
+  BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_ROLLED_BACK);
+  BOOST_REQUIRE(txn.audit_size() == 2);
+  BOOST_TEST(txn.audit(1).detail() ==
+             "marked compensated by hand: step 'flight', 'hotel'");
+}
+
+BOOST_AUTO_TEST_CASE(retry_of_a_stuck_saga_is_audited) {
+  v1::Transaction txn = RunningSaga();
+  BOOST_REQUIRE(ForceRollback(&txn, kByAlice, kNow + 1).ok());
+  v1::Transaction running = RunningSaga();
+  BOOST_TEST(absl::IsFailedPrecondition(RetryNow(&running, kByAlice, kNow)));
+  BOOST_REQUIRE(RetryNow(&txn, kByAlice, kNow + 2).ok());
+  BOOST_TEST(txn.audit(1).action() == "retry");
+  BOOST_TEST(txn.audit(1).detail() == "backoffs due now");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -797,13 +797,12 @@ absl::StatusOr<std::string> RetryParked(v1::Transaction* txn, int64_t now_ms) {
   return reopened;
 }
 
-absl::StatusOr<std::string> FinishByHand(v1::Transaction* txn,
-                                         int64_t now_ms) {
+absl::StatusOr<std::string> FinishByHand(v1::Transaction* txn, int64_t now_ms) {
   if (!HasSaga(*txn) || txn->status() == v1::GLOBAL_STATUS_BEGUN ||
       IsTerminal(txn->status())) {
-    return absl::FailedPreconditionError(fmt::format(
-        "cannot finish saga {} by hand: it is {}", txn->xid(),
-        GlobalStatusName(txn->status())));
+    return absl::FailedPreconditionError(
+        fmt::format("cannot finish saga {} by hand: it is {}", txn->xid(),
+                    GlobalStatusName(txn->status())));
   }
   bool commit = IsCommitSide(txn->status());
   std::string marked;
@@ -823,6 +822,39 @@ absl::StatusOr<std::string> FinishByHand(v1::Transaction* txn,
   }
   Settle(txn, now_ms);
   return marked;
+}
+
+bool UsesResource(const v1::Transaction& txn, std::string_view resource) {
+  const auto& steps = txn.saga().definition().steps();
+  return std::any_of(steps.begin(), steps.end(), [&](const v1::SagaStep& s) {
+    return s.action().resource() == resource ||
+           s.compensation().resource() == resource;
+  });
+}
+
+std::string_view StepStatusName(v1::StepStatus status) {
+  switch (status) {
+    case v1::STEP_STATUS_PENDING:
+      return "pending";
+    case v1::STEP_STATUS_RUNNING:
+      return "running";
+    case v1::STEP_STATUS_SUCCEEDED:
+      return "succeeded";
+    case v1::STEP_STATUS_FAILED:
+      return "failed";
+    case v1::STEP_STATUS_COMPENSATION_PENDING:
+      return "compensation pending";
+    case v1::STEP_STATUS_COMPENSATING:
+      return "compensating";
+    case v1::STEP_STATUS_COMPENSATED:
+      return "compensated";
+    case v1::STEP_STATUS_COMPENSATION_FAILED:
+      return "compensation failed";
+    case v1::STEP_STATUS_SKIPPED:
+      return "skipped";
+    default:
+      return "unspecified";
+  }
 }
 
 }  // namespace baton::saga

@@ -755,6 +755,131 @@ BOOST_AUTO_TEST_CASE(long_errors_are_cut_on_a_character_boundary) {
   BOOST_TEST(kept == message.substr(0, 1023));
 }
 
+BOOST_AUTO_TEST_CASE(retry_parked_reopens_a_failed_compensation) {
+  v1::Transaction txn = Started(Def({Step("a"), Step("b", {"a"})}));
+  DispatchAll(&txn);
+  Answer(&txn, Act(0), kDone);
+  DispatchAll(&txn);
+  Answer(&txn, Act(1), kFailed, kNow, "bad card");
+  DispatchAll(&txn);
+  Answer(&txn, Undo(1), kFailed, kNow + 1, "ledger closed");
+  BOOST_REQUIRE(txn.status() == v1::GLOBAL_STATUS_ROLLBACK_STUCK);
+
+  absl::StatusOr<std::string> reopened = RetryParked(&txn, kNow + 50);
+  BOOST_REQUIRE(reopened.ok());
+  BOOST_TEST(*reopened == "'b'");
+  BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_ROLLING_BACK);
+  BOOST_TEST(txn.retry_window_start_unix_ms() == kNow + 50);
+  BOOST_TEST(StatusOf(txn, 1) == v1::STEP_STATUS_COMPENSATION_PENDING);
+  // Due at once, then the rest of the reverse order follows.
+  BOOST_TEST(DispatchAll(&txn, kNow + 50) == Commands{Undo(1)});
+  Answer(&txn, Undo(1), kDone, kNow + 51);
+  BOOST_TEST(DispatchAll(&txn, kNow + 51) == Commands{Undo(0)});
+  Answer(&txn, Undo(0), kDone, kNow + 52);
+  BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_ROLLED_BACK);
+}
+
+BOOST_AUTO_TEST_CASE(retry_parked_reopens_a_failed_forward_step) {
+  v1::Transaction txn = Started(ForwardDef());
+  DispatchAll(&txn);
+  Answer(&txn, Act(0), kFailed, kNow + 1, "account frozen");
+  Answer(&txn, Act(2), kDone, kNow + 2);
+  BOOST_REQUIRE(txn.status() == v1::GLOBAL_STATUS_COMMIT_STUCK);
+
+  absl::StatusOr<std::string> reopened = RetryParked(&txn, kNow + 10);
+  BOOST_REQUIRE(reopened.ok());
+  BOOST_TEST(*reopened == "'a'");
+  BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_COMMITTING);
+  BOOST_TEST(DispatchAll(&txn, kNow + 10) == Commands{Act(0)});
+  Answer(&txn, Act(0), kDone, kNow + 11);
+  BOOST_TEST(DispatchAll(&txn, kNow + 11) == Commands{Act(1)});
+  Answer(&txn, Act(1), kDone, kNow + 12);
+  BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_COMMITTED);
+}
+
+BOOST_AUTO_TEST_CASE(retry_parked_makes_backoffs_due_and_skips_in_flight) {
+  v1::Transaction txn = Started(Def({Step("a"), Step("b")}));
+  DispatchAll(&txn);
+  BOOST_REQUIRE(RequestCompensation(&txn, "caller", kNow + 1).ok());
+  BOOST_REQUIRE(DispatchAll(&txn, kNow + 1) == (Commands{Undo(1), Undo(0)}));
+  Answer(&txn, Undo(0), kRetry, kNow + 2);
+  BOOST_REQUIRE(txn.saga().steps(0).next_attempt_unix_ms() > kNow + 2);
+  // Nothing is parked: a's backoff becomes due, b stays in flight.
+  absl::StatusOr<std::string> reopened = RetryParked(&txn, kNow + 3);
+  BOOST_REQUIRE(reopened.ok());
+  BOOST_TEST(reopened->empty());
+  BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_ROLLING_BACK);
+  BOOST_TEST(StatusOf(txn, 1) == v1::STEP_STATUS_COMPENSATING);
+  BOOST_TEST(txn.saga().steps(1).timeout_unix_ms() == kNow + 1 + kTimeout);
+  BOOST_TEST(DispatchAll(&txn, kNow + 3) == Commands{Undo(0)});
+}
+
+BOOST_AUTO_TEST_CASE(retry_parked_and_finish_by_hand_refuse_undecided) {
+  v1::Transaction txn = Started(Def({Step("a")}));
+  v1::Transaction before = txn;
+  absl::StatusOr<std::string> retried = RetryParked(&txn, kNow);
+  BOOST_TEST(absl::IsFailedPrecondition(retried.status()));
+  BOOST_TEST(std::string(retried.status().message()).find("0-1-9") !=
+             std::string::npos);
+  BOOST_TEST(absl::IsFailedPrecondition(FinishByHand(&txn, kNow).status()));
+  BOOST_TEST(txn.SerializeAsString() == before.SerializeAsString());
+
+  DispatchAll(&txn);
+  Answer(&txn, Act(0), kDone);
+  BOOST_REQUIRE(txn.status() == v1::GLOBAL_STATUS_COMMITTED);
+  BOOST_TEST(absl::IsFailedPrecondition(RetryParked(&txn, kNow).status()));
+  BOOST_TEST(absl::IsFailedPrecondition(FinishByHand(&txn, kNow).status()));
+}
+
+BOOST_AUTO_TEST_CASE(finish_by_hand_on_the_rollback_side_marks_compensated) {
+  v1::Transaction txn = Started(Def({Step("a"), Step("b", {"a"})}));
+  DispatchAll(&txn);
+  Answer(&txn, Act(0), kDone);
+  DispatchAll(&txn);
+  Answer(&txn, Act(1), kFailed, kNow, "bad card");
+  DispatchAll(&txn);
+  Answer(&txn, Undo(1), kFailed, kNow + 1, "ledger closed");
+  BOOST_REQUIRE(txn.status() == v1::GLOBAL_STATUS_ROLLBACK_STUCK);
+
+  absl::StatusOr<std::string> marked = FinishByHand(&txn, kNow + 9);
+  BOOST_REQUIRE(marked.ok());
+  BOOST_TEST(*marked == "'a', 'b'");
+  BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_ROLLED_BACK);
+  BOOST_TEST(txn.finished_unix_ms() == kNow + 9);
+  BOOST_TEST(StatusOf(txn, 0) == v1::STEP_STATUS_COMPENSATED);
+  BOOST_TEST(StatusOf(txn, 1) == v1::STEP_STATUS_COMPENSATED);
+  BOOST_TEST(NextCommands(txn, kNow + 10).empty());
+  BOOST_TEST(NextActionTime(txn, kWindow) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(finish_by_hand_on_the_commit_side_marks_succeeded) {
+  v1::Transaction txn = Started(ForwardDef());
+  DispatchAll(&txn);
+  Answer(&txn, Act(0), kFailed, kNow + 1, "account frozen");
+  Answer(&txn, Act(2), kDone, kNow + 2);
+  BOOST_REQUIRE(txn.status() == v1::GLOBAL_STATUS_COMMIT_STUCK);
+
+  absl::StatusOr<std::string> marked = FinishByHand(&txn, kNow + 9);
+  BOOST_REQUIRE(marked.ok());
+  BOOST_TEST(*marked == "'a', 'b'");
+  BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_COMMITTED);
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST(StatusOf(txn, i) == v1::STEP_STATUS_SUCCEEDED);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(uses_resource_sees_actions_and_compensations) {
+  v1::SagaStep pay = Step("pay");
+  pay.mutable_compensation()->set_resource("refunds");
+  v1::Transaction txn = Started(Def({Step("a"), pay}));
+  BOOST_TEST(UsesResource(txn, "svc-a"));
+  BOOST_TEST(UsesResource(txn, "svc-pay"));
+  BOOST_TEST(UsesResource(txn, "refunds"));
+  BOOST_TEST(!UsesResource(txn, "svc-b"));
+  BOOST_TEST(StepStatusName(v1::STEP_STATUS_COMPENSATION_FAILED) ==
+             "compensation failed");
+}
+
 BOOST_AUTO_TEST_CASE(paused_saga_dispatches_nothing) {
   v1::Transaction txn = Started(Def({Step("a")}));
   txn.set_paused(true);

@@ -16,6 +16,7 @@
 #include "baton/v1/transaction_service.grpc.pb.h"
 #include "fmt/format.h"
 #include "google/protobuf/util/json_util.h"
+#include "protocols/saga.h"
 #include "protocols/transitions.h"
 #include "tools/batonctl/table.h"
 
@@ -94,7 +95,9 @@ class Ctl {
     for (const v1::Transaction& t : response.transactions()) {
       table.Add({t.xid(), std::string(GlobalStatusName(t.status())),
                  ProtocolName(t.protocol()), FormatAge(now - t.begun_unix_ms()),
-                 std::to_string(t.branches_size()), t.name(), t.reason()});
+                 t.has_saga() ? fmt::format("{} steps", t.saga().steps_size())
+                              : std::to_string(t.branches_size()),
+                 t.name(), t.reason()});
     }
     std::cout << table.Render();
     if (!response.next_page_token().empty()) {
@@ -125,16 +128,7 @@ class Ctl {
     head.Add({"finished", FormatTime(t.finished_unix_ms())});
     head.Add({"next action", FormatTime(t.next_action_unix_ms())});
     std::cout << head.Render() << "\n";
-    Table branches({"BRANCH", "RESOURCE", "STATUS", "ATTEMPTS", "LAST ERROR",
-                    "NEXT RETRY", "INSTANCE"});
-    for (const v1::Branch& b : t.branches()) {
-      branches.Add({std::to_string(b.branch_id()), b.resource(),
-                    std::string(BranchStatusName(b.status())),
-                    std::to_string(b.attempts()),
-                    b.last_error().empty() ? "-" : b.last_error(),
-                    FormatTime(b.next_retry_unix_ms()), b.instance_id()});
-    }
-    std::cout << branches.Render();
+    std::cout << (t.has_saga() ? StepTable(t) : BranchTable(t)).Render();
     if (t.paused())
       std::cout << "\npaused by an operator: no commands go out\n";
     if (t.audit_size() > 0) {
@@ -147,6 +141,46 @@ class Ctl {
       std::cout << "\n" << audit.Render();
     }
     return 0;
+  }
+
+  static Table BranchTable(const v1::Transaction& t) {
+    Table table({"BRANCH", "RESOURCE", "STATUS", "ATTEMPTS", "LAST ERROR",
+                 "NEXT RETRY", "INSTANCE"});
+    for (const v1::Branch& b : t.branches()) {
+      table.Add({std::to_string(b.branch_id()), b.resource(),
+                 std::string(BranchStatusName(b.status())),
+                 std::to_string(b.attempts()), OrDash(b.last_error()),
+                 FormatTime(b.next_retry_unix_ms()), b.instance_id()});
+    }
+    return table;
+  }
+
+  // A saga's steps in definition order; ATTEMPTS counts actions, then
+  // compensations after a "+".
+  static Table StepTable(const v1::Transaction& t) {
+    Table table({"STEP", "RESOURCE", "AFTER", "STATUS", "ATTEMPTS",
+                 "LAST ERROR", "NEXT ATTEMPT"});
+    const v1::SagaProgress& saga = t.saga();
+    for (int i = 0; i < saga.steps_size(); ++i) {
+      const v1::SagaStep& def = saga.definition().steps(i);
+      const v1::StepProgress& p = saga.steps(i);
+      std::string after;
+      for (const std::string& d : def.depends_on()) {
+        after += (after.empty() ? "" : ",") + d;
+      }
+      std::string attempts = std::to_string(p.attempts());
+      if (p.compensation_attempts() > 0) {
+        attempts += "+" + std::to_string(p.compensation_attempts());
+      }
+      table.Add({def.name(), def.action().resource(), OrDash(after),
+                 std::string(saga::StepStatusName(p.status())), attempts,
+                 OrDash(p.last_error()), FormatTime(p.next_attempt_unix_ms())});
+    }
+    return table;
+  }
+
+  static std::string OrDash(const std::string& s) {
+    return s.empty() ? "-" : s;
   }
 
   using OperatorRpc = grpc::Status (v1::AdminService::Stub::*)(
@@ -300,7 +334,8 @@ int main(int argc, char** argv) {
   list->add_option("--name", name, "Exact transaction name");
   list->add_option("--older-than", older_than,
                    "Begun more than this ago: 30s, 5m, 2h, 1d");
-  list->add_option("--resource", resource, "Has a branch on this resource");
+  list->add_option("--resource", resource,
+                   "Has a branch or saga step on this resource");
   list->add_option("--limit", limit, "At most this many (max 1000)")
       ->capture_default_str();
   list->add_option("--page-token", page_token, "Continue a previous listing");
