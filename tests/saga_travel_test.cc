@@ -29,9 +29,11 @@ struct JournalLine {
 
 class Travel {
  public:
-  Travel() {
+  explicit Travel(const std::vector<std::string>& coordinator_env = {},
+                  const std::vector<std::string>& coordinator_flags = {
+                      "--retry-window-ms", "60000"}) {
     journal_ = (cluster.dir() / "journal").string();
-    cluster.StartCoordinator({}, {"--retry-window-ms", "60000"});
+    cluster.StartCoordinator(coordinator_env, coordinator_flags);
     StartSupplier("flights", "LH-400=10");
     StartSupplier("hotels", "grand=10");
     StartSupplier("cars", "compact=10");
@@ -116,6 +118,19 @@ class Travel {
     BOOST_REQUIRE(t.ok());
     return *t;
   }
+
+  // Runs batonctl with the admin token kAdminToken; exit code and stdout.
+  std::pair<int, std::string> Ctl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {BinPath("batonctl"), "--coordinator",
+                                     cluster.CoordinatorAddress()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto p = ChildProcess::Start("batonctl-" + std::to_string(++runs_), argv,
+                                 {kAdminTokenEnv}, cluster.dir());
+    int code = p->WaitExit(30s);
+    return {code, p->Stdout() + p->Stderr()};
+  }
+
+  static constexpr const char* kAdminTokenEnv = "BATON_ADMIN_TOKEN=ops-token";
 
   BankCluster cluster;
 
@@ -282,6 +297,56 @@ BOOST_AUTO_TEST_CASE(a_bad_definition_file_gets_a_clear_error) {
   Booking b = t.Book({"--definition", file});
   BOOST_TEST(b.exit_code == 1);
   BOOST_TEST(b.output.find("cycle") != std::string::npos, b.output);
+}
+
+// A compensation that never succeeds parks the saga as rollback-stuck once
+// the retry window passes. batonctl finds it by a step's resource, shows
+// its steps, and an operator finishes it by hand (to release the hotel and
+// the flight with the suppliers).
+// Finishing by hand calls nobody: what was not compensated stays booked.
+BOOST_AUTO_TEST_CASE(an_operator_finishes_a_rollback_stuck_saga) {
+  Travel t({Travel::kAdminTokenEnv}, {"--retry-window-ms", "500"});
+  Booking b = t.Book({"--ordered", "--no-wait", "--knob", "payment:act_fail=1",
+                      "--knob", "hotel:compensate_retries=1000000"});
+  BOOST_TEST_REQUIRE(b.exit_code == 3, b.output);
+  BOOST_TEST_REQUIRE(
+      t.cluster.WaitForStatus(b.xid, v1::GLOBAL_STATUS_ROLLBACK_STUCK, 30s),
+      t.cluster.Logs());
+
+  auto [listed, list] =
+      t.Ctl({"list", "--status", "needs-attention", "--resource", "hotels"});
+  BOOST_TEST(listed == 0, list);
+  BOOST_TEST(list.find(b.xid) != std::string::npos, list);
+  BOOST_TEST(list.find("4 steps") != std::string::npos, list);
+
+  auto [shown, show] = t.Ctl({"show", b.xid});
+  BOOST_TEST(shown == 0, show);
+  for (const char* expected :
+       {"STEP", "AFTER", "hotel", "flight", "compensated", "cannot release"}) {
+    BOOST_TEST(show.find(expected) != std::string::npos, "no '" << expected
+                                                                << "' in\n"
+                                                                << show);
+  }
+
+  auto [forced, out] = t.Ctl(
+      {"rollback", b.xid, "--reason", "hotel released by phone, ticket 7"});
+  BOOST_TEST(forced == 0, out);
+  v1::Transaction r = t.Record(b.xid);
+  BOOST_TEST(r.status() == v1::GLOBAL_STATUS_ROLLED_BACK);
+  BOOST_REQUIRE(r.audit_size() == 1);
+  BOOST_TEST(r.audit(0).action() == "force-rollback");
+  BOOST_TEST(r.audit(0).detail().find("'flight', 'hotel'") != std::string::npos,
+             r.audit(0).detail());
+  for (const v1::StepProgress& step : r.saga().steps()) {
+    BOOST_TEST(step.status() == v1::STEP_STATUS_COMPENSATED);
+  }
+  BOOST_TEST(
+      (t.Level("payments", "alice") == std::pair<int64_t, int64_t>{1000, 0}));
+  BOOST_TEST(
+      (t.Level("cars", "compact") == std::pair<int64_t, int64_t>{10, 0}));
+  BOOST_TEST((t.Level("hotels", "grand") == std::pair<int64_t, int64_t>{9, 1}));
+  BOOST_TEST(
+      (t.Level("flights", "LH-400") == std::pair<int64_t, int64_t>{9, 1}));
 }
 
 }  // namespace
