@@ -119,16 +119,17 @@ absl::Status ForceSaga(v1::Transaction* txn, bool commit,
     absl::Status s = saga::RequestCompensation(
         txn, fmt::format("rolled back by an operator: {}", request.reason),
         now_ms);
-    if (s.ok()) AppendAudit(txn, action, request, "compensation started", now_ms);
+    if (s.ok())
+      AppendAudit(txn, action, request, "compensation started", now_ms);
     return s;
   }
   absl::StatusOr<std::string> marked = saga::FinishByHand(txn, now_ms);
   if (!marked.ok()) return marked.status();
   AppendAudit(txn, action, request,
-              marked->empty() ? "no step was unfinished"
-                              : fmt::format("marked {} by hand: step {}",
-                                            commit ? "succeeded" : "compensated",
-                                            *marked),
+              marked->empty()
+                  ? "no step was unfinished"
+                  : fmt::format("marked {} by hand: step {}",
+                                commit ? "succeeded" : "compensated", *marked),
               now_ms);
   return absl::OkStatus();
 }
@@ -241,6 +242,9 @@ absl::Status SetPaused(v1::Transaction* txn, bool paused,
   if (!paused) {
     for (const two_phase::Command& c : two_phase::PendingCommands(*txn)) {
       two_phase::FindBranch(txn, c.branch_id)->set_next_retry_unix_ms(0);
+    }
+    for (v1::StepProgress& p : *txn->mutable_saga()->mutable_steps()) {
+      p.set_next_attempt_unix_ms(0);
     }
     txn->set_retry_window_start_unix_ms(now_ms);
   }

@@ -34,6 +34,12 @@ v1::RetryPolicy WithDefaults(v1::RetryPolicy policy) {
 }
 
 void FillDefaults(v1::SagaStep* step) {
+  // Most undos need the same business data as the action (which booking to
+  // release), so an empty compensation is the action's call itself.
+  if (step->compensation().resource().empty() &&
+      step->compensation().payload().empty()) {
+    *step->mutable_compensation() = step->action();
+  }
   if (step->compensation().resource().empty())
     step->mutable_compensation()->set_resource(step->action().resource());
   *step->mutable_retry() = WithDefaults(step->retry());
@@ -709,7 +715,7 @@ bool MarkStuckIfRetryWindowPassed(v1::Transaction* txn, int64_t now_ms,
                                   int64_t retry_window_ms) {
   bool running = txn->status() == v1::GLOBAL_STATUS_COMMITTING ||
                  txn->status() == v1::GLOBAL_STATUS_ROLLING_BACK;
-  if (!HasSaga(*txn) || !running ||
+  if (!HasSaga(*txn) || !running || txn->paused() ||
       now_ms < RetryWindowStart(*txn) + retry_window_ms)
     return false;
   int step = StepToBlame(*txn);
@@ -731,8 +737,9 @@ int64_t NextActionTime(const v1::Transaction& txn, int64_t retry_window_ms) {
     if (t > 0 && (next == 0 || t < next)) next = t;
   };
   if (txn.status() == v1::GLOBAL_STATUS_BEGUN) consider(txn.deadline_unix_ms());
-  if (txn.status() == v1::GLOBAL_STATUS_COMMITTING ||
-      txn.status() == v1::GLOBAL_STATUS_ROLLING_BACK)
+  // A paused saga's window restarts at resume.
+  if (!txn.paused() && (txn.status() == v1::GLOBAL_STATUS_COMMITTING ||
+                        txn.status() == v1::GLOBAL_STATUS_ROLLING_BACK))
     consider(RetryWindowStart(txn) + retry_window_ms);
   // A backoff at the parallel limit ends with an answer, not with time.
   bool backoffs_count = !txn.paused() && DispatchBudget(txn) > 0;

@@ -136,8 +136,9 @@ absl::Status RequestCompensation(v1::Transaction* txn, std::string_view reason,
 // retry_window_ms after it turned (or after an operator's retry) becomes
 // ROLLBACK_STUCK; a forward-recovery saga COMMITTING more than
 // retry_window_ms after Start (or after an operator's retry) becomes
-// COMMIT_STUCK. The reason
-// names the first unfinished step. Retries go on. Returns true if it moved.
+// COMMIT_STUCK. A paused saga is left alone (resume restarts the window).
+// The reason names the first unfinished step. Retries go on. Returns true
+// if it moved.
 bool MarkStuckIfRetryWindowPassed(v1::Transaction* txn, int64_t now_ms,
                                   int64_t retry_window_ms);
 

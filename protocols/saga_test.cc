@@ -207,6 +207,7 @@ BOOST_AUTO_TEST_CASE(start_fills_defaults_and_starts_every_step_pending) {
   v1::SagaStep bare;
   bare.set_name("bare");
   bare.mutable_action()->set_resource("svc");
+  bare.mutable_action()->set_payload("seat 12A");
   v1::SagaStep big_backoff = Step("big", {"bare"});
   big_backoff.mutable_retry()->set_initial_backoff_ms(40'000);
   big_backoff.mutable_retry()->set_max_backoff_ms(0);
@@ -214,7 +215,9 @@ BOOST_AUTO_TEST_CASE(start_fills_defaults_and_starts_every_step_pending) {
 
   BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_BEGUN);
   const v1::SagaStep& filled = txn.saga().definition().steps(0);
+  // An empty compensation is the action's call.
   BOOST_TEST(filled.compensation().resource() == "svc");
+  BOOST_TEST(filled.compensation().payload() == "seat 12A");
   BOOST_TEST(filled.retry().max_attempts() == 1u);
   BOOST_TEST(filled.retry().initial_backoff_ms() == 100);
   BOOST_TEST(filled.retry().multiplier() == 2);
@@ -878,6 +881,16 @@ BOOST_AUTO_TEST_CASE(uses_resource_sees_actions_and_compensations) {
   BOOST_TEST(!UsesResource(txn, "svc-b"));
   BOOST_TEST(StepStatusName(v1::STEP_STATUS_COMPENSATION_FAILED) ==
              "compensation failed");
+}
+
+BOOST_AUTO_TEST_CASE(paused_saga_is_not_marked_stuck) {
+  v1::Transaction txn = Started(Def({Step("a"), Step("b")}));
+  DispatchAll(&txn);
+  BOOST_REQUIRE(RequestCompensation(&txn, "caller", kNow).ok());
+  txn.set_paused(true);
+  BOOST_TEST(NextActionTime(txn, kWindow) == 0);
+  BOOST_TEST(!MarkStuckIfRetryWindowPassed(&txn, kNow + 2 * kWindow, kWindow));
+  BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_ROLLING_BACK);
 }
 
 BOOST_AUTO_TEST_CASE(paused_saga_dispatches_nothing) {

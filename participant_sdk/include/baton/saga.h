@@ -71,7 +71,9 @@ class SagaBuilder {
   SagaBuilder(std::string name, v1::SagaDefinition definition)
       : name_(std::move(name)), definition_(std::move(definition)) {}
 
-  // Adds a step. An empty compensation resource means the action's.
+  // Adds a step. An empty compensation resource means the action's; an
+  // entirely empty compensation ({}) means the action's resource and
+  // payload, sent to Compensate.
   StepRef Step(const std::string& name, const SagaCall& action,
                const SagaCall& compensation);
 
