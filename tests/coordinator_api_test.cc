@@ -71,6 +71,56 @@ BOOST_AUTO_TEST_CASE(wrong_input_gets_the_right_code_and_a_clear_message) {
       c.client().ReportBranch(xid, 7, v1::PHASE_ONE_OUTCOME_PREPARED, "")));
 }
 
+// Sagas come whole through SubmitSaga; the 2PC calls refuse them plainly.
+BOOST_AUTO_TEST_CASE(sagas_are_submitted_whole_and_refuse_2pc_calls) {
+  Coordinator c;
+  v1::BeginRequest begin;
+  begin.set_name("trip");
+  begin.set_timeout_ms(30'000);
+  begin.set_protocol(v1::PROTOCOL_SAGA);
+  auto refused = c.client().BeginRaw(begin);
+  BOOST_TEST(absl::IsInvalidArgument(refused.status()));
+  BOOST_TEST(Says(refused.status(), "SubmitSaga"), refused.status());
+
+  v1::SubmitSagaRequest cyclic;
+  cyclic.set_name("trip");
+  cyclic.set_timeout_ms(30'000);
+  for (auto [name, dep] : {std::pair{"flight", "hotel"}, {"hotel", "flight"}}) {
+    v1::SagaStep* step = cyclic.mutable_definition()->add_steps();
+    step->set_name(name);
+    step->mutable_action()->set_resource("nobody-serves-this");
+    step->add_depends_on(dep);
+  }
+  auto bad = c.client().SubmitSagaRaw(cyclic);
+  BOOST_TEST(absl::IsInvalidArgument(bad.status()));
+  BOOST_TEST(Says(bad.status(), "cycle"), bad.status());
+
+  v1::SubmitSagaRequest ok = cyclic;
+  ok.mutable_definition()->mutable_steps(0)->clear_depends_on();
+  ok.set_wait(false);
+  auto submitted = c.client().SubmitSagaRaw(ok);
+  BOOST_REQUIRE_MESSAGE(submitted.ok(), submitted.status());
+  const std::string xid = submitted->xid();
+  auto commit = c.client().Commit(xid, false);
+  BOOST_TEST(absl::IsFailedPrecondition(commit.status()));
+  BOOST_TEST(Says(commit.status(), "commits by itself"), commit.status());
+  auto branch = c.Register(xid);
+  BOOST_TEST(absl::IsFailedPrecondition(branch.status()));
+  BOOST_TEST(Says(branch.status(), "takes no branches"), branch.status());
+
+  // Nobody serves the steps, so nothing ran; the caller's rollback
+  // compensates nothing and finishes at once.
+  auto rolled = c.client().Rollback(xid, "changed my mind", true);
+  BOOST_REQUIRE_MESSAGE(rolled.ok(), rolled.status());
+  BOOST_TEST(*rolled == v1::GLOBAL_STATUS_ROLLED_BACK);
+  auto record = c.client().GetTransaction(xid);
+  BOOST_REQUIRE(record.ok());
+  BOOST_TEST(record->reason() == "changed my mind");
+  for (const v1::StepProgress& step : record->saga().steps()) {
+    BOOST_TEST(step.status() == v1::STEP_STATUS_SKIPPED);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(decisions_are_idempotent_and_exclusive) {
   Coordinator c;
   std::string committed = c.Begin();
