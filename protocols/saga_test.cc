@@ -758,7 +758,8 @@ BOOST_AUTO_TEST_CASE(long_errors_are_cut_on_a_character_boundary) {
   BOOST_TEST(kept == message.substr(0, 1023));
 }
 
-BOOST_AUTO_TEST_CASE(retry_parked_reopens_a_failed_compensation) {
+// a then b; b failed, and its compensation failed for good.
+v1::Transaction StuckCompensatingB() {
   v1::Transaction txn = Started(Def({Step("a"), Step("b", {"a"})}));
   DispatchAll(&txn);
   Answer(&txn, Act(0), kDone);
@@ -767,6 +768,21 @@ BOOST_AUTO_TEST_CASE(retry_parked_reopens_a_failed_compensation) {
   DispatchAll(&txn);
   Answer(&txn, Undo(1), kFailed, kNow + 1, "ledger closed");
   BOOST_REQUIRE(txn.status() == v1::GLOBAL_STATUS_ROLLBACK_STUCK);
+  return txn;
+}
+
+// Forward recovery; a failed for good, c succeeded, b waits behind a.
+v1::Transaction StuckForwardOnA() {
+  v1::Transaction txn = Started(ForwardDef());
+  DispatchAll(&txn);
+  Answer(&txn, Act(0), kFailed, kNow + 1, "account frozen");
+  Answer(&txn, Act(2), kDone, kNow + 2);
+  BOOST_REQUIRE(txn.status() == v1::GLOBAL_STATUS_COMMIT_STUCK);
+  return txn;
+}
+
+BOOST_AUTO_TEST_CASE(retry_parked_reopens_a_failed_compensation) {
+  v1::Transaction txn = StuckCompensatingB();
 
   absl::StatusOr<std::string> reopened = RetryParked(&txn, kNow + 50);
   BOOST_REQUIRE(reopened.ok());
@@ -783,11 +799,7 @@ BOOST_AUTO_TEST_CASE(retry_parked_reopens_a_failed_compensation) {
 }
 
 BOOST_AUTO_TEST_CASE(retry_parked_reopens_a_failed_forward_step) {
-  v1::Transaction txn = Started(ForwardDef());
-  DispatchAll(&txn);
-  Answer(&txn, Act(0), kFailed, kNow + 1, "account frozen");
-  Answer(&txn, Act(2), kDone, kNow + 2);
-  BOOST_REQUIRE(txn.status() == v1::GLOBAL_STATUS_COMMIT_STUCK);
+  v1::Transaction txn = StuckForwardOnA();
 
   absl::StatusOr<std::string> reopened = RetryParked(&txn, kNow + 10);
   BOOST_REQUIRE(reopened.ok());
@@ -835,14 +847,7 @@ BOOST_AUTO_TEST_CASE(retry_parked_and_finish_by_hand_refuse_undecided) {
 }
 
 BOOST_AUTO_TEST_CASE(finish_by_hand_on_the_rollback_side_marks_compensated) {
-  v1::Transaction txn = Started(Def({Step("a"), Step("b", {"a"})}));
-  DispatchAll(&txn);
-  Answer(&txn, Act(0), kDone);
-  DispatchAll(&txn);
-  Answer(&txn, Act(1), kFailed, kNow, "bad card");
-  DispatchAll(&txn);
-  Answer(&txn, Undo(1), kFailed, kNow + 1, "ledger closed");
-  BOOST_REQUIRE(txn.status() == v1::GLOBAL_STATUS_ROLLBACK_STUCK);
+  v1::Transaction txn = StuckCompensatingB();
 
   absl::StatusOr<std::string> marked = FinishByHand(&txn, kNow + 9);
   BOOST_REQUIRE(marked.ok());
@@ -856,11 +861,7 @@ BOOST_AUTO_TEST_CASE(finish_by_hand_on_the_rollback_side_marks_compensated) {
 }
 
 BOOST_AUTO_TEST_CASE(finish_by_hand_on_the_commit_side_marks_succeeded) {
-  v1::Transaction txn = Started(ForwardDef());
-  DispatchAll(&txn);
-  Answer(&txn, Act(0), kFailed, kNow + 1, "account frozen");
-  Answer(&txn, Act(2), kDone, kNow + 2);
-  BOOST_REQUIRE(txn.status() == v1::GLOBAL_STATUS_COMMIT_STUCK);
+  v1::Transaction txn = StuckForwardOnA();
 
   absl::StatusOr<std::string> marked = FinishByHand(&txn, kNow + 9);
   BOOST_REQUIRE(marked.ok());
