@@ -3,6 +3,8 @@
 #include <charconv>
 #include <chrono>
 
+#include "absl/strings/cord.h"
+#include "absl/strings/string_view.h"
 #include "fmt/format.h"
 #include "participant_sdk/internal/postgres_pool.h"
 #include "spdlog/spdlog.h"
@@ -142,9 +144,16 @@ absl::Status PostgresXaResource::Impl::PrepareOn(PGconn* conn,
         std::string::npos) {
       return absl::FailedPreconditionError(PreparationsDisabled(conn));
     }
-    return absl::Status(
+    // A deferred constraint fails here rather than in the work. Keep its
+    // code and SQLSTATE (PgSqlState), as for an error from the work.
+    absl::Status failed(
         r.status().code(),
         fmt::format("PREPARE TRANSACTION {} failed: {}", gid, message));
+    r.status().ForEachPayload(
+        [&failed](absl::string_view url, const absl::Cord& payload) {
+          failed.SetPayload(url, payload);
+        });
+    return failed;
   }
   // In a transaction that already failed (the work swallowed an error),
   // PostgreSQL answers PREPARE with a rollback rather than an error.

@@ -170,6 +170,73 @@ BOOST_AUTO_TEST_CASE(a_constraint_violation_fails_prepare_and_holds_nothing) {
   BOOST_TEST(Counter() == 0);
 }
 
+// A deferred constraint is checked when the transaction ends, which for a
+// branch is PREPARE TRANSACTION: every statement of the work succeeds, and
+// PREPARE itself fails. PostgreSQL has then aborted the whole local
+// transaction, branch row included.
+BOOST_AUTO_TEST_CASE(a_deferred_constraint_fails_at_prepare_and_holds_nothing) {
+  Exec(
+      "CREATE TABLE receipts (ref text UNIQUE DEFERRABLE INITIALLY DEFERRED, "
+      "counter_id int NOT NULL)");
+  Exec("INSERT INTO receipts VALUES ('r1', 1)");
+  // The work adds to the counter and files a receipt named by
+  // application_data, and records whether its own statements succeeded.
+  std::atomic<int> works_ok{0};
+  auto opened = PostgresXaResource::Open(
+      {.conninfo = server->ConnInfo(db), .resource = "bank-a"},
+      [&works_ok](PGconn* conn, const BranchContext& branch) {
+        absl::StatusOr<PgResult> r =
+            PgExec(conn, "UPDATE counter SET n = n + 1 WHERE id = 1");
+        if (r.ok()) {
+          r = PgExec(conn, "INSERT INTO receipts VALUES ($1, 1)",
+                     {branch.application_data});
+        }
+        if (r.ok()) ++works_ok;
+        return r.status();
+      });
+  BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
+  PostgresXaResource& resource = **opened;
+
+  BranchContext duplicate{"n1-1-11", 4, "bank-a", "r1"};
+  absl::Status s = resource.Prepare(duplicate);
+  BOOST_TEST(works_ok.load() == 1);  // The INSERT itself was accepted.
+  BOOST_TEST(absl::IsFailedPrecondition(s), s);
+  BOOST_TEST(PgSqlState(s) == "23505", s);
+  BOOST_TEST(s.message().find("PREPARE TRANSACTION baton/bank-a/4/n1-1-11 "
+                              "failed") != std::string::npos,
+             s);
+  BOOST_TEST(s.message().find("receipts_ref_key") != std::string::npos, s);
+
+  // Nothing prepared, nothing written, no lock held.
+  BOOST_TEST(server->PreparedGids(db).empty());
+  BOOST_TEST(Counter() == 10);
+  auto receipts = server->Query(db, "SELECT ref FROM receipts ORDER BY ref");
+  BOOST_REQUIRE(receipts.ok());
+  BOOST_TEST(receipts->size() == 1);
+  auto rows = server->Query(db, "SELECT count(*) FROM baton_branches");
+  BOOST_REQUIRE(rows.ok());
+  BOOST_TEST((*rows)[0][0] == "0");
+  BOOST_TEST(RowIsFree());
+  BOOST_TEST(resource.Recover().empty());
+
+  // Phase two for the failed branch: the rollback the coordinator sends is
+  // done, and a commit could never apply.
+  BOOST_TEST((resource.Rollback(duplicate).outcome == Outcome::kDone));
+  BOOST_TEST((resource.Commit(duplicate).outcome == Outcome::kFailed));
+  BOOST_TEST(Counter() == 10);
+
+  // The pooled connection came back outside any transaction: the next
+  // branch on it prepares and commits.
+  BranchContext fresh{"n1-1-12", 1, "bank-a", "r2"};
+  BOOST_REQUIRE(resource.Prepare(fresh).ok());
+  BOOST_TEST((resource.Commit(fresh).outcome == Outcome::kDone));
+  BOOST_TEST(Counter() == 11);
+  receipts = server->Query(db, "SELECT ref FROM receipts ORDER BY ref");
+  BOOST_REQUIRE(receipts.ok());
+  BOOST_TEST(receipts->size() == 2);
+  BOOST_TEST(server->PreparedGids(db).empty());
+}
+
 BOOST_AUTO_TEST_CASE(a_work_that_swallows_an_error_is_not_prepared) {
   auto opened = PostgresXaResource::Open(
       {.conninfo = server->ConnInfo(db), .resource = "bank-a"},

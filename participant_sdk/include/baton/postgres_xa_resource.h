@@ -75,7 +75,9 @@ class PostgresXaResource : public XaResource {
 
   // BEGIN, the branch row, the service's work, PREPARE TRANSACTION. An
   // error from the work is returned as is (a constraint violation is
-  // FAILED_PRECONDITION); nothing stays prepared after an error.
+  // FAILED_PRECONDITION); so is a deferred constraint that fails PREPARE
+  // itself, with its SQLSTATE (PgSqlState). Nothing stays prepared after an
+  // error.
   absl::Status Prepare(const BranchContext& branch) override;
   // COMMIT PREPARED. If the gid is gone: DONE when the branch row shows it
   // committed, FAILED when it does not (it was rolled back, so it can never
