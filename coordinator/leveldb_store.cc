@@ -14,18 +14,19 @@
 namespace baton {
 
 void StoreBatch::PutTransaction(const v1::Transaction& txn,
-                                int64_t previous_due_ms) {
+                                int64_t previous_due_ms,
+                                std::string owned_meta_key) {
   ops_.push_back(Op{.kind = Op::kPutTransaction,
                     .key = txn.xid(),
                     .value = txn.SerializeAsString(),
                     .terminal = IsTerminal(txn.status()),
                     .due_ms = txn.next_action_unix_ms(),
                     .previous_due_ms = previous_due_ms,
-                    .finished_ms = txn.finished_unix_ms()});
+                    .finished_ms = txn.finished_unix_ms(),
+                    .owned_meta_key = std::move(owned_meta_key)});
 }
 
-void StoreBatch::DeleteTransaction(const std::string& xid,
-                                   int64_t finished_ms,
+void StoreBatch::DeleteTransaction(const std::string& xid, int64_t finished_ms,
                                    int64_t unfinished_due_ms) {
   ops_.push_back(Op{.kind = Op::kDeleteTransaction,
                     .key = xid,
@@ -35,6 +36,10 @@ void StoreBatch::DeleteTransaction(const std::string& xid,
 
 void StoreBatch::PutMeta(const std::string& key, const std::string& value) {
   ops_.push_back(Op{.kind = Op::kPutMeta, .key = key, .value = value});
+}
+
+void StoreBatch::DeleteMeta(const std::string& key) {
+  ops_.push_back(Op{.kind = Op::kDeleteMeta, .key = key});
 }
 
 namespace {
@@ -123,6 +128,7 @@ class LevelDbStore : public TransactionStore {
                                    it->key().ToString());
       }
       if (ref.finished_ms >= cutoff_ms) break;
+      ref.owned_meta_key = it->value().ToString();
       out->push_back(std::move(ref));
     }
     return FromLevelDb(it->status(), "scan finished transactions");
@@ -158,6 +164,9 @@ class LevelDbStore : public TransactionStore {
         case StoreBatch::Op::kPutMeta:
           wb->Put(store_keys::MetaKey(op.key), op.value);
           break;
+        case StoreBatch::Op::kDeleteMeta:
+          wb->Delete(store_keys::MetaKey(op.key));
+          break;
       }
     }
   }
@@ -169,7 +178,7 @@ class LevelDbStore : public TransactionStore {
       wb->Delete(store_keys::UnfinishedKey(op.previous_due_ms, xid));
     }
     if (op.terminal) {
-      wb->Put(store_keys::FinishedKey(op.finished_ms, xid), "");
+      wb->Put(store_keys::FinishedKey(op.finished_ms, xid), op.owned_meta_key);
     } else if (moved) {
       wb->Put(store_keys::UnfinishedKey(op.due_ms, xid), "");
     }

@@ -19,24 +19,34 @@ class StoreBatch {
   // The record is serialized when the op is made, once: the store needs the
   // bytes plus the few fields its indexes are keyed on.
   struct Op {
-    enum Kind { kPutTransaction, kDeleteTransaction, kPutMeta } kind;
-    std::string key;               // The xid, or the meta key.
-    std::string value;             // The serialized record, or the meta value.
-    bool terminal = false;         // kPutTransaction
-    int64_t due_ms = 0;            // kPutTransaction: next_action_unix_ms
+    enum Kind {
+      kPutTransaction,
+      kDeleteTransaction,
+      kPutMeta,
+      kDeleteMeta
+    } kind;
+    std::string key;        // The xid, or the meta key.
+    std::string value;      // The serialized record, or the meta value.
+    bool terminal = false;  // kPutTransaction
+    int64_t due_ms = 0;     // kPutTransaction: next_action_unix_ms
     // kPutTransaction, kDeleteTransaction: the due it was indexed at.
     int64_t previous_due_ms = -1;
-    int64_t finished_ms = 0;       // kPutTransaction, kDeleteTransaction
+    int64_t finished_ms = 0;     // kPutTransaction, kDeleteTransaction
+    std::string owned_meta_key;  // kPutTransaction
   };
 
   // Writes the whole record. previous_due_ms is the next_action_unix_ms the
-  // record carried when it was last put, or -1 if it was never put.
-  void PutTransaction(const v1::Transaction& txn, int64_t previous_due_ms);
+  // record carried when it was last put, or -1 if it was never put. A
+  // terminal record may own a meta key (e.g. an idempotency key pointing at
+  // it): ScanFinished hands it back, so a purge can drop both together.
+  void PutTransaction(const v1::Transaction& txn, int64_t previous_due_ms,
+                      std::string owned_meta_key = "");
   // Drops a terminal record that finished at finished_ms, or, given
   // unfinished_due_ms >= 0, an unfinished one last put with that due time.
   void DeleteTransaction(const std::string& xid, int64_t finished_ms,
                          int64_t unfinished_due_ms = -1);
   void PutMeta(const std::string& key, const std::string& value);
+  void DeleteMeta(const std::string& key);
 
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }
@@ -49,6 +59,7 @@ class StoreBatch {
 struct FinishedRef {
   std::string xid;
   int64_t finished_ms;
+  std::string owned_meta_key;  // As put with the terminal record; may be "".
 };
 
 struct StoreStats {

@@ -130,6 +130,31 @@ BOOST_AUTO_TEST_CASE(delete_removes_record_and_index_and_data_survives_reopen) {
   BOOST_TEST(absl::IsNotFound(store->GetMeta("nothing", &epoch)));
 }
 
+BOOST_AUTO_TEST_CASE(a_terminal_record_hands_back_the_meta_key_it_owns) {
+  TempDir dir;
+  std::unique_ptr<TransactionStore> store;
+  BOOST_REQUIRE(OpenLevelDbStore(dir.path.string(), &store).ok());
+  StoreBatch batch;
+  batch.PutMeta("saga-request/trip-42", "0-1-1");
+  batch.PutTransaction(Txn("0-1-1", v1::GLOBAL_STATUS_COMMITTED, 0, 7), -1,
+                       "saga-request/trip-42");
+  batch.PutTransaction(Txn("0-1-2", v1::GLOBAL_STATUS_COMMITTED, 0, 8), -1);
+  BOOST_REQUIRE(Apply(store.get(), batch).ok());
+
+  std::vector<FinishedRef> finished;
+  BOOST_REQUIRE(store->ScanFinished(nullptr, 100, 10, &finished).ok());
+  BOOST_REQUIRE(finished.size() == 2u);
+  BOOST_TEST(finished[0].owned_meta_key == "saga-request/trip-42");
+  BOOST_TEST(finished[1].owned_meta_key.empty());
+
+  StoreBatch purge;
+  purge.DeleteTransaction("0-1-1", 7);
+  purge.DeleteMeta(finished[0].owned_meta_key);
+  BOOST_REQUIRE(Apply(store.get(), purge).ok());
+  std::string xid;
+  BOOST_TEST(absl::IsNotFound(store->GetMeta("saga-request/trip-42", &xid)));
+}
+
 BOOST_AUTO_TEST_CASE(open_fails_clearly_on_unusable_dir) {
   std::unique_ptr<TransactionStore> store;
   absl::Status s = OpenLevelDbStore("/proc/baton-cannot-be-here", &store);

@@ -26,6 +26,13 @@ absl::Status CommitAborted(const v1::Transaction& txn) {
       "transaction {} was rolled back instead: {}", txn.xid(), txn.reason()));
 }
 
+// The meta key that maps a saga's request_id to its xid; "" for none.
+std::string SagaRequestKey(const v1::Transaction& record) {
+  if (record.protocol() != v1::PROTOCOL_SAGA || record.request_id().empty())
+    return "";
+  return kSagaRequestPrefix + record.request_id();
+}
+
 }  // namespace
 
 TransactionManager::TransactionManager(const ManagerOptions& options,
@@ -71,12 +78,10 @@ void TransactionManager::PersistLocked(LiveTransaction* t, Done done) {
   r.set_next_action_unix_ms(NextActionFor(r));
   uint64_t write = ++t->writes_queued;
   StoreBatch batch;
-  batch.PutTransaction(r, t->persisted_due);
-  // A saga's idempotency key outlives its stay in memory.
-  if (write == 1 && r.protocol() == v1::PROTOCOL_SAGA &&
-      !r.request_id().empty()) {
-    batch.PutMeta(kSagaRequestPrefix + r.request_id(), r.xid());
-  }
+  // A saga's idempotency key outlives its stay in memory, until the purge.
+  std::string request_key = SagaRequestKey(r);
+  if (write == 1 && !request_key.empty()) batch.PutMeta(request_key, r.xid());
+  batch.PutTransaction(r, t->persisted_due, std::move(request_key));
   // One heap entry per distinct due time; stale ones are skipped when popped.
   if (r.next_action_unix_ms() > 0 &&
       r.next_action_unix_ms() != t->persisted_due) {
@@ -864,6 +869,9 @@ void TransactionManager::SubmitForget(v1::Transaction tombstone,
                           unfinished_due);
   batch.PutMeta(kForgottenPrefix + tombstone.xid(),
                 tombstone.SerializeAsString());
+  if (std::string key = SagaRequestKey(tombstone); !key.empty()) {
+    batch.DeleteMeta(key);
+  }
   committer_->Submit(
       std::move(batch),
       [tombstone = std::move(tombstone), reply = std::move(reply)](

@@ -74,6 +74,7 @@ size_t RecoveryLoop::PurgeFinishedBefore(int64_t cutoff_ms) {
   StoreBatch batch;
   for (const FinishedRef& ref : refs) {
     batch.DeleteTransaction(ref.xid, ref.finished_ms);
+    if (!ref.owned_meta_key.empty()) batch.DeleteMeta(ref.owned_meta_key);
   }
   std::promise<absl::Status> done;
   committer_->Submit(std::move(batch),
