@@ -2,6 +2,9 @@
 
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/string_view.h"
@@ -64,6 +67,7 @@ class PostgresXaResource::Impl {
         work_(std::move(work)),
         pool_(options.conninfo, options.max_idle_connections),
         prefix_("baton/" + options.resource + "/") {}
+  ~Impl() { StopPurging(); }
 
   absl::Status Open();
   std::optional<std::string> Gid(const std::string& xid,
@@ -72,8 +76,13 @@ class PostgresXaResource::Impl {
   PhaseTwoResult Finish(const BranchContext& branch, bool commit);
   std::vector<InDoubtBranch> Recover();
   absl::StatusOr<size_t> Purge(int64_t cutoff_unix_ms);
+  // Runs Purge every purge_interval until the resource is destroyed.
+  void StartPurging();
 
  private:
+  void PurgeLoop();
+  void StopPurging();
+
   absl::Status PrepareOn(PGconn* conn, const BranchContext& branch,
                          const std::string& gid);
   PhaseTwoResult ResolveGone(PGconn* conn, const std::string& gid, bool commit);
@@ -82,6 +91,11 @@ class PostgresXaResource::Impl {
   const PostgresBranchWork work_;
   internal::PgPool pool_;
   const std::string prefix_;  // "baton/<resource>/", the start of every gid.
+
+  std::mutex purge_mu_;
+  std::condition_variable purge_wake_;
+  bool stopping_ = false;  // Guarded by purge_mu_.
+  std::thread purger_;
 };
 
 absl::Status PostgresXaResource::Impl::Open() {
@@ -256,6 +270,44 @@ absl::StatusOr<size_t> PostgresXaResource::Impl::Purge(int64_t cutoff_unix_ms) {
   return static_cast<size_t>(std::atoll(PQcmdTuples(r->get())));
 }
 
+void PostgresXaResource::Impl::StartPurging() {
+  if (options_.branch_retention.count() <= 0) return;
+  purger_ = std::thread([this] { PurgeLoop(); });
+}
+
+void PostgresXaResource::Impl::PurgeLoop() {
+  std::unique_lock<std::mutex> lock(purge_mu_);
+  while (!purge_wake_.wait_for(lock, options_.purge_interval,
+                               [this] { return stopping_; })) {
+    lock.unlock();
+    int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    absl::StatusOr<size_t> purged =
+        Purge(now_ms - options_.branch_retention.count());
+    if (!purged.ok()) {
+      spdlog::warn(
+          "resource {}: purging old branch rows failed ({}); "
+          "trying again in {} ms",
+          options_.resource, purged.status().ToString(),
+          options_.purge_interval.count());
+    } else if (*purged > 0) {
+      spdlog::debug("resource {}: purged {} branch row(s)", options_.resource,
+                    *purged);
+    }
+    lock.lock();
+  }
+}
+
+void PostgresXaResource::Impl::StopPurging() {
+  {
+    std::lock_guard<std::mutex> lock(purge_mu_);
+    stopping_ = true;
+  }
+  purge_wake_.notify_all();
+  if (purger_.joinable()) purger_.join();
+}
+
 absl::StatusOr<std::unique_ptr<PostgresXaResource>> PostgresXaResource::Open(
     const PostgresXaOptions& options, PostgresBranchWork work) {
   if (!ValidResourceName(options.resource)) {
@@ -269,6 +321,7 @@ absl::StatusOr<std::unique_ptr<PostgresXaResource>> PostgresXaResource::Open(
   }
   auto impl = std::make_unique<Impl>(options, std::move(work));
   if (absl::Status s = impl->Open(); !s.ok()) return s;
+  impl->StartPurging();
   return std::unique_ptr<PostgresXaResource>(
       new PostgresXaResource(std::move(impl)));
 }

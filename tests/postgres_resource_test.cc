@@ -9,6 +9,7 @@
 
 #include "baton/postgres_barrier.h"
 #include "baton/postgres_xa_resource.h"
+#include "common/child_process.h"
 #include "tests/support/pg_cluster.h"
 
 namespace baton::testing {
@@ -293,6 +294,24 @@ BOOST_AUTO_TEST_CASE(purge_forgets_old_branch_rows) {
                        now.time_since_epoch())
                        .count();
   BOOST_TEST(*resource->PurgeBranchesBefore(cutoff) == 1);
+}
+
+BOOST_AUTO_TEST_CASE(old_branch_rows_are_purged_by_the_resource_itself) {
+  auto opened = PostgresXaResource::Open(
+      {.conninfo = server->ConnInfo(db),
+       .resource = "bank-a",
+       .branch_retention = std::chrono::milliseconds(1),
+       .purge_interval = std::chrono::milliseconds(20)},
+      [](PGconn*, const BranchContext&) { return absl::OkStatus(); });
+  BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
+  BranchContext branch{"n1-1-11", 1, "bank-a", "1"};
+  BOOST_REQUIRE((*opened)->Prepare(branch).ok());
+  BOOST_REQUIRE(((*opened)->Commit(branch).outcome == Outcome::kDone));
+  auto rows = [&] {
+    auto r = server->Query(db, "SELECT count(*) FROM baton_branches");
+    return r.ok() ? std::stoi((*r)[0][0]) : -1;
+  };
+  BOOST_TEST(WaitFor([&] { return rows() == 0; }, std::chrono::seconds(10)));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -50,6 +50,11 @@ struct PostgresXaOptions {
   std::chrono::milliseconds lock_timeout{2000};
   // Idle connections kept open for reuse.
   size_t max_idle_connections = 8;
+  // Branch rows older than this are deleted every purge_interval, from a
+  // thread of the resource's own. Keep it well beyond the coordinator's
+  // retry window (see PurgeBranchesBefore); zero keeps rows forever.
+  std::chrono::milliseconds branch_retention = std::chrono::hours(24 * 7);
+  std::chrono::milliseconds purge_interval = std::chrono::hours(1);
 };
 
 // The service's SQL for one branch. It runs on `conn` inside the branch's
@@ -92,7 +97,8 @@ class PostgresXaResource : public XaResource {
   // the next attach lists them again.
   std::vector<InDoubtBranch> Recover() override;
 
-  // Deletes branch rows older than `cutoff_unix_ms`, after which a repeated
+  // Deletes branch rows older than `cutoff_unix_ms` (the resource also does
+  // so by itself, see branch_retention), after which a repeated
   // commit of those branches would be answered FAILED: keep them longer
   // than the coordinator's retry window. Returns how many were deleted.
   absl::StatusOr<size_t> PurgeBranchesBefore(int64_t cutoff_unix_ms);
