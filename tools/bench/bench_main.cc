@@ -9,7 +9,6 @@
 #include <fstream>
 #include <optional>
 
-#include "baton/participant.h"
 #include "baton/v1/admin_service.grpc.pb.h"
 #include "common/child_process.h"
 #include "common/logging.h"
@@ -18,6 +17,7 @@
 #include "echo.grpc.pb.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
+#include "tools/bench/participant_process.h"
 #include "tools/bench/report.h"
 #include "tools/bench/workloads.h"
 
@@ -36,38 +36,12 @@ struct Flags {
   bool baseline = false;
   std::string token_file;
   int branches = 2;
+  int steps = 2;
+  bool parallel = false;
+  bool leveldb_barrier = false;
   int participants = 2;
   int64_t retention_s = 60;
 };
-
-// Phase two that always succeeds at once.
-class TrivialResource : public XaResource {
- public:
-  absl::Status Prepare(const BranchContext&) override {
-    return absl::OkStatus();
-  }
-  PhaseTwoResult Commit(const BranchContext&) override {
-    return PhaseTwoResult::Done();
-  }
-  PhaseTwoResult Rollback(const BranchContext&) override {
-    return PhaseTwoResult::Done();
-  }
-};
-
-int ServeParticipant(const std::string& coordinator,
-                     const std::string& resource,
-                     const std::string& ready_file) {
-  TrivialResource handler;
-  auto participant = Participant::Create(
-      {.coordinator = coordinator, .service = "bench", .worker_threads = 2});
-  if (!participant.ok()) return 1;
-  (*participant)->AddXaResource(resource, &handler).IgnoreError();
-  (*participant)->Start().IgnoreError();
-  if (!(*participant)->WaitAttached(30s)) return 1;
-  WritePortFile(ready_file, 1);
-  WaitForStopSignal();
-  _exit(0);
-}
 
 class EchoService final : public Echo::CallbackService {
   grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context,
@@ -128,22 +102,34 @@ class Fleet {
     return token;
   }
 
-  std::vector<std::string> Participants(const std::string& coordinator, int n) {
-    std::vector<std::string> resources;
+  // Starts `n` participant processes serving `protocol` ("xa", "tcc" or
+  // "saga") and waits until each is attached.
+  std::vector<ParticipantTarget> Participants(const std::string& coordinator,
+                                              const std::string& protocol,
+                                              int n) {
+    std::vector<ParticipantTarget> targets;
     for (int i = 0; i < n; ++i) {
       std::string resource = fmt::format("bench-{}", i);
       auto ready = dir_.path() / (resource + ".ready");
-      processes_.push_back(ChildProcess::Start(
-          resource,
-          {BinPath("baton-bench"), "participant", "--coordinator", coordinator,
-           "--resource", resource, "--ready-file", ready.string()},
-          {}, dir_.path()));
-      if (WaitForPortFile(ready, 30s) == 0) {
+      std::vector<std::string> argv = {
+          BinPath("baton-bench"), "participant", "--coordinator", coordinator,
+          "--resource",           resource,      "--protocol",    protocol,
+          "--ready-file",         ready.string()};
+      if (flags_.leveldb_barrier) {
+        argv.push_back("--barrier-dir");
+        argv.push_back((dir_.path() / (resource + ".barrier")).string());
+      }
+      processes_.push_back(
+          ChildProcess::Start(resource, argv, {}, dir_.path()));
+      int port = WaitForPortFile(ready, 30s);
+      if (port == 0) {
         Die(resource + " did not attach: " + processes_.back()->Stderr());
       }
-      resources.push_back(resource);
+      targets.push_back({resource, protocol == "tcc"
+                                       ? fmt::format("127.0.0.1:{}", port)
+                                       : std::string()});
     }
-    return resources;
+    return targets;
   }
 
   std::string EchoServer() {
@@ -190,26 +176,60 @@ LoadOptions ToLoadOptions(const Flags& flags) {
   return options;
 }
 
+std::vector<std::string> Resources(
+    const std::vector<ParticipantTarget>& targets) {
+  std::vector<std::string> resources;
+  for (const ParticipantTarget& target : targets) {
+    resources.push_back(target.resource);
+  }
+  return resources;
+}
+
+// Starts the participants `workload` needs; names it and counts its RPCs in
+// `report`.
+Operation ChooseWorkload(const Flags& flags, const std::string& workload,
+                         const std::string& coordinator, Fleet* fleet,
+                         Report* report) {
+  Workloads workloads(coordinator);
+  if (workload == "empty") {
+    report->workload = "empty";
+    report->rpcs_per_transaction = 2;
+    return workloads.Empty();
+  }
+  const char* barrier = flags.leveldb_barrier ? " --leveldb-barrier" : "";
+  int width = workload == "saga" ? flags.steps : flags.branches;
+  int processes = std::min(flags.participants, width);
+  if (workload == "tcc") {
+    report->workload =
+        fmt::format("tcc --branches {}{}", flags.branches, barrier);
+    report->rpcs_per_transaction = 2 + 3 * flags.branches;
+    return workloads.Tcc(flags.branches,
+                         fleet->Participants(coordinator, "tcc", processes));
+  }
+  if (workload == "saga") {
+    report->workload =
+        fmt::format("saga --steps {}{}{}", flags.steps,
+                    flags.parallel ? " --parallel" : "", barrier);
+    report->rpcs_per_transaction = 1;
+    return workloads.Saga(
+        flags.steps,
+        Resources(fleet->Participants(coordinator, "saga", processes)),
+        flags.parallel);
+  }
+  report->workload = fmt::format("2pc --branches {}", flags.branches);
+  report->rpcs_per_transaction = 2 + 2 * flags.branches;
+  return workloads.TwoPhase(flags.branches, Resources(fleet->Participants(
+                                                coordinator, "xa", processes)));
+}
+
 int RunBenchmark(const Flags& flags, const std::string& workload) {
   Fleet fleet(flags);
   std::string coordinator = fleet.Coordinator();
-  Workloads workloads(coordinator);
   Report report;
   report.concurrency = flags.concurrency;
   report.rate = flags.rate;
-  Operation operation;
-  if (workload == "empty") {
-    report.workload = "empty";
-    report.rpcs_per_transaction = 2;
-    operation = workloads.Empty();
-  } else {
-    report.workload = fmt::format("2pc --branches {}", flags.branches);
-    report.rpcs_per_transaction = 2 + 2 * flags.branches;
-    operation = workloads.TwoPhase(
-        flags.branches,
-        fleet.Participants(coordinator, std::min(flags.participants,
-                                                 std::max(flags.branches, 1))));
-  }
+  Operation operation =
+      ChooseWorkload(flags, workload, coordinator, &fleet, &report);
   auto admin = v1::AdminService::NewStub(
       grpc::CreateChannel(coordinator, grpc::InsecureChannelCredentials()));
 
@@ -245,10 +265,31 @@ int RunBenchmark(const Flags& flags, const std::string& workload) {
   return report.load.errors == 0 && ok > 0 ? 0 : 1;
 }
 
+// A workload's width (branches or steps) and how many processes serve it.
+void AddBranchOptions(CLI::App* workload, const std::string& name, int* width,
+                      Flags* flags) {
+  workload->add_option(name, *width)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  workload
+      ->add_option("--participants", flags->participants,
+                   "Participant processes, serving the branches in turn")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 16));
+}
+
+void AddBarrierOption(CLI::App* workload, Flags* flags) {
+  workload->add_flag("--leveldb-barrier", flags->leveldb_barrier,
+                     "Participants guard their hooks with the SDK's synced "
+                     "LevelDB barrier (default: a pass-through one)");
+}
+
 }  // namespace
 }  // namespace baton::bench
 
 int main(int argc, char** argv) {
+  using baton::bench::AddBarrierOption;
+  using baton::bench::AddBranchOptions;
   using baton::bench::Flags;
   Flags flags;
   CLI::App app{
@@ -283,21 +324,27 @@ int main(int argc, char** argv) {
   app.add_subcommand("empty", "Begin and commit, no branches");
   CLI::App* two_phase =
       app.add_subcommand("2pc", "2PC with N prepared branches");
-  two_phase->add_option("--branches", flags.branches)
-      ->capture_default_str()
-      ->check(CLI::Range(1, 100));
-  two_phase
-      ->add_option("--participants", flags.participants,
-                   "Participant processes serving the branches")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 16));
-  app.add_subcommand("tcc", "TCC (not available until TCC lands)");
-  app.add_subcommand("saga", "Saga (not available until sagas land)");
+  AddBranchOptions(two_phase, "--branches", &flags.branches, &flags);
+  CLI::App* tcc = app.add_subcommand(
+      "tcc", "TCC with N branches, each tried in a participant process");
+  AddBranchOptions(tcc, "--branches", &flags.branches, &flags);
+  AddBarrierOption(tcc, &flags);
+  CLI::App* saga =
+      app.add_subcommand("saga", "A saga of N steps, submitted in one call");
+  AddBranchOptions(saga, "--steps", &flags.steps, &flags);
+  AddBarrierOption(saga, &flags);
+  saga->add_flag("--parallel", flags.parallel,
+                 "No order between the steps (default: a chain)");
 
-  std::string resource, ready_file, port_file;
+  baton::bench::ParticipantFlags participant_flags;
+  std::string port_file;
   CLI::App* participant = app.add_subcommand("participant")->group("");
-  participant->add_option("--resource", resource)->required();
-  participant->add_option("--ready-file", ready_file)->required();
+  participant->add_option("--resource", participant_flags.resource)->required();
+  participant->add_option("--protocol", participant_flags.protocol)
+      ->check(CLI::IsMember({"xa", "tcc", "saga"}));
+  participant->add_option("--barrier-dir", participant_flags.barrier_dir);
+  participant->add_option("--ready-file", participant_flags.ready_file)
+      ->required();
   CLI::App* echo = app.add_subcommand("echo-server")->group("");
   echo->add_option("--port-file", port_file)->required();
   CLI11_PARSE(app, argc, argv);
@@ -305,15 +352,10 @@ int main(int argc, char** argv) {
   baton::BlockStopSignals();
   baton::SetupLogging("baton-bench", "warn");
   if (*participant) {
-    return baton::bench::ServeParticipant(flags.coordinator, resource,
-                                          ready_file);
+    participant_flags.coordinator = flags.coordinator;
+    return baton::bench::ServeParticipant(participant_flags);
   }
   if (*echo) return baton::bench::ServeEcho(port_file);
   std::string workload = app.get_subcommands().front()->get_name();
-  if (workload == "tcc" || workload == "saga") {
-    fmt::print(stderr, "baton-bench: the {} workload is not available yet\n",
-               workload);
-    return 2;
-  }
   return baton::bench::RunBenchmark(flags, workload);
 }

@@ -13,8 +13,16 @@
 
 namespace baton::bench {
 
+// A participant process the load generator sends work to: the resource it
+// serves and, for TCC, the address of its TccTry service (try.proto).
+struct ParticipantTarget {
+  std::string resource;
+  std::string try_address;
+};
+
 // Transactions as chains of asynchronous calls on gRPC's callback API, so a
-// handful of threads keeps hundreds of transactions in flight.
+// handful of threads keeps hundreds of transactions in flight. Every
+// transaction counts as an error unless it finished committed.
 class Workloads {
  public:
   explicit Workloads(const std::string& coordinator);
@@ -25,6 +33,16 @@ class Workloads {
   // resources in turn; Commit waiting for phase two: 2 + 2 * branches RPCs.
   // The attached participants serve phase two.
   Operation TwoPhase(int branches, std::vector<std::string> resources);
+  // Begin(PROTOCOL_TCC); per branch, in turn, a TccTry call to the next
+  // target, whose process runs Participant::Try (RegisterBranch, the try
+  // behind its barrier, ReportBranch); Commit waiting for the confirms:
+  // 2 + 3 * branches RPCs.
+  Operation Tcc(int branches, const std::vector<ParticipantTarget>& targets);
+  // SubmitSaga of `steps` steps on the resources in turn, waiting until the
+  // saga finished: 1 RPC. The steps form a chain (each after the one
+  // before), or with `parallel` have no order between them.
+  Operation Saga(int steps, const std::vector<std::string>& resources,
+                 bool parallel);
   // One unary echo against `address`.
   static Operation Echo(const std::string& address);
 

@@ -1,0 +1,187 @@
+#include "tools/bench/participant_process.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <memory>
+#include <optional>
+
+#include "baton/leveldb_barrier.h"
+#include "baton/participant.h"
+#include "baton/propagation.h"
+#include "baton/saga.h"
+#include "baton/tcc.h"
+#include "common/grpc_status.h"
+#include "common/port_file.h"
+#include "common/signals.h"
+#include "spdlog/spdlog.h"
+#include "try.grpc.pb.h"
+
+namespace baton::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Phase two that always succeeds at once.
+class TrivialXa : public XaResource {
+ public:
+  absl::Status Prepare(const BranchContext&) override {
+    return absl::OkStatus();
+  }
+  PhaseTwoResult Commit(const BranchContext&) override {
+    return PhaseTwoResult::Done();
+  }
+  PhaseTwoResult Rollback(const BranchContext&) override {
+    return PhaseTwoResult::Done();
+  }
+};
+
+class TrivialTcc : public TccResource {
+ public:
+  absl::Status Try(const TccContext&, LocalTransaction&) override {
+    return absl::OkStatus();
+  }
+  PhaseTwoResult Confirm(const TccContext&, LocalTransaction&) override {
+    return PhaseTwoResult::Done();
+  }
+  PhaseTwoResult Cancel(const TccContext&, LocalTransaction&) override {
+    return PhaseTwoResult::Done();
+  }
+};
+
+class TrivialSaga : public SagaResource {
+ public:
+  PhaseTwoResult Act(const SagaStepContext&, LocalTransaction&) override {
+    return PhaseTwoResult::Done();
+  }
+  PhaseTwoResult Compensate(const SagaStepContext&,
+                            LocalTransaction&) override {
+    return PhaseTwoResult::Done();
+  }
+};
+
+// Runs each hook at once and remembers nothing, so the figures show the
+// coordinator's cost and not a participant's disk (the 2PC workload's
+// trivial XaResource writes nothing either). Safe only because the hooks do
+// nothing: a repeated or late phase is as harmless as the first.
+class PassThroughBarrier : public BarrierStore {
+ public:
+  absl::StatusOr<BarrierResult> Run(const BarrierCall& call,
+                                    const BarrierHook& hook) override {
+    LocalTransaction local;
+    TryState state = call.phase == TccPhase::kCancel ? TryState::kCompleted
+                                                     : TryState::kNone;
+    if (absl::Status s = hook(local, state); !s.ok()) return s;
+    return BarrierResult::kRan;
+  }
+  std::vector<std::pair<std::string, uint64_t>> Unresolved() override {
+    return {};
+  }
+  absl::StatusOr<size_t> PurgeResolvedBefore(int64_t) override { return 0; }
+};
+
+// Runs Participant::Try for the caller's xid, as a TCC service's handler
+// does (see samples/order/stock_service.cc).
+class TryService final : public TccTry::Service {
+ public:
+  explicit TryService(Participant* participant) : participant_(participant) {}
+
+  grpc::Status Try(grpc::ServerContext* context, const TryRequest* request,
+                   TryReply* reply) override {
+    std::optional<std::string> xid = ExtractXid(*context);
+    if (!xid) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no xid");
+    }
+    absl::StatusOr<uint64_t> branch =
+        participant_->Try(*xid, request->resource(), {});
+    if (!branch.ok()) return ToGrpcStatus(branch.status());
+    reply->set_branch_id(*branch);
+    return grpc::Status::OK;
+  }
+
+ private:
+  Participant* const participant_;
+};
+
+// The barrier the flags ask for; `db` keeps the LevelDB open.
+std::unique_ptr<BarrierStore> MakeBarrier(const ParticipantFlags& flags,
+                                          std::unique_ptr<leveldb::DB>* db) {
+  if (flags.barrier_dir.empty()) {
+    return std::make_unique<PassThroughBarrier>();
+  }
+  leveldb::Options options;
+  options.create_if_missing = true;
+  leveldb::DB* raw = nullptr;
+  leveldb::Status s = leveldb::DB::Open(options, flags.barrier_dir, &raw);
+  if (!s.ok()) {
+    spdlog::critical("cannot open the barrier's LevelDB: {}", s.ToString());
+    return nullptr;
+  }
+  db->reset(raw);
+  return std::make_unique<LevelDbBarrier>(raw);
+}
+
+struct Handlers {
+  TrivialXa xa;
+  TrivialTcc tcc;
+  TrivialSaga saga;
+};
+
+absl::Status AddResource(const ParticipantFlags& flags, Handlers* handlers,
+                         BarrierStore* barrier, Participant* participant) {
+  if (flags.protocol == "tcc") {
+    return participant->AddTccResource(flags.resource, &handlers->tcc, barrier);
+  }
+  if (flags.protocol == "saga") {
+    return participant->AddSagaResource(flags.resource, &handlers->saga,
+                                        barrier);
+  }
+  return participant->AddXaResource(flags.resource, &handlers->xa);
+}
+
+// For TCC: serves TccTry on an ephemeral port; returns the port, 0 if none.
+int StartTryServer(Participant* participant,
+                   std::unique_ptr<TryService>* service,
+                   std::unique_ptr<grpc::Server>* server) {
+  *service = std::make_unique<TryService>(participant);
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(service->get());
+  *server = builder.BuildAndStart();
+  return *server ? port : 0;
+}
+
+}  // namespace
+
+int ServeParticipant(const ParticipantFlags& flags) {
+  Handlers handlers;
+  std::unique_ptr<leveldb::DB> db;
+  std::unique_ptr<BarrierStore> barrier = MakeBarrier(flags, &db);
+  if (!barrier) return 1;
+  auto participant = Participant::Create({.coordinator = flags.coordinator,
+                                          .service = "bench",
+                                          .worker_threads = 2});
+  if (!participant.ok()) return 1;
+  if (absl::Status s =
+          AddResource(flags, &handlers, barrier.get(), participant->get());
+      !s.ok()) {
+    spdlog::critical("cannot serve {}: {}", flags.resource, s.ToString());
+    return 1;
+  }
+  (*participant)->Start().IgnoreError();
+  if (!(*participant)->WaitAttached(30s)) return 1;
+  int ready = 1;
+  std::unique_ptr<TryService> service;
+  std::unique_ptr<grpc::Server> server;
+  if (flags.protocol == "tcc") {
+    ready = StartTryServer(participant->get(), &service, &server);
+    if (ready == 0) return 1;
+  }
+  WritePortFile(flags.ready_file, ready);
+  WaitForStopSignal();
+  _exit(0);
+}
+
+}  // namespace baton::bench

@@ -1,0 +1,32 @@
+#ifndef BATON_TOOLS_BENCH_PARTICIPANT_PROCESS_H_
+#define BATON_TOOLS_BENCH_PARTICIPANT_PROCESS_H_
+
+#include <string>
+
+// The participant process baton-bench starts for a workload (the hidden
+// `participant` subcommand): a real SDK Participant attached to batond,
+// serving one resource with handlers that do nothing.
+namespace baton::bench {
+
+struct ParticipantFlags {
+  std::string coordinator;
+  std::string resource;
+  // "xa", "tcc" or "saga": how the resource is served.
+  std::string protocol = "xa";
+  // TCC and saga only. Empty: a pass-through barrier that records nothing
+  // (the hooks do nothing, so there is nothing to guard). Otherwise the
+  // SDK's LevelDbBarrier, synced, in a LevelDB created in this directory.
+  std::string barrier_dir;
+  // Written once attached: for "tcc" the port of the TccTry service
+  // (try.proto) through which the load generator runs Participant::Try;
+  // 1 otherwise.
+  std::string ready_file;
+};
+
+// Serves until SIGINT or SIGTERM (call BlockStopSignals() first), then
+// exits the process. Returns an exit code only if it cannot start.
+int ServeParticipant(const ParticipantFlags& flags);
+
+}  // namespace baton::bench
+
+#endif  // BATON_TOOLS_BENCH_PARTICIPANT_PROCESS_H_
