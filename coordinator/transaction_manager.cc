@@ -138,8 +138,12 @@ void TransactionManager::OnDurable(const std::string& xid,
 
 void TransactionManager::FinishLocked(LiveTransaction* t) {
   const v1::Transaction& r = t->record;
-  spdlog::info("xid={} {} with {} branch(es)", r.xid(),
-               GlobalStatusName(r.status()), r.branches_size());
+  // A line per commit would be a flushed write per transaction; rollbacks
+  // are rarer and worth seeing by default.
+  spdlog::log(r.status() == v1::GLOBAL_STATUS_COMMITTED ? spdlog::level::debug
+                                                        : spdlog::level::info,
+              "xid={} {} with {} branch(es)", r.xid(),
+              GlobalStatusName(r.status()), r.branches_size());
   metrics::LabelValues labels = {
       ProtocolLabel(r.protocol()),
       r.status() == v1::GLOBAL_STATUS_COMMITTED ? "committed" : "rolled_back"};

@@ -1,5 +1,6 @@
 #include "protocols/operator_actions.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "fmt/format.h"
@@ -139,6 +140,15 @@ absl::Status ForceSaga(v1::Transaction* txn, bool commit,
 void AppendAudit(v1::Transaction* txn, const std::string& action,
                  const Request& request, const std::string& detail,
                  int64_t now_ms) {
+  auto* records = txn->mutable_audit();
+  if (records->size() >= kMaxAuditRecords) {
+    auto repeatable = std::find_if(
+        records->begin(), records->end(), [](const v1::AuditRecord& a) {
+          return a.action() == "retry" || a.action() == "pause" ||
+                 a.action() == "resume";
+        });
+    if (repeatable != records->end()) records->erase(repeatable);
+  }
   v1::AuditRecord* audit = txn->add_audit();
   audit->set_unix_ms(now_ms);
   audit->set_action(action);

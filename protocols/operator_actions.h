@@ -61,7 +61,10 @@ absl::Status SetPaused(v1::Transaction* txn, bool paused,
 absl::Status CheckForgettable(const v1::Transaction& txn);
 
 // Appends the audit record for `action` (used directly for "forget", whose
-// record outlives the transaction in a tombstone).
+// record outlives the transaction in a tombstone). A record keeps at most
+// kMaxAuditRecords: past that, the oldest retry, pause or resume makes room
+// (forced outcomes and forget happen once and are always kept).
+inline constexpr int kMaxAuditRecords = 64;
 void AppendAudit(v1::Transaction* txn, const std::string& action,
                  const Request& request, const std::string& detail,
                  int64_t now_ms);

@@ -260,6 +260,19 @@ BOOST_AUTO_TEST_CASE(retry_of_a_stuck_saga_is_audited) {
   BOOST_TEST(txn.audit(1).detail() == "backoffs due now");
 }
 
+BOOST_AUTO_TEST_CASE(audit_is_bounded_and_keeps_forced_outcomes) {
+  v1::Transaction txn = Stuck(/*commit=*/false);
+  BOOST_REQUIRE(ForceRollback(&txn, kByAlice, kNow).ok());
+  for (int i = 0; i < 2 * kMaxAuditRecords; ++i) {
+    AppendAudit(&txn, i % 2 ? "pause" : "retry", kByAlice, std::to_string(i),
+                kNow + i);
+  }
+  BOOST_TEST(txn.audit_size() == kMaxAuditRecords);
+  BOOST_TEST(txn.audit(0).action() == "force-rollback");
+  BOOST_TEST(txn.audit(kMaxAuditRecords - 1).detail() ==
+             std::to_string(2 * kMaxAuditRecords - 1));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace
