@@ -119,7 +119,8 @@ absl::Status Commit(PGconn* conn) { return PgExec(conn, "COMMIT").status(); }
 absl::Status PostgresBarrier::Impl::Open() {
   absl::StatusOr<internal::PgPool::Lease> conn = pool_.Acquire();
   if (!conn.ok()) return conn.status();
-  return internal::CreateTablesOnce(conn->get(), {kBarrierTable});
+  return internal::CreateTablesOnce(conn->get(), "baton_barrier",
+                                    {kBarrierTable});
 }
 
 absl::StatusOr<BarrierResult> PostgresBarrier::Impl::Run(

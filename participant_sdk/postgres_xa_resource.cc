@@ -102,7 +102,8 @@ absl::Status PostgresXaResource::Impl::Open() {
   absl::StatusOr<internal::PgPool::Lease> conn = pool_.Acquire();
   if (!conn.ok()) return conn.status();
   if (absl::Status s = CheckCanPrepare(conn->get()); !s.ok()) return s;
-  return internal::CreateTablesOnce(conn->get(), {kBranchTable});
+  return internal::CreateTablesOnce(conn->get(), "baton_branches",
+                                    {kBranchTable});
 }
 
 std::optional<std::string> PostgresXaResource::Impl::Gid(

@@ -296,6 +296,29 @@ BOOST_AUTO_TEST_CASE(purge_forgets_old_branch_rows) {
   BOOST_TEST(*resource->PurgeBranchesBefore(cutoff) == 1);
 }
 
+// A least-privilege role (no CREATE on the schema) opens the resource once
+// a privileged role created its table, and runs branches.
+BOOST_AUTO_TEST_CASE(a_role_without_create_opens_existing_tables) {
+  Open("bank-a");  // As the superuser: creates baton_branches.
+  Exec("CREATE ROLE app_" + db + " LOGIN");
+  Exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+  Exec("GRANT SELECT, INSERT, DELETE ON baton_branches TO app_" + db);
+  Exec("GRANT SELECT, UPDATE ON counter TO app_" + db);
+  auto opened = PostgresXaResource::Open(
+      {.conninfo = server->ConnInfo(db) + " user=app_" + db,
+       .resource = "bank-a"},
+      [](PGconn* conn, const BranchContext& branch) {
+        return PgExec(conn, "UPDATE counter SET n = n + $1::int WHERE id = 1",
+                      {branch.application_data})
+            .status();
+      });
+  BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
+  BranchContext branch{"n1-1-13", 1, "bank-a", "2"};
+  BOOST_REQUIRE((*opened)->Prepare(branch).ok());
+  BOOST_TEST(((*opened)->Commit(branch).outcome == Outcome::kDone));
+  BOOST_TEST(Counter() == 12);
+}
+
 BOOST_AUTO_TEST_CASE(old_branch_rows_are_purged_by_the_resource_itself) {
   auto opened = PostgresXaResource::Open(
       {.conninfo = server->ConnInfo(db),

@@ -33,8 +33,14 @@ PgPool::Lease::~Lease() {
   }
 }
 
-absl::Status CreateTablesOnce(PGconn* conn,
+absl::Status CreateTablesOnce(PGconn* conn, const std::string& table,
                               const std::vector<std::string_view>& statements) {
+  absl::StatusOr<PgResult> exists =
+      PgExec(conn, "SELECT to_regclass($1) IS NOT NULL", {table});
+  if (!exists.ok()) return exists.status();
+  if (std::string_view(PQgetvalue(exists->get(), 0, 0)) == "t") {
+    return absl::OkStatus();
+  }
   // Any fixed key works; this one spells "baton".
   constexpr char kSchemaLock[] = "SELECT pg_advisory_xact_lock(422827093870)";
   absl::StatusOr<PgResult> r = PgExec(conn, "BEGIN");

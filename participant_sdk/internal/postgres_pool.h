@@ -53,10 +53,11 @@ class PgPool::Lease {
   PgConn conn_;
 };
 
-// Runs `statements` (CREATE ... IF NOT EXISTS) in one transaction under an
-// advisory lock, so that processes starting together against a new database
-// do not collide creating the same tables.
-absl::Status CreateTablesOnce(PGconn* conn,
+// Unless `table` is already visible on the search_path, runs `statements`
+// (CREATE ... IF NOT EXISTS) in one transaction under an advisory lock, so
+// that processes starting together against a new database do not collide
+// creating the same tables. An existing table needs no CREATE privilege.
+absl::Status CreateTablesOnce(PGconn* conn, const std::string& table,
                               const std::vector<std::string_view>& statements);
 
 // `text` as a quoted SQL literal, for statements that take no parameters
