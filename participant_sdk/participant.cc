@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "baton/client.h"
@@ -46,6 +47,7 @@ class ParticipantImpl : public Participant {
     wake_.notify_all();
     if (attach_thread_.joinable()) attach_thread_.join();
     if (purge_thread_.joinable()) purge_thread_.join();
+    if (recovery_thread_.joinable()) recovery_thread_.join();
   }
 
   absl::Status AddXaResource(const std::string& name,
@@ -72,6 +74,10 @@ class ParticipantImpl : public Participant {
     attach_thread_ = std::thread([this] { AttachLoop(); });
     if (!tcc_adapters_.empty() || !saga_adapters_.empty())
       purge_thread_ = std::thread([this] { PurgeBarriers(); });
+    if (options_.recovery_interval.count() > 0 &&
+        resources_.size() > barrier_guarded_.size()) {
+      recovery_thread_ = std::thread([this] { RecoverPeriodically(); });
+    }
     return absl::OkStatus();
   }
 
@@ -88,7 +94,10 @@ class ParticipantImpl : public Participant {
     }
     auto adapter = std::make_unique<internal::TccAdapter>(resource, barrier);
     absl::Status s = AddXaResource(name, adapter.get());
-    if (s.ok()) tcc_adapters_.push_back(std::move(adapter));
+    if (s.ok()) {
+      tcc_adapters_.push_back(std::move(adapter));
+      barrier_guarded_.insert(name);
+    }
     return s;
   }
 
@@ -100,7 +109,10 @@ class ParticipantImpl : public Participant {
     }
     auto adapter = std::make_unique<internal::SagaAdapter>(resource, barrier);
     absl::Status s = AddXaResource(name, adapter.get());
-    if (s.ok()) saga_adapters_.push_back(std::move(adapter));
+    if (s.ok()) {
+      saga_adapters_.push_back(std::move(adapter));
+      barrier_guarded_.insert(name);
+    }
     return s;
   }
 
@@ -130,7 +142,10 @@ class ParticipantImpl : public Participant {
                                        v1::BranchType type,
                                        const std::string& application_data);
   void PurgeBarriers();
-  void ReportInDoubt(Stream* stream);
+  void RecoverPeriodically();
+  // Sends what the resources list in doubt over the current stream; only
+  // the XA resources (no barrier-guarded ones) unless `all`.
+  void ReportInDoubt(bool all);
   void Execute(const v1::BranchCommand& command);
   PhaseTwoResult RunHandler(XaResource* resource,
                             const v1::BranchCommand& command);
@@ -144,6 +159,9 @@ class ParticipantImpl : public Participant {
   std::unique_ptr<TransactionClient> client_;
   std::unique_ptr<v1::ParticipantService::Stub> stub_;
   std::map<std::string, XaResource*> resources_;  // Fixed after Start.
+  // TCC and saga adapters among resources_: their in-doubt list is a scan
+  // of every barrier record, so only an attach runs it.
+  std::set<std::string> barrier_guarded_;
   std::vector<std::unique_ptr<internal::TccAdapter>> tcc_adapters_;
   std::vector<std::unique_ptr<internal::SagaAdapter>> saga_adapters_;
   std::array<std::mutex, 64> branch_locks_;
@@ -158,6 +176,7 @@ class ParticipantImpl : public Participant {
   internal::WorkerPool workers_;  // After the state its tasks use.
   std::thread attach_thread_;
   std::thread purge_thread_;
+  std::thread recovery_thread_;
 };
 
 void ParticipantImpl::PurgeBarriers() {
@@ -217,7 +236,7 @@ bool ParticipantImpl::RunStream() {
     spdlog::info("participant {} attached to coordinator node {}",
                  options_.instance_id, message.welcome().coordinator_node());
   }
-  if (attached) ReportInDoubt(stream.get());
+  if (attached) ReportInDoubt(/*all=*/true);
   while (attached && stream->Read(&message)) {
     if (!message.has_command()) continue;
     workers_.Post([this, command = message.command()] { Execute(command); });
@@ -234,16 +253,32 @@ bool ParticipantImpl::RunStream() {
   return attached;
 }
 
-void ParticipantImpl::ReportInDoubt(Stream* stream) {
+// A resource that could not list its prepared branches at attach (its
+// database was down, say) would otherwise keep them, and their locks, until
+// the next attach. Reporting a branch that is not in doubt is harmless: the
+// coordinator answers only for transactions it has decided.
+void ParticipantImpl::RecoverPeriodically() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!wake_.wait_for(lock, options_.recovery_interval,
+                         [this] { return stopping_; })) {
+    if (!attached_) continue;
+    lock.unlock();
+    ReportInDoubt(/*all=*/false);
+    lock.lock();
+  }
+}
+
+void ParticipantImpl::ReportInDoubt(bool all) {
   constexpr int kPerMessage = 10000;
   v1::ParticipantMessage message;
   auto flush = [&] {
     if (message.in_doubt().branches_size() == 0) return;
     std::lock_guard<std::mutex> lock(mu_);
-    stream->Write(message);
+    if (stream_ != nullptr) stream_->Write(message);
     message.Clear();
   };
   for (const auto& [name, resource] : resources_) {
+    if (!all && barrier_guarded_.contains(name)) continue;
     for (const InDoubtBranch& branch : resource->Recover()) {
       v1::InDoubtBranch* b = message.mutable_in_doubt()->add_branches();
       b->set_xid(branch.xid);

@@ -2,6 +2,7 @@
 // resource in this process that sees duplicated phase-two commands.
 #define BOOST_TEST_MODULE sdk
 #include <boost/test/unit_test.hpp>
+#include <mutex>
 #include <stdexcept>
 
 #include "baton/participant.h"
@@ -100,6 +101,70 @@ BOOST_AUTO_TEST_CASE(ledger_answers_duplicated_and_reordered_commands_once) {
   BOOST_TEST((ledger->Rollback(b).outcome == PhaseTwoResult::Outcome::kDone));
   BOOST_TEST(ledger->GetBalance("dave")->balance == 15);
   BOOST_TEST(ledger->GetBalance("dave")->open_holds == 0);
+}
+
+// A resource that cannot list its prepared branches at attach (its database
+// is down, say) lists them at the next periodic recovery, and the
+// coordinator resolves them then: presumed abort for an xid it never began.
+class LateListingResource : public XaResource {
+ public:
+  absl::Status Prepare(const BranchContext&) override {
+    return absl::OkStatus();
+  }
+  PhaseTwoResult Commit(const BranchContext&) override {
+    return PhaseTwoResult::Done();
+  }
+  PhaseTwoResult Rollback(const BranchContext& branch) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    rolled_back_.push_back(branch.xid);
+    listing_ = false;
+    return PhaseTwoResult::Done();
+  }
+  std::vector<InDoubtBranch> Recover() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++recover_calls_;
+    if (!listing_) return {};
+    return {{.xid = "0-1-987654", .branch_id = 1}};
+  }
+
+  void StartListing() {
+    std::lock_guard<std::mutex> lock(mu_);
+    listing_ = true;
+  }
+  std::vector<std::string> RolledBack() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return rolled_back_;
+  }
+  int RecoverCalls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return recover_calls_;
+  }
+
+ private:
+  std::mutex mu_;
+  bool listing_ = false;
+  int recover_calls_ = 0;
+  std::vector<std::string> rolled_back_;
+};
+
+BOOST_AUTO_TEST_CASE(branches_listed_after_attach_are_resolved_periodically) {
+  BankCluster cluster;
+  cluster.StartCoordinator();
+  LateListingResource resource;
+  auto participant =
+      Participant::Create({.coordinator = cluster.CoordinatorAddress(),
+                           .service = "sdk-test",
+                           .recovery_interval = 50ms});
+  BOOST_REQUIRE(participant.ok());
+  BOOST_REQUIRE((*participant)->AddXaResource("late", &resource).ok());
+  BOOST_REQUIRE((*participant)->Start().ok());
+  BOOST_REQUIRE((*participant)->WaitAttached(10s));
+  BOOST_REQUIRE(WaitFor([&] { return resource.RecoverCalls() >= 2; }, 10s));
+  BOOST_TEST(resource.RolledBack().empty());
+
+  resource.StartListing();
+  BOOST_TEST(WaitFor([&] { return !resource.RolledBack().empty(); }, 10s));
+  BOOST_TEST(resource.RolledBack().front() == "0-1-987654");
 }
 
 }  // namespace

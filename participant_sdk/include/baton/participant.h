@@ -85,7 +85,9 @@ class XaResource {
   // that never prepared, or whose Prepare is still running. Idempotent.
   virtual PhaseTwoResult Rollback(const BranchContext& branch) = 0;
   // Lists the branches this resource holds prepared, for example after a
-  // crash. Called at every attach; the coordinator answers each with Commit
+  // crash. Called at every attach and, for resources added with
+  // AddXaResource, every ParticipantOptions::recovery_interval while
+  // attached; the coordinator answers each with Commit
   // or Rollback (rollback if it has no record: presumed abort). Listing a
   // branch that is mid-flight is harmless. The default lists none.
   virtual std::vector<InDoubtBranch> Recover() { return {}; }
@@ -109,6 +111,11 @@ struct ParticipantOptions {
   // purged (checked every barrier_purge_interval).
   std::chrono::milliseconds barrier_retention{std::chrono::hours(24 * 7)};
   std::chrono::milliseconds barrier_purge_interval{std::chrono::minutes(10)};
+  // XA resources are asked for their prepared branches (Recover) at every
+  // attach and again this often while attached, so a branch that one could
+  // not list at attach (its database was down) is still resolved. Zero: at
+  // attach only.
+  std::chrono::milliseconds recovery_interval{std::chrono::minutes(1)};
 };
 
 class SagaResource;
