@@ -102,6 +102,18 @@ struct PgBanks {
                       << cluster.Logs());
   }
 
+  // Starts alice -> bob (30) without waiting, and waits for `victim` to
+  // die at its fail point. Returns the xid.
+  std::string TransferUntilCrash(ChildProcess& victim) {
+    auto t =
+        cluster.Transfer("bank-a", "alice", "bank-b", "bob", 30, {"--no-wait"});
+    BOOST_REQUIRE(!t.xid.empty());
+    BOOST_REQUIRE_MESSAGE(victim.WaitExit(30s) == 128 + SIGKILL,
+                          "no crash at the fail point\n"
+                              << cluster.Logs());
+    return t.xid;
+  }
+
   // Calls Debit or Credit on a bank inside `xid`.
   grpc::Status Move(const std::string& resource, const std::string& account,
                     int64_t amount, bool debit, const std::string& xid) {
@@ -184,18 +196,12 @@ BOOST_AUTO_TEST_CASE(a_check_violation_at_prepare_rolls_everything_back) {
 // it in doubt, and rolls it back as the coordinator says.
 BOOST_AUTO_TEST_CASE(a_participant_killed_after_prepare_releases_its_locks) {
   PgBanks banks({}, {"BATON_FAILPOINTS=participant_after_prepare=crash"});
-  auto t = banks.cluster.Transfer("bank-a", "alice", "bank-b", "bob", 30,
-                                  {"--no-wait"});
-  BOOST_REQUIRE(!t.xid.empty());
-  BOOST_REQUIRE_MESSAGE(
-      banks.cluster.bank("bank-a").WaitExit(30s) == 128 + SIGKILL,
-      "bank-a did not crash\n"
-          << banks.cluster.Logs());
+  std::string xid = banks.TransferUntilCrash(banks.cluster.bank("bank-a"));
   BOOST_TEST(banks.Prepared("bank-a").size() == 1);
   BOOST_TEST(!banks.RowIsFree("bank-a", "alice"));
 
   banks.StartBank("bank-a", {});
-  banks.ExpectStatus(t.xid, v1::GLOBAL_STATUS_ROLLED_BACK);
+  banks.ExpectStatus(xid, v1::GLOBAL_STATUS_ROLLED_BACK);
   banks.ExpectSettled(100, 100);
 }
 
@@ -203,18 +209,12 @@ BOOST_AUTO_TEST_CASE(a_participant_killed_after_prepare_releases_its_locks) {
 // of it: both branches stay prepared, and the restarted batond commits them.
 BOOST_AUTO_TEST_CASE(batond_killed_after_the_decision_commits_on_restart) {
   PgBanks banks({"BATON_FAILPOINTS=after_commit_decision=crash"});
-  auto t = banks.cluster.Transfer("bank-a", "alice", "bank-b", "bob", 30,
-                                  {"--no-wait"});
-  BOOST_REQUIRE(!t.xid.empty());
-  BOOST_REQUIRE_MESSAGE(
-      banks.cluster.coordinator().WaitExit(30s) == 128 + SIGKILL,
-      "batond did not crash\n"
-          << banks.cluster.Logs());
+  std::string xid = banks.TransferUntilCrash(banks.cluster.coordinator());
   BOOST_TEST(banks.Prepared("bank-a").size() == 1);
   BOOST_TEST(banks.Prepared("bank-b").size() == 1);
 
   banks.cluster.StartCoordinator();
-  banks.ExpectStatus(t.xid, v1::GLOBAL_STATUS_COMMITTED);
+  banks.ExpectStatus(xid, v1::GLOBAL_STATUS_COMMITTED);
   banks.ExpectSettled(70, 130);
 }
 
@@ -224,19 +224,13 @@ BOOST_AUTO_TEST_CASE(batond_killed_after_the_decision_commits_on_restart) {
 // applies once.
 BOOST_AUTO_TEST_CASE(a_commit_delivered_twice_is_done_and_applied_once) {
   PgBanks banks({}, {"BATON_FAILPOINTS=participant_after_commit=crash"});
-  auto t = banks.cluster.Transfer("bank-a", "alice", "bank-b", "bob", 30,
-                                  {"--no-wait"});
-  BOOST_REQUIRE(!t.xid.empty());
-  BOOST_REQUIRE_MESSAGE(
-      banks.cluster.bank("bank-a").WaitExit(30s) == 128 + SIGKILL,
-      "bank-a did not crash\n"
-          << banks.cluster.Logs());
+  std::string xid = banks.TransferUntilCrash(banks.cluster.bank("bank-a"));
   BOOST_TEST(banks.Stored("bank-a", "alice") == 70);  // Applied, unacked.
 
   banks.StartBank("bank-a", {});
-  banks.ExpectStatus(t.xid, v1::GLOBAL_STATUS_COMMITTED);
+  banks.ExpectStatus(xid, v1::GLOBAL_STATUS_COMMITTED);
   banks.ExpectSettled(70, 130);
-  auto record = banks.cluster.GetTransaction(t.xid);
+  auto record = banks.cluster.GetTransaction(xid);
   BOOST_REQUIRE(record.ok());
   for (const v1::Branch& b : record->branches()) {
     BOOST_TEST(b.status() == v1::BRANCH_STATUS_COMMITTED);
