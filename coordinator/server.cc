@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "common/failpoint.h"
 #include "common/limits.h"
 #include "common/time.h"
 #include "coordinator/admin_service.h"
@@ -141,6 +142,7 @@ absl::Status Server::Start(const ServerOptions& options,
   }
   auto* health = server->grpc_server_->GetHealthCheckService();
   health->SetServingStatus(false);
+  failpoint::Hit("before_resume_unfinished").IgnoreError();
   if (s = parts->recovery->ResumeUnfinished(); !s.ok()) return s;
   parts->recovery->Start();
   health->SetServingStatus(true);

@@ -177,13 +177,21 @@ void TransactionManager::Mutate(const std::string& xid, Mutation mutate,
 }
 
 // Terminal records live only in the store and never change again, so the
-// mutation runs on a copy and only its verdict matters.
+// mutation runs on a copy and only its verdict matters. An unfinished record
+// outside memory is one a restart has not adopted yet (the server listens
+// while recovery loads): changing a copy would acknowledge what is never
+// written, so the caller is asked to retry.
 void TransactionManager::MutateStored(const std::string& xid,
                                       const Mutation& mutate,
                                       const Done& done) {
   v1::Transaction record;
   absl::Status s = store_->Get(xid, &record);
   if (absl::IsNotFound(s)) s = NotFound(xid);
+  if (s.ok() && !IsTerminal(record.status())) {
+    s = absl::UnavailableError(fmt::format(
+        "transaction {} is still being loaded after a restart; retry shortly",
+        xid));
+  }
   if (s.ok()) {
     bool changed = false;
     s = mutate(&record, &changed);

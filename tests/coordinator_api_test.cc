@@ -6,6 +6,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "baton/v1/transaction_service.grpc.pb.h"
 #include "health.grpc.pb.h"
 #include "tests/support/bank_cluster.h"
 
@@ -207,6 +208,64 @@ BOOST_AUTO_TEST_CASE(an_open_transaction_is_rolled_back_by_a_restart) {
   c.cluster.coordinator().Signal(SIGKILL);
   BOOST_TEST(c.cluster.coordinator().WaitExit(10s) >= 0);
   c.cluster.StartCoordinator();
+  BOOST_TEST(c.cluster.WaitForStatus(xid, v1::GLOBAL_STATUS_ROLLED_BACK, 10s));
+}
+
+// A restarted batond listens while it loads its unfinished transactions.
+// Until then health says NOT_SERVING, and a decision on a transaction not
+// loaded yet is refused with UNAVAILABLE: acknowledging it on a copy would
+// promise a commit the restart then rolls back.
+BOOST_AUTO_TEST_CASE(calls_while_recovery_loads_are_refused_not_faked) {
+  Coordinator c;
+  std::string xid = c.Begin();
+  c.cluster.coordinator().Signal(SIGKILL);
+  BOOST_TEST(c.cluster.coordinator().WaitExit(10s) >= 0);
+  c.cluster.LaunchCoordinator(
+      {"BATON_FAILPOINTS=before_resume_unfinished=delay(5000)"});
+
+  // Reconnect fast: the first attempts come before batond listens.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+  auto channel = grpc::CreateCustomChannel(
+      c.cluster.CoordinatorAddress(), grpc::InsecureChannelCredentials(), args);
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  auto health_is =
+      [&](grpc::health::v1::HealthCheckResponse::ServingStatus want) {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + 1s);
+        context.set_wait_for_ready(true);  // Not failed fast while connecting.
+        grpc::health::v1::HealthCheckRequest request;
+        grpc::health::v1::HealthCheckResponse response;
+        return health->Check(&context, request, &response).ok() &&
+               response.status() == want;
+      };
+  BOOST_REQUIRE_MESSAGE(
+      WaitFor(
+          [&] {
+            return health_is(
+                grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+          },
+          10s),
+      "never NOT_SERVING; batond said:\n"
+          << c.cluster.coordinator().Stderr());
+  auto transactions = v1::TransactionService::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 2s);
+  v1::CommitRequest commit;
+  commit.set_xid(xid);
+  v1::CommitResponse reply;
+  grpc::Status refused = transactions->Commit(&context, commit, &reply);
+  BOOST_TEST((refused.error_code() == grpc::StatusCode::UNAVAILABLE),
+             refused.error_message());
+  BOOST_TEST(
+      refused.error_message().find("still being loaded") != std::string::npos,
+      refused.error_message());
+
+  BOOST_REQUIRE(WaitFor(
+      [&] { return health_is(grpc::health::v1::HealthCheckResponse::SERVING); },
+      20s));
   BOOST_TEST(c.cluster.WaitForStatus(xid, v1::GLOBAL_STATUS_ROLLED_BACK, 10s));
 }
 

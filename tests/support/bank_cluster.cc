@@ -18,8 +18,8 @@ BankCluster::~BankCluster() {
   coordinator_.reset();
 }
 
-void BankCluster::StartCoordinator(const std::vector<std::string>& env,
-                                   const std::vector<std::string>& flags) {
+void BankCluster::LaunchCoordinator(const std::vector<std::string>& env,
+                                    const std::vector<std::string>& flags) {
   auto port_file = dir() / "batond.port";
   std::filesystem::remove(port_file);
   std::vector<std::string> argv = {
@@ -37,7 +37,12 @@ void BankCluster::StartCoordinator(const std::vector<std::string>& env,
   argv.insert(argv.end(), flags.begin(), flags.end());
   coordinator_ = ChildProcess::Start(
       "batond-" + std::to_string(++coordinator_starts_), argv, env, dir());
-  coordinator_port_ = WaitForPortFile(port_file, 20s);
+}
+
+void BankCluster::StartCoordinator(const std::vector<std::string>& env,
+                                   const std::vector<std::string>& flags) {
+  LaunchCoordinator(env, flags);
+  coordinator_port_ = WaitForPortFile(dir() / "batond.port", 20s);
   if (coordinator_port_ == 0) {
     throw std::runtime_error("batond did not start:\n" +
                              coordinator_->Stderr());

@@ -39,6 +39,10 @@ class BankCluster {
   // flags; waits until it serves.
   void StartCoordinator(const std::vector<std::string>& env = {},
                         const std::vector<std::string>& flags = {});
+  // The same, but returns at once: the address stays the previous one (a
+  // restart listens on the same port), and nothing waits for recovery.
+  void LaunchCoordinator(const std::vector<std::string>& env = {},
+                         const std::vector<std::string>& flags = {});
   ChildProcess& coordinator() { return *coordinator_; }
   std::string CoordinatorAddress() const;
 
