@@ -81,7 +81,8 @@ void TransactionManager::PersistLocked(LiveTransaction* t, Done done) {
   // A saga's idempotency key outlives its stay in memory, until the purge.
   std::string request_key = SagaRequestKey(r);
   if (write == 1 && !request_key.empty()) batch.PutMeta(request_key, r.xid());
-  batch.PutTransaction(r, t->persisted_due, std::move(request_key));
+  batch.PutTransaction(r, t->persisted_due,
+                       IsTerminal(r.status()) ? std::move(request_key) : "");
   // One heap entry per distinct due time; stale ones are skipped when popped.
   if (r.next_action_unix_ms() > 0 &&
       r.next_action_unix_ms() != t->persisted_due) {

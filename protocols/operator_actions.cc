@@ -222,9 +222,7 @@ absl::Status RetryNow(v1::Transaction* txn, const Request& request,
     SetBranchStatus(&b, v1::BRANCH_STATUS_PREPARED).IgnoreError();
     reopened.push_back(&b);
   }
-  for (const two_phase::Command& c : two_phase::PendingCommands(*txn)) {
-    two_phase::FindBranch(txn, c.branch_id)->set_next_retry_unix_ms(0);
-  }
+  two_phase::MakeRetriesDue(txn);
   if (NeedsAttention(txn->status())) {
     SetGlobalStatus(txn, commit ? v1::GLOBAL_STATUS_COMMITTING
                                 : v1::GLOBAL_STATUS_ROLLING_BACK)
@@ -250,11 +248,10 @@ absl::Status SetPaused(v1::Transaction* txn, bool paused,
   if (txn->paused() == paused) return absl::OkStatus();
   txn->set_paused(paused);
   if (!paused) {
-    for (const two_phase::Command& c : two_phase::PendingCommands(*txn)) {
-      two_phase::FindBranch(txn, c.branch_id)->set_next_retry_unix_ms(0);
-    }
-    for (v1::StepProgress& p : *txn->mutable_saga()->mutable_steps()) {
-      p.set_next_attempt_unix_ms(0);
+    if (IsSaga(*txn)) {
+      saga::MakeBackoffsDue(txn);
+    } else {
+      two_phase::MakeRetriesDue(txn);
     }
     txn->set_retry_window_start_unix_ms(now_ms);
   }

@@ -770,19 +770,36 @@ const v1::SagaCall& CallFor(const v1::Transaction& txn,
                                            : step.compensation();
 }
 
-absl::StatusOr<std::string> RetryParked(v1::Transaction* txn, int64_t now_ms) {
-  if (!HasSaga(*txn) || txn->status() == v1::GLOBAL_STATUS_BEGUN ||
-      IsTerminal(txn->status())) {
-    return absl::FailedPreconditionError(fmt::format(
-        "cannot retry saga {}: it is {}; only a decided, unfinished saga has "
-        "steps to retry",
-        txn->xid(), GlobalStatusName(txn->status())));
+namespace {
+
+// What operators may act on: a saga past its decision and not finished.
+absl::Status CheckDecidedUnfinished(const v1::Transaction& txn,
+                                    std::string_view what) {
+  if (HasSaga(txn) && txn.status() != v1::GLOBAL_STATUS_BEGUN &&
+      !IsTerminal(txn.status())) {
+    return absl::OkStatus();
   }
+  return absl::FailedPreconditionError(fmt::format(
+      "cannot {} saga {}: it is {}; only a decided, unfinished saga can be",
+      what, txn.xid(), GlobalStatusName(txn.status())));
+}
+
+}  // namespace
+
+void MakeBackoffsDue(v1::Transaction* txn) {
+  for (v1::StepProgress& p : *txn->mutable_saga()->mutable_steps()) {
+    if (!InFlight(p)) p.set_next_attempt_unix_ms(0);
+  }
+}
+
+absl::StatusOr<std::string> RetryParked(v1::Transaction* txn, int64_t now_ms) {
+  if (absl::Status s = CheckDecidedUnfinished(*txn, "retry"); !s.ok()) {
+    return s;
+  }
+  MakeBackoffsDue(txn);
   std::string reopened;
   for (int i = 0; i < txn->saga().steps_size(); ++i) {
     v1::StepProgress* p = ProgressOf(txn, static_cast<uint32_t>(i));
-    if (InFlight(*p)) continue;
-    p->set_next_attempt_unix_ms(0);  // Backoffs are due now.
     v1::StepStatus owed = p->status() == v1::STEP_STATUS_FAILED
                               ? v1::STEP_STATUS_PENDING
                           : p->status() == v1::STEP_STATUS_COMPENSATION_FAILED
@@ -805,11 +822,9 @@ absl::StatusOr<std::string> RetryParked(v1::Transaction* txn, int64_t now_ms) {
 }
 
 absl::StatusOr<std::string> FinishByHand(v1::Transaction* txn, int64_t now_ms) {
-  if (!HasSaga(*txn) || txn->status() == v1::GLOBAL_STATUS_BEGUN ||
-      IsTerminal(txn->status())) {
-    return absl::FailedPreconditionError(
-        fmt::format("cannot finish saga {} by hand: it is {}", txn->xid(),
-                    GlobalStatusName(txn->status())));
+  if (absl::Status s = CheckDecidedUnfinished(*txn, "finish by hand");
+      !s.ok()) {
+    return s;
   }
   bool commit = IsCommitSide(txn->status());
   std::string marked;

@@ -150,7 +150,10 @@ bool MarkStuckIfRetryWindowPassed(v1::Transaction* txn, int64_t now_ms,
 int64_t NextActionTime(const v1::Transaction& txn, int64_t retry_window_ms);
 
 // Operators (see operator_actions.h, which routes sagas here).
-//
+
+// Ends every backoff: steps not in flight are due now.
+void MakeBackoffsDue(v1::Transaction* txn);
+
 // Makes parked steps owed again, due now: a FAILED action (forward
 // recovery) and a COMPENSATION_FAILED compensation; a stuck saga returns to
 // COMMITTING or ROLLING_BACK, and the retry window restarts now. Returns

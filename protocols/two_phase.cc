@@ -224,6 +224,12 @@ std::vector<Command> PendingCommands(const v1::Transaction& txn) {
   return commands;
 }
 
+void MakeRetriesDue(v1::Transaction* txn) {
+  for (const Command& c : PendingCommands(*txn)) {
+    FindBranch(txn, c.branch_id)->set_next_retry_unix_ms(0);
+  }
+}
+
 absl::Status ApplyCommandResult(v1::Transaction* txn, uint64_t branch_id,
                                 v1::BranchAction action,
                                 v1::CommandOutcome outcome,

@@ -69,6 +69,9 @@ struct Command {
 // that answered "failed, do not retry" are not included.
 std::vector<Command> PendingCommands(const v1::Transaction& txn);
 
+// Ends the backoff of every pending command: each is due now.
+void MakeRetriesDue(v1::Transaction* txn);
+
 // Applies a participant's answer to a phase-two command. DONE finishes the
 // branch; RETRY schedules the next attempt at now_ms + retry_delay_ms; FAILED
 // parks the branch for an operator. When nothing is pending any more the
