@@ -41,6 +41,8 @@ class TransactionServiceImpl final
       grpc::CallbackServerContext* context,
       const v1::ReportBranchRequest* request,
       v1::ReportBranchResponse* response) override;
+  grpc::ServerBidiReactor<v1::PipelineRequest, v1::PipelineReply>* Pipeline(
+      grpc::CallbackServerContext* context) override;
 
  private:
   TransactionManager* const manager_;

@@ -4,26 +4,34 @@
 
 #include "baton/v1/transaction_service.grpc.pb.h"
 #include "common/grpc_status.h"
+#include "participant_sdk/internal/pipeline_client.h"
 #include "participant_sdk/internal/rpc.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
 namespace {
 
+using Stub = v1::TransactionService::Stub;
+
 class GrpcTransactionClient : public TransactionClient {
  public:
   explicit GrpcTransactionClient(const ClientOptions& options)
-      : options_(options),
-        stub_(v1::TransactionService::NewStub(
-            internal::MakeCoordinatorChannel(options.coordinator))) {}
+      : options_(options) {
+    std::shared_ptr<grpc::Channel> channel =
+        internal::MakeCoordinatorChannel(options.coordinator);
+    if (options.pipeline) {
+      pipeline_ = std::make_unique<internal::PipelineClient>(channel);
+    } else {
+      stub_ = v1::TransactionService::NewStub(channel);
+    }
+  }
 
   absl::StatusOr<v1::BeginResponse> BeginRaw(
       const v1::BeginRequest& request) override {
     v1::BeginResponse response;
-    return Finish(Call([&](grpc::ClientContext* c) {
-                    return stub_->Begin(c, request, &response);
-                  }),
-                  response);
+    absl::Status s = Call(request, &response, &v1::PipelineCall::mutable_begin,
+                          &v1::PipelineResult::mutable_begin, &Stub::Begin);
+    return Finish(s, response);
   }
 
   absl::StatusOr<v1::GlobalStatus> Commit(const std::string& xid,
@@ -32,9 +40,9 @@ class GrpcTransactionClient : public TransactionClient {
     request.set_xid(xid);
     request.set_wait(wait);
     v1::CommitResponse response;
-    absl::Status s = Call([&](grpc::ClientContext* c) {
-      return stub_->Commit(c, request, &response);
-    });
+    absl::Status s =
+        Call(request, &response, &v1::PipelineCall::mutable_commit,
+             &v1::PipelineResult::mutable_commit, &Stub::Commit);
     return Finish(s, response.status());
   }
 
@@ -46,9 +54,9 @@ class GrpcTransactionClient : public TransactionClient {
     request.set_reason(reason);
     request.set_wait(wait);
     v1::RollbackResponse response;
-    absl::Status s = Call([&](grpc::ClientContext* c) {
-      return stub_->Rollback(c, request, &response);
-    });
+    absl::Status s =
+        Call(request, &response, &v1::PipelineCall::mutable_rollback,
+             &v1::PipelineResult::mutable_rollback, &Stub::Rollback);
     return Finish(s, response.status());
   }
 
@@ -57,18 +65,20 @@ class GrpcTransactionClient : public TransactionClient {
     v1::GetTransactionRequest request;
     request.set_xid(xid);
     v1::GetTransactionResponse response;
-    absl::Status s = Call([&](grpc::ClientContext* c) {
-      return stub_->GetTransaction(c, request, &response);
-    });
+    absl::Status s = Call(request, &response,
+                          &v1::PipelineCall::mutable_get_transaction,
+                          &v1::PipelineResult::mutable_get_transaction,
+                          &Stub::GetTransaction);
     return Finish(s, response.transaction());
   }
 
   absl::StatusOr<uint64_t> RegisterBranch(
       const v1::RegisterBranchRequest& request) override {
     v1::RegisterBranchResponse response;
-    absl::Status s = Call([&](grpc::ClientContext* c) {
-      return stub_->RegisterBranch(c, request, &response);
-    });
+    absl::Status s = Call(request, &response,
+                          &v1::PipelineCall::mutable_register_branch,
+                          &v1::PipelineResult::mutable_register_branch,
+                          &Stub::RegisterBranch);
     return Finish(s, response.branch_id());
   }
 
@@ -81,9 +91,9 @@ class GrpcTransactionClient : public TransactionClient {
     request.set_outcome(outcome);
     request.set_error(error);
     v1::ReportBranchResponse response;
-    return Call([&](grpc::ClientContext* c) {
-      return stub_->ReportBranch(c, request, &response);
-    });
+    return Call(request, &response, &v1::PipelineCall::mutable_report_branch,
+                &v1::PipelineResult::mutable_report_branch,
+                &Stub::ReportBranch);
   }
 
   absl::StatusOr<v1::SubmitSagaResponse> SubmitSagaRaw(
@@ -93,21 +103,39 @@ class GrpcTransactionClient : public TransactionClient {
     std::chrono::milliseconds wait(request.wait() ? request.wait_timeout_ms()
                                                   : 0);
     if (request.wait() && wait.count() == 0) wait = std::chrono::seconds(30);
-    absl::Status s = Call(
-        [&](grpc::ClientContext* c) {
-          return stub_->SubmitSaga(c, request, &response);
-        },
-        options_.call_timeout + wait);
+    absl::Status s = Call(request, &response,
+                          &v1::PipelineCall::mutable_submit_saga,
+                          &v1::PipelineResult::mutable_submit_saga,
+                          &Stub::SubmitSaga, options_.call_timeout + wait);
     return Finish(s, response);
   }
 
  private:
-  absl::Status Call(
-      const std::function<grpc::Status(grpc::ClientContext*)>& call,
-      std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+  // One call with retries, on the pipeline or as a unary RPC. The member
+  // pointers name the call's field in PipelineCall and PipelineResult and
+  // its unary method.
+  template <typename Request, typename Response>
+  absl::Status Call(const Request& request, Response* response,
+                    Request* (v1::PipelineCall::*call_field)(),
+                    Response* (v1::PipelineResult::*result_field)(),
+                    grpc::Status (Stub::*unary)(grpc::ClientContext*,
+                                                const Request&, Response*),
+                    std::chrono::milliseconds timeout = {}) {
     return FromGrpcStatus(internal::CallWithRetry(
         timeout.count() == 0 ? options_.call_timeout : timeout,
-        options_.max_attempts, call));
+        options_.max_attempts, [&](grpc::ClientContext* context) {
+          if (pipeline_ == nullptr) {
+            return (stub_.get()->*unary)(context, request, response);
+          }
+          v1::PipelineCall call;
+          *(call.*call_field)() = request;
+          v1::PipelineResult result;
+          grpc::Status s =
+              pipeline_->CallAndWait(std::move(call), context->deadline(),
+                                     &result);
+          if (s.ok()) response->Swap((result.*result_field)());
+          return s;
+        }));
   }
 
   template <typename T>
@@ -117,7 +145,8 @@ class GrpcTransactionClient : public TransactionClient {
   }
 
   const ClientOptions options_;
-  std::unique_ptr<v1::TransactionService::Stub> stub_;
+  std::unique_ptr<internal::PipelineClient> pipeline_;  // Or the stub.
+  std::unique_ptr<Stub> stub_;
 };
 
 }  // namespace

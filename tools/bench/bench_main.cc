@@ -34,6 +34,7 @@ struct Flags {
   double rate = 0;
   bool json = false;
   bool baseline = false;
+  bool unary = false;
   std::string token_file;
   int branches = 2;
   int steps = 2;
@@ -185,12 +186,13 @@ std::vector<std::string> Resources(
   return resources;
 }
 
-// Starts the participants `workload` needs; names it and counts its RPCs in
+// Starts the participants `workload` needs; names it and counts its calls in
 // `report`.
 Operation ChooseWorkload(const Flags& flags, const std::string& workload,
                          const std::string& coordinator, Fleet* fleet,
                          Report* report) {
-  Workloads workloads(coordinator);
+  Workloads workloads(coordinator, !flags.unary);
+  report->transport = flags.unary ? "unary" : "pipeline";
   if (workload == "empty") {
     report->workload = "empty";
     report->rpcs_per_transaction = 2;
@@ -317,6 +319,9 @@ int main(int argc, char** argv) {
                  "Admin token of the --coordinator batond (for its counters)");
   app.add_flag("--baseline", flags.baseline,
                "Also measure a unary echo RPC and print the efficiency ratio");
+  app.add_flag("--unary", flags.unary,
+               "Send the load generator's calls to batond as one RPC each "
+               "instead of on the SDK's pipeline stream");
   app.add_option("--retention-s", flags.retention_s,
                  "Finished-transaction retention of the batond it starts")
       ->capture_default_str();

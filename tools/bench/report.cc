@@ -42,6 +42,9 @@ void PrintTable(const Report& r) {
              r.rate > 0
                  ? fmt::format("open loop at {:.0f}/s", r.rate)
                  : fmt::format("closed loop, concurrency {}", r.concurrency));
+  fmt::print("transport     {}\n",
+             r.transport == "unary" ? "unary (one RPC per call)"
+                                    : "pipeline (calls batched on one stream)");
   fmt::print("transactions  {} in {:.2f} s\n", l.completed, l.seconds);
   fmt::print("tps           {:.0f}\n", TransactionsPerSecond(r));
   fmt::print("latency ms    p50 {:.2f}  p90 {:.2f}  p99 {:.2f}  max {:.2f}\n",
@@ -62,7 +65,7 @@ void PrintTable(const Report& r) {
   if (auto e = Efficiency(r)) {
     fmt::print(
         "baseline      echo {:.0f} RPC/s; efficiency {:.2f} "
-        "(tps x {} RPCs / echo RPC/s)\n",
+        "(tps x {} calls / echo RPC/s)\n",
         *r.echo_rpcs_per_second, *e, r.rpcs_per_transaction);
   }
 }
@@ -70,14 +73,15 @@ void PrintTable(const Report& r) {
 void PrintJson(const Report& r) {
   const LoadResult& l = r.load;
   fmt::print(
-      "{{\"workload\":\"{}\",\"concurrency\":{},\"rate\":{},"
+      "{{\"workload\":\"{}\",\"transport\":\"{}\",\"concurrency\":{},"
+      "\"rate\":{},"
       "\"transactions\":{},\"seconds\":{:.3f},\"tps\":{:.1f},"
       "\"p50_ms\":{:.3f},\"p90_ms\":{:.3f},\"p99_ms\":{:.3f},\"max_ms\":{:.3f},"
       "\"errors\":{},\"syncs_per_transaction\":{},"
       "\"cpu_seconds_per_1000\":{},\"coordinator_resident_mb\":{},"
       "\"rpcs_per_transaction\":{},\"echo_rpcs_per_second\":{},"
       "\"efficiency\":{}}}\n",
-      r.workload, r.concurrency, r.rate, l.completed, l.seconds,
+      r.workload, r.transport, r.concurrency, r.rate, l.completed, l.seconds,
       TransactionsPerSecond(r), PercentileMs(l, 50), PercentileMs(l, 90),
       PercentileMs(l, 99), PercentileMs(l, 100), l.errors,
       OrNull(r.syncs_per_transaction, "{:.4f}"),

@@ -13,6 +13,9 @@ struct Report {
   int concurrency = 0;
   double rate = 0;
   LoadResult load;
+  // "pipeline" or "unary": how the load generator's calls travel.
+  std::string transport;
+  // TransactionService calls per transaction (stream exchanges not counted).
   int rpcs_per_transaction = 0;
   // From the coordinator's counters over the measured run.
   std::optional<double> syncs_per_transaction;

@@ -4,8 +4,8 @@
 
 #include "baton/propagation.h"
 #include "baton/saga.h"
-#include "common/limits.h"
 #include "fmt/format.h"
+#include "participant_sdk/internal/rpc.h"
 #include "try.grpc.pb.h"
 
 namespace baton::bench {
@@ -13,6 +13,7 @@ namespace {
 
 using Done = std::function<void(const grpc::Status&)>;
 using Stub = v1::TransactionService::Stub;
+using Coordinator = Workloads::Coordinator;
 // Does branch `index` of transaction `xid`; calls `next` once.
 using BranchStep =
     std::function<void(const std::string& xid, int index, Done next)>;
@@ -39,6 +40,32 @@ void Call(Start start, Request request,
         });
 }
 
+// Sends one TransactionService call, on the pipeline or as a unary RPC
+// (`unary` starts it on the async stub); `next` gets the status and
+// response. The member pointers name the call's PipelineCall and
+// PipelineResult fields.
+template <typename Request, typename Response, typename Unary>
+void Send(const Coordinator& coordinator, Request request,
+          Request* (v1::PipelineCall::*call_field)(),
+          Response* (v1::PipelineResult::*result_field)(), Unary unary,
+          std::function<void(const grpc::Status&, const Response&)> next) {
+  if (coordinator.pipeline == nullptr) {
+    std::shared_ptr<Stub> stub = coordinator.stub;
+    return Call<Request, Response>(
+        [stub, unary](auto* c, auto* q, auto* r, auto cb) {
+          unary(stub->async(), c, q, r, std::move(cb));
+        },
+        std::move(request), std::move(next));
+  }
+  v1::PipelineCall call;
+  (call.*call_field)()->Swap(&request);
+  coordinator.pipeline->Call(
+      std::move(call), [next = std::move(next), result_field](
+                           const grpc::Status& s, v1::PipelineResult* r) {
+        next(s, r == nullptr ? Response() : *(r->*result_field)());
+      });
+}
+
 // An error unless the call succeeded and the transaction ended committed.
 grpc::Status Finished(const grpc::Status& s, v1::GlobalStatus status,
                       const std::string& reason) {
@@ -48,31 +75,29 @@ grpc::Status Finished(const grpc::Status& s, v1::GlobalStatus status,
                                   v1::GlobalStatus_Name(status), reason));
 }
 
-void Commit(const std::shared_ptr<Stub>& stub, const std::string& xid,
+void Commit(const Coordinator& coordinator, const std::string& xid,
             Done done) {
   v1::CommitRequest request;
   request.set_xid(xid);
   request.set_wait(true);
-  Call<v1::CommitRequest, v1::CommitResponse>(
-      [stub](auto* c, auto* q, auto* r, auto cb) {
-        stub->async()->Commit(c, q, r, std::move(cb));
-      },
-      request,
+  Send<v1::CommitRequest, v1::CommitResponse>(
+      coordinator, std::move(request), &v1::PipelineCall::mutable_commit,
+      &v1::PipelineResult::mutable_commit,
+      [](auto* async, auto... args) { async->Commit(args...); },
       [done](const grpc::Status& s, const v1::CommitResponse& r) {
         done(Finished(s, r.status(), ""));
       });
 }
 
-void Begin(const std::shared_ptr<Stub>& stub, v1::Protocol protocol,
+void Begin(const Coordinator& coordinator, v1::Protocol protocol,
            std::function<void(const std::string& xid)> next, Done fail) {
   v1::BeginRequest request;
   request.set_name("bench");
   request.set_protocol(protocol);
-  Call<v1::BeginRequest, v1::BeginResponse>(
-      [stub](auto* c, auto* q, auto* r, auto cb) {
-        stub->async()->Begin(c, q, r, std::move(cb));
-      },
-      request,
+  Send<v1::BeginRequest, v1::BeginResponse>(
+      coordinator, std::move(request), &v1::PipelineCall::mutable_begin,
+      &v1::PipelineResult::mutable_begin,
+      [](auto* async, auto... args) { async->Begin(args...); },
       [next, fail](const grpc::Status& s, const v1::BeginResponse& r) {
         if (!s.ok()) return fail(s);
         next(r.xid());
@@ -81,14 +106,14 @@ void Begin(const std::shared_ptr<Stub>& stub, v1::Protocol protocol,
 
 // Runs one transaction's branch steps in turn, then commits.
 struct BranchChain : std::enable_shared_from_this<BranchChain> {
-  std::shared_ptr<Stub> stub;
+  Coordinator coordinator;
   std::shared_ptr<const BranchStep> step;
   int branches;
   std::string xid;
   Done done;
 
   void Branch(int index) {
-    if (index == branches) return Commit(stub, xid, done);
+    if (index == branches) return Commit(coordinator, xid, done);
     auto self = shared_from_this();
     (*step)(xid, index, [self, index](const grpc::Status& s) {
       if (!s.ok()) return self->done(s);
@@ -98,16 +123,17 @@ struct BranchChain : std::enable_shared_from_this<BranchChain> {
 };
 
 // Begin with `protocol`, `step` for each branch, Commit.
-Operation BranchesThenCommit(std::shared_ptr<Stub> stub, v1::Protocol protocol,
-                             int branches, BranchStep step) {
+Operation BranchesThenCommit(const Coordinator& coordinator,
+                             v1::Protocol protocol, int branches,
+                             BranchStep step) {
   auto shared_step = std::make_shared<const BranchStep>(std::move(step));
-  return [stub, protocol, branches, shared_step](Done done) {
+  return [coordinator, protocol, branches, shared_step](Done done) {
     Begin(
-        stub, protocol,
+        coordinator, protocol,
         [=](const std::string& xid) {
-          if (branches == 0) return Commit(stub, xid, done);
+          if (branches == 0) return Commit(coordinator, xid, done);
           auto chain = std::make_shared<BranchChain>();
-          chain->stub = stub;
+          chain->coordinator = coordinator;
           chain->step = shared_step;
           chain->branches = branches;
           chain->xid = xid;
@@ -118,17 +144,16 @@ Operation BranchesThenCommit(std::shared_ptr<Stub> stub, v1::Protocol protocol,
   };
 }
 
-void ReportPrepared(const std::shared_ptr<Stub>& stub, const std::string& xid,
+void ReportPrepared(const Coordinator& coordinator, const std::string& xid,
                     uint64_t branch_id, Done next) {
   v1::ReportBranchRequest request;
   request.set_xid(xid);
   request.set_branch_id(branch_id);
   request.set_outcome(v1::PHASE_ONE_OUTCOME_PREPARED);
-  Call<v1::ReportBranchRequest, v1::ReportBranchResponse>(
-      [stub](auto* c, auto* q, auto* r, auto cb) {
-        stub->async()->ReportBranch(c, q, r, std::move(cb));
-      },
-      request,
+  Send<v1::ReportBranchRequest, v1::ReportBranchResponse>(
+      coordinator, std::move(request), &v1::PipelineCall::mutable_report_branch,
+      &v1::PipelineResult::mutable_report_branch,
+      [](auto* async, auto... args) { async->ReportBranch(args...); },
       [next](const grpc::Status& s, const v1::ReportBranchResponse&) {
         next(s);
       });
@@ -136,22 +161,22 @@ void ReportPrepared(const std::shared_ptr<Stub>& stub, const std::string& xid,
 
 // Phase one of an XA branch as a participant does it: RegisterBranch, then
 // ReportBranch(PREPARED).
-void Prepare(const std::shared_ptr<Stub>& stub, const std::string& xid,
+void Prepare(const Coordinator& coordinator, const std::string& xid,
              const std::string& resource, Done next) {
   v1::RegisterBranchRequest request;
   request.set_xid(xid);
   request.set_resource(resource);
   request.set_type(v1::BRANCH_TYPE_XA);
   request.set_application_data("bench");
-  Call<v1::RegisterBranchRequest, v1::RegisterBranchResponse>(
-      [stub](auto* c, auto* q, auto* r, auto cb) {
-        stub->async()->RegisterBranch(c, q, r, std::move(cb));
-      },
-      request,
-      [stub, xid, next](const grpc::Status& s,
-                        const v1::RegisterBranchResponse& r) {
+  Send<v1::RegisterBranchRequest, v1::RegisterBranchResponse>(
+      coordinator, std::move(request),
+      &v1::PipelineCall::mutable_register_branch,
+      &v1::PipelineResult::mutable_register_branch,
+      [](auto* async, auto... args) { async->RegisterBranch(args...); },
+      [coordinator, xid, next](const grpc::Status& s,
+                               const v1::RegisterBranchResponse& r) {
         if (!s.ok()) return next(s);
-        ReportPrepared(stub, xid, r.branch_id(), next);
+        ReportPrepared(coordinator, xid, r.branch_id(), next);
       });
 }
 
@@ -170,24 +195,27 @@ void TryOn(const std::shared_ptr<TccTry::Stub>& stub,
 
 }  // namespace
 
-Workloads::Workloads(const std::string& coordinator) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(limits::kMaxMessageBytes);
-  stub_ = v1::TransactionService::NewStub(grpc::CreateCustomChannel(
-      coordinator, grpc::InsecureChannelCredentials(), args));
+Workloads::Workloads(const std::string& coordinator, bool pipeline) {
+  std::shared_ptr<grpc::Channel> channel =
+      internal::MakeCoordinatorChannel(coordinator);
+  if (pipeline) {
+    coordinator_.pipeline = std::make_shared<internal::PipelineClient>(channel);
+  } else {
+    coordinator_.stub = v1::TransactionService::NewStub(channel);
+  }
 }
 
 Operation Workloads::Empty() {
-  return BranchesThenCommit(stub_, v1::PROTOCOL_TWO_PHASE, 0, nullptr);
+  return BranchesThenCommit(coordinator_, v1::PROTOCOL_TWO_PHASE, 0, nullptr);
 }
 
 Operation Workloads::TwoPhase(int branches,
                               std::vector<std::string> resources) {
-  auto stub = stub_;
+  const Coordinator& coordinator = coordinator_;
   return BranchesThenCommit(
-      stub, v1::PROTOCOL_TWO_PHASE, branches,
-      [stub, resources](const std::string& xid, int index, Done next) {
-        Prepare(stub, xid, resources[index % resources.size()], next);
+      coordinator, v1::PROTOCOL_TWO_PHASE, branches,
+      [coordinator, resources](const std::string& xid, int index, Done next) {
+        Prepare(coordinator, xid, resources[index % resources.size()], next);
       });
 }
 
@@ -201,7 +229,7 @@ Operation Workloads::Tcc(int branches,
             target.try_address, grpc::InsecureChannelCredentials())));
   }
   return BranchesThenCommit(
-      stub_, v1::PROTOCOL_TCC, branches,
+      coordinator_, v1::PROTOCOL_TCC, branches,
       [tries](const std::string& xid, int index, Done next) {
         const auto& [resource, stub] = tries[index % tries.size()];
         TryOn(stub, resource, xid, next);
@@ -221,13 +249,12 @@ Operation Workloads::Saga(int steps, const std::vector<std::string>& resources,
   request->set_name(saga.name());
   *request->mutable_definition() = saga.definition();
   request->set_wait(true);
-  auto stub = stub_;
-  return [stub, request](Done done) {
-    Call<v1::SubmitSagaRequest, v1::SubmitSagaResponse>(
-        [stub](auto* c, auto* q, auto* r, auto cb) {
-          stub->async()->SubmitSaga(c, q, r, std::move(cb));
-        },
-        *request,
+  Coordinator coordinator = coordinator_;
+  return [coordinator, request](Done done) {
+    Send<v1::SubmitSagaRequest, v1::SubmitSagaResponse>(
+        coordinator, *request, &v1::PipelineCall::mutable_submit_saga,
+        &v1::PipelineResult::mutable_submit_saga,
+        [](auto* async, auto... args) { async->SubmitSaga(args...); },
         [done](const grpc::Status& s, const v1::SubmitSagaResponse& r) {
           done(Finished(s, r.status(), r.reason()));
         });

@@ -9,6 +9,7 @@
 
 #include "baton/v1/transaction_service.grpc.pb.h"
 #include "echo.grpc.pb.h"
+#include "participant_sdk/internal/pipeline_client.h"
 #include "tools/bench/load_driver.h"
 
 namespace baton::bench {
@@ -25,21 +26,29 @@ struct ParticipantTarget {
 // transaction counts as an error unless it finished committed.
 class Workloads {
  public:
-  explicit Workloads(const std::string& coordinator);
+  // Calls to batond go on one SDK pipeline stream (as the SDK sends them),
+  // or with `pipeline` false, as one unary RPC each.
+  Workloads(const std::string& coordinator, bool pipeline);
 
-  // Begin, then Commit: 2 RPCs.
+  // Where TransactionService calls go: exactly one of the two is set.
+  struct Coordinator {
+    std::shared_ptr<internal::PipelineClient> pipeline;
+    std::shared_ptr<v1::TransactionService::Stub> stub;
+  };
+
+  // Begin, then Commit: 2 calls.
   Operation Empty();
   // Begin; per branch RegisterBranch and ReportBranch(PREPARED) on the
-  // resources in turn; Commit waiting for phase two: 2 + 2 * branches RPCs.
+  // resources in turn; Commit waiting for phase two: 2 + 2 * branches calls.
   // The attached participants serve phase two.
   Operation TwoPhase(int branches, std::vector<std::string> resources);
   // Begin(PROTOCOL_TCC); per branch, in turn, a TccTry call to the next
   // target, whose process runs Participant::Try (RegisterBranch, the try
   // behind its barrier, ReportBranch); Commit waiting for the confirms:
-  // 2 + 3 * branches RPCs.
+  // 2 + 3 * branches calls.
   Operation Tcc(int branches, const std::vector<ParticipantTarget>& targets);
   // SubmitSaga of `steps` steps on the resources in turn, waiting until the
-  // saga finished: 1 RPC. The steps form a chain (each after the one
+  // saga finished: 1 call. The steps form a chain (each after the one
   // before), or with `parallel` have no order between them.
   Operation Saga(int steps, const std::vector<std::string>& resources,
                  bool parallel);
@@ -47,7 +56,7 @@ class Workloads {
   static Operation Echo(const std::string& address);
 
  private:
-  std::shared_ptr<v1::TransactionService::Stub> stub_;
+  Coordinator coordinator_;
 };
 
 }  // namespace baton::bench

@@ -30,6 +30,11 @@ struct ClientOptions {
   // Attempts per call while the coordinator is UNAVAILABLE (restarting).
   // Every call is safe to retry.
   int max_attempts = 5;
+  // Carry calls on one long-lived stream (TransactionService.Pipeline),
+  // batched with other threads' calls, instead of one RPC each. Same
+  // answers and guarantees at a fraction of the CPU per call on both ends;
+  // turn off only for a proxy that cannot hold streams.
+  bool pipeline = true;
 };
 
 class GlobalTransaction;

@@ -1,0 +1,102 @@
+#include "coordinator/call_handler.h"
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "coordinator/coordinator_metrics.h"
+#include "coordinator/request_validation.h"
+
+namespace baton {
+namespace {
+
+// Validates, then runs `call(request, reply)`; the manager's reply becomes
+// the response handed to `finish`.
+template <typename Request, typename Response, typename Call>
+void Run(const Request& request, FinishCall<Response> finish, Call call) {
+  if (absl::Status s = Validate(request); !s.ok()) {
+    finish(s, Response());
+    return;
+  }
+  // "BeginRequest" -> "Begin"; one histogram child per method, found once.
+  static metrics::Histogram* const latency = [] {
+    std::string method = Request::descriptor()->name();
+    method.resize(method.size() - std::string_view("Request").size());
+    return Metrics().request_seconds.With({method});
+  }();
+  auto start = std::chrono::steady_clock::now();
+  call(request, [finish = std::move(finish), start](const absl::Status& s,
+                                                    const auto& value) {
+    latency->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count());
+    Response response;
+    if (s.ok()) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(value)>, Response>) {
+        response = value;
+      } else {
+        *response.mutable_transaction() = value;
+      }
+    }
+    finish(s, std::move(response));
+  });
+}
+
+}  // namespace
+
+void HandleCall(TransactionManager* manager, const v1::BeginRequest& request,
+                FinishCall<v1::BeginResponse> finish) {
+  Run(request, std::move(finish), [manager](auto& r, auto reply) {
+    manager->Begin(r, std::move(reply));
+  });
+}
+
+void HandleCall(TransactionManager* manager, const v1::CommitRequest& request,
+                FinishCall<v1::CommitResponse> finish) {
+  Run(request, std::move(finish), [manager](auto& r, auto reply) {
+    manager->Commit(r, std::move(reply));
+  });
+}
+
+void HandleCall(TransactionManager* manager,
+                const v1::RollbackRequest& request,
+                FinishCall<v1::RollbackResponse> finish) {
+  Run(request, std::move(finish), [manager](auto& r, auto reply) {
+    manager->Rollback(r, std::move(reply));
+  });
+}
+
+void HandleCall(TransactionManager* manager,
+                const v1::GetTransactionRequest& request,
+                FinishCall<v1::GetTransactionResponse> finish) {
+  Run(request, std::move(finish), [manager](auto& r, auto reply) {
+    manager->GetTransaction(r.xid(), std::move(reply));
+  });
+}
+
+void HandleCall(TransactionManager* manager,
+                const v1::RegisterBranchRequest& request,
+                FinishCall<v1::RegisterBranchResponse> finish) {
+  Run(request, std::move(finish), [manager](auto& r, auto reply) {
+    manager->RegisterBranch(r, std::move(reply));
+  });
+}
+
+void HandleCall(TransactionManager* manager,
+                const v1::ReportBranchRequest& request,
+                FinishCall<v1::ReportBranchResponse> finish) {
+  Run(request, std::move(finish), [manager](auto& r, auto reply) {
+    manager->ReportBranch(r, std::move(reply));
+  });
+}
+
+void HandleCall(TransactionManager* manager,
+                const v1::SubmitSagaRequest& request,
+                FinishCall<v1::SubmitSagaResponse> finish) {
+  Run(request, std::move(finish), [manager](auto& r, auto reply) {
+    manager->SubmitSaga(r, std::move(reply));
+  });
+}
+
+}  // namespace baton

@@ -1,0 +1,216 @@
+#include "coordinator/pipeline_session.h"
+
+#include <deque>
+#include <mutex>
+#include <string>
+
+#include "common/grpc_status.h"
+#include "common/limits.h"
+#include "coordinator/call_handler.h"
+#include "fmt/format.h"
+
+namespace baton {
+
+// Answers waiting to be written, and the bookkeeping that decides when the
+// stream reads again and when it finishes. The manager's answers reach it
+// from the committer thread; once the session is gone they are dropped.
+class PipelineSession::Outbox {
+ public:
+  explicit Outbox(PipelineSession* session) : session_(session) {}
+
+  void Started() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++in_flight_;
+  }
+
+  void Answer(v1::PipelineResult result) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (session_ == nullptr) return;
+    --in_flight_;
+    ready_.push_back(std::move(result));
+    WriteLocked();
+    if (read_paused_ && in_flight_ < kMaxCallsInFlight && !finished_) {
+      read_paused_ = false;
+      session_->StartRead(&session_->incoming_);
+    }
+    FinishIfDrainedLocked();
+  }
+
+  // After a message was dispatched: whether to read the next one now.
+  bool ReadAgain() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return false;
+    read_paused_ = in_flight_ >= kMaxCallsInFlight;
+    return !read_paused_;
+  }
+
+  void WriteDone(bool ok) {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) {
+      // The client is gone: nobody is left to answer.
+      broken_ = true;
+      ready_.clear();
+    }
+    WriteLocked();
+    FinishIfDrainedLocked();
+  }
+
+  // The client closed its side (or the stream broke): finish once every
+  // call it sent has been answered.
+  void ReadsEnded(bool cancelled) {
+    std::lock_guard<std::mutex> lock(mu_);
+    reads_ended_ = true;
+    if (cancelled) {
+      broken_ = true;
+      ready_.clear();
+    }
+    FinishIfDrainedLocked();
+  }
+
+  void Detach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    session_ = nullptr;
+  }
+
+ private:
+  // Puts as many ready answers as fit one message into the next write.
+  void WriteLocked() {
+    if (writing_ || finished_ || broken_ || ready_.empty()) return;
+    sending_.Clear();
+    size_t bytes = 0;
+    while (!ready_.empty()) {
+      size_t size = ready_.front().ByteSizeLong() + 16;
+      if (sending_.results_size() > 0 &&
+          bytes + size > static_cast<size_t>(limits::kMaxMessageBytes)) {
+        break;
+      }
+      bytes += size;
+      *sending_.add_results() = std::move(ready_.front());
+      ready_.pop_front();
+    }
+    writing_ = true;
+    session_->StartWrite(&sending_);
+  }
+
+  void FinishIfDrainedLocked() {
+    if (finished_ || writing_ || !reads_ended_) return;
+    if (!broken_ && (in_flight_ > 0 || !ready_.empty())) return;
+    finished_ = true;
+    session_->Finish(broken_ ? grpc::Status::CANCELLED : grpc::Status::OK);
+  }
+
+  std::mutex mu_;
+  PipelineSession* session_;  // Null once gRPC is done with the stream.
+  std::deque<v1::PipelineResult> ready_;
+  v1::PipelineReply sending_;  // Owned by the write in flight.
+  int in_flight_ = 0;          // Calls handed to the manager, unanswered.
+  bool writing_ = false;
+  bool read_paused_ = false;
+  bool reads_ended_ = false;
+  bool broken_ = false;
+  bool finished_ = false;
+};
+
+namespace {
+
+// The FinishCall for one call: turns the handler's answer into a result
+// carrying `call_id` and the response in the field `mutable_field` names.
+template <typename Response>
+FinishCall<Response> AnswerTo(
+    std::shared_ptr<PipelineSession::Outbox> outbox, uint64_t call_id,
+    Response* (v1::PipelineResult::*mutable_field)()) {
+  return [outbox = std::move(outbox), call_id, mutable_field](
+             const absl::Status& s, Response&& response) {
+    v1::PipelineResult result;
+    result.set_call_id(call_id);
+    result.set_code(static_cast<int32_t>(s.code()));
+    result.set_message(std::string(s.message()));
+    if (s.ok()) *(result.*mutable_field)() = std::move(response);
+    outbox->Answer(std::move(result));
+  };
+}
+
+}  // namespace
+
+PipelineSession::PipelineSession(TransactionManager* manager)
+    : manager_(manager), outbox_(std::make_shared<Outbox>(this)) {
+  StartRead(&incoming_);
+}
+
+void PipelineSession::OnReadDone(bool ok) {
+  if (!ok) {
+    outbox_->ReadsEnded(/*cancelled=*/false);
+    return;
+  }
+  for (int i = 0; i < incoming_.calls_size(); ++i) Dispatch(i);
+  if (outbox_->ReadAgain()) StartRead(&incoming_);
+}
+
+void PipelineSession::Dispatch(int index) {
+  const v1::PipelineCall& call = incoming_.calls(index);
+  using R = v1::PipelineResult;
+  outbox_->Started();
+  if (index >= kMaxCallsPerMessage) {
+    outbox_->Answer(Refused(
+        call.call_id(),
+        fmt::format("a PipelineRequest carries at most {} calls; this was "
+                    "call {} of {} and did not run: send the rest in another "
+                    "message",
+                    kMaxCallsPerMessage, index + 1, incoming_.calls_size())));
+    return;
+  }
+  switch (call.request_case()) {
+    case v1::PipelineCall::kBegin:
+      return HandleCall(manager_, call.begin(),
+                        AnswerTo(outbox_, call.call_id(), &R::mutable_begin));
+    case v1::PipelineCall::kCommit:
+      return HandleCall(manager_, call.commit(),
+                        AnswerTo(outbox_, call.call_id(), &R::mutable_commit));
+    case v1::PipelineCall::kRollback:
+      return HandleCall(
+          manager_, call.rollback(),
+          AnswerTo(outbox_, call.call_id(), &R::mutable_rollback));
+    case v1::PipelineCall::kGetTransaction:
+      return HandleCall(
+          manager_, call.get_transaction(),
+          AnswerTo(outbox_, call.call_id(), &R::mutable_get_transaction));
+    case v1::PipelineCall::kRegisterBranch:
+      return HandleCall(
+          manager_, call.register_branch(),
+          AnswerTo(outbox_, call.call_id(), &R::mutable_register_branch));
+    case v1::PipelineCall::kReportBranch:
+      return HandleCall(
+          manager_, call.report_branch(),
+          AnswerTo(outbox_, call.call_id(), &R::mutable_report_branch));
+    case v1::PipelineCall::kSubmitSaga:
+      return HandleCall(
+          manager_, call.submit_saga(),
+          AnswerTo(outbox_, call.call_id(), &R::mutable_submit_saga));
+    case v1::PipelineCall::REQUEST_NOT_SET:
+      break;
+  }
+  outbox_->Answer(Refused(call.call_id(),
+                          "PipelineCall carries no request (or one this "
+                          "coordinator does not know)"));
+}
+
+v1::PipelineResult PipelineSession::Refused(uint64_t call_id,
+                                            std::string message) {
+  v1::PipelineResult result;
+  result.set_call_id(call_id);
+  result.set_code(grpc::StatusCode::INVALID_ARGUMENT);
+  result.set_message(std::move(message));
+  return result;
+}
+
+void PipelineSession::OnWriteDone(bool ok) { outbox_->WriteDone(ok); }
+
+void PipelineSession::OnCancel() { outbox_->ReadsEnded(/*cancelled=*/true); }
+
+void PipelineSession::OnDone() {
+  outbox_->Detach();
+  delete this;
+}
+
+}  // namespace baton

@@ -1,0 +1,50 @@
+#ifndef BATON_COORDINATOR_PIPELINE_SESSION_H_
+#define BATON_COORDINATOR_PIPELINE_SESSION_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "baton/v1/transaction_service.grpc.pb.h"
+#include "coordinator/transaction_manager.h"
+
+namespace baton {
+
+// The coordinator's end of one Pipeline stream (TransactionService.Pipeline),
+// on gRPC's callback API. Every call in an incoming message goes to the
+// manager as its unary form would; results are queued and written in
+// batches, one write in flight at a time, so a burst of answers (one group
+// commit's worth) leaves in one message. Past kMaxCallsInFlight unanswered
+// calls it stops reading until answers drain. Deletes itself when gRPC is
+// done with the stream; answers that come later are dropped.
+class PipelineSession
+    : public grpc::ServerBidiReactor<v1::PipelineRequest, v1::PipelineReply> {
+ public:
+  static constexpr int kMaxCallsPerMessage = 1024;
+  static constexpr int kMaxCallsInFlight = 4096;
+
+  explicit PipelineSession(TransactionManager* manager);
+
+  class Outbox;
+
+ private:
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+  // Hands call `index` of the incoming message to the manager.
+  void Dispatch(int index);
+  static v1::PipelineResult Refused(uint64_t call_id, std::string message);
+
+  TransactionManager* const manager_;
+  // Shared with the manager's pending answers, which may outlive the stream.
+  const std::shared_ptr<Outbox> outbox_;
+  v1::PipelineRequest incoming_;  // Owned by the single outstanding read.
+};
+
+}  // namespace baton
+
+#endif  // BATON_COORDINATOR_PIPELINE_SESSION_H_

@@ -1,0 +1,223 @@
+#include "participant_sdk/internal/pipeline_client.h"
+
+#include <deque>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/limits.h"
+#include "fmt/format.h"
+
+namespace baton::internal {
+namespace {
+
+// Matches the coordinator's PipelineSession::kMaxCallsPerMessage.
+constexpr int kMaxCallsPerMessage = 1024;
+// Room for a message's own framing around its calls.
+constexpr size_t kMaxCallBytes = limits::kMaxMessageBytes - 1024;
+
+grpc::Status StatusOf(const v1::PipelineResult& result) {
+  return grpc::Status(static_cast<grpc::StatusCode>(result.code()),
+                      result.message());
+}
+
+}  // namespace
+
+// One Pipeline stream. When gRPC is done with it, it ends every unanswered
+// call with the stream's status and tells its owner, which deletes it.
+class PipelineClient::Stream
+    : public grpc::ClientBidiReactor<v1::PipelineRequest, v1::PipelineReply> {
+ public:
+  Stream(PipelineClient* owner, v1::TransactionService::Stub* stub)
+      : owner_(owner) {
+    stub->async()->Pipeline(&context_, this);
+    StartRead(&incoming_);
+  }
+
+  // Separate from the constructor so the owner can call it outside its
+  // lock: a stream that fails at once runs its reactions right away.
+  void Start() { StartCall(); }
+
+  // False if the stream already broke; then the call was not taken.
+  bool Send(v1::PipelineCall& call, size_t bytes, Done& done) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (broken_) return false;
+    pending_.emplace(call.call_id(), std::move(done));
+    queue_.emplace_back(std::move(call), bytes);
+    WriteLocked();
+    return true;
+  }
+
+  void Cancel() { context_.TryCancel(); }
+
+ private:
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Break();
+      return;
+    }
+    std::vector<std::pair<Done, v1::PipelineResult*>> answered;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (v1::PipelineResult& result : *incoming_.mutable_results()) {
+        auto it = pending_.find(result.call_id());
+        if (it == pending_.end()) continue;
+        answered.emplace_back(std::move(it->second), &result);
+        pending_.erase(it);
+      }
+    }
+    for (auto& [done, result] : answered) done(StatusOf(*result), result);
+    StartRead(&incoming_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (ok) WriteLocked();
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    Break();
+    std::unordered_map<uint64_t, Done> unanswered;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      unanswered.swap(pending_);
+    }
+    // A stream the coordinator closed cleanly still left these unanswered.
+    grpc::Status failure =
+        status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "the coordinator closed the pipeline")
+                    : status;
+    for (auto& [id, done] : unanswered) done(failure, nullptr);
+    owner_->StreamDone(this);
+  }
+
+  void Break() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      broken_ = true;
+    }
+    owner_->Forget(this);
+  }
+
+  // Moves queued calls into the next message, up to the per-message limits.
+  void WriteLocked() {
+    if (writing_ || broken_ || queue_.empty()) return;
+    outgoing_.Clear();
+    size_t bytes = 0;
+    while (!queue_.empty() && outgoing_.calls_size() < kMaxCallsPerMessage) {
+      auto& [call, size] = queue_.front();
+      if (outgoing_.calls_size() > 0 && bytes + size > kMaxCallBytes) break;
+      bytes += size;
+      *outgoing_.add_calls() = std::move(call);
+      queue_.pop_front();
+    }
+    writing_ = true;
+    StartWrite(&outgoing_);
+  }
+
+  PipelineClient* const owner_;
+  grpc::ClientContext context_;
+  v1::PipelineReply incoming_;  // Owned by the single outstanding read.
+
+  std::mutex mu_;
+  std::unordered_map<uint64_t, Done> pending_;
+  std::deque<std::pair<v1::PipelineCall, size_t>> queue_;
+  v1::PipelineRequest outgoing_;  // Owned by the write in flight.
+  bool writing_ = false;
+  bool broken_ = false;
+};
+
+PipelineClient::PipelineClient(std::shared_ptr<grpc::Channel> channel)
+    : stub_(v1::TransactionService::NewStub(std::move(channel))) {}
+
+PipelineClient::~PipelineClient() {
+  std::vector<Stream*> live;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    current_ = nullptr;
+    for (auto& [stream, done] : streams_) {
+      if (!done) live.push_back(stream.get());
+    }
+  }
+  // Outside the lock: cancelling may run the stream's reactions at once.
+  for (Stream* stream : live) stream->Cancel();
+  std::unique_lock<std::mutex> lock(mu_);
+  all_done_.wait(lock, [this] {
+    for (auto& [stream, done] : streams_) {
+      if (!done) return false;
+    }
+    return true;
+  });
+}
+
+void PipelineClient::Call(v1::PipelineCall call, Done done) {
+  size_t bytes = call.ByteSizeLong();
+  if (bytes > kMaxCallBytes) {
+    done(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      fmt::format("the call is {} bytes; a call to the "
+                                  "coordinator must fit in {} bytes",
+                                  bytes, kMaxCallBytes)),
+         nullptr);
+    return;
+  }
+  Stream* opened = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    call.set_call_id(++next_call_id_);
+    // A stream that broke but has not told us yet refuses; open another.
+    for (;;) {
+      if (current_ == nullptr) {
+        std::erase_if(streams_, [](const auto& s) { return s.second; });
+        streams_.emplace_back(std::make_unique<Stream>(this, stub_.get()),
+                              false);
+        current_ = opened = streams_.back().first.get();
+      }
+      if (current_->Send(call, bytes, done)) break;
+      current_ = nullptr;
+    }
+  }
+  if (opened != nullptr) opened->Start();
+}
+
+grpc::Status PipelineClient::CallAndWait(
+    v1::PipelineCall call, std::chrono::system_clock::time_point deadline,
+    v1::PipelineResult* result) {
+  struct Answer {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    grpc::Status status;
+    v1::PipelineResult result;
+  };
+  auto answer = std::make_shared<Answer>();
+  Call(std::move(call), [answer](const grpc::Status& s, v1::PipelineResult* r) {
+    std::lock_guard<std::mutex> lock(answer->mu);
+    answer->status = s;
+    if (r != nullptr) answer->result.Swap(r);
+    answer->done = true;
+    answer->cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(answer->mu);
+  if (!answer->cv.wait_until(lock, deadline, [&] { return answer->done; })) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "the coordinator did not answer before the deadline");
+  }
+  result->Swap(&answer->result);
+  return answer->status;
+}
+
+void PipelineClient::Forget(Stream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (current_ == stream) current_ = nullptr;
+}
+
+void PipelineClient::StreamDone(Stream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [s, done] : streams_) {
+    if (s.get() == stream) done = true;
+  }
+  all_done_.notify_all();
+}
+
+}  // namespace baton::internal
