@@ -47,20 +47,17 @@ void Run(const Request& request, FinishCall<Response> finish, Call call) {
 
 void HandleCall(TransactionManager* manager, const v1::BeginRequest& request,
                 FinishCall<v1::BeginResponse> finish) {
-  Run(request, std::move(finish), [manager](auto& r, auto reply) {
-    manager->Begin(r, std::move(reply));
-  });
+  Run(request, std::move(finish),
+      [manager](auto& r, auto reply) { manager->Begin(r, std::move(reply)); });
 }
 
 void HandleCall(TransactionManager* manager, const v1::CommitRequest& request,
                 FinishCall<v1::CommitResponse> finish) {
-  Run(request, std::move(finish), [manager](auto& r, auto reply) {
-    manager->Commit(r, std::move(reply));
-  });
+  Run(request, std::move(finish),
+      [manager](auto& r, auto reply) { manager->Commit(r, std::move(reply)); });
 }
 
-void HandleCall(TransactionManager* manager,
-                const v1::RollbackRequest& request,
+void HandleCall(TransactionManager* manager, const v1::RollbackRequest& request,
                 FinishCall<v1::RollbackResponse> finish) {
   Run(request, std::move(finish), [manager](auto& r, auto reply) {
     manager->Rollback(r, std::move(reply));

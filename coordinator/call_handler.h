@@ -21,8 +21,7 @@ void HandleCall(TransactionManager* manager, const v1::BeginRequest& request,
                 FinishCall<v1::BeginResponse> finish);
 void HandleCall(TransactionManager* manager, const v1::CommitRequest& request,
                 FinishCall<v1::CommitResponse> finish);
-void HandleCall(TransactionManager* manager,
-                const v1::RollbackRequest& request,
+void HandleCall(TransactionManager* manager, const v1::RollbackRequest& request,
                 FinishCall<v1::RollbackResponse> finish);
 void HandleCall(TransactionManager* manager,
                 const v1::GetTransactionRequest& request,

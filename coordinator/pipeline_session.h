@@ -29,7 +29,6 @@ class PipelineSession
   class Outbox;
 
  private:
-
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
   void OnCancel() override;

@@ -40,9 +40,8 @@ class GrpcTransactionClient : public TransactionClient {
     request.set_xid(xid);
     request.set_wait(wait);
     v1::CommitResponse response;
-    absl::Status s =
-        Call(request, &response, &v1::PipelineCall::mutable_commit,
-             &v1::PipelineResult::mutable_commit, &Stub::Commit);
+    absl::Status s = Call(request, &response, &v1::PipelineCall::mutable_commit,
+                          &v1::PipelineResult::mutable_commit, &Stub::Commit);
     return Finish(s, response.status());
   }
 
@@ -65,20 +64,18 @@ class GrpcTransactionClient : public TransactionClient {
     v1::GetTransactionRequest request;
     request.set_xid(xid);
     v1::GetTransactionResponse response;
-    absl::Status s = Call(request, &response,
-                          &v1::PipelineCall::mutable_get_transaction,
-                          &v1::PipelineResult::mutable_get_transaction,
-                          &Stub::GetTransaction);
+    absl::Status s = Call(
+        request, &response, &v1::PipelineCall::mutable_get_transaction,
+        &v1::PipelineResult::mutable_get_transaction, &Stub::GetTransaction);
     return Finish(s, response.transaction());
   }
 
   absl::StatusOr<uint64_t> RegisterBranch(
       const v1::RegisterBranchRequest& request) override {
     v1::RegisterBranchResponse response;
-    absl::Status s = Call(request, &response,
-                          &v1::PipelineCall::mutable_register_branch,
-                          &v1::PipelineResult::mutable_register_branch,
-                          &Stub::RegisterBranch);
+    absl::Status s = Call(
+        request, &response, &v1::PipelineCall::mutable_register_branch,
+        &v1::PipelineResult::mutable_register_branch, &Stub::RegisterBranch);
     return Finish(s, response.branch_id());
   }
 
@@ -103,10 +100,10 @@ class GrpcTransactionClient : public TransactionClient {
     std::chrono::milliseconds wait(request.wait() ? request.wait_timeout_ms()
                                                   : 0);
     if (request.wait() && wait.count() == 0) wait = std::chrono::seconds(30);
-    absl::Status s = Call(request, &response,
-                          &v1::PipelineCall::mutable_submit_saga,
-                          &v1::PipelineResult::mutable_submit_saga,
-                          &Stub::SubmitSaga, options_.call_timeout + wait);
+    absl::Status s =
+        Call(request, &response, &v1::PipelineCall::mutable_submit_saga,
+             &v1::PipelineResult::mutable_submit_saga, &Stub::SubmitSaga,
+             options_.call_timeout + wait);
     return Finish(s, response);
   }
 
@@ -130,9 +127,8 @@ class GrpcTransactionClient : public TransactionClient {
           v1::PipelineCall call;
           *(call.*call_field)() = request;
           v1::PipelineResult result;
-          grpc::Status s =
-              pipeline_->CallAndWait(std::move(call), context->deadline(),
-                                     &result);
+          grpc::Status s = pipeline_->CallAndWait(std::move(call),
+                                                  context->deadline(), &result);
           if (s.ok()) response->Swap((result.*result_field)());
           return s;
         }));

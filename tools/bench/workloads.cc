@@ -75,8 +75,7 @@ grpc::Status Finished(const grpc::Status& s, v1::GlobalStatus status,
                                   v1::GlobalStatus_Name(status), reason));
 }
 
-void Commit(const Coordinator& coordinator, const std::string& xid,
-            Done done) {
+void Commit(const Coordinator& coordinator, const std::string& xid, Done done) {
   v1::CommitRequest request;
   request.set_xid(xid);
   request.set_wait(true);
