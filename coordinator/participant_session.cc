@@ -25,12 +25,27 @@ bool ParticipantSession::Write(const v1::BranchCommand& command) {
 
 void ParticipantSession::QueueLocked(v1::CoordinatorMessage message) {
   outbox_.push_back(std::move(message));
-  if (!writing_) {
-    writing_ = true;
-    StartWrite(&outbox_.front());
-  }
+  WriteNextLocked();
 }
 
+void ParticipantSession::WriteNextLocked() {
+  if (writing_ || outbox_.empty()) return;
+  if (!outbox_.front().has_command() || outbox_.size() == 1) {
+    sending_ = std::move(outbox_.front());
+    outbox_.pop_front();
+  } else {
+    // Commands queued behind a write in flight leave together.
+    sending_.Clear();
+    v1::BranchCommands* batch = sending_.mutable_commands();
+    while (!outbox_.empty() && outbox_.front().has_command() &&
+           batch->commands_size() < kMaxCommandsPerMessage) {
+      batch->add_commands()->Swap(outbox_.front().mutable_command());
+      outbox_.pop_front();
+    }
+  }
+  writing_ = true;
+  StartWrite(&sending_);
+}
 void ParticipantSession::CloseLocked(const grpc::Status& status) {
   if (closing_) return;
   closing_ = true;
@@ -43,7 +58,6 @@ void ParticipantSession::CloseLocked(const grpc::Status& status) {
 
 void ParticipantSession::OnWriteDone(bool ok) {
   std::lock_guard<std::mutex> lock(mu_);
-  outbox_.pop_front();
   writing_ = false;
   if (!ok)
     CloseLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
@@ -54,10 +68,7 @@ void ParticipantSession::OnWriteDone(bool ok) {
     }
     return;
   }
-  if (!outbox_.empty()) {
-    writing_ = true;
-    StartWrite(&outbox_.front());
-  }
+  WriteNextLocked();
 }
 
 void ParticipantSession::OnReadDone(bool ok) {
@@ -76,6 +87,11 @@ void ParticipantSession::OnReadDone(bool ok) {
     HandleHello(incoming_.hello());
   } else if (incoming_.has_result()) {
     HandleResult(incoming_.mutable_result());
+  } else if (incoming_.has_results()) {
+    for (v1::BranchResult& result :
+         *incoming_.mutable_results()->mutable_results()) {
+      HandleResult(&result);
+    }
   } else if (incoming_.has_in_doubt()) {
     HandleInDoubt(incoming_.in_doubt());
   }

@@ -36,6 +36,7 @@ class ParticipantSession
   void HandleResult(v1::BranchResult* result);
   void HandleInDoubt(const v1::InDoubt& in_doubt);
   void QueueLocked(v1::CoordinatorMessage message);
+  void WriteNextLocked();
   // Stops accepting writes; finishes once the write in flight completes.
   void CloseLocked(const grpc::Status& status);
 
@@ -47,7 +48,9 @@ class ParticipantSession
   std::string instance_id_;          // Likewise.
 
   std::mutex mu_;
-  std::deque<v1::CoordinatorMessage> outbox_;  // Front is being written.
+  static constexpr int kMaxCommandsPerMessage = 1024;
+  std::deque<v1::CoordinatorMessage> outbox_;  // Not yet written.
+  v1::CoordinatorMessage sending_;             // Owned by the write in flight.
   bool writing_ = false;
   bool closing_ = false;
   bool finished_ = false;

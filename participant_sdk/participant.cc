@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -173,6 +174,10 @@ class ParticipantImpl : public Participant {
   grpc::ClientContext* context_ = nullptr;  // Guarded by mu_.
   Stream* stream_ = nullptr;                // Guarded by mu_; writes too.
 
+  std::mutex results_mu_;                        // Never held with mu_.
+  std::deque<v1::BranchResult> unsent_results_;  // Guarded by results_mu_.
+  bool writing_results_ = false;                 // Guarded by results_mu_.
+
   internal::WorkerPool workers_;  // After the state its tasks use.
   std::thread attach_thread_;
   std::thread purge_thread_;
@@ -238,8 +243,13 @@ bool ParticipantImpl::RunStream() {
   }
   if (attached) ReportInDoubt(/*all=*/true);
   while (attached && stream->Read(&message)) {
-    if (!message.has_command()) continue;
-    workers_.Post([this, command = message.command()] { Execute(command); });
+    if (message.has_command()) {
+      workers_.Post([this, command = message.command()] { Execute(command); });
+    }
+    for (v1::BranchCommand& command :
+         *message.mutable_commands()->mutable_commands()) {
+      workers_.Post([this, command = std::move(command)] { Execute(command); });
+    }
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -342,12 +352,36 @@ PhaseTwoResult ParticipantImpl::RunHandler(XaResource* resource,
   return result;
 }
 
+// The first worker to find no write in flight writes, for itself and for
+// every result queued while it wrote; the others return at once. A burst of
+// results so costs a few writes, not one blocking write each.
 void ParticipantImpl::SendResult(v1::BranchResult result) {
-  v1::ParticipantMessage message;
-  *message.mutable_result() = std::move(result);
-  std::lock_guard<std::mutex> lock(mu_);
-  // With no stream the coordinator resends the command after reattaching.
-  if (stream_ != nullptr) stream_->Write(message);
+  constexpr int kMaxResultsPerMessage = 1024;
+  std::unique_lock<std::mutex> queue_lock(results_mu_);
+  unsent_results_.push_back(std::move(result));
+  if (writing_results_) return;
+  writing_results_ = true;
+  while (!unsent_results_.empty()) {
+    v1::ParticipantMessage message;
+    if (unsent_results_.size() == 1) {
+      message.mutable_result()->Swap(&unsent_results_.front());
+      unsent_results_.pop_front();
+    }
+    while (!unsent_results_.empty() &&
+           message.results().results_size() < kMaxResultsPerMessage) {
+      message.mutable_results()->add_results()->Swap(&unsent_results_.front());
+      unsent_results_.pop_front();
+    }
+    queue_lock.unlock();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // With no stream the coordinator resends the command after
+      // reattaching.
+      if (stream_ != nullptr) stream_->Write(message);
+    }
+    queue_lock.lock();
+  }
+  writing_results_ = false;
 }
 
 absl::StatusOr<uint64_t> ParticipantImpl::RunPhaseOne(
