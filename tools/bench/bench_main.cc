@@ -251,13 +251,17 @@ int RunBenchmark(const Flags& flags, const std::string& workload) {
     report.coordinator_resident_mb = after->resident_bytes() / 1048576.0;
   }
   if (flags.baseline) {
+    // Closed loop: the echo's best rate at the same concurrency. Open loop:
+    // the echo at the same call rate, whose latency is the floor the RPC
+    // layer sets on this machine.
     LoadOptions echo = ToLoadOptions(flags);
-    echo.rate = 0;
+    echo.rate = flags.rate * report.rpcs_per_transaction;
     echo.operations = 0;
     echo.duration = std::chrono::milliseconds(std::max<int64_t>(
         2000, static_cast<int64_t>(report.load.seconds * 1000)));
     LoadResult r = RunLoad(echo, Workloads::Echo(fleet.EchoServer()));
     report.echo_rpcs_per_second = (r.completed - r.errors) / r.seconds;
+    if (flags.rate > 0) report.echo_load = std::move(r);
   }
   if (flags.json) {
     PrintJson(report);

@@ -62,6 +62,15 @@ void PrintTable(const Report& r) {
   if (r.coordinator_resident_mb) {
     fmt::print("batond RSS    {:.1f} MiB\n", *r.coordinator_resident_mb);
   }
+  if (r.echo_load) {
+    const LoadResult& e = *r.echo_load;
+    fmt::print(
+        "baseline      echo at {:.0f} RPC/s: p50 {:.2f}  p90 {:.2f}  p99 {:.2f}"
+        "  max {:.2f} ms\n",
+        r.rate * r.rpcs_per_transaction, PercentileMs(e, 50),
+        PercentileMs(e, 90), PercentileMs(e, 99), PercentileMs(e, 100));
+    return;
+  }
   if (auto e = Efficiency(r)) {
     fmt::print(
         "baseline      echo {:.0f} RPC/s; efficiency {:.2f} "
@@ -80,7 +89,7 @@ void PrintJson(const Report& r) {
       "\"errors\":{},\"syncs_per_transaction\":{},"
       "\"cpu_seconds_per_1000\":{},\"coordinator_resident_mb\":{},"
       "\"rpcs_per_transaction\":{},\"echo_rpcs_per_second\":{},"
-      "\"efficiency\":{}}}\n",
+      "\"efficiency\":{},\"echo_p99_ms\":{}}}\n",
       r.workload, r.transport, r.concurrency, r.rate, l.completed, l.seconds,
       TransactionsPerSecond(r), PercentileMs(l, 50), PercentileMs(l, 90),
       PercentileMs(l, 99), PercentileMs(l, 100), l.errors,
@@ -88,7 +97,10 @@ void PrintJson(const Report& r) {
       OrNull(r.cpu_seconds_per_1000, "{:.4f}"),
       OrNull(r.coordinator_resident_mb, "{:.1f}"), r.rpcs_per_transaction,
       OrNull(r.echo_rpcs_per_second, "{:.1f}"),
-      OrNull(Efficiency(r), "{:.3f}"));
+      OrNull(r.echo_load ? std::nullopt : Efficiency(r), "{:.3f}"),
+      OrNull(r.echo_load ? std::optional<double>(PercentileMs(*r.echo_load, 99))
+                         : std::nullopt,
+             "{:.3f}"));
 }
 
 }  // namespace baton::bench

@@ -23,6 +23,8 @@ struct Report {
   std::optional<double> coordinator_resident_mb;
   // From --baseline.
   std::optional<double> echo_rpcs_per_second;
+  // From --baseline in open loop: the echo at rate x calls per transaction.
+  std::optional<LoadResult> echo_load;
 };
 
 double TransactionsPerSecond(const Report& report);
