@@ -23,7 +23,6 @@ CREATE TABLE IF NOT EXISTS baton_barrier (
 
 constexpr char kTryStarted[] = "started";
 constexpr char kTryDone[] = "done";
-constexpr size_t kMaxIdleConnections = 8;
 
 std::string PhaseLetter(TccPhase phase) {
   switch (phase) {
@@ -56,7 +55,7 @@ struct Records {
 class PostgresBarrier::Impl {
  public:
   explicit Impl(const std::string& conninfo)
-      : pool_(conninfo, kMaxIdleConnections) {}
+      : pool_(conninfo, internal::PgPoolLimits()) {}
 
   absl::Status Open();
   absl::StatusOr<BarrierResult> Run(const BarrierCall& call,

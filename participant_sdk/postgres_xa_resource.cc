@@ -65,7 +65,9 @@ class PostgresXaResource::Impl {
   Impl(const PostgresXaOptions& options, PostgresBranchWork work)
       : options_(options),
         work_(std::move(work)),
-        pool_(options.conninfo, options.max_idle_connections),
+        pool_(options.conninfo, {.max_idle = options.max_idle_connections,
+                                 .max_open = options.max_connections,
+                                 .acquire_timeout = options.connection_wait}),
         prefix_("baton/" + options.resource + "/") {}
   ~Impl() { StopPurging(); }
 

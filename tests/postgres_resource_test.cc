@@ -251,6 +251,41 @@ BOOST_AUTO_TEST_CASE(a_work_that_swallows_an_error_is_not_prepared) {
   BOOST_TEST(server->PreparedGids(db).empty());
 }
 
+// With every connection held by a branch in phase one, the next branch waits
+// for one, then fails plainly instead of opening more than the limit.
+BOOST_AUTO_TEST_CASE(branches_past_the_connection_limit_wait_then_fail) {
+  PostgresXaResource* self = nullptr;
+  absl::Status nested;
+  auto opened = PostgresXaResource::Open(
+      {.conninfo = server->ConnInfo(db),
+       .resource = "bank-a",
+       .max_connections = 1,
+       .connection_wait = std::chrono::milliseconds(200)},
+      [&](PGconn* conn, const BranchContext& branch) {
+        // The outer branch holds the only connection from BEGIN to PREPARE.
+        if (branch.branch_id != 1) return PgExec(conn, "SELECT 1").status();
+        nested = self->Prepare({"n1-3-2", 2, "bank-a", "1"});
+        return PgExec(conn, "UPDATE counter SET n = n + 1 WHERE id = 2")
+            .status();
+      });
+  BOOST_REQUIRE(opened.ok());
+  self = opened->get();
+  BOOST_REQUIRE(self->Prepare({"n1-3-1", 1, "bank-a", "1"}).ok());
+  BOOST_TEST(absl::IsResourceExhausted(nested), nested);
+  BOOST_TEST(std::string(nested.message()).find("all 1 connections") !=
+             std::string::npos);
+  // Only the outer branch is held; with its connection back, a new branch
+  // gets it.
+  BOOST_TEST(server->PreparedGids(db).size() == 1u);
+  BranchContext next{"n1-3-3", 3, "bank-a", "1"};
+  BOOST_TEST(self->Prepare(next).ok());
+  // Prepared transactions are cluster-wide: leave none for other tests.
+  BOOST_TEST((self->Rollback(next).outcome == Outcome::kDone));
+  BOOST_TEST(
+      (self->Rollback({"n1-3-1", 1, "bank-a", "1"}).outcome == Outcome::kDone));
+  BOOST_TEST(server->PreparedGids(db).empty());
+}
+
 BOOST_AUTO_TEST_CASE(a_prepared_branch_outlives_its_process_and_is_recovered) {
   BranchContext branch{"n1-1-7", 2, "bank-a", "5"};
   Open("bank-a")->Prepare(branch).IgnoreError();  // And "dies".

@@ -1,10 +1,13 @@
 #include "participant_sdk/internal/postgres_pool.h"
 
+#include "fmt/format.h"
+
 namespace baton::internal {
 
 absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
+  auto deadline = std::chrono::steady_clock::now() + limits_.acquire_timeout;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
     while (!idle_.empty()) {
       PgConn conn = std::move(idle_.back());
       idle_.pop_back();
@@ -13,24 +16,45 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
       if (PQstatus(conn.get()) == CONNECTION_OK) {
         return Lease(this, std::move(conn));
       }
+      --open_;
+    }
+    if (open_ < limits_.max_open) break;
+    if (released_.wait_until(lock, deadline) == std::cv_status::timeout &&
+        idle_.empty() && open_ >= limits_.max_open) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "all {} connections to the database stayed in use for {} ms; raise "
+          "the pool's connection limit or lower the service's concurrency",
+          limits_.max_open, limits_.acquire_timeout.count()));
     }
   }
+  ++open_;
+  lock.unlock();
   absl::StatusOr<PgConn> conn = PgConnect(conninfo_);
-  if (!conn.ok()) return conn.status();
+  if (!conn.ok()) {
+    Release(nullptr, false);
+    return conn.status();
+  }
   return Lease(this, std::move(*conn));
 }
 
-void PgPool::Return(PgConn conn) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (idle_.size() < max_idle_) idle_.push_back(std::move(conn));
+void PgPool::Release(PgConn conn, bool reusable) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reusable && idle_.size() < limits_.max_idle) {
+      idle_.push_back(std::move(conn));
+    } else {
+      --open_;
+    }
+  }
+  released_.notify_one();
+  // A connection not kept closes here, outside the lock.
 }
 
 PgPool::Lease::~Lease() {
   if (conn_ == nullptr) return;  // Moved from.
-  if (PQstatus(conn_.get()) == CONNECTION_OK &&
-      PQtransactionStatus(conn_.get()) == PQTRANS_IDLE) {
-    pool_->Return(std::move(conn_));
-  }
+  bool reusable = PQstatus(conn_.get()) == CONNECTION_OK &&
+                  PQtransactionStatus(conn_.get()) == PQTRANS_IDLE;
+  pool_->Release(std::move(conn_), reusable);
 }
 
 absl::Status CreateTablesOnce(PGconn* conn, const std::string& table,

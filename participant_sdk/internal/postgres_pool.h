@@ -1,6 +1,8 @@
 #ifndef BATON_PARTICIPANT_SDK_INTERNAL_POSTGRES_POOL_H_
 #define BATON_PARTICIPANT_SDK_INTERNAL_POSTGRES_POOL_H_
 
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -11,29 +13,44 @@
 
 namespace baton::internal {
 
+struct PgPoolLimits {
+  // Idle connections kept open for reuse.
+  size_t max_idle = 8;
+  // Connections open at once, lent out or idle; past it Acquire waits.
+  size_t max_open = 32;
+  // How long Acquire waits for a connection to come back.
+  std::chrono::milliseconds acquire_timeout{5000};
+};
+
 // Connections to one database, reused across branches. A connection is
 // lent out whole, so a branch's local transaction owns it from BEGIN to
-// PREPARE. Thread-safe.
+// PREPARE. At most `max_open` exist at once, so a burst of branches queues
+// here instead of running the server out of connection slots. Thread-safe.
 class PgPool {
  public:
   class Lease;
 
-  PgPool(std::string conninfo, size_t max_idle)
-      : conninfo_(std::move(conninfo)), max_idle_(max_idle) {}
+  PgPool(std::string conninfo, PgPoolLimits limits)
+      : conninfo_(std::move(conninfo)), limits_(limits) {}
   PgPool(const PgPool&) = delete;
   PgPool& operator=(const PgPool&) = delete;
 
   // An idle connection, or a new one. UNAVAILABLE if the server cannot be
-  // reached.
+  // reached; RESOURCE_EXHAUSTED if all max_open stayed lent out for the
+  // whole acquire_timeout.
   absl::StatusOr<Lease> Acquire();
 
  private:
-  void Return(PgConn conn);
+  // Takes back a lent connection: kept idle if `reusable` and there is
+  // room, closed otherwise.
+  void Release(PgConn conn, bool reusable);
 
   const std::string conninfo_;
-  const size_t max_idle_;
+  const PgPoolLimits limits_;
   std::mutex mu_;
+  std::condition_variable released_;
   std::vector<PgConn> idle_;  // Guarded by mu_.
+  size_t open_ = 0;           // Lent out or idle; guarded by mu_.
 };
 
 // A borrowed connection. It goes back to the pool on destruction only if it

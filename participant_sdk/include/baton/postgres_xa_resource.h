@@ -50,6 +50,11 @@ struct PostgresXaOptions {
   std::chrono::milliseconds lock_timeout{2000};
   // Idle connections kept open for reuse.
   size_t max_idle_connections = 8;
+  // Connections open at once. A branch holds one from BEGIN to PREPARE, so
+  // this caps the branches in phase one together; past it a branch waits up
+  // to connection_wait for one to come back, then fails RESOURCE_EXHAUSTED.
+  size_t max_connections = 32;
+  std::chrono::milliseconds connection_wait{5000};
   // Branch rows older than this are deleted every purge_interval, from a
   // thread of the resource's own. Keep it well beyond the coordinator's
   // retry window (see PurgeBranchesBefore); zero keeps rows forever.
