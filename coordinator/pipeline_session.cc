@@ -20,37 +20,39 @@ class PipelineSession::Outbox {
 
   void Started() {
     std::lock_guard<std::mutex> lock(mu_);
-    ++in_flight_;
+    ++unwritten_;
   }
 
   void Answer(v1::PipelineResult result) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (session_ == nullptr) return;
-    --in_flight_;
+    if (session_ == nullptr || broken_) return;
     ready_.push_back(std::move(result));
     WriteLocked();
-    if (read_paused_ && in_flight_ < kMaxCallsInFlight && !finished_) {
-      read_paused_ = false;
-      session_->StartRead(&session_->incoming_);
-    }
-    FinishIfDrainedLocked();
   }
 
   // After a message was dispatched: whether to read the next one now.
   bool ReadAgain() {
     std::lock_guard<std::mutex> lock(mu_);
     if (finished_) return false;
-    read_paused_ = in_flight_ >= kMaxCallsInFlight;
+    read_paused_ = unwritten_ >= kMaxCallsInFlight;
     return !read_paused_;
   }
 
   void WriteDone(bool ok) {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
+    unwritten_ -= sending_.results_size();
     if (!ok) {
       // The client is gone: nobody is left to answer.
       broken_ = true;
       ready_.clear();
+    }
+    // A client that does not read its answers is not sent more work: reading
+    // resumes only once they are written.
+    if (read_paused_ && unwritten_ < kMaxCallsInFlight && !broken_ &&
+        !finished_) {
+      read_paused_ = false;
+      session_->StartRead(&session_->incoming_);
     }
     WriteLocked();
     FinishIfDrainedLocked();
@@ -95,7 +97,7 @@ class PipelineSession::Outbox {
 
   void FinishIfDrainedLocked() {
     if (finished_ || writing_ || !reads_ended_) return;
-    if (!broken_ && (in_flight_ > 0 || !ready_.empty())) return;
+    if (!broken_ && unwritten_ > 0) return;
     finished_ = true;
     session_->Finish(broken_ ? grpc::Status::CANCELLED : grpc::Status::OK);
   }
@@ -104,7 +106,9 @@ class PipelineSession::Outbox {
   PipelineSession* session_;  // Null once gRPC is done with the stream.
   std::deque<v1::PipelineResult> ready_;
   v1::PipelineReply sending_;  // Owned by the write in flight.
-  int in_flight_ = 0;          // Calls handed to the manager, unanswered.
+  // Calls read whose answers have not been written yet (running in the
+  // manager, or queued in ready_, or in the write in flight).
+  int unwritten_ = 0;
   bool writing_ = false;
   bool read_paused_ = false;
   bool reads_ended_ = false;

@@ -15,8 +15,9 @@ namespace baton {
 // on gRPC's callback API. Every call in an incoming message goes to the
 // manager as its unary form would; results are queued and written in
 // batches, one write in flight at a time, so a burst of answers (one group
-// commit's worth) leaves in one message. Past kMaxCallsInFlight unanswered
-// calls it stops reading until answers drain. Deletes itself when gRPC is
+// commit's worth) leaves in one message. Past kMaxCallsInFlight calls whose
+// answers are not written yet (still running, or not taken by a slow
+// reader) it stops reading until they drain. Deletes itself when gRPC is
 // done with the stream; answers that come later are dropped.
 class PipelineSession
     : public grpc::ServerBidiReactor<v1::PipelineRequest, v1::PipelineReply> {
