@@ -29,6 +29,11 @@ CoordinatorMetrics::CoordinatorMetrics()
       store_sync_seconds("baton_store_sync_duration_seconds",
                          "Duration of one synced store write.", {},
                          metrics::LatencyBuckets()),
+      pipeline_message_calls(
+          "baton_pipeline_message_calls",
+          "Calls (direction in) or answers (out) carried by one Pipeline "
+          "stream message.",
+          {"direction"}, metrics::SizeBuckets()),
       operator_actions("baton_operator_actions_total",
                        "Operator actions applied through the admin API.",
                        {"action"}) {}
@@ -43,6 +48,7 @@ std::string CoordinatorMetrics::Render() const {
   request_seconds.Render(&out);
   store_group_batches.Render(&out);
   store_sync_seconds.Render(&out);
+  pipeline_message_calls.Render(&out);
   operator_actions.Render(&out);
   return out;
 }

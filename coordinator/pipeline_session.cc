@@ -7,6 +7,7 @@
 #include "common/grpc_status.h"
 #include "common/limits.h"
 #include "coordinator/call_handler.h"
+#include "coordinator/coordinator_metrics.h"
 #include "fmt/format.h"
 
 namespace baton {
@@ -91,6 +92,9 @@ class PipelineSession::Outbox {
       *sending_.add_results() = std::move(ready_.front());
       ready_.pop_front();
     }
+    static metrics::Histogram* const answers_out =
+        Metrics().pipeline_message_calls.With({"out"});
+    answers_out->Observe(sending_.results_size());
     writing_ = true;
     session_->StartWrite(&sending_);
   }
@@ -147,6 +151,9 @@ void PipelineSession::OnReadDone(bool ok) {
     outbox_->ReadsEnded(/*cancelled=*/false);
     return;
   }
+  static metrics::Histogram* const calls_in =
+      Metrics().pipeline_message_calls.With({"in"});
+  calls_in->Observe(incoming_.calls_size());
   for (int i = 0; i < incoming_.calls_size(); ++i) Dispatch(i);
   if (outbox_->ReadAgain()) StartRead(&incoming_);
 }

@@ -139,6 +139,10 @@ BOOST_AUTO_TEST_CASE(metrics_endpoint_reports_transactions_store_and_gauges) {
   BOOST_TEST(e.Get("baton_store_sync_duration_seconds_count") > 0);
   BOOST_TEST(e.Get("baton_store_write_batches_sum") >=
              e.Get("baton_store_write_batches_count"));
+  // The SDK sends its calls on the Pipeline stream.
+  BOOST_TEST(e.Get("baton_pipeline_message_calls_sum{direction=\"in\"}") >= 4);
+  BOOST_TEST(e.Get("baton_pipeline_message_calls_sum{direction=\"out\"}") ==
+             e.Get("baton_pipeline_message_calls_sum{direction=\"in\"}"));
   BOOST_TEST(e.Get("baton_participants_attached") == 2);
   BOOST_TEST(e.Get("baton_transactions_needs_attention") == 0);
   BOOST_TEST(e.Get("baton_oldest_unfinished_age_seconds") == 0);
