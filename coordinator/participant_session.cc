@@ -30,15 +30,23 @@ void ParticipantSession::QueueLocked(v1::CoordinatorMessage message) {
 
 void ParticipantSession::WriteNextLocked() {
   if (writing_ || outbox_.empty()) return;
-  if (!outbox_.front().has_command() || outbox_.size() == 1) {
+  if (!batches_ || !outbox_.front().has_command() || outbox_.size() == 1) {
     sending_ = std::move(outbox_.front());
     outbox_.pop_front();
   } else {
-    // Commands queued behind a write in flight leave together.
+    // Commands queued behind a write in flight leave together, as many as
+    // fit one message (each may carry 64 KiB of application data).
     sending_.Clear();
     v1::BranchCommands* batch = sending_.mutable_commands();
+    size_t bytes = 0;
     while (!outbox_.empty() && outbox_.front().has_command() &&
            batch->commands_size() < kMaxCommandsPerMessage) {
+      size_t size = outbox_.front().command().ByteSizeLong() + 16;
+      if (batch->commands_size() > 0 &&
+          bytes + size > static_cast<size_t>(limits::kMaxMessageBytes) / 2) {
+        break;
+      }
+      bytes += size;
       batch->add_commands()->Swap(outbox_.front().mutable_command());
       outbox_.pop_front();
     }
@@ -109,6 +117,8 @@ void ParticipantSession::HandleHello(const v1::Hello& hello) {
     std::lock_guard<std::mutex> lock(mu_);
     v1::CoordinatorMessage welcome;
     welcome.mutable_welcome()->set_coordinator_node(node_id_);
+    welcome.mutable_welcome()->set_reads_result_batches(true);
+    batches_ = hello.reads_command_batches();
     QueueLocked(std::move(welcome));
   }
   attached_ = true;

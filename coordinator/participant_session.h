@@ -52,6 +52,7 @@ class ParticipantSession
   std::deque<v1::CoordinatorMessage> outbox_;  // Not yet written.
   v1::CoordinatorMessage sending_;             // Owned by the write in flight.
   bool writing_ = false;
+  bool batches_ = false;  // The participant reads BranchCommands.
   bool closing_ = false;
   bool finished_ = false;
   grpc::Status final_status_;

@@ -100,8 +100,9 @@ class PipelineSession::Outbox {
   }
 
   void FinishIfDrainedLocked() {
-    if (finished_ || writing_ || !reads_ended_) return;
-    if (!broken_ && unwritten_ > 0) return;
+    if (finished_ || writing_) return;
+    // Broken: finish at once, even with a read outstanding (gRPC fails it).
+    if (!broken_ && (!reads_ended_ || unwritten_ > 0)) return;
     finished_ = true;
     session_->Finish(broken_ ? grpc::Status::CANCELLED : grpc::Status::OK);
   }

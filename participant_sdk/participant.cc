@@ -15,6 +15,7 @@
 #include "baton/saga.h"
 #include "baton/v1/participant_service.grpc.pb.h"
 #include "common/failpoint.h"
+#include "common/limits.h"
 #include "fmt/format.h"
 #include "participant_sdk/internal/rpc.h"
 #include "participant_sdk/internal/saga_adapter.h"
@@ -177,6 +178,7 @@ class ParticipantImpl : public Participant {
   std::mutex results_mu_;                        // Never held with mu_.
   std::deque<v1::BranchResult> unsent_results_;  // Guarded by results_mu_.
   bool writing_results_ = false;                 // Guarded by results_mu_.
+  bool batch_results_ = false;  // The coordinator reads BranchResults; ditto.
 
   internal::WorkerPool workers_;  // After the state its tasks use.
   std::thread attach_thread_;
@@ -227,6 +229,7 @@ bool ParticipantImpl::RunStream() {
   v1::ParticipantMessage hello;
   hello.mutable_hello()->set_service(options_.service);
   hello.mutable_hello()->set_instance_id(options_.instance_id);
+  hello.mutable_hello()->set_reads_command_batches(true);
   for (const auto& [name, resource] : resources_) {
     hello.mutable_hello()->add_resources(name);
   }
@@ -234,6 +237,10 @@ bool ParticipantImpl::RunStream() {
   bool attached =
       stream->Write(hello) && stream->Read(&message) && message.has_welcome();
   if (attached) {
+    {
+      std::lock_guard<std::mutex> lock(results_mu_);
+      batch_results_ = message.welcome().reads_result_batches();
+    }
     std::lock_guard<std::mutex> lock(mu_);
     stream_ = stream.get();
     attached_ = true;
@@ -323,6 +330,11 @@ void ParticipantImpl::Execute(const v1::BranchCommand& command) {
       result.set_outcome(v1::COMMAND_OUTCOME_FAILED);
       break;
   }
+  // The coordinator keeps no more than this, and 1024 results of this size
+  // still fit one message.
+  if (outcome.message.size() > limits::kMaxReasonBytes) {
+    outcome.message.resize(limits::kMaxReasonBytes);
+  }
   result.set_message(outcome.message);
   SendResult(std::move(result));
 }
@@ -363,7 +375,7 @@ void ParticipantImpl::SendResult(v1::BranchResult result) {
   writing_results_ = true;
   while (!unsent_results_.empty()) {
     v1::ParticipantMessage message;
-    if (unsent_results_.size() == 1) {
+    if (unsent_results_.size() == 1 || !batch_results_) {
       message.mutable_result()->Swap(&unsent_results_.front());
       unsent_results_.pop_front();
     }

@@ -168,8 +168,9 @@ BOOST_AUTO_TEST_CASE(too_many_unanswered_calls_hold_back_reading) {
       },
       kTransactions);
 
-  // Waiting commits stay unanswered for a second (nobody serves phase two),
-  // so after the fifth message batond holds 5000 and reads no further.
+  // Waiting commits stay unanswered for 4 s (nobody serves phase two), far
+  // longer than sending them takes, so after the fifth message batond holds
+  // 5000 and reads no further.
   for (int i = 0; i < kTransactions; i += 1000) {
     v1::PipelineRequest request;
     for (int j = i; j < i + 1000; ++j) {
@@ -177,7 +178,7 @@ BOOST_AUTO_TEST_CASE(too_many_unanswered_calls_hold_back_reading) {
       call->set_call_id(++next_id);
       call->mutable_commit()->set_xid(begun[j].begin().xid());
       call->mutable_commit()->set_wait(true);
-      call->mutable_commit()->set_wait_timeout_ms(1000);
+      call->mutable_commit()->set_wait_timeout_ms(4000);
     }
     BOOST_REQUIRE(stream->Write(request));
   }

@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE sdk
 #include <boost/test/unit_test.hpp>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 
 #include "baton/participant.h"
@@ -81,6 +82,75 @@ BOOST_AUTO_TEST_CASE(commit_through_an_in_process_participant) {
                            samples::Ledger::EncodeMove("carol", -5));
   BOOST_TEST(absl::IsFailedPrecondition(late.status()));
   BOOST_TEST(ledger->GetBalance("carol")->open_holds == 0);
+}
+
+// Counts the commits it is asked for, and the bytes they carry.
+class CountingResource : public XaResource {
+ public:
+  absl::Status Prepare(const BranchContext&) override {
+    return absl::OkStatus();
+  }
+  PhaseTwoResult Commit(const BranchContext& branch) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (committed_.insert({branch.xid, branch.branch_id}).second) {
+      bytes_ += branch.application_data.size();
+    }
+    return PhaseTwoResult::Done();
+  }
+  PhaseTwoResult Rollback(const BranchContext&) override {
+    return PhaseTwoResult::Done();
+  }
+  std::pair<size_t, size_t> Committed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {committed_.size(), bytes_};
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<std::pair<std::string, uint64_t>> committed_;
+  size_t bytes_ = 0;
+};
+
+// Commands owed while nobody served the resource all leave at the attach,
+// more bytes of them than one message can carry: they go in several.
+BOOST_AUTO_TEST_CASE(a_backlog_larger_than_a_message_reaches_the_participant) {
+  BankCluster cluster;
+  cluster.StartCoordinator();
+  constexpr int kTransactions = 26, kBranches = 10;
+  const std::string data(64 * 1024, 'd');  // 26 x 10 x 64 KiB > 16 MiB.
+  std::vector<std::unique_ptr<GlobalTransaction>> txns;
+  for (int t = 0; t < kTransactions; ++t) {
+    auto txn = cluster.client().Begin("backlog");
+    BOOST_REQUIRE(txn.ok());
+    for (int b = 0; b < kBranches; ++b) {
+      v1::RegisterBranchRequest request;
+      request.set_xid((*txn)->xid());
+      request.set_resource("big");
+      request.set_application_data(data);
+      auto branch = cluster.client().RegisterBranch(request);
+      BOOST_REQUIRE(branch.ok());
+      BOOST_REQUIRE(cluster.client()
+                        .ReportBranch((*txn)->xid(), *branch,
+                                      v1::PHASE_ONE_OUTCOME_PREPARED, "")
+                        .ok());
+    }
+    BOOST_REQUIRE((*txn)->Commit(/*wait=*/false).ok());
+    txns.push_back(std::move(*txn));
+  }
+
+  CountingResource resource;
+  auto participant = Participant::Create(
+      {.coordinator = cluster.CoordinatorAddress(), .service = "backlog"});
+  BOOST_REQUIRE(participant.ok());
+  BOOST_REQUIRE((*participant)->AddXaResource("big", &resource).ok());
+  BOOST_REQUIRE((*participant)->Start().ok());
+  for (const auto& txn : txns) {
+    BOOST_TEST(
+        cluster.WaitForStatus(txn->xid(), v1::GLOBAL_STATUS_COMMITTED, 60s));
+  }
+  auto [commits, bytes] = resource.Committed();
+  BOOST_TEST(commits == size_t{kTransactions * kBranches});
+  BOOST_TEST(bytes == size_t{kTransactions * kBranches} * data.size());
 }
 
 BOOST_AUTO_TEST_CASE(ledger_answers_duplicated_and_reordered_commands_once) {

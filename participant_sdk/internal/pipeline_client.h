@@ -30,7 +30,8 @@ class PipelineClient {
       std::function<void(const grpc::Status& status, v1::PipelineResult*)>;
 
   explicit PipelineClient(std::shared_ptr<grpc::Channel> channel);
-  // Cancels the stream; unanswered calls end with CANCELLED first.
+  // Cancels the stream; unanswered calls end with CANCELLED first. Waits for
+  // gRPC to be done with the stream, so never destroy it from a Done.
   ~PipelineClient();
 
   PipelineClient(const PipelineClient&) = delete;

@@ -17,6 +17,7 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
         return Lease(this, std::move(conn));
       }
       --open_;
+      released_.notify_all();  // A slot others may be waiting for.
     }
     if (open_ < limits_.max_open) break;
     if (released_.wait_until(lock, deadline) == std::cv_status::timeout &&

@@ -60,7 +60,8 @@ class PgPool::Lease {
  public:
   Lease(PgPool* pool, PgConn conn) : pool_(pool), conn_(std::move(conn)) {}
   Lease(Lease&&) = default;
-  Lease& operator=(Lease&&) = default;
+  // Would close the connection it overwrites behind the pool's back.
+  Lease& operator=(Lease&&) = delete;
   ~Lease();
 
   PGconn* get() const { return conn_.get(); }

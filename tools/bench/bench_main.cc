@@ -190,14 +190,13 @@ std::vector<std::string> Resources(
 // Starts the participants `workload` needs; names it and counts its calls in
 // `report`.
 Operation ChooseWorkload(const Flags& flags, const std::string& workload,
-                         const std::string& coordinator, Fleet* fleet,
-                         Report* report) {
-  Workloads workloads(coordinator, !flags.unary);
+                         const std::string& coordinator, Workloads* workloads,
+                         Fleet* fleet, Report* report) {
   report->transport = flags.unary ? "unary" : "pipeline";
   if (workload == "empty") {
     report->workload = "empty";
     report->rpcs_per_transaction = 2;
-    return workloads.Empty();
+    return workloads->Empty();
   }
   const char* barrier = flags.leveldb_barrier ? " --leveldb-barrier" : "";
   int width = workload == "saga" ? flags.steps : flags.branches;
@@ -206,23 +205,24 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
     report->workload =
         fmt::format("tcc --branches {}{}", flags.branches, barrier);
     report->rpcs_per_transaction = 2 + 3 * flags.branches;
-    return workloads.Tcc(flags.branches,
-                         fleet->Participants(coordinator, "tcc", processes));
+    return workloads->Tcc(flags.branches,
+                          fleet->Participants(coordinator, "tcc", processes));
   }
   if (workload == "saga") {
     report->workload =
         fmt::format("saga --steps {}{}{}", flags.steps,
                     flags.parallel ? " --parallel" : "", barrier);
     report->rpcs_per_transaction = 1;
-    return workloads.Saga(
+    return workloads->Saga(
         flags.steps,
         Resources(fleet->Participants(coordinator, "saga", processes)),
         flags.parallel);
   }
   report->workload = fmt::format("2pc --branches {}", flags.branches);
   report->rpcs_per_transaction = 2 + 2 * flags.branches;
-  return workloads.TwoPhase(flags.branches, Resources(fleet->Participants(
-                                                coordinator, "xa", processes)));
+  return workloads->TwoPhase(
+      flags.branches,
+      Resources(fleet->Participants(coordinator, "xa", processes)));
 }
 
 int RunBenchmark(const Flags& flags, const std::string& workload) {
@@ -231,8 +231,9 @@ int RunBenchmark(const Flags& flags, const std::string& workload) {
   Report report;
   report.concurrency = flags.concurrency;
   report.rate = flags.rate;
+  Workloads workloads(coordinator, !flags.unary);
   Operation operation =
-      ChooseWorkload(flags, workload, coordinator, &fleet, &report);
+      ChooseWorkload(flags, workload, coordinator, &workloads, &fleet, &report);
   auto admin = v1::AdminService::NewStub(
       grpc::CreateChannel(coordinator, grpc::InsecureChannelCredentials()));
 

@@ -105,14 +105,14 @@ void Begin(const Coordinator& coordinator, v1::Protocol protocol,
 
 // Runs one transaction's branch steps in turn, then commits.
 struct BranchChain : std::enable_shared_from_this<BranchChain> {
-  Coordinator coordinator;
+  const Coordinator* coordinator;
   std::shared_ptr<const BranchStep> step;
   int branches;
   std::string xid;
   Done done;
 
   void Branch(int index) {
-    if (index == branches) return Commit(coordinator, xid, done);
+    if (index == branches) return Commit(*coordinator, xid, done);
     auto self = shared_from_this();
     (*step)(xid, index, [self, index](const grpc::Status& s) {
       if (!s.ok()) return self->done(s);
@@ -126,13 +126,16 @@ Operation BranchesThenCommit(const Coordinator& coordinator,
                              v1::Protocol protocol, int branches,
                              BranchStep step) {
   auto shared_step = std::make_shared<const BranchStep>(std::move(step));
-  return [coordinator, protocol, branches, shared_step](Done done) {
+  // Callbacks hold the Coordinator by pointer: the last reference to its
+  // PipelineClient must not drop on one of the client's own threads.
+  const Coordinator* c = &coordinator;
+  return [c, protocol, branches, shared_step](Done done) {
     Begin(
-        coordinator, protocol,
+        *c, protocol,
         [=](const std::string& xid) {
-          if (branches == 0) return Commit(coordinator, xid, done);
+          if (branches == 0) return Commit(*c, xid, done);
           auto chain = std::make_shared<BranchChain>();
-          chain->coordinator = coordinator;
+          chain->coordinator = c;
           chain->step = shared_step;
           chain->branches = branches;
           chain->xid = xid;
@@ -172,10 +175,10 @@ void Prepare(const Coordinator& coordinator, const std::string& xid,
       &v1::PipelineCall::mutable_register_branch,
       &v1::PipelineResult::mutable_register_branch,
       [](auto* async, auto... args) { async->RegisterBranch(args...); },
-      [coordinator, xid, next](const grpc::Status& s,
-                               const v1::RegisterBranchResponse& r) {
+      [c = &coordinator, xid, next](const grpc::Status& s,
+                                    const v1::RegisterBranchResponse& r) {
         if (!s.ok()) return next(s);
-        ReportPrepared(coordinator, xid, r.branch_id(), next);
+        ReportPrepared(*c, xid, r.branch_id(), next);
       });
 }
 
@@ -210,11 +213,11 @@ Operation Workloads::Empty() {
 
 Operation Workloads::TwoPhase(int branches,
                               std::vector<std::string> resources) {
-  const Coordinator& coordinator = coordinator_;
   return BranchesThenCommit(
-      coordinator, v1::PROTOCOL_TWO_PHASE, branches,
-      [coordinator, resources](const std::string& xid, int index, Done next) {
-        Prepare(coordinator, xid, resources[index % resources.size()], next);
+      coordinator_, v1::PROTOCOL_TWO_PHASE, branches,
+      [c = &coordinator_, resources](const std::string& xid, int index,
+                                     Done next) {
+        Prepare(*c, xid, resources[index % resources.size()], next);
       });
 }
 
@@ -248,10 +251,9 @@ Operation Workloads::Saga(int steps, const std::vector<std::string>& resources,
   request->set_name(saga.name());
   *request->mutable_definition() = saga.definition();
   request->set_wait(true);
-  Coordinator coordinator = coordinator_;
-  return [coordinator, request](Done done) {
+  return [c = &coordinator_, request](Done done) {
     Send<v1::SubmitSagaRequest, v1::SubmitSagaResponse>(
-        coordinator, *request, &v1::PipelineCall::mutable_submit_saga,
+        *c, *request, &v1::PipelineCall::mutable_submit_saga,
         &v1::PipelineResult::mutable_submit_saga,
         [](auto* async, auto... args) { async->SubmitSaga(args...); },
         [done](const grpc::Status& s, const v1::SubmitSagaResponse& r) {

@@ -23,7 +23,9 @@ struct ParticipantTarget {
 
 // Transactions as chains of asynchronous calls on gRPC's callback API, so a
 // handful of threads keeps hundreds of transactions in flight. Every
-// transaction counts as an error unless it finished committed.
+// transaction counts as an error unless it finished committed. The
+// operations refer to this object, which must outlive them and every
+// operation still running.
 class Workloads {
  public:
   // Calls to batond go on one SDK pipeline stream (as the SDK sends them),
