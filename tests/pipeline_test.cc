@@ -257,6 +257,80 @@ BOOST_AUTO_TEST_CASE(a_kill_ends_unanswered_calls_and_the_client_reconnects) {
              v1::GLOBAL_STATUS_COMMITTING);
 }
 
+// A call too large for one message is refused before it is sent, and the
+// stream the other calls share stays up.
+BOOST_AUTO_TEST_CASE(an_oversized_call_is_refused_without_breaking_the_stream) {
+  BankCluster cluster;
+  cluster.StartCoordinator();
+  internal::PipelineClient pipeline(
+      internal::MakeCoordinatorChannel(cluster.CoordinatorAddress()));
+  auto deadline = [] { return std::chrono::system_clock::now() + 10s; };
+  v1::PipelineResult result;
+  BOOST_REQUIRE(
+      pipeline.CallAndWait(BeginCall(0, "before"), deadline(), &result).ok());
+  std::string xid = result.begin().xid();
+
+  v1::PipelineCall huge;
+  huge.mutable_register_branch()->set_xid(xid);
+  huge.mutable_register_branch()->set_resource("r");
+  huge.mutable_register_branch()->set_application_data(
+      std::string(17 * 1024 * 1024, 'x'));
+  grpc::Status refused = pipeline.CallAndWait(huge, deadline(), &result);
+  BOOST_TEST(refused.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  BOOST_TEST(refused.error_message().find("must fit in") != std::string::npos);
+
+  v1::PipelineCall get;
+  get.mutable_get_transaction()->set_xid(xid);
+  BOOST_REQUIRE(pipeline.CallAndWait(get, deadline(), &result).ok());
+  BOOST_TEST(result.get_transaction().transaction().branches_size() == 0);
+}
+
+// Destroying the client ends its unanswered calls with CANCELLED, at once.
+BOOST_AUTO_TEST_CASE(destroying_the_client_cancels_its_unanswered_calls) {
+  BankCluster cluster;
+  cluster.StartCoordinator();
+  std::promise<grpc::Status> ended;
+  {
+    internal::PipelineClient pipeline(
+        internal::MakeCoordinatorChannel(cluster.CoordinatorAddress()));
+    v1::PipelineResult result;
+    BOOST_REQUIRE(pipeline
+                      .CallAndWait(BeginCall(0, "abandoned"),
+                                   std::chrono::system_clock::now() + 10s,
+                                   &result)
+                      .ok());
+    std::string xid = result.begin().xid();
+    v1::PipelineCall call;
+    call.mutable_register_branch()->set_xid(xid);
+    call.mutable_register_branch()->set_resource("nobody-serves-this");
+    BOOST_REQUIRE(
+        pipeline
+            .CallAndWait(call, std::chrono::system_clock::now() + 10s, &result)
+            .ok());
+    call.Clear();
+    call.mutable_report_branch()->set_xid(xid);
+    call.mutable_report_branch()->set_branch_id(
+        result.register_branch().branch_id());
+    call.mutable_report_branch()->set_outcome(v1::PHASE_ONE_OUTCOME_PREPARED);
+    BOOST_REQUIRE(
+        pipeline
+            .CallAndWait(call, std::chrono::system_clock::now() + 10s, &result)
+            .ok());
+    call.Clear();
+    call.mutable_commit()->set_xid(xid);
+    call.mutable_commit()->set_wait(true);
+    call.mutable_commit()->set_wait_timeout_ms(60'000);
+    pipeline.Call(call, [&ended](const grpc::Status& s, v1::PipelineResult*) {
+      ended.set_value(s);
+    });
+    BOOST_REQUIRE(
+        cluster.WaitForStatus(xid, v1::GLOBAL_STATUS_COMMITTING, 10s));
+  }
+  std::future<grpc::Status> status = ended.get_future();
+  BOOST_REQUIRE(status.wait_for(0s) == std::future_status::ready);
+  BOOST_TEST(status.get().error_code() == grpc::StatusCode::CANCELLED);
+}
+
 // Unary calls stay served, for clients that turn the pipeline off.
 BOOST_AUTO_TEST_CASE(the_sdk_works_the_same_without_the_pipeline) {
   BankCluster cluster;
