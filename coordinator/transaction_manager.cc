@@ -488,6 +488,7 @@ void TransactionManager::OnCommandResult(const v1::BranchResult& result) {
   if (b == nullptr) return;
   v1::BranchStatus before = b->status();
   uint32_t attempts_before = b->attempts();
+  v1::GlobalStatus global_before = t->record.status();
   absl::Status s = two_phase::ApplyCommandResult(
       &t->record, result.branch_id(), result.action(), result.outcome(),
       result.message(), NowUnixMs(), RetryDelayMs(b->attempts()));
@@ -507,6 +508,14 @@ void TransactionManager::OnCommandResult(const v1::BranchResult& result) {
                      : fmt::format(", retry in {} ms",
                                    b->next_retry_unix_ms() - NowUnixMs()),
                  result.message());
+  }
+  // A DONE that leaves the transaction's status as it was rides along with
+  // its next write, at the latest the final one: lost in a crash, it only
+  // repeats that branch's phase two, which is idempotent. Saves a write per
+  // branch but the last.
+  if (result.outcome() == v1::COMMAND_OUTCOME_DONE &&
+      t->record.status() == global_before) {
+    return;
   }
   PersistLocked(t, nullptr);
 }
