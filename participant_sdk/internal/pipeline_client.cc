@@ -41,12 +41,13 @@ class PipelineClient::Stream
   // lock: a stream that fails at once runs its reactions right away.
   void Start() { StartCall(); }
 
-  // False if the stream already broke; then the call was not taken.
-  bool Send(v1::PipelineCall& call, size_t bytes, Done& done) {
+  // Takes `call` and `done` (moving from them), or returns false, leaving
+  // them as they were, if the stream already broke.
+  bool Send(v1::PipelineCall* call, size_t bytes, Done* done) {
     std::lock_guard<std::mutex> lock(mu_);
     if (broken_) return false;
-    pending_.emplace(call.call_id(), std::move(done));
-    queue_.emplace_back(std::move(call), bytes);
+    pending_.emplace(call->call_id(), std::move(*done));
+    queue_.emplace_back(std::move(*call), bytes);
     WriteLocked();
     return true;
   }
@@ -176,7 +177,7 @@ void PipelineClient::Call(v1::PipelineCall call, Done done) {
                               false);
         current_ = opened = streams_.back().first.get();
       }
-      if (current_->Send(call, bytes, done)) break;
+      if (current_->Send(&call, bytes, &done)) break;
       current_ = nullptr;
     }
   }
