@@ -515,6 +515,7 @@ void TransactionManager::OnCommandResult(const v1::BranchResult& result) {
   // branch but the last.
   if (result.outcome() == v1::COMMAND_OUTCOME_DONE &&
       t->record.status() == global_before) {
+    failpoint::Hit("branch_done_unwritten").IgnoreError();
     return;
   }
   PersistLocked(t, nullptr);

@@ -41,6 +41,8 @@ const Scenario kScenarios[] = {
      v1::GLOBAL_STATUS_ROLLED_BACK},
     {"before_branch_command=2:crash", Victim::kCoordinator, false,
      v1::GLOBAL_STATUS_COMMITTED},
+    {"branch_done_unwritten=crash", Victim::kCoordinator, false,
+     v1::GLOBAL_STATUS_COMMITTED},
     {"group_commit_before_sync=7:crash", Victim::kCoordinator, false,
      v1::GLOBAL_STATUS_ROLLED_BACK},
     {"group_commit_after_sync=7:crash", Victim::kCoordinator, false,

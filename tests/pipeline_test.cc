@@ -53,6 +53,43 @@ std::map<uint64_t, v1::PipelineResult> RoundTrip(
   return results;
 }
 
+std::chrono::system_clock::time_point InTenSeconds() {
+  return std::chrono::system_clock::now() + 10s;
+}
+
+// Begins a transaction whose one branch nobody serves, reports it prepared,
+// and sends Commit waiting for phase two, which never comes: the commit stays
+// unanswered until the stream ends, and then `ended` gets its status.
+// Returns the xid once the decision is durable.
+std::string CommitThatWaits(BankCluster* cluster,
+                            internal::PipelineClient* pipeline,
+                            std::promise<grpc::Status>* ended) {
+  v1::PipelineResult result;
+  BOOST_REQUIRE(
+      pipeline->CallAndWait(BeginCall(0, "waits"), InTenSeconds(), &result)
+          .ok());
+  std::string xid = result.begin().xid();
+  v1::PipelineCall call;
+  call.mutable_register_branch()->set_xid(xid);
+  call.mutable_register_branch()->set_resource("nobody-serves-this");
+  BOOST_REQUIRE(pipeline->CallAndWait(call, InTenSeconds(), &result).ok());
+  call.Clear();
+  call.mutable_report_branch()->set_xid(xid);
+  call.mutable_report_branch()->set_branch_id(
+      result.register_branch().branch_id());
+  call.mutable_report_branch()->set_outcome(v1::PHASE_ONE_OUTCOME_PREPARED);
+  BOOST_REQUIRE(pipeline->CallAndWait(call, InTenSeconds(), &result).ok());
+  call.Clear();
+  call.mutable_commit()->set_xid(xid);
+  call.mutable_commit()->set_wait(true);
+  call.mutable_commit()->set_wait_timeout_ms(60'000);
+  pipeline->Call(call, [ended](const grpc::Status& s, v1::PipelineResult*) {
+    ended->set_value(s);
+  });
+  BOOST_REQUIRE(cluster->WaitForStatus(xid, v1::GLOBAL_STATUS_COMMITTING, 10s));
+  return xid;
+}
+
 BOOST_AUTO_TEST_CASE(a_batch_of_calls_is_answered_call_by_call) {
   BankCluster cluster;
   cluster.StartCoordinator();
@@ -216,33 +253,8 @@ BOOST_AUTO_TEST_CASE(a_kill_ends_unanswered_calls_and_the_client_reconnects) {
   cluster.StartCoordinator();
   internal::PipelineClient pipeline(
       internal::MakeCoordinatorChannel(cluster.CoordinatorAddress()));
-  auto deadline = [] { return std::chrono::system_clock::now() + 10s; };
-
-  v1::PipelineResult result;
-  BOOST_REQUIRE(
-      pipeline.CallAndWait(BeginCall(0, "cut-off"), deadline(), &result).ok());
-  std::string xid = result.begin().xid();
-  v1::PipelineCall call;
-  call.mutable_register_branch()->set_xid(xid);
-  call.mutable_register_branch()->set_resource("nobody-serves-this");
-  BOOST_REQUIRE(pipeline.CallAndWait(call, deadline(), &result).ok());
-  call.Clear();
-  call.mutable_report_branch()->set_xid(xid);
-  call.mutable_report_branch()->set_branch_id(
-      result.register_branch().branch_id());
-  call.mutable_report_branch()->set_outcome(v1::PHASE_ONE_OUTCOME_PREPARED);
-  BOOST_REQUIRE(pipeline.CallAndWait(call, deadline(), &result).ok());
-
-  // Nobody serves the branch, so a waiting commit stays unanswered.
   std::promise<grpc::Status> cut_off;
-  call.Clear();
-  call.mutable_commit()->set_xid(xid);
-  call.mutable_commit()->set_wait(true);
-  call.mutable_commit()->set_wait_timeout_ms(60'000);
-  pipeline.Call(call, [&cut_off](const grpc::Status& s, v1::PipelineResult*) {
-    cut_off.set_value(s);
-  });
-  BOOST_REQUIRE(cluster.WaitForStatus(xid, v1::GLOBAL_STATUS_COMMITTING, 10s));
+  std::string xid = CommitThatWaits(&cluster, &pipeline, &cut_off);
   cluster.coordinator().Signal(SIGKILL);
   std::future<grpc::Status> ended = cut_off.get_future();
   BOOST_REQUIRE(ended.wait_for(10s) == std::future_status::ready);
@@ -250,9 +262,10 @@ BOOST_AUTO_TEST_CASE(a_kill_ends_unanswered_calls_and_the_client_reconnects) {
 
   BOOST_TEST(cluster.coordinator().WaitExit(10s) >= 0);
   cluster.StartCoordinator();
-  call.Clear();
+  v1::PipelineCall call;
   call.mutable_get_transaction()->set_xid(xid);
-  BOOST_REQUIRE(pipeline.CallAndWait(call, deadline(), &result).ok());
+  v1::PipelineResult result;
+  BOOST_REQUIRE(pipeline.CallAndWait(call, InTenSeconds(), &result).ok());
   BOOST_TEST(result.get_transaction().transaction().status() ==
              v1::GLOBAL_STATUS_COMMITTING);
 }
@@ -264,10 +277,10 @@ BOOST_AUTO_TEST_CASE(an_oversized_call_is_refused_without_breaking_the_stream) {
   cluster.StartCoordinator();
   internal::PipelineClient pipeline(
       internal::MakeCoordinatorChannel(cluster.CoordinatorAddress()));
-  auto deadline = [] { return std::chrono::system_clock::now() + 10s; };
   v1::PipelineResult result;
   BOOST_REQUIRE(
-      pipeline.CallAndWait(BeginCall(0, "before"), deadline(), &result).ok());
+      pipeline.CallAndWait(BeginCall(0, "before"), InTenSeconds(), &result)
+          .ok());
   std::string xid = result.begin().xid();
 
   v1::PipelineCall huge;
@@ -275,13 +288,13 @@ BOOST_AUTO_TEST_CASE(an_oversized_call_is_refused_without_breaking_the_stream) {
   huge.mutable_register_branch()->set_resource("r");
   huge.mutable_register_branch()->set_application_data(
       std::string(17 * 1024 * 1024, 'x'));
-  grpc::Status refused = pipeline.CallAndWait(huge, deadline(), &result);
+  grpc::Status refused = pipeline.CallAndWait(huge, InTenSeconds(), &result);
   BOOST_TEST(refused.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
   BOOST_TEST(refused.error_message().find("must fit in") != std::string::npos);
 
   v1::PipelineCall get;
   get.mutable_get_transaction()->set_xid(xid);
-  BOOST_REQUIRE(pipeline.CallAndWait(get, deadline(), &result).ok());
+  BOOST_REQUIRE(pipeline.CallAndWait(get, InTenSeconds(), &result).ok());
   BOOST_TEST(result.get_transaction().transaction().branches_size() == 0);
 }
 
@@ -293,38 +306,7 @@ BOOST_AUTO_TEST_CASE(destroying_the_client_cancels_its_unanswered_calls) {
   {
     internal::PipelineClient pipeline(
         internal::MakeCoordinatorChannel(cluster.CoordinatorAddress()));
-    v1::PipelineResult result;
-    BOOST_REQUIRE(pipeline
-                      .CallAndWait(BeginCall(0, "abandoned"),
-                                   std::chrono::system_clock::now() + 10s,
-                                   &result)
-                      .ok());
-    std::string xid = result.begin().xid();
-    v1::PipelineCall call;
-    call.mutable_register_branch()->set_xid(xid);
-    call.mutable_register_branch()->set_resource("nobody-serves-this");
-    BOOST_REQUIRE(
-        pipeline
-            .CallAndWait(call, std::chrono::system_clock::now() + 10s, &result)
-            .ok());
-    call.Clear();
-    call.mutable_report_branch()->set_xid(xid);
-    call.mutable_report_branch()->set_branch_id(
-        result.register_branch().branch_id());
-    call.mutable_report_branch()->set_outcome(v1::PHASE_ONE_OUTCOME_PREPARED);
-    BOOST_REQUIRE(
-        pipeline
-            .CallAndWait(call, std::chrono::system_clock::now() + 10s, &result)
-            .ok());
-    call.Clear();
-    call.mutable_commit()->set_xid(xid);
-    call.mutable_commit()->set_wait(true);
-    call.mutable_commit()->set_wait_timeout_ms(60'000);
-    pipeline.Call(call, [&ended](const grpc::Status& s, v1::PipelineResult*) {
-      ended.set_value(s);
-    });
-    BOOST_REQUIRE(
-        cluster.WaitForStatus(xid, v1::GLOBAL_STATUS_COMMITTING, 10s));
+    CommitThatWaits(&cluster, &pipeline, &ended);
   }
   std::future<grpc::Status> status = ended.get_future();
   BOOST_REQUIRE(status.wait_for(0s) == std::future_status::ready);
