@@ -18,6 +18,7 @@
 #include "echo.grpc.pb.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
+#include "tools/bench/null_coordinator.h"
 #include "tools/bench/participant_process.h"
 #include "tools/bench/report.h"
 #include "tools/bench/workloads.h"
@@ -56,13 +57,17 @@ class EchoService final : public Echo::CallbackService {
   }
 };
 
-int ServeEcho(const std::string& port_file) {
+// Serves the unary echo and, for open-loop baselines, the NullCoordinator
+// (syncing each call to `sync_file` if one is given).
+int ServeEcho(const std::string& port_file, const std::string& sync_file) {
   EchoService service;
+  NullCoordinator null_coordinator(sync_file);
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                            &port);
   builder.RegisterService(&service);
+  builder.RegisterService(&null_coordinator);
   auto server = builder.BuildAndStart();
   if (!server || port == 0) return 1;
   WritePortFile(port_file, port);
@@ -134,13 +139,18 @@ class Fleet {
     return targets;
   }
 
-  std::string EchoServer() {
-    auto port_file = dir_.path() / "echo.port";
-    processes_.push_back(
-        ChildProcess::Start("echo",
-                            {BinPath("baton-bench"), "echo-server",
-                             "--port-file", port_file.string()},
-                            {}, dir_.path()));
+  // With `synced`, its NullCoordinator syncs each call to a file beside
+  // batond's data.
+  std::string EchoServer(bool synced = false) {
+    std::string name = synced ? "synced-echo" : "echo";
+    auto port_file = dir_.path() / (name + ".port");
+    std::vector<std::string> argv = {BinPath("baton-bench"), "echo-server",
+                                     "--port-file", port_file.string()};
+    if (synced) {
+      argv.push_back("--sync-file");
+      argv.push_back((dir_.path() / "null-coordinator.log").string());
+    }
+    processes_.push_back(ChildProcess::Start(name, argv, {}, dir_.path()));
     int port = WaitForPortFile(port_file, 30s);
     if (port == 0) Die("echo server did not start");
     return fmt::format("127.0.0.1:{}", port);
@@ -225,6 +235,55 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
       Resources(fleet->Participants(coordinator, "xa", processes)));
 }
 
+// The same workload's calls, on the pipeline, against a NullCoordinator at
+// `address`. TCC has none: its tries run in participant processes.
+std::optional<Operation> AgainstNullCoordinator(const std::string& workload,
+                                                const Flags& flags,
+                                                Workloads* null_workloads) {
+  std::vector<std::string> resources = {"null-0", "null-1"};
+  if (workload == "empty") return null_workloads->Empty();
+  if (workload == "2pc") {
+    return null_workloads->TwoPhase(flags.branches, resources);
+  }
+  if (workload == "saga") {
+    return null_workloads->Saga(flags.steps, resources, flags.parallel);
+  }
+  return std::nullopt;
+}
+
+// Closed loop: the unary echo's best rate at the same concurrency, for the
+// efficiency ratio. Open loop: the latency floor at the same rate; on the
+// pipeline, the same workload against a coordinator that does nothing,
+// else the unary echo at rate x calls per transaction.
+void RunBaseline(const Flags& flags, const std::string& workload, Fleet* fleet,
+                 Report* report) {
+  LoadOptions options = ToLoadOptions(flags);
+  options.operations = 0;
+  options.duration = std::chrono::milliseconds(std::max<int64_t>(
+      2000, static_cast<int64_t>(report->load.seconds * 1000)));
+  if (flags.rate > 0 && !flags.unary) {
+    // Each floor runs alone on an otherwise idle machine, as batond did.
+    auto floor = [&](bool synced) -> std::optional<LoadResult> {
+      Workloads null_workloads(fleet->EchoServer(synced), /*pipeline=*/true);
+      auto operation = AgainstNullCoordinator(workload, flags, &null_workloads);
+      if (!operation) return std::nullopt;
+      RunLoad({.concurrency = flags.concurrency, .operations = 1000},
+              *operation);
+      return RunLoad(options, *operation);
+    };
+    if ((report->baseline_load = floor(false))) {
+      report->synced_baseline_load = floor(true);
+      report->baseline = "null coordinator";
+      return;
+    }
+  }
+  report->baseline = "unary echo";
+  if (flags.rate > 0) options.rate = flags.rate * report->rpcs_per_transaction;
+  LoadResult r = RunLoad(options, Workloads::Echo(fleet->EchoServer()));
+  report->echo_rpcs_per_second = (r.completed - r.errors) / r.seconds;
+  if (flags.rate > 0) report->baseline_load = std::move(r);
+}
+
 int RunBenchmark(const Flags& flags, const std::string& workload) {
   Fleet fleet(flags);
   std::string coordinator = fleet.Coordinator();
@@ -252,23 +311,16 @@ int RunBenchmark(const Flags& flags, const std::string& workload) {
         (after->cpu_seconds() - before->cpu_seconds()) * 1000 / ok;
     report.coordinator_resident_mb = after->resident_bytes() / 1048576.0;
   }
-  if (flags.baseline) {
-    // Closed loop: the echo's best rate at the same concurrency. Open loop:
-    // the echo at the same call rate, whose latency is the floor the RPC
-    // layer sets on this machine.
-    LoadOptions echo = ToLoadOptions(flags);
-    echo.rate = flags.rate * report.rpcs_per_transaction;
-    echo.operations = 0;
-    echo.duration = std::chrono::milliseconds(std::max<int64_t>(
-        2000, static_cast<int64_t>(report.load.seconds * 1000)));
-    LoadResult r = RunLoad(echo, Workloads::Echo(fleet.EchoServer()));
-    report.echo_rpcs_per_second = (r.completed - r.errors) / r.seconds;
-    if (flags.rate > 0) report.echo_load = std::move(r);
-  }
+  if (flags.baseline) RunBaseline(flags, workload, &fleet, &report);
   if (flags.json) {
     PrintJson(report);
   } else {
     PrintTable(report);
+  }
+  // A floor measured with errors is no floor.
+  for (const auto* floor :
+       {&report.baseline_load, &report.synced_baseline_load}) {
+    if (*floor && (*floor)->errors > 0) return 1;
   }
   return report.load.errors == 0 && ok > 0 ? 0 : 1;
 }
@@ -324,7 +376,9 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", flags.token_file,
                  "Admin token of the --coordinator batond (for its counters)");
   app.add_flag("--baseline", flags.baseline,
-               "Also measure a unary echo RPC and print the efficiency ratio");
+               "Also measure a unary echo RPC and print the efficiency ratio "
+               "(with --rate: the latency floors, the same calls against a "
+               "coordinator that does nothing, and one that only syncs)");
   app.add_flag("--unary", flags.unary,
                "Send the load generator's calls to batond as one RPC each "
                "instead of on the SDK's pipeline stream");
@@ -358,6 +412,8 @@ int main(int argc, char** argv) {
       ->required();
   CLI::App* echo = app.add_subcommand("echo-server")->group("");
   echo->add_option("--port-file", port_file)->required();
+  std::string sync_file;
+  echo->add_option("--sync-file", sync_file);
   CLI11_PARSE(app, argc, argv);
 
   // As in batond: Debian's abseil checks every mutex for deadlock cycles,
@@ -369,7 +425,7 @@ int main(int argc, char** argv) {
     participant_flags.coordinator = flags.coordinator;
     return baton::bench::ServeParticipant(participant_flags);
   }
-  if (*echo) return baton::bench::ServeEcho(port_file);
+  if (*echo) return baton::bench::ServeEcho(port_file, sync_file);
   std::string workload = app.get_subcommands().front()->get_name();
   return baton::bench::RunBenchmark(flags, workload);
 }

@@ -20,6 +20,19 @@ std::string OrNull(const std::optional<double>& v, const char* format) {
   return v ? fmt::format(fmt::runtime(format), *v) : "null";
 }
 
+void PrintFloor(const std::string& what, const LoadResult& e) {
+  fmt::print(
+      "baseline      {}: p50 {:.2f}  p90 {:.2f}  p99 {:.2f}  max {:.2f} ms{}\n",
+      what, PercentileMs(e, 50), PercentileMs(e, 90), PercentileMs(e, 99),
+      PercentileMs(e, 100),
+      e.errors ? fmt::format(" ({} errors)", e.errors) : "");
+}
+
+std::optional<double> P99(const std::optional<LoadResult>& load) {
+  if (!load) return std::nullopt;
+  return PercentileMs(*load, 99);
+}
+
 }  // namespace
 
 double TransactionsPerSecond(const Report& r) {
@@ -62,13 +75,15 @@ void PrintTable(const Report& r) {
   if (r.coordinator_resident_mb) {
     fmt::print("batond RSS    {:.1f} MiB\n", *r.coordinator_resident_mb);
   }
-  if (r.echo_load) {
-    const LoadResult& e = *r.echo_load;
-    fmt::print(
-        "baseline      echo at {:.0f} RPC/s: p50 {:.2f}  p90 {:.2f}  p99 {:.2f}"
-        "  max {:.2f} ms\n",
-        r.rate * r.rpcs_per_transaction, PercentileMs(e, 50),
-        PercentileMs(e, 90), PercentileMs(e, 99), PercentileMs(e, 100));
+  if (r.baseline_load) {
+    PrintFloor(r.baseline == "unary echo"
+                   ? fmt::format("echo at {:.0f} RPC/s",
+                                 r.rate * r.rpcs_per_transaction)
+                   : fmt::format("null coordinator at {:.0f}/s", r.rate),
+               *r.baseline_load);
+    if (r.synced_baseline_load) {
+      PrintFloor("  same, syncing each call", *r.synced_baseline_load);
+    }
     return;
   }
   if (auto e = Efficiency(r)) {
@@ -89,7 +104,8 @@ void PrintJson(const Report& r) {
       "\"errors\":{},\"syncs_per_transaction\":{},"
       "\"cpu_seconds_per_1000\":{},\"coordinator_resident_mb\":{},"
       "\"rpcs_per_transaction\":{},\"echo_rpcs_per_second\":{},"
-      "\"efficiency\":{},\"echo_p99_ms\":{}}}\n",
+      "\"efficiency\":{},\"baseline\":{},\"baseline_p99_ms\":{},"
+      "\"synced_baseline_p99_ms\":{}}}\n",
       r.workload, r.transport, r.concurrency, r.rate, l.completed, l.seconds,
       TransactionsPerSecond(r), PercentileMs(l, 50), PercentileMs(l, 90),
       PercentileMs(l, 99), PercentileMs(l, 100), l.errors,
@@ -97,10 +113,10 @@ void PrintJson(const Report& r) {
       OrNull(r.cpu_seconds_per_1000, "{:.4f}"),
       OrNull(r.coordinator_resident_mb, "{:.1f}"), r.rpcs_per_transaction,
       OrNull(r.echo_rpcs_per_second, "{:.1f}"),
-      OrNull(r.echo_load ? std::nullopt : Efficiency(r), "{:.3f}"),
-      OrNull(r.echo_load ? std::optional<double>(PercentileMs(*r.echo_load, 99))
-                         : std::nullopt,
-             "{:.3f}"));
+      OrNull(r.baseline_load ? std::nullopt : Efficiency(r), "{:.3f}"),
+      r.baseline.empty() ? "null" : "\"" + r.baseline + "\"",
+      OrNull(P99(r.baseline_load), "{:.3f}"),
+      OrNull(P99(r.synced_baseline_load), "{:.3f}"));
 }
 
 }  // namespace baton::bench

@@ -21,10 +21,16 @@ struct Report {
   std::optional<double> syncs_per_transaction;
   std::optional<double> cpu_seconds_per_1000;
   std::optional<double> coordinator_resident_mb;
-  // From --baseline.
+  // From --baseline: "unary echo" or "null coordinator".
+  std::string baseline;
   std::optional<double> echo_rpcs_per_second;
-  // From --baseline in open loop: the echo at rate x calls per transaction.
-  std::optional<LoadResult> echo_load;
+  // From --baseline in open loop: the latency floor at the same rate (the
+  // same workload against the null coordinator, or the unary echo at rate x
+  // calls per transaction) and, on the pipeline, the floor of a coordinator
+  // that syncs every call (the null coordinator with group-committed
+  // fdatasyncs).
+  std::optional<LoadResult> baseline_load;
+  std::optional<LoadResult> synced_baseline_load;
 };
 
 double TransactionsPerSecond(const Report& report);
