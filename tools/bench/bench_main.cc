@@ -262,7 +262,7 @@ void RunBaseline(const Flags& flags, const std::string& workload, Fleet* fleet,
   options.duration = std::chrono::milliseconds(std::max<int64_t>(
       2000, static_cast<int64_t>(report->load.seconds * 1000)));
   if (flags.rate > 0 && !flags.unary) {
-    // Each floor runs alone on an otherwise idle machine, as batond did.
+    // Each floor runs after batond's run, never beside it or the other.
     auto floor = [&](bool synced) -> std::optional<LoadResult> {
       Workloads null_workloads(fleet->EchoServer(synced), /*pipeline=*/true);
       auto operation = AgainstNullCoordinator(workload, flags, &null_workloads);
