@@ -1,5 +1,7 @@
 #include "coordinator/group_commit.h"
 
+#include <pthread.h>
+
 #include <chrono>
 
 #include "common/failpoint.h"
@@ -8,15 +10,18 @@
 namespace baton {
 
 GroupCommitter::GroupCommitter(TransactionStore* store)
-    : store_(store), thread_([this] { Run(); }) {}
+    : store_(store),
+      committer_([this] { RunCommitter(); }),
+      finisher_([this] { RunFinisher(); }) {}
 
 GroupCommitter::~GroupCommitter() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
-  wake_.notify_one();
-  thread_.join();
+  wake_committer_.notify_one();
+  committer_.join();
+  finisher_.join();
 }
 
 void GroupCommitter::Submit(StoreBatch batch, Callback done) {
@@ -24,7 +29,7 @@ void GroupCommitter::Submit(StoreBatch batch, Callback done) {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back({std::move(batch), std::move(done)});
   }
-  wake_.notify_one();
+  wake_committer_.notify_one();
 }
 
 uint64_t GroupCommitter::groups() const {
@@ -32,43 +37,81 @@ uint64_t GroupCommitter::groups() const {
   return groups_;
 }
 
-void GroupCommitter::Run() {
-  std::vector<Pending> group;
+void GroupCommitter::RunCommitter() {
+  pthread_setname_np(pthread_self(), "batond-commit");  // For perf and top.
   for (;;) {
+    std::vector<Pending> group;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // Stopping with nothing left.
+      // Stopping also waits for the finisher: its callbacks may submit more.
+      wake_committer_.wait(lock, [this] {
+        return !queue_.empty() ||
+               (stopping_ && written_.empty() && !finishing_);
+      });
+      if (queue_.empty()) {
+        committer_done_ = true;
+        wake_finisher_.notify_one();
+        return;
+      }
       group.swap(queue_);
     }
-    CommitGroup(&group);
-    group.clear();
+    absl::Status status = Write(group);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      written_.push_back({std::move(group), std::move(status)});
+    }
+    wake_finisher_.notify_one();
   }
 }
 
-void GroupCommitter::CommitGroup(std::vector<Pending>* group) {
+void GroupCommitter::RunFinisher() {
+  pthread_setname_np(pthread_self(), "batond-finish");
+  for (;;) {
+    std::deque<Written> ready;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_finisher_.wait(
+          lock, [this] { return committer_done_ || !written_.empty(); });
+      if (written_.empty()) return;  // The committer is done: nothing comes.
+      ready.swap(written_);
+      finishing_ = true;
+    }
+    for (Written& w : ready) {
+      for (Pending& p : w.group) p.done(w.status);
+    }
+    bool stopping;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      finishing_ = false;
+      stopping = stopping_;
+    }
+    // Only a stopping committer waits for this; waking it always would cost
+    // a context switch per group.
+    if (stopping) wake_committer_.notify_one();
+  }
+}
+
+absl::Status GroupCommitter::Write(const std::vector<Pending>& group) {
   std::vector<const StoreBatch*> batches;
-  for (const Pending& p : *group) {
+  for (const Pending& p : group) {
     if (!p.batch.empty()) batches.push_back(&p.batch);
   }
-  absl::Status status;
-  if (!batches.empty()) {
-    status = failpoint::Hit("group_commit_before_sync");
-    auto start = std::chrono::steady_clock::now();
-    if (status.ok()) status = store_->Apply(batches);
-    static metrics::Histogram* const sync_seconds =
-        Metrics().store_sync_seconds.With({});
-    static metrics::Histogram* const group_batches =
-        Metrics().store_group_batches.With({});
-    sync_seconds->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count());
-    group_batches->Observe(static_cast<double>(batches.size()));
-    if (status.ok()) status = failpoint::Hit("group_commit_after_sync");
-    std::lock_guard<std::mutex> lock(mu_);
-    ++groups_;
-  }
-  for (Pending& p : *group) p.done(status);
+  if (batches.empty()) return absl::OkStatus();
+  absl::Status status = failpoint::Hit("group_commit_before_sync");
+  auto start = std::chrono::steady_clock::now();
+  if (status.ok()) status = store_->Apply(batches);
+  static metrics::Histogram* const sync_seconds =
+      Metrics().store_sync_seconds.With({});
+  static metrics::Histogram* const group_batches =
+      Metrics().store_group_batches.With({});
+  sync_seconds->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count());
+  group_batches->Observe(static_cast<double>(batches.size()));
+  if (status.ok()) status = failpoint::Hit("group_commit_after_sync");
+  std::lock_guard<std::mutex> lock(mu_);
+  ++groups_;
+  return status;
 }
 
 }  // namespace baton

@@ -3,6 +3,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -14,27 +15,29 @@
 namespace baton {
 
 // Makes many concurrent changes durable with one synced write. Callers
-// submit a batch and a callback; one committer thread takes everything queued
-// so far, applies it to the store as a single synced write, and then runs the
-// callbacks in submission order.
+// submit a batch and a callback; a committer thread takes everything queued
+// so far and applies it to the store as a single synced write, and a
+// finisher thread then runs that group's callbacks in submission order while
+// the committer already syncs the next group (a sync is mostly waiting on
+// the disk, so the callbacks need not lengthen the cycle).
 //
 // Order is the contract: a callback runs only after its own batch and every
-// batch submitted before it are durable. An empty batch costs no write and
-// so acts as a barrier: "answer once everything I might have seen is on
-// disk". Thread-safe.
+// batch submitted before it are durable, and after every earlier callback.
+// An empty batch costs no write and so acts as a barrier: "answer once
+// everything I might have seen is on disk". Thread-safe.
 class GroupCommitter {
  public:
   using Callback = std::function<void(const absl::Status&)>;
 
   // `store` must outlive this object.
   explicit GroupCommitter(TransactionStore* store);
-  // Commits whatever is queued, then stops.
+  // Commits whatever is queued, runs its callbacks, then stops.
   ~GroupCommitter();
 
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
-  // `done` runs on the committer thread; it must not block, and may submit.
+  // `done` runs on the finisher thread; it must not block, and may submit.
   void Submit(StoreBatch batch, Callback done);
 
   // Writes that held at least one batch (one sync each).
@@ -45,17 +48,28 @@ class GroupCommitter {
     StoreBatch batch;
     Callback done;
   };
+  // A group whose write is over, waiting for its callbacks to run.
+  struct Written {
+    std::vector<Pending> group;
+    absl::Status status;
+  };
 
-  void Run();
-  void CommitGroup(std::vector<Pending>* group);
+  void RunCommitter();
+  void RunFinisher();
+  absl::Status Write(const std::vector<Pending>& group);
 
   TransactionStore* const store_;
   mutable std::mutex mu_;
-  std::condition_variable wake_;
-  std::vector<Pending> queue_;  // Guarded by mu_.
-  bool stopping_ = false;       // Guarded by mu_.
-  uint64_t groups_ = 0;         // Guarded by mu_.
-  std::thread thread_;
+  std::condition_variable wake_committer_;
+  std::condition_variable wake_finisher_;
+  std::vector<Pending> queue_;   // Guarded by mu_.
+  std::deque<Written> written_;  // Guarded by mu_.
+  bool stopping_ = false;        // Guarded by mu_.
+  bool finishing_ = false;       // Guarded by mu_: callbacks running.
+  bool committer_done_ = false;  // Guarded by mu_.
+  uint64_t groups_ = 0;          // Guarded by mu_.
+  std::thread committer_;
+  std::thread finisher_;
 };
 
 }  // namespace baton

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -16,7 +17,9 @@ class FakeStore : public TransactionStore {
  public:
   absl::Status Apply(const std::vector<const StoreBatch*>& batches) override {
     std::unique_lock<std::mutex> lock(mu);
-    released_cv.wait(lock, [this] { return released; });
+    ++started;
+    released_cv.notify_all();
+    released_cv.wait(lock, [this] { return released && started <= permits; });
     ++syncs;
     applied += batches.size();
     for (const StoreBatch* b : batches) {
@@ -46,10 +49,24 @@ class FakeStore : public TransactionStore {
     released_cv.notify_all();
   }
 
+  void Permit(int writes) {
+    std::lock_guard<std::mutex> lock(mu);
+    permits = writes;
+    released_cv.notify_all();
+  }
+
+  // Whether `n` writes have started within `timeout`.
+  bool WaitStarted(int n, std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> lock(mu);
+    return released_cv.wait_for(lock, timeout, [&] { return started >= n; });
+  }
+
   std::mutex mu;
   std::condition_variable released_cv;
   bool released = true;
   bool fail = false;
+  int started = 0;
+  int permits = 1 << 30;  // Writes beyond this many wait for Permit.
   int syncs = 0;
   size_t applied = 0;
   std::vector<std::string> order;
@@ -131,6 +148,45 @@ BOOST_AUTO_TEST_CASE(empty_batch_waits_for_earlier_writes_without_a_sync) {
                    [&](const absl::Status&) { alone.CountDown(); });
   alone.Wait();
   BOOST_TEST(store.syncs == syncs_before);
+}
+
+BOOST_AUTO_TEST_CASE(callbacks_run_while_the_next_group_syncs) {
+  FakeStore store;
+  store.Permit(1);
+  GroupCommitter committer(&store);
+  Latch done{.count = 2};
+  bool next_write_started = false;
+  committer.Submit(Meta("a"), [&](const absl::Status& s) {
+    BOOST_TEST(s.ok());
+    // "b" is held in its sync: seeing it start proves the overlap.
+    next_write_started = store.WaitStarted(2, std::chrono::seconds(10));
+    store.Permit(2);
+    done.CountDown();
+  });
+  BOOST_REQUIRE(store.WaitStarted(1, std::chrono::seconds(10)));
+  committer.Submit(Meta("b"), [&](const absl::Status& s) {
+    BOOST_TEST(s.ok());
+    done.CountDown();
+  });
+  done.Wait();
+  BOOST_TEST(next_write_started);
+  BOOST_TEST(store.syncs == 2);
+}
+
+BOOST_AUTO_TEST_CASE(stopping_commits_what_callbacks_submit) {
+  FakeStore store;
+  std::atomic<bool> second_done{false};
+  {
+    GroupCommitter committer(&store);
+    // The destructor starts at once, so "a"'s callback usually runs, and
+    // submits, while the committer is stopping.
+    committer.Submit(Meta("a"), [&](const absl::Status&) {
+      committer.Submit(Meta("b"),
+                       [&](const absl::Status& s) { second_done = s.ok(); });
+    });
+  }
+  BOOST_TEST(second_done.load());
+  BOOST_TEST(store.syncs == 2);
 }
 
 BOOST_AUTO_TEST_CASE(a_failed_sync_fails_every_callback_of_the_group) {

@@ -14,7 +14,8 @@ namespace baton {
 
 // Answers waiting to be written, and the bookkeeping that decides when the
 // stream reads again and when it finishes. The manager's answers reach it
-// from the committer thread; once the session is gone they are dropped.
+// from the committer's finisher thread; once the session is gone they are
+// dropped.
 class PipelineSession::Outbox {
  public:
   explicit Outbox(PipelineSession* session) : session_(session) {}

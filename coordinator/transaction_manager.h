@@ -50,8 +50,8 @@ struct ManagerOptions {
 // decision is durable. Terminal transactions leave memory once durable and
 // are served from the store afterwards.
 //
-// Thread-safe. Replies run on the committer thread or the calling thread and
-// must not block.
+// Thread-safe. Replies run on the committer's finisher thread or the calling
+// thread and must not block.
 class TransactionManager {
  public:
   template <typename T>
