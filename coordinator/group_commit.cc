@@ -14,9 +14,12 @@ GroupCommitter::GroupCommitter(TransactionStore* store)
       committer_([this] { RunCommitter(); }),
       finisher_([this] { RunFinisher(); }) {}
 
-GroupCommitter::~GroupCommitter() {
+GroupCommitter::~GroupCommitter() { Stop(); }
+
+void GroupCommitter::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
     stopping_ = true;
   }
   wake_committer_.notify_one();
@@ -27,6 +30,9 @@ GroupCommitter::~GroupCommitter() {
 void GroupCommitter::Submit(StoreBatch batch, Callback done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // Answering here could re-enter a caller that holds its lock; the
+    // process is on its way out, so nobody waits for this.
+    if (committer_done_) return;
     queue_.push_back({std::move(batch), std::move(done)});
   }
   wake_committer_.notify_one();

@@ -31,14 +31,20 @@ class GroupCommitter {
 
   // `store` must outlive this object.
   explicit GroupCommitter(TransactionStore* store);
-  // Commits whatever is queued, runs its callbacks, then stops.
+  // Stop(), if not done yet.
   ~GroupCommitter();
 
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
   // `done` runs on the finisher thread; it must not block, and may submit.
+  // After Stop, the batch is dropped and `done` never runs.
   void Submit(StoreBatch batch, Callback done);
+
+  // Commits whatever is queued (including what callbacks submit meanwhile),
+  // runs every callback, then stops both threads. Call it while everything
+  // the callbacks touch is still alive. Idempotent; not from a callback.
+  void Stop();
 
   // Writes that held at least one batch (one sync each).
   uint64_t groups() const;

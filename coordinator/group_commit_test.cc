@@ -4,7 +4,9 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -155,38 +157,61 @@ BOOST_AUTO_TEST_CASE(callbacks_run_while_the_next_group_syncs) {
   store.Permit(1);
   GroupCommitter committer(&store);
   Latch done{.count = 2};
+  // Written by the callbacks, read here only after `done`.
+  bool all_ok = true;
   bool next_write_started = false;
+  std::vector<std::string> callback_order;
   committer.Submit(Meta("a"), [&](const absl::Status& s) {
-    BOOST_TEST(s.ok());
+    all_ok = all_ok && s.ok();
     // "b" is held in its sync: seeing it start proves the overlap.
     next_write_started = store.WaitStarted(2, std::chrono::seconds(10));
+    callback_order.push_back("a");
     store.Permit(2);
     done.CountDown();
   });
   BOOST_REQUIRE(store.WaitStarted(1, std::chrono::seconds(10)));
   committer.Submit(Meta("b"), [&](const absl::Status& s) {
-    BOOST_TEST(s.ok());
+    all_ok = all_ok && s.ok();
+    callback_order.push_back("b");
     done.CountDown();
   });
   done.Wait();
+  BOOST_TEST(all_ok);
   BOOST_TEST(next_write_started);
+  BOOST_TEST(callback_order == (std::vector<std::string>{"a", "b"}),
+             boost::test_tools::per_element());
   BOOST_TEST(store.syncs == 2);
 }
 
-BOOST_AUTO_TEST_CASE(stopping_commits_what_callbacks_submit) {
+BOOST_AUTO_TEST_CASE(stop_commits_what_callbacks_submit_meanwhile) {
   FakeStore store;
-  std::atomic<bool> second_done{false};
-  {
-    GroupCommitter committer(&store);
-    // The destructor starts at once, so "a"'s callback usually runs, and
-    // submits, while the committer is stopping.
-    committer.Submit(Meta("a"), [&](const absl::Status&) {
-      committer.Submit(Meta("b"),
-                       [&](const absl::Status& s) { second_done = s.ok(); });
-    });
-  }
-  BOOST_TEST(second_done.load());
-  BOOST_TEST(store.syncs == 2);
+  GroupCommitter committer(&store);
+  constexpr int kChain = 64;
+  // Each callback submits the next link, so Stop begins while the chain is
+  // still growing and must wait for all of it.
+  std::atomic<int> ran{0};
+  std::function<void(int)> submit_link = [&](int i) {
+    committer.Submit(Meta("link" + std::to_string(i)),
+                     [&, i](const absl::Status& s) {
+                       if (s.ok()) ++ran;
+                       if (i + 1 < kChain) submit_link(i + 1);
+                     });
+  };
+  submit_link(0);
+  committer.Stop();
+  BOOST_TEST(ran.load() == kChain);
+  BOOST_TEST(store.syncs == kChain);
+}
+
+BOOST_AUTO_TEST_CASE(submit_after_stop_is_dropped) {
+  FakeStore store;
+  GroupCommitter committer(&store);
+  committer.Stop();
+  bool ran = false;
+  committer.Submit(Meta("late"), [&](const absl::Status&) { ran = true; });
+  committer.Stop();
+  BOOST_TEST(!ran);
+  BOOST_TEST(store.syncs == 0);
 }
 
 BOOST_AUTO_TEST_CASE(a_failed_sync_fails_every_callback_of_the_group) {

@@ -153,7 +153,14 @@ absl::Status Server::Start(const ServerOptions& options,
   return absl::OkStatus();
 }
 
-Server::~Server() { Shutdown(); }
+Server::~Server() {
+  Shutdown();
+  if (!parts_) return;
+  // Callbacks still queued on the committer call into the manager, which
+  // the committer outlives: finish them now, once nothing queues more.
+  parts_->recovery.reset();
+  parts_->committer->Stop();
+}
 
 void Server::Wait() {
   if (grpc_server_) grpc_server_->Wait();
