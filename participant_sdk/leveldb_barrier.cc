@@ -2,22 +2,15 @@
 
 #include <charconv>
 #include <chrono>
-#include <cstdint>
-#include <cstdlib>
 #include <memory>
-#include <string>
-#include <string_view>
 
 #include "fmt/format.h"
 
 namespace baton {
 namespace {
 
-// barrier/b/<xid>/<branch>/<t|c|x>: the try ("started/<ms>" or
-//                                   "done/<ms>", the time it started; bare
-//                                   "started" and "done" from before times
-//                                   were kept), the confirm and the cancel
-//                                   (time written).
+// barrier/b/<xid>/<branch>/<t|c|x>: the try ("started" or "done"), the
+//                                   confirm and the cancel (time written).
 // barrier/p/<resolved:16 hex>/<xid>/<branch>: resolved branches, by time.
 constexpr char kRecordPrefix[] = "barrier/b/";
 constexpr char kPurgePrefix[] = "barrier/p/";
@@ -38,25 +31,6 @@ char PhaseLetter(TccPhase phase) {
 
 std::string RecordKey(const std::string& xid, uint64_t branch, char phase) {
   return fmt::format("{}{}/{}/{}", kRecordPrefix, xid, branch, phase);
-}
-
-// A try record's value: its state and when the try started.
-std::string TryValue(const char* state, int64_t started_ms) {
-  return fmt::format("{}/{}", state, started_ms);
-}
-
-bool IsTryDone(std::string_view value) {
-  return value == kTryDone || value.starts_with(std::string(kTryDone) + "/");
-}
-
-// 0 for records written before try values carried a time.
-int64_t TryStartedMs(std::string_view value) {
-  size_t slash = value.find('/');
-  int64_t ms = 0;
-  if (slash != std::string_view::npos) {
-    std::from_chars(value.data() + slash + 1, value.data() + value.size(), ms);
-  }
-  return ms;
 }
 
 std::string PurgeKey(int64_t ms, const std::string& xid, uint64_t branch) {
@@ -132,15 +106,14 @@ absl::StatusOr<BarrierResult> LevelDbBarrier::RunLocked(
           "is refused",
           call.branch_id, call.xid));
     }
-    if (IsTryDone(try_value)) return BarrierResult::kDuplicate;
-    int64_t started_ms = tried ? TryStartedMs(try_value) : NowMs();
+    if (try_value == kTryDone) return BarrierResult::kDuplicate;
     if (!tried) {
       leveldb::WriteBatch started;
-      started.Put(own_key, TryValue(kTryStarted, started_ms));
+      started.Put(own_key, kTryStarted);
       if (absl::Status s = Write(&started); !s.ok()) return s;
     }
     if (absl::Status s = hook(local, TryState::kNone); !s.ok()) return s;
-    local.batch.Put(own_key, TryValue(kTryDone, started_ms));
+    local.batch.Put(own_key, kTryDone);
     if (absl::Status s = Write(&local.batch); !s.ok()) return s;
     return BarrierResult::kRan;
   }
@@ -159,7 +132,7 @@ absl::StatusOr<BarrierResult> LevelDbBarrier::RunLocked(
     return BarrierResult::kEmptyCancel;
   }
   TryState state =
-      IsTryDone(try_value) ? TryState::kCompleted : TryState::kStarted;
+      try_value == kTryDone ? TryState::kCompleted : TryState::kStarted;
   if (absl::Status s = hook(local, state); !s.ok()) return s;
   if (absl::Status s = Write(&local.batch); !s.ok()) return s;
   return BarrierResult::kRan;
@@ -167,28 +140,15 @@ absl::StatusOr<BarrierResult> LevelDbBarrier::RunLocked(
 
 std::vector<std::pair<std::string, uint64_t>> LevelDbBarrier::Unresolved() {
   std::lock_guard<std::mutex> lock(mu_);
-  return UnresolvedLocked(INT64_MAX, SIZE_MAX);
-}
-
-absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>
-LevelDbBarrier::UnresolvedBefore(int64_t cutoff_unix_ms, size_t limit) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return UnresolvedLocked(cutoff_unix_ms, limit);
-}
-
-std::vector<std::pair<std::string, uint64_t>> LevelDbBarrier::UnresolvedLocked(
-    int64_t cutoff_unix_ms, size_t limit) {
   std::vector<std::pair<std::string, uint64_t>> out;
   std::unique_ptr<leveldb::Iterator> it(
       db_->NewIterator(leveldb::ReadOptions()));
   const std::string prefix = kRecordPrefix;
   std::string ignored;
-  for (it->Seek(prefix);
-       it->Valid() && it->key().starts_with(prefix) && out.size() < limit;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
        it->Next()) {
     std::string_view key(it->key().data(), it->key().size());
     if (!key.ends_with("/t")) continue;
-    if (TryStartedMs(it->value().ToString()) >= cutoff_unix_ms) continue;
     std::string xid;
     uint64_t branch;
     if (!SplitBranch(key.substr(prefix.size(), key.size() - prefix.size() - 2),
@@ -203,24 +163,6 @@ std::vector<std::pair<std::string, uint64_t>> LevelDbBarrier::UnresolvedLocked(
     if (!resolved) out.emplace_back(xid, branch);
   }
   return out;
-}
-
-absl::Status LevelDbBarrier::Forget(const std::string& xid,
-                                    uint64_t branch_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  leveldb::WriteBatch batch;
-  for (char phase : {'c', 'x'}) {
-    std::string resolved_ms;
-    if (db_->Get(leveldb::ReadOptions(), RecordKey(xid, branch_id, phase),
-                 &resolved_ms)
-            .ok()) {
-      batch.Delete(PurgeKey(std::atoll(resolved_ms.c_str()), xid, branch_id));
-    }
-  }
-  for (char phase : {'t', 'c', 'x'}) {
-    batch.Delete(RecordKey(xid, branch_id, phase));
-  }
-  return Write(&batch);
 }
 
 absl::StatusOr<size_t> LevelDbBarrier::PurgeResolvedBefore(

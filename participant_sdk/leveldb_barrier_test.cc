@@ -3,7 +3,6 @@
 
 #include <atomic>
 #include <boost/test/unit_test.hpp>
-#include <memory>
 #include <thread>
 
 #include "common/child_process.h"
@@ -153,48 +152,6 @@ BOOST_AUTO_TEST_CASE(
   std::atomic<int> again{0};
   auto r = barrier->Run({"0-1-7", 2, TccPhase::kTry}, Counting(&again, "b2"));
   BOOST_TEST((*r == BarrierResult::kRan));
-}
-
-BOOST_AUTO_TEST_CASE(unresolved_before_lists_old_tries_and_forget_clears_all) {
-  std::atomic<int> n{0};
-  BOOST_REQUIRE(
-      barrier->Run({"0-2-1", 1, TccPhase::kTry}, Counting(&n, "a")).ok());
-  BOOST_REQUIRE(
-      barrier->Run({"0-2-2", 1, TccPhase::kTry}, Counting(&n, "b")).ok());
-  BOOST_REQUIRE(
-      barrier->Run({"0-2-2", 1, TccPhase::kCancel}, Counting(&n, "c")).ok());
-  // A try record from before try values carried a time counts as oldest.
-  BOOST_REQUIRE(
-      db->Put(leveldb::WriteOptions(), "barrier/b/0-2-3/4/t", "done").ok());
-
-  BOOST_TEST(barrier->UnresolvedBefore(1, 100)->size() == 1u);  // 0-2-3.
-  auto old = *barrier->UnresolvedBefore(INT64_MAX / 2, 100);
-  BOOST_TEST(old.size() == 2u);  // 0-2-1 and 0-2-3; 0-2-2 is resolved.
-  BOOST_TEST(barrier->UnresolvedBefore(INT64_MAX / 2, 1)->size() == 1u);
-
-  // The old-format record still reads as a completed try.
-  TryState seen = TryState::kNone;
-  BOOST_REQUIRE(
-      barrier->Run({"0-2-3", 4, TccPhase::kCancel}, Counting(&n, "d", &seen))
-          .ok());
-  BOOST_TEST((seen == TryState::kCompleted));
-
-  BOOST_REQUIRE(barrier->Forget("0-2-1", 1).ok());
-  BOOST_REQUIRE(barrier->Forget("0-2-2", 1).ok());  // Resolved: all of it.
-  BOOST_TEST(!Has("barrier/b/0-2-1/1/t"));
-  BOOST_TEST(!Has("barrier/b/0-2-2/1/t"));
-  BOOST_TEST(!Has("barrier/b/0-2-2/1/x"));
-  std::unique_ptr<leveldb::Iterator> it(
-      db->NewIterator(leveldb::ReadOptions()));
-  int purge_index = 0;
-  for (it->Seek("barrier/p/");
-       it->Valid() && it->key().starts_with("barrier/p/"); it->Next()) {
-    if (it->key().ToString().find("0-2-2") != std::string::npos) ++purge_index;
-  }
-  BOOST_TEST(purge_index == 0);
-  // Business writes stay.
-  BOOST_TEST(Has("a"));
-  BOOST_TEST(Has("c"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

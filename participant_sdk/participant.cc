@@ -22,7 +22,6 @@
 #include "participant_sdk/internal/tcc_adapter.h"
 #include "participant_sdk/internal/worker_pool.h"
 #include "protocols/tcc.h"
-#include "protocols/transitions.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
@@ -145,10 +144,6 @@ class ParticipantImpl : public Participant {
                                        v1::BranchType type,
                                        const std::string& application_data);
   void PurgeBarriers();
-  // Saga actions that succeeded stay unresolved in the barrier for good:
-  // forgets those older than `cutoff_ms` whose saga the coordinator reports
-  // finished.
-  void ForgetFinishedSagaSteps(BarrierStore* barrier, int64_t cutoff_ms);
   void RecoverPeriodically();
   // Sends what the resources list in doubt over the current stream; only
   // the XA resources (no barrier-guarded ones) unless `all`.
@@ -191,58 +186,6 @@ class ParticipantImpl : public Participant {
   std::thread recovery_thread_;
 };
 
-void ParticipantImpl::ForgetFinishedSagaSteps(BarrierStore* barrier,
-                                              int64_t cutoff_ms) {
-  // Bounded per pass; the rest waits for the next one.
-  constexpr size_t kMaxPerPass = 1000;
-  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> steps =
-      barrier->UnresolvedBefore(cutoff_ms, kMaxPerPass);
-  if (!steps.ok()) {
-    spdlog::warn("barrier: cannot list old saga steps: {}",
-                 steps.status().ToString());
-    return;
-  }
-  std::map<std::string, bool> finished;  // By xid, asked once each.
-  size_t forgotten = 0;
-  for (const auto& [xid, branch_id] : *steps) {
-    auto known = finished.find(xid);
-    if (known == finished.end()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stopping_) return;
-      }
-      absl::StatusOr<v1::Transaction> t = client_->GetTransaction(xid);
-      const absl::Status& s = t.status();
-      if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) ||
-          absl::IsResourceExhausted(s) || absl::IsCancelled(s)) {
-        spdlog::warn(
-            "barrier: coordinator out of reach ({}); old saga "
-            "steps are looked at again next pass",
-            s.ToString());
-        return;
-      }
-      if (!t.ok() && !absl::IsNotFound(s)) {
-        spdlog::warn("barrier: cannot ask about saga {}, keeping it: {}", xid,
-                     s.ToString());
-      }
-      // NOT_FOUND: finished and purged by the coordinator (it purges only
-      // finished transactions, and this participant saw the saga).
-      bool ended = t.ok() ? IsTerminal(t->status()) : absl::IsNotFound(s);
-      known = finished.emplace(xid, ended).first;
-    }
-    if (!known->second) continue;
-    if (absl::Status s = barrier->Forget(xid, branch_id); !s.ok()) {
-      spdlog::warn("barrier: cannot forget step {} of {}: {}", branch_id, xid,
-                   s.ToString());
-      continue;
-    }
-    ++forgotten;
-  }
-  if (forgotten > 0) {
-    spdlog::info("barrier: forgot {} step(s) of finished sagas", forgotten);
-  }
-}
-
 void ParticipantImpl::PurgeBarriers() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!wake_.wait_for(lock, options_.barrier_purge_interval,
@@ -260,9 +203,6 @@ void ParticipantImpl::PurgeBarriers() {
       if (!purged.ok()) {
         spdlog::warn("barrier purge failed: {}", purged.status().ToString());
       }
-    }
-    for (const auto& a : saga_adapters_) {
-      ForgetFinishedSagaSteps(a->barrier(), cutoff_ms);
     }
     lock.lock();
   }

@@ -1,8 +1,6 @@
 #include "baton/postgres_barrier.h"
 
-#include <algorithm>
 #include <charconv>
-#include <cstdint>
 
 #include "fmt/format.h"
 #include "participant_sdk/internal/postgres_pool.h"
@@ -12,8 +10,7 @@ namespace baton {
 namespace {
 
 // One row per phase that happened: 't' (state "started" or "done"), 'c' for
-// confirm, 'x' for cancel (with the time they resolved the branch). Every
-// row carries when it was written.
+// confirm, 'x' for cancel (with the time they resolved the branch).
 constexpr std::string_view kBarrierTable = R"sql(
 CREATE TABLE IF NOT EXISTS baton_barrier (
   xid         text NOT NULL,
@@ -21,15 +18,8 @@ CREATE TABLE IF NOT EXISTS baton_barrier (
   phase       "char" NOT NULL,
   state       text NOT NULL DEFAULT '',
   resolved_at timestamptz,
-  written_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (xid, branch_id, phase)
 ))sql";
-
-// Tables created before rows carried written_at get it, the existing rows
-// dated now (so they are looked at one retention period later).
-constexpr std::string_view kAddWrittenAt =
-    "ALTER TABLE baton_barrier ADD COLUMN IF NOT EXISTS written_at "
-    "timestamptz NOT NULL DEFAULT now()";
 
 constexpr char kTryStarted[] = "started";
 constexpr char kTryDone[] = "done";
@@ -72,9 +62,6 @@ class PostgresBarrier::Impl {
                                     const BarrierHook& hook);
   std::vector<std::pair<std::string, uint64_t>> Unresolved();
   absl::StatusOr<size_t> Purge(int64_t cutoff_unix_ms);
-  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>
-  UnresolvedBefore(int64_t cutoff_unix_ms, size_t limit);
-  absl::Status Forget(const std::string& xid, uint64_t branch_id);
 
  private:
   absl::StatusOr<BarrierResult> RunOn(PGconn* conn, const BarrierCall& call,
@@ -131,18 +118,8 @@ absl::Status Commit(PGconn* conn) { return PgExec(conn, "COMMIT").status(); }
 absl::Status PostgresBarrier::Impl::Open() {
   absl::StatusOr<internal::PgPool::Lease> conn = pool_.Acquire();
   if (!conn.ok()) return conn.status();
-  absl::Status s =
-      internal::CreateTablesOnce(conn->get(), "baton_barrier", {kBarrierTable});
-  if (!s.ok()) return s;
-  // Checked first: ALTER TABLE locks the table even when it changes nothing.
-  absl::StatusOr<PgResult> has_column = PgExec(
-      conn->get(),
-      "SELECT 1 FROM information_schema.columns WHERE table_name = "
-      "'baton_barrier' AND column_name = 'written_at' AND table_schema = "
-      "current_schema()");
-  if (!has_column.ok()) return has_column.status();
-  if (PQntuples(has_column->get()) > 0) return absl::OkStatus();
-  return PgExec(conn->get(), kAddWrittenAt).status();
+  return internal::CreateTablesOnce(conn->get(), "baton_barrier",
+                                    {kBarrierTable});
 }
 
 absl::StatusOr<BarrierResult> PostgresBarrier::Impl::Run(
@@ -243,34 +220,21 @@ absl::StatusOr<BarrierResult> PostgresBarrier::Impl::RunResolution(
 
 std::vector<std::pair<std::string, uint64_t>>
 PostgresBarrier::Impl::Unresolved() {
-  // Year 5138: later than any row, and still a valid timestamptz.
-  constexpr int64_t kFarFutureMs = 100'000'000'000'000;
-  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> out =
-      UnresolvedBefore(kFarFutureMs, SIZE_MAX);
-  if (!out.ok()) {
-    spdlog::error("barrier: cannot list unresolved branches: {}",
-                  out.status().ToString());
-    return {};
-  }
-  return *std::move(out);
-}
-
-absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>
-PostgresBarrier::Impl::UnresolvedBefore(int64_t cutoff_unix_ms, size_t limit) {
-  absl::StatusOr<internal::PgPool::Lease> conn = pool_.Acquire();
-  if (!conn.ok()) return conn.status();
-  absl::StatusOr<PgResult> r = PgExec(
-      conn->get(),
-      "SELECT t.xid, t.branch_id FROM baton_barrier t "
-      "WHERE t.phase = 't' AND "
-      "  t.written_at < to_timestamp($1::bigint / 1000.0) AND NOT EXISTS ("
-      "  SELECT 1 FROM baton_barrier r WHERE r.xid = t.xid AND "
-      "  r.branch_id = t.branch_id AND r.phase IN ('c', 'x')) "
-      "LIMIT $2::bigint",
-      {std::to_string(cutoff_unix_ms),
-       std::to_string(std::min<size_t>(limit, INT64_MAX))});
-  if (!r.ok()) return r.status();
   std::vector<std::pair<std::string, uint64_t>> out;
+  absl::StatusOr<internal::PgPool::Lease> conn = pool_.Acquire();
+  absl::StatusOr<PgResult> r =
+      conn.ok()
+          ? PgExec(conn->get(),
+                   "SELECT t.xid, t.branch_id FROM baton_barrier t "
+                   "WHERE t.phase = 't' AND NOT EXISTS ("
+                   "  SELECT 1 FROM baton_barrier r WHERE r.xid = t.xid AND "
+                   "  r.branch_id = t.branch_id AND r.phase IN ('c', 'x'))")
+          : absl::StatusOr<PgResult>(conn.status());
+  if (!r.ok()) {
+    spdlog::error("barrier: cannot list unresolved branches: {}",
+                  r.status().ToString());
+    return out;
+  }
   for (int i = 0; i < PQntuples(r->get()); ++i) {
     uint64_t branch = 0;
     std::string_view id = PQgetvalue(r->get(), i, 1);
@@ -278,26 +242,6 @@ PostgresBarrier::Impl::UnresolvedBefore(int64_t cutoff_unix_ms, size_t limit) {
     out.emplace_back(PQgetvalue(r->get(), i, 0), branch);
   }
   return out;
-}
-
-absl::Status PostgresBarrier::Impl::Forget(const std::string& xid,
-                                           uint64_t branch_id) {
-  absl::StatusOr<internal::PgPool::Lease> conn = pool_.Acquire();
-  if (!conn.ok()) return conn.status();
-  // Under the branch's lock, as every call for it is.
-  absl::StatusOr<Records> records =
-      BeginAndRead(conn->get(), {xid, branch_id, TccPhase::kTry});
-  absl::StatusOr<PgResult> r = records.ok()
-                                   ? PgExec(conn->get(),
-                                            "DELETE FROM baton_barrier "
-                                            "WHERE xid = $1 AND branch_id = $2",
-                                            {xid, std::to_string(branch_id)})
-                                   : absl::StatusOr<PgResult>(records.status());
-  if (r.ok()) return Commit(conn->get());
-  if (PQtransactionStatus(conn->get()) != PQTRANS_IDLE) {
-    PgExec(conn->get(), "ROLLBACK").IgnoreError();
-  }
-  return r.status();
 }
 
 absl::StatusOr<size_t> PostgresBarrier::Impl::Purge(int64_t cutoff_unix_ms) {
@@ -344,16 +288,6 @@ std::vector<std::pair<std::string, uint64_t>> PostgresBarrier::Unresolved() {
 absl::StatusOr<size_t> PostgresBarrier::PurgeResolvedBefore(
     int64_t cutoff_unix_ms) {
   return impl_->Purge(cutoff_unix_ms);
-}
-
-absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>
-PostgresBarrier::UnresolvedBefore(int64_t cutoff_unix_ms, size_t limit) {
-  return impl_->UnresolvedBefore(cutoff_unix_ms, limit);
-}
-
-absl::Status PostgresBarrier::Forget(const std::string& xid,
-                                     uint64_t branch_id) {
-  return impl_->Forget(xid, branch_id);
 }
 
 }  // namespace baton

@@ -459,55 +459,6 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST((seen == TryState::kStarted));
 }
 
-int64_t UnixMsFromNow(std::chrono::seconds offset) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             (std::chrono::system_clock::now() + offset).time_since_epoch())
-      .count();
-}
-
-BOOST_AUTO_TEST_CASE(old_unresolved_tries_are_listed_and_forget_clears_all) {
-  std::atomic<int> n{0};
-  BOOST_REQUIRE(
-      barrier->Run({"n1-2-5", 1, TccPhase::kTry}, Adding(&n, 1)).ok());
-  BOOST_REQUIRE(
-      barrier->Run({"n1-2-6", 1, TccPhase::kTry}, Adding(&n, 1)).ok());
-  BOOST_REQUIRE(
-      barrier->Run({"n1-2-6", 1, TccPhase::kCancel}, Adding(&n, -1)).ok());
-  BOOST_TEST(
-      barrier->UnresolvedBefore(UnixMsFromNow(std::chrono::seconds(-60)), 10)
-          ->empty());
-  auto old =
-      barrier->UnresolvedBefore(UnixMsFromNow(std::chrono::seconds(60)), 10);
-  BOOST_REQUIRE(old.ok());
-  BOOST_REQUIRE(old->size() == 1u);
-  BOOST_TEST((*old)[0].first == "n1-2-5");
-
-  BOOST_REQUIRE(barrier->Forget("n1-2-5", 1).ok());
-  BOOST_REQUIRE(barrier->Forget("n1-2-6", 1).ok());
-  auto rows = server->Query(db, "SELECT count(*) FROM baton_barrier");
-  BOOST_REQUIRE(rows.ok());
-  BOOST_TEST((*rows)[0][0] == "0");
-  BOOST_TEST(Counter() == 11);  // Business writes stay.
-}
-
-BOOST_AUTO_TEST_CASE(a_table_from_before_written_at_gets_it_at_open) {
-  Exec("DROP TABLE baton_barrier");
-  Exec(
-      "CREATE TABLE baton_barrier (xid text NOT NULL, branch_id bigint NOT "
-      "NULL, phase \"char\" NOT NULL, state text NOT NULL DEFAULT '', "
-      "resolved_at timestamptz, PRIMARY KEY (xid, branch_id, phase))");
-  Exec("INSERT INTO baton_barrier VALUES ('n1-2-7', 1, 't', 'done', NULL)");
-  auto reopened = PostgresBarrier::Open(server->ConnInfo(db));
-  BOOST_REQUIRE_MESSAGE(reopened.ok(), reopened.status().ToString());
-  auto old = (*reopened)->UnresolvedBefore(
-      UnixMsFromNow(std::chrono::seconds(60)), 10);
-  BOOST_REQUIRE_MESSAGE(old.ok(), old.status().ToString());
-  BOOST_REQUIRE(old->size() == 1u);
-  BOOST_TEST((*old)[0].first == "n1-2-7");
-  // Opening again finds the column and changes nothing.
-  BOOST_REQUIRE(PostgresBarrier::Open(server->ConnInfo(db)).ok());
-}
-
 BOOST_AUTO_TEST_CASE(concurrent_cancels_apply_once) {
   std::atomic<int> tries{0}, cancels{0};
   BOOST_REQUIRE(

@@ -2,15 +2,11 @@
 // resource in this process that sees duplicated phase-two commands.
 #define BOOST_TEST_MODULE sdk
 #include <boost/test/unit_test.hpp>
-#include <condition_variable>
-#include <map>
 #include <mutex>
 #include <set>
 #include <stdexcept>
 
-#include "baton/leveldb_barrier.h"
 #include "baton/participant.h"
-#include "baton/saga.h"
 #include "samples/bank/ledger.h"
 #include "tests/support/bank_cluster.h"
 
@@ -86,161 +82,6 @@ BOOST_AUTO_TEST_CASE(commit_through_an_in_process_participant) {
                            samples::Ledger::EncodeMove("carol", -5));
   BOOST_TEST(absl::IsFailedPrecondition(late.status()));
   BOOST_TEST(ledger->GetBalance("carol")->open_holds == 0);
-}
-
-// A LevelDbBarrier that reports what the participant's purge listed and
-// forgot.
-class WatchedBarrier : public BarrierStore {
- public:
-  explicit WatchedBarrier(LevelDbBarrier* inner) : inner_(inner) {}
-
-  absl::StatusOr<BarrierResult> Run(const BarrierCall& call,
-                                    const BarrierHook& hook) override {
-    return inner_->Run(call, hook);
-  }
-  std::vector<std::pair<std::string, uint64_t>> Unresolved() override {
-    return inner_->Unresolved();
-  }
-  absl::StatusOr<size_t> PurgeResolvedBefore(int64_t cutoff) override {
-    return inner_->PurgeResolvedBefore(cutoff);
-  }
-  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>
-  UnresolvedBefore(int64_t cutoff, size_t limit) override {
-    auto listed = inner_->UnresolvedBefore(cutoff, limit);
-    std::lock_guard<std::mutex> lock(mu_);
-    ++passes_;
-    if (listed.ok()) {
-      for (const auto& branch : *listed) ++times_listed_[branch];
-    }
-    return listed;
-  }
-  absl::Status Forget(const std::string& xid, uint64_t branch_id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    forgotten_.insert({xid, branch_id});
-    return inner_->Forget(xid, branch_id);
-  }
-
-  int passes() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return passes_;
-  }
-  int TimesListed(const std::string& xid, uint64_t branch_id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return times_listed_[{xid, branch_id}];
-  }
-  std::set<uint64_t> Forgotten(const std::string& xid) {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::set<uint64_t> out;
-    for (const auto& [x, branch] : forgotten_) {
-      if (x == xid) out.insert(branch);
-    }
-    return out;
-  }
-
- private:
-  LevelDbBarrier* const inner_;
-  std::mutex mu_;
-  int passes_ = 0;
-  std::map<std::pair<std::string, uint64_t>, int> times_listed_;
-  std::set<std::pair<std::string, uint64_t>> forgotten_;
-};
-
-// Step 1's action asks to be retried until released, so the saga stays
-// unfinished while step 0's barrier record ages. (It answers at once: the
-// LevelDB barrier runs one hook at a time, and the purge waits for it.)
-class HoldingSagaResource : public SagaResource {
- public:
-  PhaseTwoResult Act(const SagaStepContext& step,
-                     LocalTransaction& local) override {
-    if (step.step == 1) {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++held_attempts_;
-      changed_.notify_all();
-      if (!released_) return PhaseTwoResult::Retry("held until released");
-    }
-    LevelDbBarrier::Batch(local)->Put("acted/" + std::to_string(step.step),
-                                      step.xid);
-    return PhaseTwoResult::Done();
-  }
-  PhaseTwoResult Compensate(const SagaStepContext&,
-                            LocalTransaction&) override {
-    return PhaseTwoResult::Done();
-  }
-  bool WaitHolding(std::chrono::seconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return changed_.wait_for(lock, timeout,
-                             [this] { return held_attempts_ > 0; });
-  }
-  void Release() {
-    std::lock_guard<std::mutex> lock(mu_);
-    released_ = true;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable changed_;
-  int held_attempts_ = 0;
-  bool released_ = false;
-};
-
-// A succeeded saga action is never confirmed or cancelled, so only its
-// saga's end can free its barrier record: kept while the saga runs, however
-// old, and forgotten (with the saga's other steps) once it finished.
-BOOST_AUTO_TEST_CASE(saga_step_records_are_forgotten_once_the_saga_finished) {
-  BankCluster cluster;
-  cluster.StartCoordinator();
-  leveldb::Options db_options;
-  db_options.create_if_missing = true;
-  leveldb::DB* raw = nullptr;
-  BOOST_REQUIRE(
-      leveldb::DB::Open(db_options, (cluster.dir() / "trips").string(), &raw)
-          .ok());
-  std::unique_ptr<leveldb::DB> db(raw);
-  LevelDbBarrier inner(db.get());
-  WatchedBarrier barrier(&inner);
-  HoldingSagaResource resource;
-  ParticipantOptions options;
-  options.coordinator = cluster.CoordinatorAddress();
-  options.service = "sdk-saga";
-  options.barrier_retention = std::chrono::milliseconds(1);
-  options.barrier_purge_interval = std::chrono::milliseconds(20);
-  auto participant = Participant::Create(options);
-  BOOST_REQUIRE(participant.ok());
-  BOOST_REQUIRE(
-      (*participant)->AddSagaResource("trips", &resource, &barrier).ok());
-  BOOST_REQUIRE((*participant)->Start().ok());
-  BOOST_REQUIRE((*participant)->WaitAttached(10s));
-
-  SagaBuilder saga("forget-steps");
-  saga.Step("first", {"trips", ""}, {"trips", ""});
-  saga.Step("second", {"trips", ""}, {"trips", ""})
-      .After({"first"})
-      .Retry({.max_attempts = 1000,
-              .initial_backoff = std::chrono::milliseconds(20),
-              .max_backoff = std::chrono::milliseconds(20)});
-  auto submitted = SubmitSaga(cluster.client(), saga, {});
-  BOOST_REQUIRE(submitted.ok());
-  const std::string xid = submitted->xid();
-  // Branch ids are step + 1. Step 0 is done once step 1 is held.
-  BOOST_REQUIRE(resource.WaitHolding(30s));
-  BOOST_REQUIRE(WaitFor([&] { return barrier.TimesListed(xid, 1) >= 2; }, 30s));
-  BOOST_TEST(barrier.Forgotten(xid).empty());
-
-  resource.Release();
-  BOOST_REQUIRE(cluster.WaitForStatus(xid, v1::GLOBAL_STATUS_COMMITTED, 30s));
-  BOOST_REQUIRE(
-      WaitFor([&] { return barrier.Forgotten(xid).size() == 2; }, 30s));
-  BOOST_TEST((barrier.Forgotten(xid) == std::set<uint64_t>{1, 2}));
-  std::unique_ptr<leveldb::Iterator> it(
-      db->NewIterator(leveldb::ReadOptions()));
-  int barrier_keys = 0, business_keys = 0;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    std::string key = it->key().ToString();
-    if (key.starts_with("barrier/")) ++barrier_keys;
-    if (key.starts_with("acted/")) ++business_keys;
-  }
-  BOOST_TEST(barrier_keys == 0);
-  BOOST_TEST(business_keys == 2);
 }
 
 // Counts the commits it is asked for, and the bytes they carry.

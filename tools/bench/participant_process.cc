@@ -78,13 +78,6 @@ class PassThroughBarrier : public BarrierStore {
     return {};
   }
   absl::StatusOr<size_t> PurgeResolvedBefore(int64_t) override { return 0; }
-  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>
-  UnresolvedBefore(int64_t, size_t) override {
-    return std::vector<std::pair<std::string, uint64_t>>();
-  }
-  absl::Status Forget(const std::string&, uint64_t) override {
-    return absl::OkStatus();
-  }
 };
 
 // Runs Participant::Try for the caller's xid, as a TCC service's handler

@@ -74,19 +74,6 @@ class BarrierStore {
   // Returns how many branches were forgotten.
   virtual absl::StatusOr<size_t> PurgeResolvedBefore(
       int64_t cutoff_unix_ms) = 0;
-
-  // Unresolved branches (as above) whose try started before
-  // `cutoff_unix_ms`, at most `limit` of them. A saga action that succeeded
-  // stays unresolved for good, since only a compensation would resolve it:
-  // the participant asks the coordinator whether such a saga has finished
-  // and, if it has, forgets the branch.
-  virtual absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>
-  UnresolvedBefore(int64_t cutoff_unix_ms, size_t limit) = 0;
-
-  // Deletes every record of one branch. Only for a branch whose global
-  // transaction has finished: forgotten too early, a late compensation
-  // would pass as an empty one and undo nothing.
-  virtual absl::Status Forget(const std::string& xid, uint64_t branch_id) = 0;
 };
 
 }  // namespace baton

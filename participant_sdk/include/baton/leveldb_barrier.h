@@ -34,16 +34,11 @@ class LevelDbBarrier : public BarrierStore {
                                     const BarrierHook& hook) override;
   std::vector<std::pair<std::string, uint64_t>> Unresolved() override;
   absl::StatusOr<size_t> PurgeResolvedBefore(int64_t cutoff_unix_ms) override;
-  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>
-  UnresolvedBefore(int64_t cutoff_unix_ms, size_t limit) override;
-  absl::Status Forget(const std::string& xid, uint64_t branch_id) override;
 
  private:
   absl::StatusOr<BarrierResult> RunLocked(const BarrierCall& call,
                                           const BarrierHook& hook);
   absl::Status Write(leveldb::WriteBatch* batch);
-  std::vector<std::pair<std::string, uint64_t>> UnresolvedLocked(
-      int64_t cutoff_unix_ms, size_t limit);
 
   leveldb::DB* const db_;
   std::mutex mu_;  // One hook at a time.

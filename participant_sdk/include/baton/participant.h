@@ -107,10 +107,8 @@ struct ParticipantOptions {
   std::chrono::milliseconds reconnect_max{2000};
   // Deadline of each unary call to the coordinator.
   std::chrono::milliseconds call_timeout{5000};
-  // Barrier records of resolved branches (TCC confirmed or cancelled, saga
-  // steps compensated) are kept this long, then purged; a saga step whose
-  // action succeeded is forgotten once it is this old and the coordinator
-  // reports its saga finished. Checked every barrier_purge_interval.
+  // TCC barrier records of resolved branches are kept this long, then
+  // purged (checked every barrier_purge_interval).
   std::chrono::milliseconds barrier_retention{std::chrono::hours(24 * 7)};
   std::chrono::milliseconds barrier_purge_interval{std::chrono::minutes(10)};
   // XA resources are asked for their prepared branches (Recover) at every

@@ -39,9 +39,6 @@ class PostgresBarrier : public BarrierStore {
   // Empty (and logged) if the server cannot be reached.
   std::vector<std::pair<std::string, uint64_t>> Unresolved() override;
   absl::StatusOr<size_t> PurgeResolvedBefore(int64_t cutoff_unix_ms) override;
-  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>
-  UnresolvedBefore(int64_t cutoff_unix_ms, size_t limit) override;
-  absl::Status Forget(const std::string& xid, uint64_t branch_id) override;
 
  private:
   class Impl;
