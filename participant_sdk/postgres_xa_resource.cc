@@ -20,6 +20,11 @@ constexpr size_t kMaxGidBytes = 199;
 constexpr size_t kMaxResourceNameBytes = 64;
 // SQLSTATE undefined_object: COMMIT/ROLLBACK PREPARED of an unknown gid.
 constexpr char kNoSuchGid[] = "42704";
+// What PostgreSQL answers when this session may not finish the gid:
+// feature_not_supported when it was prepared in another database, and
+// insufficient_privilege when by another role.
+constexpr char kOtherDatabase[] = "0A000";
+constexpr char kOtherRole[] = "42501";
 
 constexpr std::string_view kBranchTable = R"sql(
 CREATE TABLE IF NOT EXISTS baton_branches (
@@ -88,6 +93,8 @@ class PostgresXaResource::Impl {
   absl::Status PrepareOn(PGconn* conn, const BranchContext& branch,
                          const std::string& gid);
   PhaseTwoResult ResolveGone(PGconn* conn, const std::string& gid, bool commit);
+  PhaseTwoResult Misconfigured(PGconn* conn, const std::string& gid,
+                               bool commit, const absl::Status& refusal);
 
   const PostgresXaOptions options_;
   const PostgresBranchWork work_;
@@ -199,12 +206,33 @@ PhaseTwoResult PostgresXaResource::Impl::Finish(const BranchContext& branch,
       PgExec(conn->get(),
              (commit ? "COMMIT PREPARED " : "ROLLBACK PREPARED ") + *literal);
   if (r.ok()) return PhaseTwoResult::Done();
-  if (PgSqlState(r.status()) != kNoSuchGid) {
+  std::string state = PgSqlState(r.status());
+  if (state == kOtherDatabase || state == kOtherRole) {
+    return Misconfigured(conn->get(), *gid, commit, r.status());
+  }
+  if (state != kNoSuchGid) {
     // Unreachable server, or the gid is busy being finished by another
     // session: either way the next attempt will know more.
     return PhaseTwoResult::Retry(r.status().ToString());
   }
   return ResolveGone(conn->get(), *gid, commit);
+}
+
+// Still a retry: another instance of the resource, set up right, may be the
+// next to get the command. But no retry here can succeed, so the message
+// says what to fix, and it is logged as an error.
+PhaseTwoResult PostgresXaResource::Impl::Misconfigured(
+    PGconn* conn, const std::string& gid, bool commit,
+    const absl::Status& refusal) {
+  std::string message = fmt::format(
+      "{} {} refused ({}): every instance of resource '{}' must connect to "
+      "the database, as the role, that prepared its branches; this one is "
+      "database '{}' as '{}'",
+      commit ? "COMMIT PREPARED" : "ROLLBACK PREPARED", gid,
+      std::string(refusal.message()), options_.resource, PQdb(conn),
+      PQuser(conn));
+  spdlog::error("{}", message);
+  return PhaseTwoResult::Retry(std::move(message));
 }
 
 // The gid is not prepared (any more). Its branch row was written in the

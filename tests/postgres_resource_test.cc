@@ -318,6 +318,31 @@ BOOST_AUTO_TEST_CASE(recover_lists_only_its_own_resource) {
   BOOST_TEST(server->PreparedGids(db).empty());
 }
 
+// An instance connected to another database cannot finish the branch; it
+// says so, naming what to fix, and leaves it for one that can.
+BOOST_AUTO_TEST_CASE(an_instance_on_another_database_names_the_mistake) {
+  BranchContext branch{"n1-1-21", 1, "bank-a", "4"};
+  BOOST_REQUIRE(Open("bank-a")->Prepare(branch).ok());
+  std::string other = db + "_other";
+  server->CreateDatabase(other);
+  auto misplaced = PostgresXaResource::Open(
+      {.conninfo = server->ConnInfo(other), .resource = "bank-a"},
+      [](PGconn*, const BranchContext&) { return absl::OkStatus(); });
+  BOOST_REQUIRE_MESSAGE(misplaced.ok(), misplaced.status().ToString());
+
+  PhaseTwoResult refused = (*misplaced)->Commit(branch);
+  BOOST_TEST((refused.outcome == Outcome::kRetry));
+  BOOST_TEST(refused.message.find("another database") != std::string::npos,
+             refused.message);
+  BOOST_TEST(refused.message.find("'" + other + "'") != std::string::npos,
+             refused.message);
+  BOOST_TEST(server->PreparedGids(db).size() == 1);  // Left for the right one.
+
+  BOOST_TEST((Open("bank-a")->Commit(branch).outcome == Outcome::kDone));
+  BOOST_TEST(Counter() == 14);
+  BOOST_TEST(server->PreparedGids(db).empty());
+}
+
 BOOST_AUTO_TEST_CASE(purge_forgets_old_branch_rows) {
   auto resource = Open("bank-a");
   BranchContext branch{"n1-1-10", 1, "bank-a", "1"};
