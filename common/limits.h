@@ -21,6 +21,11 @@ inline constexpr size_t kMaxTransactionDataBytes = 8 * 1024 * 1024;
 // Every message, including a whole transaction's record, fits in this.
 inline constexpr int kMaxMessageBytes = 16 * 1024 * 1024;
 
+// What one element of a repeated message field adds to its parent beyond
+// its own ByteSizeLong(): tag and length, plus room for a call id set after
+// measuring. Batches are cut with it so they stay under kMaxMessageBytes.
+inline constexpr size_t kRepeatedElementFramingBytes = 16;
+
 }  // namespace baton::limits
 
 #endif  // BATON_COMMON_LIMITS_H_

@@ -41,7 +41,8 @@ void ParticipantSession::WriteNextLocked() {
     size_t bytes = 0;
     while (!outbox_.empty() && outbox_.front().has_command() &&
            batch->commands_size() < kMaxCommandsPerMessage) {
-      size_t size = outbox_.front().command().ByteSizeLong() + 16;
+      size_t size = outbox_.front().command().ByteSizeLong() +
+                    limits::kRepeatedElementFramingBytes;
       if (batch->commands_size() > 0 &&
           bytes + size > static_cast<size_t>(limits::kMaxMessageBytes) / 2) {
         break;

@@ -84,7 +84,8 @@ class PipelineSession::Outbox {
     sending_.Clear();
     size_t bytes = 0;
     while (!ready_.empty()) {
-      size_t size = ready_.front().ByteSizeLong() + 16;
+      size_t size =
+          ready_.front().ByteSizeLong() + limits::kRepeatedElementFramingBytes;
       if (sending_.results_size() > 0 &&
           bytes + size > static_cast<size_t>(limits::kMaxMessageBytes)) {
         break;

@@ -15,9 +15,6 @@ namespace {
 constexpr int kMaxCallsPerMessage = 1024;
 // Room for a message's own framing around its calls.
 constexpr size_t kMaxCallBytes = limits::kMaxMessageBytes - 1024;
-// What a call adds to a message beyond its own bytes: its call_id (not set
-// yet when measured) and its tag and length in the repeated field.
-constexpr size_t kCallFramingBytes = 16;
 
 grpc::Status StatusOf(const v1::PipelineResult& result) {
   return grpc::Status(static_cast<grpc::StatusCode>(result.code()),
@@ -156,7 +153,7 @@ PipelineClient::~PipelineClient() {
 }
 
 void PipelineClient::Call(v1::PipelineCall call, Done done) {
-  size_t bytes = call.ByteSizeLong() + kCallFramingBytes;
+  size_t bytes = call.ByteSizeLong() + limits::kRepeatedElementFramingBytes;
   if (bytes > kMaxCallBytes) {
     done(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                       fmt::format("the call is {} bytes; a call to the "
