@@ -18,8 +18,14 @@ inline constexpr size_t kMaxResourcesPerParticipant = 256;
 inline constexpr uint32_t kMaxTimeoutMs = 24u * 60 * 60 * 1000;
 // The sum of application data over one transaction's branches.
 inline constexpr size_t kMaxTransactionDataBytes = 8 * 1024 * 1024;
-// Every message, including a whole transaction's record, fits in this.
+// Every message, including a whole transaction's record, fits in this: the
+// coordinator receives messages up to this size.
 inline constexpr int kMaxMessageBytes = 16 * 1024 * 1024;
+// What the coordinator sends a peer that did not say how much it reads
+// (gRPC's default receive limit), and the least a peer may say: room for
+// any one command or answer.
+inline constexpr size_t kDefaultPeerReceiveBytes = 4 * 1024 * 1024;
+inline constexpr size_t kMinPeerReceiveBytes = 128 * 1024;
 
 // What one element of a repeated message field adds to its parent beyond
 // its own ByteSizeLong(): tag and length, plus room for a call id set after

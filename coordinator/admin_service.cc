@@ -292,6 +292,9 @@ grpc::Status AdminServiceImpl::FillStats(v1::GetStatsResponse* response) {
   response->set_retry_backlog(summary.retry_backlog);
   response->set_oldest_unfinished_xid(summary.oldest_xid);
   response->set_oldest_unfinished_begun_unix_ms(summary.oldest_begun_unix_ms);
+  if (absl::Status failed = committer_->failure(); !failed.ok()) {
+    response->set_store_error(failed.ToString());
+  }
   return grpc::Status::OK;
 }
 
@@ -301,6 +304,9 @@ grpc::Status AdminServiceImpl::FillStats(v1::GetStatsResponse* response) {
 grpc::Status AdminServiceImpl::FillList(
     const v1::ListTransactionsRequest& request,
     v1::ListTransactionsResponse* response) {
+  if (absl::Status failed = committer_->failure(); !failed.ok()) {
+    return ToGrpcStatus(failed);
+  }
   PageToken token;
   if (!ParsePageToken(request.page_token(), &token)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,

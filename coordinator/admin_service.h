@@ -5,6 +5,7 @@
 #include <string>
 
 #include "baton/v1/admin_service.grpc.pb.h"
+#include "coordinator/group_commit.h"
 #include "coordinator/participant_registry.h"
 #include "coordinator/store.h"
 #include "coordinator/transaction_manager.h"
@@ -13,13 +14,17 @@ namespace baton {
 
 // Serves AdminService on the callback API. Every call must carry
 // "authorization: Bearer <admin_token>"; with an empty token the admin API is
-// off and every call is PERMISSION_DENIED.
+// off and every call is PERMISSION_DENIED. Once the store has failed, the
+// transactions held in memory may be ahead of the disk, so listing them is
+// refused with the store's error; GetStats still answers and says why.
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
   AdminServiceImpl(std::string admin_token, TransactionStore* store,
-                   TransactionManager* manager, ParticipantRegistry* registry)
+                   const GroupCommitter* committer, TransactionManager* manager,
+                   ParticipantRegistry* registry)
       : admin_token_(std::move(admin_token)),
         store_(store),
+        committer_(committer),
         manager_(manager),
         registry_(registry) {}
 
@@ -75,6 +80,7 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
 
   const std::string admin_token_;
   TransactionStore* const store_;
+  const GroupCommitter* const committer_;
   TransactionManager* const manager_;
   ParticipantRegistry* const registry_;
 };

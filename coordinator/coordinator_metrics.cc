@@ -36,7 +36,13 @@ CoordinatorMetrics::CoordinatorMetrics()
           {"direction"}, metrics::SizeBuckets()),
       operator_actions("baton_operator_actions_total",
                        "Operator actions applied through the admin API.",
-                       {"action"}) {}
+                       {"action"}),
+      participant_results_ignored(
+          "baton_participant_results_ignored_total",
+          "Branch results ignored because they answer no command sent on "
+          "their stream and still unanswered (wrong id, xid, branch or "
+          "action, or a duplicate).",
+          {}) {}
 
 std::string CoordinatorMetrics::Render() const {
   std::string out;
@@ -50,6 +56,7 @@ std::string CoordinatorMetrics::Render() const {
   store_sync_seconds.Render(&out);
   pipeline_message_calls.Render(&out);
   operator_actions.Render(&out);
+  participant_results_ignored.Render(&out);
   return out;
 }
 

@@ -34,6 +34,8 @@ struct CoordinatorMetrics {
   metrics::Family<metrics::Histogram> pipeline_message_calls;
   // {action}
   metrics::Family<metrics::Counter> operator_actions;
+  // Branch results that answered no command outstanding on their stream.
+  metrics::Family<metrics::Counter> participant_results_ignored;
 
   // Everything above, in the text format.
   std::string Render() const;

@@ -9,8 +9,10 @@
 
 namespace baton {
 
-GroupCommitter::GroupCommitter(TransactionStore* store)
+GroupCommitter::GroupCommitter(TransactionStore* store,
+                               FailureObserver on_failure)
     : store_(store),
+      on_failure_(std::move(on_failure)),
       committer_([this] { RunCommitter(); }),
       finisher_([this] { RunFinisher(); }) {}
 
@@ -41,6 +43,11 @@ void GroupCommitter::Submit(StoreBatch batch, Callback done) {
 uint64_t GroupCommitter::groups() const {
   std::lock_guard<std::mutex> lock(mu_);
   return groups_;
+}
+
+absl::Status GroupCommitter::failure() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_;
 }
 
 void GroupCommitter::RunCommitter() {
@@ -98,6 +105,10 @@ void GroupCommitter::RunFinisher() {
 }
 
 absl::Status GroupCommitter::Write(const std::vector<Pending>& group) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!failed_.ok()) return failed_;
+  }
   std::vector<const StoreBatch*> batches;
   for (const Pending& p : group) {
     if (!p.batch.empty()) batches.push_back(&p.batch);
@@ -114,7 +125,21 @@ absl::Status GroupCommitter::Write(const std::vector<Pending>& group) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count());
   group_batches->Observe(static_cast<double>(batches.size()));
-  if (status.ok()) status = failpoint::Hit("group_commit_after_sync");
+  if (!status.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      failed_ = absl::Status(
+          status.code(),
+          "the coordinator's store failed earlier, so it acknowledges nothing "
+          "until it is restarted with the cause fixed: " +
+              std::string(status.message()));
+      ++groups_;
+    }
+    if (on_failure_) on_failure_(status);
+    return status;
+  }
+  // The write is durable; only the answers fail, so nothing is sticky.
+  status = failpoint::Hit("group_commit_after_sync");
   std::lock_guard<std::mutex> lock(mu_);
   ++groups_;
   return status;

@@ -24,13 +24,22 @@ namespace baton {
 // Order is the contract: a callback runs only after its own batch and every
 // batch submitted before it are durable, and after every earlier callback.
 // An empty batch costs no write and so acts as a barrier: "answer once
-// everything I might have seen is on disk". Thread-safe.
+// everything I might have seen is on disk".
+//
+// Fail-stop: once a write fails, that failure is final. Its group and every
+// later one, barriers included, complete with it and nothing more reaches
+// the store, because callers have already changed state in memory that the
+// disk may never have: answering any later call OK could confirm it.
+// Thread-safe.
 class GroupCommitter {
  public:
   using Callback = std::function<void(const absl::Status&)>;
+  using FailureObserver = std::function<void(const absl::Status&)>;
 
-  // `store` must outlive this object.
-  explicit GroupCommitter(TransactionStore* store);
+  // `store` must outlive this object. `on_failure`, if set, runs once, on
+  // the committer thread, when the first write fails.
+  explicit GroupCommitter(TransactionStore* store,
+                          FailureObserver on_failure = nullptr);
   // Stop(), if not done yet.
   ~GroupCommitter();
 
@@ -49,6 +58,10 @@ class GroupCommitter {
   // Writes that held at least one batch (one sync each).
   uint64_t groups() const;
 
+  // OK while every write succeeded; afterwards the first failure (its code,
+  // and a message saying the store failed earlier), for good.
+  absl::Status failure() const;
+
  private:
   struct Pending {
     StoreBatch batch;
@@ -65,6 +78,7 @@ class GroupCommitter {
   absl::Status Write(const std::vector<Pending>& group);
 
   TransactionStore* const store_;
+  const FailureObserver on_failure_;
   mutable std::mutex mu_;
   std::condition_variable wake_committer_;
   std::condition_variable wake_finisher_;
@@ -74,6 +88,7 @@ class GroupCommitter {
   bool finishing_ = false;       // Guarded by mu_: callbacks running.
   bool committer_done_ = false;  // Guarded by mu_.
   uint64_t groups_ = 0;          // Guarded by mu_.
+  absl::Status failed_;          // Guarded by mu_; sticky once set.
   std::thread committer_;
   std::thread finisher_;
 };

@@ -230,6 +230,38 @@ BOOST_AUTO_TEST_CASE(a_failed_sync_fails_every_callback_of_the_group) {
   BOOST_TEST(failures.load() == 3);
 }
 
+// What a failed write's callers changed in memory never reached the disk,
+// so a later barrier must not confirm it: the failure is final.
+BOOST_AUTO_TEST_CASE(after_a_failed_write_every_later_callback_fails) {
+  FakeStore store;
+  store.fail = true;
+  std::atomic<int> observed{0};
+  GroupCommitter committer(&store, [&](const absl::Status& s) {
+    if (absl::IsUnavailable(s)) ++observed;
+  });
+  Latch failed{.count = 1};
+  committer.Submit(Meta("lost"),
+                   [&](const absl::Status&) { failed.CountDown(); });
+  failed.Wait();
+  store.fail = false;  // Space came back: nothing may be written anyway.
+  Latch later{.count = 2};
+  absl::Status barrier_status, write_status;
+  committer.Submit(StoreBatch(), [&](const absl::Status& s) {
+    barrier_status = s;
+    later.CountDown();
+  });
+  committer.Submit(Meta("after"), [&](const absl::Status& s) {
+    write_status = s;
+    later.CountDown();
+  });
+  later.Wait();
+  BOOST_TEST(absl::IsUnavailable(barrier_status), barrier_status);
+  BOOST_TEST(absl::IsUnavailable(write_status), write_status);
+  BOOST_TEST(store.syncs == 1);
+  BOOST_TEST(observed.load() == 1);
+  BOOST_TEST(absl::IsUnavailable(committer.failure()));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace

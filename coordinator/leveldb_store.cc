@@ -10,6 +10,7 @@
 #include "leveldb/db.h"
 #include "leveldb/write_batch.h"
 #include "protocols/transitions.h"
+#include "spdlog/spdlog.h"
 
 namespace baton {
 
@@ -44,11 +45,34 @@ void StoreBatch::DeleteMeta(const std::string& key) {
 
 namespace {
 
+// Corruption will not heal by retrying, so it is DATA_LOSS, which clients
+// do not retry; an I/O error may (the disk is fixed, batond restarted).
 absl::Status FromLevelDb(const leveldb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
   if (s.IsNotFound())
     return absl::NotFoundError(fmt::format("{}: not found", what));
-  return absl::UnavailableError(fmt::format("{}: {}", what, s.ToString()));
+  std::string message = fmt::format("{}: {}", what, s.ToString());
+  if (s.IsCorruption()) return absl::DataLossError(message);
+  if (s.IsIOError()) return absl::UnavailableError(message);
+  return absl::InternalError(message);
+}
+
+// Every read checks block checksums, so a flipped bit is an error naming
+// what was read, never a silently different record.
+leveldb::ReadOptions CheckedReads() {
+  leveldb::ReadOptions options;
+  options.verify_checksums = true;
+  return options;
+}
+
+std::string Printable(std::string_view key) {
+  std::string out;
+  for (char c : key.substr(0, 200)) {
+    out += (c >= 0x20 && c < 0x7f)
+               ? std::string(1, c)
+               : fmt::format("\\x{:02x}", static_cast<uint8_t>(c));
+  }
+  return out;
 }
 
 class LevelDbStore : public TransactionStore {
@@ -66,52 +90,75 @@ class LevelDbStore : public TransactionStore {
     syncs_.fetch_add(1, std::memory_order_relaxed);
     batches_.fetch_add(batches.size(), std::memory_order_relaxed);
     if (!s.ok()) {
-      failed_ = absl::UnavailableError(fmt::format(
-          "store write failed; refusing all writes until restart: {}",
-          s.ToString()));
+      failed_ = FromLevelDb(
+          s, "store write failed; refusing every write until restarted");
     }
     return failed_;
   }
 
   absl::Status Get(const std::string& xid, v1::Transaction* txn) override {
+    std::string key = store_keys::RecordKey(xid);
     std::string value;
-    leveldb::Status s =
-        db_->Get(leveldb::ReadOptions(), store_keys::RecordKey(xid), &value);
+    leveldb::Status s = db_->Get(CheckedReads(), key, &value);
     if (s.IsNotFound()) {
       return absl::NotFoundError(fmt::format("no transaction {}", xid));
     }
-    if (!s.ok()) return FromLevelDb(s, "read " + xid);
+    if (!s.ok()) return FromLevelDb(s, "read " + Printable(key));
     if (!txn->ParseFromString(value)) {
-      return absl::DataLossError(fmt::format("record of {} is corrupt", xid));
+      return absl::DataLossError(fmt::format(
+          "record {} is corrupt: its {} bytes do not parse as a transaction",
+          Printable(key), value.size()));
     }
     return absl::OkStatus();
   }
 
+  // An index entry without its record is what an older batond's forget of
+  // a not-yet-loaded transaction left behind: the record is gone on
+  // purpose, so the entry is dropped (durably) and the scan goes on.
   absl::Status ScanUnfinished(
       const std::function<bool(const v1::Transaction&)>& fn) override {
-    std::unique_ptr<leveldb::Iterator> it(
-        db_->NewIterator(leveldb::ReadOptions()));
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(CheckedReads()));
     const std::string prefix(store_keys::kUnfinishedPrefix);
+    leveldb::WriteBatch dangling;
+    int dropped = 0;
+    absl::Status s;
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
          it->Next()) {
       int64_t due;
       std::string xid;
-      if (!store_keys::ParseIndexKey(it->key().ToString(), &due, &xid)) {
-        return absl::DataLossError("malformed index key " +
-                                   it->key().ToString());
+      const std::string key = it->key().ToString();
+      if (!store_keys::ParseIndexKey(key, &due, &xid)) {
+        return absl::DataLossError(fmt::format(
+            "index key {} is malformed (expected u/<16 hex digits>/<xid>)",
+            Printable(key)));
       }
       v1::Transaction txn;
-      if (absl::Status s = Get(xid, &txn); !s.ok()) return s;
+      s = Get(xid, &txn);
+      if (absl::IsNotFound(s)) {
+        spdlog::warn("dropping index entry {}: transaction {} has no record",
+                     Printable(key), xid);
+        dangling.Delete(key);
+        ++dropped;
+        continue;
+      }
+      if (!s.ok()) return s;
       if (!fn(txn)) break;
     }
-    return FromLevelDb(it->status(), "scan unfinished transactions");
+    s = FromLevelDb(it->status(), "scan unfinished transactions");
+    if (s.ok() && dropped > 0) {
+      std::lock_guard<std::mutex> lock(write_mu_);
+      leveldb::WriteOptions options;
+      options.sync = true;
+      s = FromLevelDb(db_->Write(options, &dangling),
+                      "drop dangling index entries");
+    }
+    return s;
   }
 
   absl::Status ScanFinished(const FinishedRef* after, int64_t cutoff_ms,
                             size_t limit,
                             std::vector<FinishedRef>* out) override {
-    std::unique_ptr<leveldb::Iterator> it(
-        db_->NewIterator(leveldb::ReadOptions()));
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(CheckedReads()));
     const std::string prefix(store_keys::kFinishedPrefix);
     const std::string start =
         after == nullptr
@@ -124,8 +171,9 @@ class LevelDbStore : public TransactionStore {
       FinishedRef ref;
       if (!store_keys::ParseIndexKey(it->key().ToString(), &ref.finished_ms,
                                      &ref.xid)) {
-        return absl::DataLossError("malformed index key " +
-                                   it->key().ToString());
+        return absl::DataLossError(fmt::format(
+            "index key {} is malformed (expected f/<16 hex digits>/<xid>)",
+            Printable(it->key().ToString())));
       }
       if (ref.finished_ms >= cutoff_ms) break;
       ref.owned_meta_key = it->value().ToString();
@@ -136,8 +184,8 @@ class LevelDbStore : public TransactionStore {
 
   absl::Status GetMeta(const std::string& key, std::string* value) override {
     leveldb::Status s =
-        db_->Get(leveldb::ReadOptions(), store_keys::MetaKey(key), value);
-    return FromLevelDb(s, "read metadata " + key);
+        db_->Get(CheckedReads(), store_keys::MetaKey(key), value);
+    return FromLevelDb(s, "read " + Printable(store_keys::MetaKey(key)));
   }
 
   StoreStats Stats() const override {
@@ -202,6 +250,12 @@ absl::Status OpenLevelDbStore(const std::string& dir,
   options.write_buffer_size = 16 << 20;
   leveldb::DB* db = nullptr;
   leveldb::Status s = leveldb::DB::Open(options, dir, &db);
+  if (s.IsCorruption()) {
+    return absl::DataLossError(fmt::format(
+        "the store in {} is corrupt ({}); batond will not run on it: restore "
+        "the directory from a backup, or move it aside to start empty",
+        dir, s.ToString()));
+  }
   if (!s.ok()) {
     return absl::FailedPreconditionError(
         fmt::format("cannot open store in {}: {}", dir, s.ToString()));

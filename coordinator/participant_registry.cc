@@ -38,12 +38,21 @@ std::vector<InFlightCommand> ParticipantRegistry::Detach(
   return lost;
 }
 
-void ParticipantRegistry::Answered(CommandStream* stream, uint64_t command_id) {
+bool ParticipantRegistry::Answered(CommandStream* stream,
+                                   const v1::BranchResult& result) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(stream);
-  if (it == sessions_.end()) return;
-  it->second.in_flight.erase(command_id);
+  if (it == sessions_.end()) return false;
   it->second.last_seen_unix_ms = NowUnixMs();
+  auto command = it->second.in_flight.find(result.command_id());
+  if (command == it->second.in_flight.end() ||
+      command->second.xid != result.xid() ||
+      command->second.branch_id != result.branch_id() ||
+      command->second.action != result.action()) {
+    return false;
+  }
+  it->second.in_flight.erase(command);
+  return true;
 }
 
 void ParticipantRegistry::Touch(CommandStream* stream) {
@@ -55,8 +64,9 @@ void ParticipantRegistry::Touch(CommandStream* stream) {
 bool ParticipantRegistry::TrySendLocked(CommandStream* stream,
                                         const v1::BranchCommand& command) {
   Session& session = sessions_[stream];
-  session.in_flight[command.command_id()] = {
-      command.command_id(), command.xid(), command.branch_id()};
+  session.in_flight[command.command_id()] = {command.command_id(),
+                                             command.xid(), command.branch_id(),
+                                             command.action()};
   if (stream->Write(command)) return true;
   session.in_flight.erase(command.command_id());
   return false;

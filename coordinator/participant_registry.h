@@ -24,6 +24,7 @@ struct InFlightCommand {
   uint64_t command_id;
   std::string xid;
   uint64_t branch_id;
+  v1::BranchAction action;
 };
 
 struct AttachedParticipant {
@@ -42,8 +43,11 @@ class ParticipantRegistry : public CommandSink {
   void Attach(CommandStream* stream, const v1::Hello& hello);
   // Forgets the stream and returns the commands it never answered.
   std::vector<InFlightCommand> Detach(CommandStream* stream);
-  // Records that the stream answered a command.
-  void Answered(CommandStream* stream, uint64_t command_id);
+  // Takes `result` as the answer to a command this stream was handed and
+  // has not answered yet, with the same id, xid, branch and action; false
+  // (changing nothing) if there is no such command, since then the result
+  // answers nothing the coordinator asked of this stream.
+  bool Answered(CommandStream* stream, const v1::BranchResult& result);
   // Records that the stream sent something.
   void Touch(CommandStream* stream);
 

@@ -2,7 +2,9 @@
 
 #include "common/grpc_status.h"
 #include "common/limits.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/request_validation.h"
+#include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
@@ -138,7 +140,21 @@ void ParticipantSession::HandleResult(v1::BranchResult* result) {
   if (result->message().size() > limits::kMaxReasonBytes) {
     result->mutable_message()->resize(limits::kMaxReasonBytes);
   }
-  registry_->Answered(this, result->command_id());
+  // Only the stream a command went to may answer it, and only once: a
+  // result naming anything else would let any stream settle any branch.
+  if (!registry_->Answered(this, *result)) {
+    static metrics::Counter* const ignored =
+        Metrics().participant_results_ignored.With({});
+    ignored->Add();
+    manager_->log_summary()->Log(
+        spdlog::level::warn, "ignored results from " + instance_id_,
+        fmt::format("ignoring a result from {} for xid={} branch {} ({}, "
+                    "command {}): it answers no command sent on its stream "
+                    "and still unanswered",
+                    instance_id_, result->xid(), result->branch_id(),
+                    ActionLabel(result->action()), result->command_id()));
+    return;
+  }
   manager_->OnCommandResult(*result);
 }
 

@@ -67,47 +67,65 @@ void TransactionManager::SubmitSaga(const v1::SubmitSagaRequest& request,
                 reply(s, ToResponse(record));
               });
   };
-  // A retry of a submit whose saga already finished and left memory.
-  if (!request.request_id().empty()) {
-    std::string xid;
-    v1::Transaction finished;
-    bool live;
+  const std::string& key = request.request_id();
+  if (key.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return StartSagaLocked(request, std::move(answer));
+  }
+  // The key is in memory while its saga lives and in the store after, and
+  // the store is read without the lock. Whether the saga can have left
+  // memory in between is told by request_ids_retired_; if it moved, look
+  // again, so no two submits of one key ever start two sagas.
+  bool looked = false;
+  std::string unloaded;  // An unfinished saga of the key found on disk.
+  uint64_t retired = 0;
+  for (;;) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      live = xid_by_begin_request_.contains(request.request_id());
+      auto it = xid_by_begin_request_.find(key);
+      if (it != xid_by_begin_request_.end()) {
+        return AnswerExisting(FindLocked(it->second)->record, request,
+                              std::move(answer));
+      }
+      // A saga is in memory from before its first write until after its
+      // last, so one unfinished on disk and still not in memory is one a
+      // restart has not loaded yet.
+      if (!unloaded.empty()) {
+        return answer(absl::UnavailableError(fmt::format(
+                          "saga {} of request_id '{}' is still being loaded "
+                          "after a restart; retry shortly",
+                          unloaded, key)),
+                      v1::Transaction());
+      }
+      if (looked && retired == request_ids_retired_) {
+        return StartSagaLocked(request, std::move(answer));
+      }
+      retired = request_ids_retired_;
     }
-    if (!live &&
-        store_->GetMeta(kSagaRequestPrefix + request.request_id(), &xid).ok() &&
-        store_->Get(xid, &finished).ok() && IsTerminal(finished.status())) {
-      return AnswerExisting(finished, request, std::move(answer));
+    std::string xid;
+    v1::Transaction stored;
+    if (store_->GetMeta(kSagaRequestPrefix + key, &xid).ok() &&
+        store_->Get(xid, &stored).ok()) {
+      if (IsTerminal(stored.status())) {
+        return AnswerExisting(stored, request, std::move(answer));
+      }
+      unloaded = xid;
     }
+    looked = true;
   }
-  StartSaga(request, std::move(answer));
 }
 
 void TransactionManager::AnswerExisting(const v1::Transaction& existing,
                                         const v1::SubmitSagaRequest& request,
                                         Done done) {
-  absl::Status s = absl::OkStatus();
-  if (!SameSaga(existing, request)) {
-    s = absl::AlreadyExistsError(fmt::format(
-        "request_id '{}' already started transaction {}, which is not this "
-        "saga",
-        request.request_id(), existing.xid()));
-  }
-  AnswerWhenDurable(std::move(s), existing, std::move(done));
+  AnswerWhenDurable(SameSaga(existing, request)
+                        ? absl::OkStatus()
+                        : KeyTaken(request.request_id(), existing),
+                    existing, std::move(done));
 }
 
-void TransactionManager::StartSaga(const v1::SubmitSagaRequest& request,
-                                   Done done) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!request.request_id().empty()) {
-    auto it = xid_by_begin_request_.find(request.request_id());
-    if (it != xid_by_begin_request_.end()) {
-      return AnswerExisting(FindLocked(it->second)->record, request,
-                            std::move(done));
-    }
-  }
+void TransactionManager::StartSagaLocked(const v1::SubmitSagaRequest& request,
+                                         Done done) {
   auto t = std::make_unique<LiveTransaction>();
   v1::Transaction& r = t->record;
   int64_t now = NowUnixMs();
@@ -229,11 +247,13 @@ void TransactionManager::OnSagaResultLocked(LiveTransaction* t,
                                     ? "action"
                                     : "compensation"})
         ->Add();
-    spdlog::warn(
-        "xid={} step '{}' {} answered {}: {}", result.xid(),
-        t->record.saga().definition().steps(step.step).name(),
-        step.kind == saga::StepKind::kAction ? "action" : "compensation",
-        v1::CommandOutcome_Name(result.outcome()), result.message());
+    log_summary_.Log(
+        spdlog::level::warn, fmt::format("failures at '{}'", call.resource()),
+        fmt::format(
+            "xid={} step '{}' {} answered {}: {}", result.xid(),
+            t->record.saga().definition().steps(step.step).name(),
+            step.kind == saga::StepKind::kAction ? "action" : "compensation",
+            v1::CommandOutcome_Name(result.outcome()), result.message()));
   }
   AdvanceSagaLocked(t);
   PersistLocked(t, nullptr);
@@ -260,13 +280,17 @@ void TransactionManager::RunSagaTimersLocked(LiveTransaction* t,
   v1::Transaction& r = t->record;
   bool changed = false;
   if (saga::ExpireIfPastDeadline(&r, now_ms)) {
-    spdlog::warn("xid={} saga timed out; compensating", r.xid());
+    log_summary_.Log(
+        spdlog::level::warn, "timed out",
+        fmt::format("xid={} saga timed out; compensating", r.xid()));
     changed = true;
   }
   changed |= saga::ExpireTimedOutSteps(&r, now_ms);
   if (saga::MarkStuckIfRetryWindowPassed(&r, now_ms,
                                          options_.retry_window_ms)) {
-    spdlog::error("xid={} needs attention: {}", r.xid(), r.reason());
+    log_summary_.Log(
+        spdlog::level::err, "needs attention",
+        fmt::format("xid={} needs attention: {}", r.xid(), r.reason()));
     changed = true;
   }
   changed |= AdvanceSagaLocked(t);

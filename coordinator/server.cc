@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 
 #include "common/failpoint.h"
 #include "common/limits.h"
@@ -21,8 +22,46 @@
 
 namespace baton {
 
+namespace {
+
+// Health is SERVING only while both hold: recovery has loaded every
+// unfinished transaction, and the store has not failed. Each changes on its
+// own thread.
+class HealthGate {
+ public:
+  void Attach(grpc::HealthCheckServiceInterface* health) {
+    std::lock_guard<std::mutex> lock(mu_);
+    health_ = health;
+    UpdateLocked();
+  }
+  void Loaded() {
+    std::lock_guard<std::mutex> lock(mu_);
+    loaded_ = true;
+    UpdateLocked();
+  }
+  void StoreFailed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    store_failed_ = true;
+    UpdateLocked();
+  }
+
+ private:
+  void UpdateLocked() {
+    if (health_ != nullptr)
+      health_->SetServingStatus(loaded_ && !store_failed_);
+  }
+
+  std::mutex mu_;
+  grpc::HealthCheckServiceInterface* health_ = nullptr;  // Guarded by mu_.
+  bool loaded_ = false;                                  // Guarded by mu_.
+  bool store_failed_ = false;                            // Guarded by mu_.
+};
+
+}  // namespace
+
 // Declared in dependency order: destroyed in reverse.
 struct Server::Parts {
+  HealthGate health;
   std::unique_ptr<TransactionStore> store;
   std::unique_ptr<GroupCommitter> committer;
   ParticipantRegistry registry;
@@ -76,8 +115,12 @@ std::string RenderMetrics(const TransactionManager& manager,
 
 absl::Status Server::Start(const ServerOptions& options,
                            std::unique_ptr<Server>* out) {
+  // The parts belong to the server from the start, so a start that fails
+  // half way is torn down like a running server: gRPC first, while every
+  // object it may still call into is alive.
   std::unique_ptr<Server> server(new Server);
-  auto parts = std::make_unique<Parts>();
+  server->parts_ = std::make_unique<Parts>();
+  Parts* parts = server->parts_.get();
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) {
@@ -86,7 +129,14 @@ absl::Status Server::Start(const ServerOptions& options,
   }
   absl::Status s = OpenLevelDbStore(options.data_dir, &parts->store);
   if (!s.ok()) return s;
-  parts->committer = std::make_unique<GroupCommitter>(parts->store.get());
+  parts->committer = std::make_unique<GroupCommitter>(
+      parts->store.get(), [health = &parts->health](const absl::Status& s) {
+        spdlog::critical(
+            "the store failed; batond acknowledges nothing more and reports "
+            "NOT_SERVING until it is restarted with the cause fixed: {}",
+            s.ToString());
+        health->StoreFailed();
+      });
   parts->manager = std::make_unique<TransactionManager>(
       options.manager, parts->committer.get(), parts->store.get(),
       &parts->registry);
@@ -100,8 +150,8 @@ absl::Status Server::Start(const ServerOptions& options,
       &parts->registry, parts->manager.get(), options.manager.node_id);
 
   parts->admin_service = std::make_unique<AdminServiceImpl>(
-      options.admin_token, parts->store.get(), parts->manager.get(),
-      &parts->registry);
+      options.admin_token, parts->store.get(), parts->committer.get(),
+      parts->manager.get(), &parts->registry);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -140,26 +190,28 @@ absl::Status Server::Start(const ServerOptions& options,
     if (!http.ok()) return http.status();
     parts->metrics_http = std::move(*http);
   }
-  auto* health = server->grpc_server_->GetHealthCheckService();
-  health->SetServingStatus(false);
+  parts->health.Attach(server->grpc_server_->GetHealthCheckService());
   failpoint::Hit("before_resume_unfinished").IgnoreError();
   if (s = parts->recovery->ResumeUnfinished(); !s.ok()) return s;
   parts->recovery->Start();
-  health->SetServingStatus(true);
+  parts->health.Loaded();
   spdlog::info("batond serving on port {} with data in {}", server->port_,
                options.data_dir);
-  server->parts_ = std::move(parts);
   *out = std::move(server);
   return absl::OkStatus();
 }
 
 Server::~Server() {
   Shutdown();
+  // Stop what calls into the rest before the rest goes: gRPC's handlers and
+  // reactors, then the recovery thread, then the committer's callbacks
+  // (which call into the manager, and may be queued still).
+  admin_server_.reset();
+  grpc_server_.reset();
   if (!parts_) return;
-  // Callbacks still queued on the committer call into the manager, which
-  // the committer outlives: finish them now, once nothing queues more.
+  parts_->metrics_http.reset();
   parts_->recovery.reset();
-  parts_->committer->Stop();
+  if (parts_->committer) parts_->committer->Stop();
 }
 
 void Server::Wait() {
@@ -171,6 +223,7 @@ int Server::metrics_port() const {
 }
 
 void Server::Shutdown() {
+  if (parts_ && parts_->manager) parts_->manager->StopWaiting();
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(1);
   if (admin_server_) admin_server_->Shutdown(deadline);
   if (grpc_server_) grpc_server_->Shutdown(deadline);

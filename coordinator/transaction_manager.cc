@@ -4,6 +4,8 @@
 #include <random>
 #include <set>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "common/failpoint.h"
 #include "common/time.h"
 #include "coordinator/coordinator_metrics.h"
@@ -45,7 +47,14 @@ absl::Status TransactionManager::Init() {
   std::string value;
   absl::Status s = store_->GetMeta(kEpochKey, &value);
   if (!s.ok() && !absl::IsNotFound(s)) return s;
-  epoch_ = s.ok() ? std::stoull(value) + 1 : 1;
+  uint64_t last = 0;
+  if (s.ok() && !absl::SimpleAtoi(value, &last)) {
+    return absl::DataLossError(fmt::format(
+        "the store is corrupt: m/{} holds '{}', not an epoch number; restore "
+        "the data dir from a backup",
+        kEpochKey, absl::CHexEscape(value.substr(0, 40))));
+  }
+  epoch_ = last + 1;
   StoreBatch batch;
   batch.PutMeta(kEpochKey, std::to_string(epoch_));
   std::promise<absl::Status> synced;
@@ -89,20 +98,23 @@ void TransactionManager::PersistLocked(LiveTransaction* t, Done done) {
     due_.push({r.next_action_unix_ms(), r.xid()});
   }
   t->persisted_due = IsTerminal(r.status()) ? -1 : r.next_action_unix_ms();
+  t->unwritten = false;
   // Only a caller's reply needs the whole record as it was written.
   std::shared_ptr<v1::Transaction> snapshot;
   if (done) snapshot = std::make_shared<v1::Transaction>(r);
-  committer_->Submit(std::move(batch),
-                     [this, xid = r.xid(), status = r.status(), write, snapshot,
-                      done = std::move(done)](const absl::Status& s) {
-                       if (s.ok()) {
-                         OnDurable(xid, status, write);
-                       } else {
-                         spdlog::critical("xid={} not durable: {}", xid,
-                                          s.ToString());
-                       }
-                       if (done) done(s, *snapshot);
-                     });
+  committer_->Submit(
+      std::move(batch),
+      [this, xid = r.xid(), status = r.status(), write, snapshot,
+       done = std::move(done)](const absl::Status& s) {
+        if (s.ok()) {
+          OnDurable(xid, status, write);
+        } else {
+          log_summary_.Log(
+              spdlog::level::critical, "not durable",
+              fmt::format("xid={} not durable: {}", xid, s.ToString()));
+        }
+        if (done) done(s, *snapshot);
+      });
 }
 
 void TransactionManager::AnswerWhenDurable(absl::Status status,
@@ -113,6 +125,20 @@ void TransactionManager::AnswerWhenDurable(absl::Status status,
                      done = std::move(done)](const absl::Status& s) {
         done(s.ok() ? status : s, snapshot);
       });
+}
+
+// Everything an answer reveals must be on disk first: a barrier covers
+// what queued writes carry, and a change none carries gets its own write.
+void TransactionManager::AnswerFromRecordLocked(LiveTransaction* t,
+                                                absl::Status status,
+                                                Done done) {
+  if (!t->unwritten) {
+    return AnswerWhenDurable(std::move(status), t->record, std::move(done));
+  }
+  PersistLocked(t, [status = std::move(status), done = std::move(done)](
+                       const absl::Status& s, const v1::Transaction& r) {
+    done(s.ok() ? status : s, r);
+  });
 }
 
 // Runs once the state `status` of xid is on disk.
@@ -131,7 +157,14 @@ void TransactionManager::OnDurable(const std::string& xid,
     if (!t->resume_pending) StartPhaseTwoLocked(t);
   }
   if (IsTerminal(status) || NeedsAttention(status)) {
-    for (Waiter& w : t->waiters) w.reply(absl::OkStatus(), t->record);
+    for (Waiter& w : t->waiters) {
+      // A terminal record never changes again, so memory is what is on disk.
+      if (IsTerminal(status)) {
+        w.reply(absl::OkStatus(), t->record);
+      } else {
+        AnswerFromRecordLocked(t, absl::OkStatus(), std::move(w.reply));
+      }
+    }
     t->waiters.clear();
   }
   if (IsTerminal(status)) FinishLocked(t);
@@ -141,17 +174,24 @@ void TransactionManager::FinishLocked(LiveTransaction* t) {
   const v1::Transaction& r = t->record;
   // A line per commit would be a flushed write per transaction; rollbacks
   // are rarer and worth seeing by default.
-  spdlog::log(r.status() == v1::GLOBAL_STATUS_COMMITTED ? spdlog::level::debug
-                                                        : spdlog::level::info,
-              "xid={} {} with {} branch(es)", r.xid(),
-              GlobalStatusName(r.status()), r.branches_size());
+  std::string line =
+      fmt::format("xid={} {} with {} branch(es)", r.xid(),
+                  GlobalStatusName(r.status()), r.branches_size());
+  if (r.status() == v1::GLOBAL_STATUS_COMMITTED) {
+    spdlog::debug("{}", line);
+  } else {
+    log_summary_.Log(spdlog::level::info, "rolled back", std::move(line));
+  }
   metrics::LabelValues labels = {
       ProtocolLabel(r.protocol()),
       r.status() == v1::GLOBAL_STATUS_COMMITTED ? "committed" : "rolled_back"};
   Metrics().finished.With(labels)->Add();
   Metrics().transaction_seconds.With(labels)->Observe(
       (r.finished_unix_ms() - r.begun_unix_ms()) / 1000.0);
-  if (!r.request_id().empty()) xid_by_begin_request_.erase(r.request_id());
+  if (!r.request_id().empty()) {
+    xid_by_begin_request_.erase(r.request_id());
+    ++request_ids_retired_;
+  }
   live_.erase(r.xid());
 }
 
@@ -174,7 +214,7 @@ void TransactionManager::Mutate(const std::string& xid, Mutation mutate,
     PersistLocked(t, std::move(done));
     return;
   }
-  AnswerWhenDurable(std::move(s), t->record, std::move(done));
+  AnswerFromRecordLocked(t, std::move(s), std::move(done));
 }
 
 // Terminal records live only in the store and never change again, so the
@@ -198,6 +238,16 @@ void TransactionManager::MutateStored(const std::string& xid,
     s = mutate(&record, &changed);
   }
   done(s, record);
+}
+
+absl::Status TransactionManager::KeyTaken(const std::string& request_id,
+                                          const v1::Transaction& existing) {
+  return absl::AlreadyExistsError(fmt::format(
+      "request_id '{}' already started transaction {} ({} '{}'), which is "
+      "not this one: an idempotency key belongs to one kind of call and one "
+      "protocol; use a new key",
+      request_id, existing.xid(), ProtocolLabel(existing.protocol()),
+      existing.name()));
 }
 
 absl::Status TransactionManager::NotFound(const std::string& xid) {
@@ -230,8 +280,14 @@ void TransactionManager::Begin(const v1::BeginRequest& request,
   if (!request.request_id().empty()) {
     auto it = xid_by_begin_request_.find(request.request_id());
     if (it != xid_by_begin_request_.end()) {
-      AnswerWhenDurable(absl::OkStatus(), FindLocked(it->second)->record,
-                        answer);
+      const v1::Transaction& existing = FindLocked(it->second)->record;
+      v1::Protocol asked = request.protocol() == v1::PROTOCOL_UNSPECIFIED
+                               ? v1::PROTOCOL_TWO_PHASE
+                               : request.protocol();
+      AnswerWhenDurable(existing.protocol() == asked
+                            ? absl::OkStatus()
+                            : KeyTaken(request.request_id(), existing),
+                        existing, answer);
       return;
     }
   }
@@ -327,10 +383,28 @@ void TransactionManager::DecideAndReply(const std::string& xid, bool commit,
   Mutate(xid, std::move(mutate), std::move(done));
 }
 
+void TransactionManager::StopWaiting() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stopped_waiting_ = true;
+  for (auto& [xid, t] : live_) {
+    for (Waiter& w : t->waiters) w.reply(ShuttingDown(xid), t->record);
+    t->waiters.clear();
+  }
+  waiter_deadlines_.clear();
+}
+
+absl::Status TransactionManager::ShuttingDown(const std::string& xid) {
+  return absl::UnavailableError(fmt::format(
+      "the coordinator is shutting down; the decision on {} stands: ask "
+      "again",
+      xid));
+}
+
 void TransactionManager::AddWaiter(const std::string& xid,
                                    uint32_t wait_timeout_ms, Done reply) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_waiting_) return reply(ShuttingDown(xid), v1::Transaction());
     LiveTransaction* t = FindLocked(xid);
     if (t != nullptr) {
       int64_t deadline = NowUnixMs() + (wait_timeout_ms == 0 ? kDefaultWaitMs
@@ -457,8 +531,10 @@ void TransactionManager::DispatchLocked(LiveTransaction* t, uint64_t branch_id,
     return;
   }
   // OnResourcesAttached picks it up when a participant serves the resource.
-  spdlog::info("xid={} branch {} waits for a participant serving '{}'",
-               t->record.xid(), branch_id, b.resource());
+  log_summary_.Log(
+      spdlog::level::info, fmt::format("waiting for '{}'", b.resource()),
+      fmt::format("xid={} branch {} waits for a participant serving '{}'",
+                  t->record.xid(), branch_id, b.resource()));
 }
 
 // Sends the command phase two owes `branch_id` now, if any, regardless of
@@ -493,7 +569,9 @@ void TransactionManager::OnCommandResult(const v1::BranchResult& result) {
       &t->record, result.branch_id(), result.action(), result.outcome(),
       result.message(), NowUnixMs(), RetryDelayMs(b->attempts()));
   if (!s.ok()) {
-    spdlog::warn("xid={} ignoring result: {}", result.xid(), s.ToString());
+    log_summary_.Log(
+        spdlog::level::warn, "stale results",
+        fmt::format("xid={} ignoring result: {}", result.xid(), s.ToString()));
     return;
   }
   if (b->status() == before && b->attempts() == attempts_before) return;
@@ -501,13 +579,16 @@ void TransactionManager::OnCommandResult(const v1::BranchResult& result) {
     Metrics()
         .phase_two_failures.With({b->resource(), ActionLabel(result.action())})
         ->Add();
-    spdlog::warn("xid={} branch {} ({}) attempt {} failed{}: {}", result.xid(),
-                 result.branch_id(), b->resource(), b->attempts(),
-                 result.outcome() == v1::COMMAND_OUTCOME_FAILED
-                     ? " for good"
-                     : fmt::format(", retry in {} ms",
-                                   b->next_retry_unix_ms() - NowUnixMs()),
-                 result.message());
+    log_summary_.Log(
+        spdlog::level::warn, fmt::format("failures at '{}'", b->resource()),
+        fmt::format("xid={} branch {} ({}) attempt {} failed{}: {}",
+                    result.xid(), result.branch_id(), b->resource(),
+                    b->attempts(),
+                    result.outcome() == v1::COMMAND_OUTCOME_FAILED
+                        ? " for good"
+                        : fmt::format(", retry in {} ms",
+                                      b->next_retry_unix_ms() - NowUnixMs()),
+                    result.message()));
   }
   // A DONE that leaves the transaction's status as it was rides along with
   // its next write, at the latest the final one: lost in a crash, it only
@@ -515,6 +596,7 @@ void TransactionManager::OnCommandResult(const v1::BranchResult& result) {
   // branch but the last.
   if (result.outcome() == v1::COMMAND_OUTCOME_DONE &&
       t->record.status() == global_before) {
+    t->unwritten = true;
     failpoint::Hit("branch_done_unwritten").IgnoreError();
     return;
   }
@@ -590,10 +672,12 @@ void TransactionManager::ResolveInDoubt(
     }
     // Presumed abort: no record means no commit decision was ever durable.
     bool commit = s.ok() && IsCommitSide(record.status());
-    spdlog::info("xid={} branch {} in doubt at {}: {}", branch->xid(),
-                 branch->branch_id(), instance_id,
-                 s.ok() ? GlobalStatusName(record.status())
-                        : "unknown, presumed aborted");
+    log_summary_.Log(
+        spdlog::level::info, "in doubt at " + instance_id,
+        fmt::format("xid={} branch {} in doubt at {}: {}", branch->xid(),
+                    branch->branch_id(), instance_id,
+                    s.ok() ? GlobalStatusName(record.status())
+                           : "unknown, presumed aborted"));
     // The branch's data goes along: TCC hooks need their action context.
     const v1::Branch* known =
         s.ok() ? two_phase::FindBranch(&record, branch->branch_id()) : nullptr;
@@ -657,20 +741,24 @@ void TransactionManager::RunDue(int64_t now_ms) {
       continue;
     }
     if (two_phase::ExpireIfPastDeadline(&t->record, now_ms)) {
-      spdlog::warn("xid={} timed out; rolling back", xid);
+      log_summary_.Log(spdlog::level::warn, "timed out",
+                       fmt::format("xid={} timed out; rolling back", xid));
       PersistLocked(t, nullptr);
       continue;
     }
     if (!t->phase_two_started) continue;
     if (two_phase::MarkStuckIfRetryWindowPassed(&t->record, now_ms,
                                                 options_.retry_window_ms)) {
-      spdlog::error("xid={} needs attention: {}", xid, t->record.reason());
+      log_summary_.Log(
+          spdlog::level::err, "needs attention",
+          fmt::format("xid={} needs attention: {}", xid, t->record.reason()));
       PersistLocked(t, nullptr);
     }
     RetryDueLocked(t, now_ms);
   }
   ExpireCommandsLocked(now_ms);
   ExpireWaitersLocked(now_ms);
+  log_summary_.Flush();
 }
 
 // A command with no answer in time counts as a failed attempt; the retry
@@ -690,8 +778,10 @@ void TransactionManager::ExpireCommandsLocked(int64_t now_ms) {
       if (c.branch_id != ref.branch_id) continue;
       std::string why =
           fmt::format("no answer within {} ms", options_.command_timeout_ms);
-      spdlog::warn("xid={} branch {} ({}): {}", ref.xid, ref.branch_id,
-                   b->resource(), why);
+      log_summary_.Log(spdlog::level::warn,
+                       fmt::format("no answers from '{}'", b->resource()),
+                       fmt::format("xid={} branch {} ({}): {}", ref.xid,
+                                   ref.branch_id, b->resource(), why));
       Metrics()
           .phase_two_failures.With({b->resource(), ActionLabel(c.action)})
           ->Add();
@@ -723,8 +813,9 @@ void TransactionManager::ExpireWaitersLocked(int64_t now_ms) {
     auto& waiters = t->waiters;
     for (auto it = waiters.begin(); it != waiters.end(); ++it) {
       if (it->id != id) continue;
-      it->reply(absl::OkStatus(), t->record);
+      Done reply = std::move(it->reply);
       waiters.erase(it);
+      AnswerFromRecordLocked(t, absl::OkStatus(), std::move(reply));
       break;
     }
   }
@@ -748,8 +839,10 @@ void TransactionManager::Adopt(v1::Transaction record) {
   // saga's caller only waits for it: it runs on.
   if (raw->record.status() == v1::GLOBAL_STATUS_BEGUN &&
       raw->record.protocol() != v1::PROTOCOL_SAGA) {
-    spdlog::warn("xid={} was open when the coordinator stopped; rolling back",
-                 xid);
+    log_summary_.Log(
+        spdlog::level::warn, "open at restart",
+        fmt::format(
+            "xid={} was open when the coordinator stopped; rolling back", xid));
     two_phase::DecideRollback(
         &raw->record, "coordinator restarted while it was open", NowUnixMs())
         .IgnoreError();
@@ -760,7 +853,9 @@ void TransactionManager::Adopt(v1::Transaction record) {
 void TransactionManager::ResumeLocked(LiveTransaction* t) {
   const std::string& xid = t->record.xid();
   t->resume_pending = false;
-  spdlog::info("xid={} resuming {}", xid, GlobalStatusName(t->record.status()));
+  log_summary_.Log(spdlog::level::info, "resuming",
+                   fmt::format("xid={} resuming {}", xid,
+                               GlobalStatusName(t->record.status())));
   if (t->record.protocol() == v1::PROTOCOL_SAGA) {
     ResumeSagaLocked(t);
   } else if (t->decision_durable) {
@@ -858,6 +953,7 @@ void TransactionManager::Forget(const std::string& xid,
   }
   if (!tombstone.request_id().empty()) {
     xid_by_begin_request_.erase(tombstone.request_id());
+    ++request_ids_retired_;
   }
   // Gone from memory before the delete is queued, so no later change of this
   // transaction can be written after it and bring the record back.
@@ -873,6 +969,13 @@ void TransactionManager::ForgetStored(const std::string& xid,
   v1::Transaction record;
   absl::Status s = store_->Get(xid, &record);
   if (absl::IsNotFound(s)) s = NotFound(xid);
+  // As in MutateStored: the loader may adopt it any moment, and would bring
+  // back what was deleted.
+  if (s.ok() && !IsTerminal(record.status())) {
+    s = absl::UnavailableError(fmt::format(
+        "transaction {} is still being loaded after a restart; retry shortly",
+        xid));
+  }
   if (s.ok()) s = operator_actions::CheckForgettable(record);
   if (!s.ok()) return reply(s, record);
   operator_actions::AppendAudit(&record, "forget", request, "record dropped",

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "baton/v1/participant_service.pb.h"
 #include "baton/v1/transaction_service.pb.h"
+#include "common/log_summary.h"
 #include "coordinator/command_sink.h"
 #include "coordinator/group_commit.h"
 #include "coordinator/store.h"
@@ -127,7 +128,16 @@ class TransactionManager {
   void Forget(const std::string& xid, const operator_actions::Request& request,
               Reply<v1::Transaction> reply);
 
+  // Answers every caller waiting for phase two (Commit, Rollback or
+  // SubmitSaga with wait) UNAVAILABLE now, and later ones at once: gRPC
+  // cannot shut down while a call is unanswered. The decisions stand.
+  void StopWaiting();
+
   size_t LiveCount() const;
+
+  // Where conditions that repeat per transaction are logged; RunDue
+  // flushes its summaries.
+  LogSummary* log_summary() { return &log_summary_; }
 
   // What operators see of the unfinished transactions.
   struct Summary {
@@ -157,7 +167,7 @@ class TransactionManager {
   struct Waiter {
     uint64_t id;
     int64_t deadline_ms;
-    Done reply;  // Runs under mu_: must not call back into the manager.
+    Done reply;  // May run under mu_: must not call back into the manager.
   };
   // A saga command made durable as dispatched in write `write`; it goes out
   // once that write is on disk.
@@ -172,6 +182,9 @@ class TransactionManager {
     bool decision_durable = false;
     bool phase_two_started = false;
     bool resume_pending = false;  // Adopted; RunDue has not resumed it yet.
+    // The record holds a change no queued write carries (a DONE riding
+    // along with the next write).
+    bool unwritten = false;
     uint64_t writes_queued = 0;   // Numbers this record's writes.
     uint64_t writes_durable = 0;  // The last of them on disk.
     std::unordered_map<uint64_t, Delivery> deliveries;  // By branch id.
@@ -184,6 +197,9 @@ class TransactionManager {
                     const Done& done);
   void AnswerWhenDurable(absl::Status status, v1::Transaction snapshot,
                          Done done);
+  // Answers with the record as memory has it, once all of it is on disk.
+  void AnswerFromRecordLocked(LiveTransaction* t, absl::Status status,
+                              Done done);
   void PersistLocked(LiveTransaction* t, Done done);
   void OnDurable(const std::string& xid, v1::GlobalStatus status,
                  uint64_t write);
@@ -198,10 +214,13 @@ class TransactionManager {
   void SubmitForget(v1::Transaction tombstone, int64_t unfinished_due,
                     Reply<v1::Transaction> reply);
   absl::Status NotFound(const std::string& xid);
+  static absl::Status KeyTaken(const std::string& request_id,
+                               const v1::Transaction& existing);
   void DecideAndReply(const std::string& xid, bool commit, std::string reason,
                       bool wait, uint32_t wait_timeout_ms,
                       Reply<v1::GlobalStatus> reply);
   void AddWaiter(const std::string& xid, uint32_t wait_timeout_ms, Done reply);
+  static absl::Status ShuttingDown(const std::string& xid);
   void ExpireWaitersLocked(int64_t now_ms);
   void RetryDueLocked(LiveTransaction* t, int64_t now_ms);
   void ResumeLocked(LiveTransaction* t);
@@ -216,7 +235,7 @@ class TransactionManager {
 
   // Sagas (saga_driver.cc). Each *Locked function that changes the record
   // also queues its write.
-  void StartSaga(const v1::SubmitSagaRequest& request, Done done);
+  void StartSagaLocked(const v1::SubmitSagaRequest& request, Done done);
   void AnswerExisting(const v1::Transaction& existing,
                       const v1::SubmitSagaRequest& request, Done done);
   bool AdvanceSagaLocked(LiveTransaction* t);
@@ -234,13 +253,19 @@ class TransactionManager {
   TransactionStore* const store_;
   CommandSink* const sink_;
   uint64_t epoch_ = 0;
+  LogSummary log_summary_;
 
   mutable std::mutex mu_;
   uint64_t next_sequence_ = 0;    // Guarded by mu_.
   uint64_t next_command_id_ = 1;  // Guarded by mu_.
   uint64_t next_waiter_id_ = 1;   // Guarded by mu_.
+  bool stopped_waiting_ = false;  // Guarded by mu_.
   std::unordered_map<std::string, std::unique_ptr<LiveTransaction>> live_;
+  // Idempotency keys of live transactions (Begin's and SubmitSaga's).
   std::unordered_map<std::string, std::string> xid_by_begin_request_;
+  // Counts keys that left xid_by_begin_request_, so a submit that looked in
+  // the store without the lock can tell whether it may have missed one.
+  uint64_t request_ids_retired_ = 0;  // Guarded by mu_.
   // Adopted after a restart, not yet resumed.
   std::deque<std::string> to_resume_;
   // When each command in flight is overdue.

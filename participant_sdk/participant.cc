@@ -374,15 +374,20 @@ void ParticipantImpl::SendResult(v1::BranchResult result) {
   if (writing_results_) return;
   writing_results_ = true;
   while (!unsent_results_.empty()) {
+    queue_lock.unlock();
+    failpoint::Hit("participant_before_result_write").IgnoreError();
+    queue_lock.lock();
     v1::ParticipantMessage message;
     if (unsent_results_.size() == 1 || !batch_results_) {
       message.mutable_result()->Swap(&unsent_results_.front());
       unsent_results_.pop_front();
-    }
-    while (!unsent_results_.empty() &&
-           message.results().results_size() < kMaxResultsPerMessage) {
-      message.mutable_results()->add_results()->Swap(&unsent_results_.front());
-      unsent_results_.pop_front();
+    } else {
+      while (!unsent_results_.empty() &&
+             message.results().results_size() < kMaxResultsPerMessage) {
+        message.mutable_results()->add_results()->Swap(
+            &unsent_results_.front());
+        unsent_results_.pop_front();
+      }
     }
     queue_lock.unlock();
     {
@@ -430,14 +435,22 @@ absl::StatusOr<uint64_t> ParticipantImpl::RunPhaseOne(
     }
   }
   failpoint::Hit("participant_after_prepare").IgnoreError();
+  // The coordinator keeps no more of the reason than this, and refuses a
+  // longer one.
+  std::string error(prepared.message().substr(0, limits::kMaxReasonBytes));
   absl::Status reported =
       client_->ReportBranch(xid, *branch_id,
                             prepared.ok() ? v1::PHASE_ONE_OUTCOME_PREPARED
                                           : v1::PHASE_ONE_OUTCOME_FAILED,
-                            std::string(prepared.message()));
+                            error);
   if (!prepared.ok()) return prepared;
+  // A repeated report is OK whatever happened since, so these two mean the
+  // transaction was rolled back without this branch's report, or is gone:
+  // release what Prepare holds now rather than wait for a rollback command
+  // that may never come. Any other error leaves the branch prepared and in
+  // doubt, which the coordinator resolves (a command, or its answer to the
+  // in-doubt report at the next attach).
   if (absl::IsFailedPrecondition(reported) || absl::IsNotFound(reported)) {
-    // Rolled back while we prepared: release what Prepare holds now.
     std::lock_guard<std::mutex> lock(BranchLock(xid, *branch_id));
     it->second->Rollback(branch);
   }

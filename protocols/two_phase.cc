@@ -153,24 +153,46 @@ absl::StatusOr<uint64_t> RegisterBranch(v1::Transaction* txn,
   return b->branch_id();
 }
 
+v1::PhaseOneOutcome RecordedPhaseOne(const v1::Branch& b) {
+  if (b.phase_one() != v1::PHASE_ONE_OUTCOME_UNSPECIFIED) return b.phase_one();
+  // Records written before phase_one existed: the status tells, except once
+  // a rollback overwrote it.
+  switch (b.status()) {
+    case v1::BRANCH_STATUS_PREPARED:
+    case v1::BRANCH_STATUS_COMMITTED:
+    case v1::BRANCH_STATUS_COMMIT_FAILED:
+      return v1::PHASE_ONE_OUTCOME_PREPARED;
+    case v1::BRANCH_STATUS_PREPARE_FAILED:
+      return v1::PHASE_ONE_OUTCOME_FAILED;
+    default:
+      return v1::PHASE_ONE_OUTCOME_UNSPECIFIED;
+  }
+}
+
 absl::Status ReportPhaseOne(v1::Transaction* txn, uint64_t branch_id,
                             v1::PhaseOneOutcome outcome, std::string_view error,
                             int64_t now_ms) {
   v1::Branch* b = FindBranch(txn, branch_id);
   if (b == nullptr) return UnknownBranch(*txn, branch_id);
-  v1::BranchStatus to = outcome == v1::PHASE_ONE_OUTCOME_PREPARED
-                            ? v1::BRANCH_STATUS_PREPARED
-                            : v1::BRANCH_STATUS_PREPARE_FAILED;
-  if (b->status() == to) return absl::OkStatus();
-  if (b->status() != v1::BRANCH_STATUS_REGISTERED) {
-    return absl::FailedPreconditionError(
-        fmt::format("branch {} of transaction {} already reported {}",
-                    branch_id, txn->xid(), BranchStatusName(b->status())));
+  v1::PhaseOneOutcome recorded = RecordedPhaseOne(*b);
+  if (recorded == outcome) return absl::OkStatus();
+  auto name = [](v1::PhaseOneOutcome o) {
+    return o == v1::PHASE_ONE_OUTCOME_PREPARED ? "prepared" : "failed";
+  };
+  if (recorded != v1::PHASE_ONE_OUTCOME_UNSPECIFIED) {
+    return absl::FailedPreconditionError(fmt::format(
+        "branch {} of transaction {} already reported {}; a report of {} "
+        "cannot change that",
+        branch_id, txn->xid(), name(recorded), name(outcome)));
   }
   if (txn->status() != v1::GLOBAL_STATUS_BEGUN) {
     return NotOpen(*txn, "report phase one");
   }
-  SetBranchStatus(b, to).IgnoreError();  // REGISTERED -> either is legal.
+  v1::BranchStatus to = outcome == v1::PHASE_ONE_OUTCOME_PREPARED
+                            ? v1::BRANCH_STATUS_PREPARED
+                            : v1::BRANCH_STATUS_PREPARE_FAILED;
+  if (absl::Status s = SetBranchStatus(b, to); !s.ok()) return s;
+  b->set_phase_one(outcome);
   b->set_phase_one_error(std::string(error));
   b->set_updated_unix_ms(now_ms);
   return absl::OkStatus();

@@ -37,12 +37,18 @@ absl::StatusOr<uint64_t> RegisterBranch(v1::Transaction* txn,
                                         const NewBranch& branch,
                                         int64_t now_ms);
 
-// Records phase one's outcome. Reporting the same outcome again is OK;
-// a different one is FAILED_PRECONDITION, as is any report once phase two
-// has begun (except a repeat of what was recorded).
+// Records phase one's outcome in an open transaction. Repeating the outcome
+// recorded is OK at any time, even after phase two finished (a client
+// retrying a report whose answer it lost must not read it as a refusal); a
+// different outcome is FAILED_PRECONDITION, as is a first report once the
+// transaction is decided. NOT_FOUND for an unknown branch.
 absl::Status ReportPhaseOne(v1::Transaction* txn, uint64_t branch_id,
                             v1::PhaseOneOutcome outcome, std::string_view error,
                             int64_t now_ms);
+
+// What phase one reported for the branch; UNSPECIFIED if it never did (or,
+// for records older than Branch.phase_one, if a rollback hid it).
+v1::PhaseOneOutcome RecordedPhaseOne(const v1::Branch& b);
 
 // Commit request. From BEGUN: COMMITTING (COMMITTED with no branches) if
 // every branch is prepared, otherwise ROLLING_BACK with a reason naming the

@@ -145,6 +145,31 @@ BOOST_AUTO_TEST_CASE(report_is_idempotent_but_not_changeable) {
       ReportPhaseOne(&txn, 9, v1::PHASE_ONE_OUTCOME_PREPARED, "", kNow)));
 }
 
+// A participant that lost the answer to its report asks again, possibly
+// after phase two already finished: the same outcome must still be OK.
+BOOST_AUTO_TEST_CASE(a_repeated_report_stays_ok_after_phase_two) {
+  v1::Transaction txn = OpenTxn(1);
+  PrepareAll(&txn);
+  BOOST_REQUIRE(DecideCommit(&txn, kNow).ok());
+  BOOST_REQUIRE(Ack(&txn, 1, v1::BRANCH_ACTION_COMMIT).ok());
+  BOOST_REQUIRE(txn.status() == v1::GLOBAL_STATUS_COMMITTED);
+  BOOST_TEST(
+      ReportPhaseOne(&txn, 1, v1::PHASE_ONE_OUTCOME_PREPARED, "", kNow).ok());
+  BOOST_TEST(absl::IsFailedPrecondition(
+      ReportPhaseOne(&txn, 1, v1::PHASE_ONE_OUTCOME_FAILED, "x", kNow)));
+  BOOST_TEST(txn.branches(0).status() == v1::BRANCH_STATUS_COMMITTED);
+
+  // Prepared, then rolled back by a timeout: the repeat is still the truth.
+  v1::Transaction timed_out = OpenTxn(1);
+  PrepareAll(&timed_out);
+  BOOST_REQUIRE(ExpireIfPastDeadline(&timed_out, kNow + 60'000));
+  BOOST_REQUIRE(Ack(&timed_out, 1, v1::BRANCH_ACTION_ROLLBACK).ok());
+  BOOST_REQUIRE(timed_out.status() == v1::GLOBAL_STATUS_ROLLED_BACK);
+  BOOST_TEST(
+      ReportPhaseOne(&timed_out, 1, v1::PHASE_ONE_OUTCOME_PREPARED, "", kNow)
+          .ok());
+}
+
 BOOST_AUTO_TEST_CASE(report_after_rollback_is_refused) {
   v1::Transaction txn = OpenTxn(1);
   BOOST_REQUIRE(DecideRollback(&txn, "caller", kNow).ok());

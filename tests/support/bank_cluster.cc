@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "bank.grpc.pb.h"
+#include "health.grpc.pb.h"
 
 namespace baton::testing {
 
@@ -22,7 +23,8 @@ void BankCluster::LaunchCoordinator(const std::vector<std::string>& env,
                                     const std::vector<std::string>& flags) {
   auto port_file = dir() / "batond.port";
   std::filesystem::remove(port_file);
-  std::vector<std::string> argv = {
+  std::vector<std::string> argv = coordinator_launcher_;
+  std::vector<std::string> batond = {
       BinPath("batond"),
       "--listen",
       "127.0.0.1:" + std::to_string(coordinator_port_),
@@ -34,6 +36,7 @@ void BankCluster::LaunchCoordinator(const std::vector<std::string>& env,
       "50",
       "--retry-max-ms",
       "500"};
+  argv.insert(argv.end(), batond.begin(), batond.end());
   argv.insert(argv.end(), flags.begin(), flags.end());
   coordinator_ = ChildProcess::Start(
       "batond-" + std::to_string(++coordinator_starts_), argv, env, dir());
@@ -56,6 +59,30 @@ void BankCluster::StartCoordinator(const std::vector<std::string>& env,
 
 std::string BankCluster::CoordinatorAddress() const {
   return "127.0.0.1:" + std::to_string(coordinator_port_);
+}
+
+bool BankCluster::WaitForHealth(bool serving,
+                                std::chrono::milliseconds timeout) {
+  // Reconnect fast: batond may not listen yet on the first attempts.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateCustomChannel(
+      CoordinatorAddress(), grpc::InsecureChannelCredentials(), args));
+  auto want = serving ? grpc::health::v1::HealthCheckResponse::SERVING
+                      : grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+  return WaitFor(
+      [&] {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + 500ms);
+        context.set_wait_for_ready(true);  // Not failed fast while connecting.
+        grpc::health::v1::HealthCheckRequest request;
+        grpc::health::v1::HealthCheckResponse response;
+        return health->Check(&context, request, &response).ok() &&
+               response.status() == want;
+      },
+      timeout);
 }
 
 void BankCluster::StartService(const std::string& name,
@@ -100,7 +127,7 @@ BankCluster::TransferResult BankCluster::Transfer(
     const std::string& to_resource, const std::string& to_account,
     int64_t amount, const std::vector<std::string>& extra_flags) {
   auto endpoint = [this](const std::string& resource, const std::string& acct) {
-    return "127.0.0.1:" + std::to_string(banks_[resource].port) + "/" + acct;
+    return "127.0.0.1:" + std::to_string(banks_.at(resource).port) + "/" + acct;
   };
   std::vector<std::string> argv = {BinPath("bank_client"),
                                    "--coordinator",
@@ -125,9 +152,9 @@ BankCluster::TransferResult BankCluster::Transfer(
 
 absl::StatusOr<BankCluster::Balance> BankCluster::GetBalance(
     const std::string& resource, const std::string& account) {
-  auto stub = samples::bank::Bank::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(banks_[resource].port),
-                          grpc::InsecureChannelCredentials()));
+  auto stub = samples::bank::Bank::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(banks_.at(resource).port),
+      grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + 2s);
   samples::bank::BalanceRequest request;

@@ -1,6 +1,7 @@
 #ifndef BATON_TESTS_SUPPORT_BANK_CLUSTER_H_
 #define BATON_TESTS_SUPPORT_BANK_CLUSTER_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,6 +46,14 @@ class BankCluster {
                          const std::vector<std::string>& flags = {});
   ChildProcess& coordinator() { return *coordinator_; }
   std::string CoordinatorAddress() const;
+  // Later coordinator starts run under this command (e.g. {"faketime",
+  // "+2h"}), batond's argv following it; empty runs batond directly.
+  void SetCoordinatorLauncher(std::vector<std::string> launcher) {
+    coordinator_launcher_ = std::move(launcher);
+  }
+  // Waits until the coordinator's health service says SERVING (or, with
+  // `serving` false, NOT_SERVING). Returns false on timeout.
+  bool WaitForHealth(bool serving, std::chrono::milliseconds timeout = 20s);
 
   // Starts (or restarts, on the same port and data dir) a service process
   // named `name` from `binary`, which must take --listen, --coordinator,
@@ -68,7 +77,8 @@ class BankCluster {
     return *banks_[resource].process;
   }
 
-  // Runs bank_client transfer and waits for it.
+  // Runs bank_client transfer and waits for it. Transfers and balances may
+  // run from many threads at once; nothing else may meanwhile.
   TransferResult Transfer(const std::string& from_resource,
                           const std::string& from_account,
                           const std::string& to_resource,
@@ -101,11 +111,12 @@ class BankCluster {
 
   TempDir dir_;
   std::unique_ptr<ChildProcess> coordinator_;
+  std::vector<std::string> coordinator_launcher_;
   int coordinator_port_ = 0;
   int coordinator_starts_ = 0;
   std::map<std::string, Bank> banks_;
   std::unique_ptr<TransactionClient> client_;
-  int transfers_ = 0;
+  std::atomic<int> transfers_{0};
 };
 
 }  // namespace baton::testing

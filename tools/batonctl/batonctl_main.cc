@@ -35,10 +35,13 @@ int64_t NowMs() {
       .count();
 }
 
-// One readable line for a failed call.
-int Fail(const Options& o, const grpc::Status& s) {
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+// One readable line for a failed call. UNAVAILABLE from a coordinator that
+// answered (still loading after a restart, say) is its message, not "cannot
+// reach".
+int Fail(const Options& o, const grpc::Status& s, bool reached) {
+  bool transport = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                   s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+  if (transport && !reached) {
     std::cerr << fmt::format(
         "batonctl: cannot reach the coordinator at {} (is batond running?)\n",
         o.coordinator);
@@ -58,11 +61,15 @@ void PrintJson(const google::protobuf::Message& message) {
 
 class Ctl {
  public:
-  explicit Ctl(Options options) : o_(std::move(options)) {
-    auto channel =
-        grpc::CreateChannel(o_.coordinator, grpc::InsecureChannelCredentials());
-    admin_ = v1::AdminService::NewStub(channel);
-    txns_ = v1::TransactionService::NewStub(channel);
+  explicit Ctl(Options options)
+      : o_(std::move(options)),
+        channel_(grpc::CreateChannel(o_.coordinator,
+                                     grpc::InsecureChannelCredentials())),
+        admin_(v1::AdminService::NewStub(channel_)),
+        txns_(v1::TransactionService::NewStub(channel_)) {}
+
+  int Fail(const grpc::Status& s) {
+    return ctl::Fail(o_, s, channel_->GetState(false) == GRPC_CHANNEL_READY);
   }
 
   std::unique_ptr<grpc::ClientContext> Context() {
@@ -84,7 +91,7 @@ class Ctl {
     v1::ListTransactionsResponse response;
     grpc::Status s =
         admin_->ListTransactions(Context().get(), request, &response);
-    if (!s.ok()) return Fail(o_, s);
+    if (!s.ok()) return Fail(s);
     if (o_.json) {
       PrintJson(response);
       return 0;
@@ -111,7 +118,7 @@ class Ctl {
     request.set_xid(xid);
     v1::GetTransactionResponse response;
     grpc::Status s = txns_->GetTransaction(Context().get(), request, &response);
-    if (!s.ok()) return Fail(o_, s);
+    if (!s.ok()) return Fail(s);
     if (o_.json) {
       PrintJson(response.transaction());
       return 0;
@@ -189,7 +196,7 @@ class Ctl {
   int Operate(OperatorRpc rpc, const v1::OperatorRequest& request) {
     v1::OperatorResponse response;
     grpc::Status s = (admin_.get()->*rpc)(Context().get(), request, &response);
-    if (!s.ok()) return Fail(o_, s);
+    if (!s.ok()) return Fail(s);
     const v1::Transaction& t = response.transaction();
     if (o_.json) {
       PrintJson(t);
@@ -206,7 +213,7 @@ class Ctl {
   int Participants() {
     v1::ListParticipantsResponse response;
     grpc::Status s = admin_->ListParticipants(Context().get(), {}, &response);
-    if (!s.ok()) return Fail(o_, s);
+    if (!s.ok()) return Fail(s);
     if (o_.json) {
       PrintJson(response);
       return 0;
@@ -231,7 +238,7 @@ class Ctl {
   int Stats() {
     v1::GetStatsResponse response;
     grpc::Status s = admin_->GetStats(Context().get(), {}, &response);
-    if (!s.ok()) return Fail(o_, s);
+    if (!s.ok()) return Fail(s);
     if (o_.json) {
       PrintJson(response);
       return 0;
@@ -273,6 +280,7 @@ class Ctl {
 
  private:
   Options o_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AdminService::Stub> admin_;
   std::unique_ptr<v1::TransactionService::Stub> txns_;
 };
