@@ -10,6 +10,7 @@
 
 #include "common/grpc_status.h"
 #include "common/limits.h"
+#include "coordinator/message_size.h"
 #include "fmt/format.h"
 #include "protocols/saga.h"
 #include "protocols/transitions.h"
@@ -39,15 +40,6 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   unsigned char diff = 0;
   for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i];
   return diff == 0;
-}
-
-// Runs `fill` after authorizing, and finishes the call with its status.
-template <typename Fill>
-grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
-                                 grpc::Status authorized, Fill fill) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(authorized.ok() ? fill() : authorized);
-  return reactor;
 }
 
 // Filter of ListTransactions, applied to records from memory and the store.
@@ -142,8 +134,7 @@ grpc::Status ValidateOperatorRequest(const v1::OperatorRequest& request,
 
 }  // namespace
 
-grpc::Status AdminServiceImpl::Authorize(
-    const grpc::CallbackServerContext& context) const {
+grpc::Status AdminServiceImpl::Authorize(const Context& context) const {
   if (admin_token_.empty()) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                         "the admin API is off: start batond with "
@@ -162,115 +153,137 @@ grpc::Status AdminServiceImpl::Authorize(
   return grpc::Status::OK;
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(
-    grpc::CallbackServerContext* context, const v1::GetStatsRequest* request,
-    v1::GetStatsResponse* response) {
-  return Answer(context, Authorize(*context),
-                [&] { return FillStats(response); });
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* AdminServiceImpl::Read(
+    Context* context, const Bytes* request, Bytes* response,
+    std::function<grpc::Status(const Request&, Response*)> fill) {
+  return wire::ServeUnary<Request, Response>(
+      context, request, response,
+      [this, context, fill = std::move(fill)](const Request& r,
+                                              wire::Finish<Response> finish) {
+        Response out;
+        grpc::Status s = Authorize(*context);
+        if (s.ok()) s = fill(r, &out);
+        finish(s, out);
+      });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(Context* context,
+                                                     const Bytes* request,
+                                                     Bytes* response) {
+  return Read<v1::GetStatsRequest, v1::GetStatsResponse>(
+      context, request, response,
+      [this](const auto&, auto* out) { return FillStats(out); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListTransactions(
-    grpc::CallbackServerContext* context,
-    const v1::ListTransactionsRequest* request,
-    v1::ListTransactionsResponse* response) {
-  return Answer(context, Authorize(*context),
-                [&] { return FillList(*request, response); });
+    Context* context, const Bytes* request, Bytes* response) {
+  return Read<v1::ListTransactionsRequest, v1::ListTransactionsResponse>(
+      context, request, response,
+      [this](const auto& r, auto* out) { return FillList(r, out); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListParticipants(
-    grpc::CallbackServerContext* context,
-    const v1::ListParticipantsRequest* request,
-    v1::ListParticipantsResponse* response) {
-  return Answer(context, Authorize(*context),
-                [&] { return FillParticipants(response); });
+    Context* context, const Bytes* request, Bytes* response) {
+  return Read<v1::ListParticipantsRequest, v1::ListParticipantsResponse>(
+      context, request, response,
+      [this](const auto&, auto* out) { return FillParticipants(out); });
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::Operate(
-    grpc::CallbackServerContext* context, const v1::OperatorRequest& request,
-    v1::OperatorResponse* response, bool needs_reason, OperatorCall call) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  grpc::Status status = Authorize(*context);
-  if (status.ok()) status = ValidateOperatorRequest(request, needs_reason);
-  if (!status.ok()) {
-    reactor->Finish(status);
-    return reactor;
-  }
-  operator_actions::Request action{
-      .reason = request.reason(),
-      .actor = request.actor(),
-      .override_unprepared = request.override_unprepared()};
-  call(action,
-       [reactor, response](const absl::Status& s, const v1::Transaction& t) {
-         if (s.ok()) *response->mutable_transaction() = t;
-         reactor->Finish(ToGrpcStatus(s));
-       });
-  return reactor;
+grpc::ServerUnaryReactor* AdminServiceImpl::Operate(Context* context,
+                                                    const Bytes* request,
+                                                    Bytes* response,
+                                                    bool needs_reason,
+                                                    OperatorCall call) {
+  return wire::ServeUnary<v1::OperatorRequest, v1::OperatorResponse>(
+      context, request, response,
+      [this, context, needs_reason, call = std::move(call)](
+          const v1::OperatorRequest& r,
+          wire::Finish<v1::OperatorResponse> finish) {
+        grpc::Status status = Authorize(*context);
+        if (status.ok()) status = ValidateOperatorRequest(r, needs_reason);
+        if (!status.ok()) return finish(status, v1::OperatorResponse());
+        operator_actions::Request action{
+            .reason = r.reason(),
+            .actor = r.actor(),
+            .override_unprepared = r.override_unprepared()};
+        call(r, action,
+             [finish = std::move(finish)](const absl::Status& s,
+                                          const v1::Transaction& t) {
+               v1::OperatorResponse out;
+               absl::Status fit = s;
+               if (s.ok()) {
+                 *out.mutable_transaction() = t;
+                 fit = FitTransaction(
+                     out.mutable_transaction(),
+                     PeerReceiveBytes(0) - kMessageOverheadBytes);
+               }
+               finish(ToGrpcStatus(fit), out);
+             });
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::RunAction(
-    grpc::CallbackServerContext* context, const v1::OperatorRequest& request,
-    v1::OperatorResponse* response, TransactionManager::OperatorAction action) {
+    Context* context, const Bytes* request, Bytes* response,
+    TransactionManager::OperatorAction action) {
   using Action = TransactionManager::OperatorAction;
   bool forces =
       action == Action::kForceCommit || action == Action::kForceRollback;
-  return Operate(context, request, response, /*needs_reason=*/forces,
-                 [this, xid = request.xid(), action](auto op, auto reply) {
-                   manager_->Operate(xid, action, op, std::move(reply));
-                 });
+  return Operate(
+      context, request, response, /*needs_reason=*/forces,
+      [this, action](const v1::OperatorRequest& r, auto op, auto reply) {
+        manager_->Operate(r.xid(), action, op, std::move(reply));
+      });
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::ForceCommit(
-    grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
-    v1::OperatorResponse* response) {
-  return RunAction(context, *request, response,
+grpc::ServerUnaryReactor* AdminServiceImpl::ForceCommit(Context* context,
+                                                        const Bytes* request,
+                                                        Bytes* response) {
+  return RunAction(context, request, response,
                    TransactionManager::OperatorAction::kForceCommit);
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::ForceRollback(
-    grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
-    v1::OperatorResponse* response) {
-  return RunAction(context, *request, response,
+grpc::ServerUnaryReactor* AdminServiceImpl::ForceRollback(Context* context,
+                                                          const Bytes* request,
+                                                          Bytes* response) {
+  return RunAction(context, request, response,
                    TransactionManager::OperatorAction::kForceRollback);
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::Retry(
-    grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
-    v1::OperatorResponse* response) {
-  return RunAction(context, *request, response,
+grpc::ServerUnaryReactor* AdminServiceImpl::Retry(Context* context,
+                                                  const Bytes* request,
+                                                  Bytes* response) {
+  return RunAction(context, request, response,
                    TransactionManager::OperatorAction::kRetry);
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::Pause(
-    grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
-    v1::OperatorResponse* response) {
-  return RunAction(context, *request, response,
+grpc::ServerUnaryReactor* AdminServiceImpl::Pause(Context* context,
+                                                  const Bytes* request,
+                                                  Bytes* response) {
+  return RunAction(context, request, response,
                    TransactionManager::OperatorAction::kPause);
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::Resume(
-    grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
-    v1::OperatorResponse* response) {
-  return RunAction(context, *request, response,
+grpc::ServerUnaryReactor* AdminServiceImpl::Resume(Context* context,
+                                                   const Bytes* request,
+                                                   Bytes* response) {
+  return RunAction(context, request, response,
                    TransactionManager::OperatorAction::kResume);
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::Forget(
-    grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
-    v1::OperatorResponse* response) {
-  if (!request->force()) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    grpc::Status auth = Authorize(*context);
-    reactor->Finish(!auth.ok()
-                        ? auth
-                        : grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                       "forget drops the record for good; "
-                                       "confirm with force (batonctl forget "
-                                       "--force)"));
-    return reactor;
-  }
-  return Operate(context, *request, response, /*needs_reason=*/true,
-                 [this, xid = request->xid()](auto action, auto reply) {
-                   manager_->Forget(xid, action, std::move(reply));
+grpc::ServerUnaryReactor* AdminServiceImpl::Forget(Context* context,
+                                                   const Bytes* request,
+                                                   Bytes* response) {
+  return Operate(context, request, response, /*needs_reason=*/true,
+                 [this](const v1::OperatorRequest& r, auto op, auto reply) {
+                   if (!r.force()) {
+                     return reply(
+                         absl::InvalidArgumentError(
+                             "forget drops the record for good; confirm with "
+                             "force (batonctl forget --force)"),
+                         v1::Transaction());
+                   }
+                   manager_->Forget(r.xid(), op, std::move(reply));
                  });
 }
 
@@ -316,13 +329,22 @@ grpc::Status AdminServiceImpl::FillList(
                                         : std::min(request.limit(), kMaxLimit);
   Filter filter(request);
   std::string last_position;
-  // Adds `t` unless the page is full; then ends the page. False: stop.
+  const size_t max_bytes = PeerReceiveBytes(0) - kMessageOverheadBytes;
+  size_t bytes = 0;
+  // Adds `t` unless the page is full (by count, or by bytes: the reply must
+  // fit what a default client reads); then ends the page. False: stop.
   auto add = [&](const v1::Transaction& t, std::string position) {
-    if (static_cast<uint32_t>(response->transactions_size()) == limit) {
+    v1::Transaction copy = t;
+    // Alone it always fits: without its data a record is far smaller.
+    FitTransaction(&copy, max_bytes).IgnoreError();
+    size_t size = copy.ByteSizeLong() + limits::kRepeatedElementFramingBytes;
+    if (static_cast<uint32_t>(response->transactions_size()) == limit ||
+        (response->transactions_size() > 0 && bytes + size > max_bytes)) {
       response->set_next_page_token(last_position);
       return false;
     }
-    *response->add_transactions() = t;
+    bytes += size;
+    *response->add_transactions() = std::move(copy);
     last_position = std::move(position);
     return true;
   };

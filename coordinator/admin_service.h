@@ -9,15 +9,29 @@
 #include "coordinator/participant_registry.h"
 #include "coordinator/store.h"
 #include "coordinator/transaction_manager.h"
+#include "coordinator/wire.h"
 
 namespace baton {
 
-// Serves AdminService on the callback API. Every call must carry
-// "authorization: Bearer <admin_token>"; with an empty token the admin API is
-// off and every call is PERMISSION_DENIED. Once the store has failed, the
+using RawAdminService = v1::AdminService::WithRawCallbackMethod_GetStats<
+    v1::AdminService::WithRawCallbackMethod_ListTransactions<
+        v1::AdminService::WithRawCallbackMethod_ListParticipants<
+            v1::AdminService::WithRawCallbackMethod_ForceCommit<
+                v1::AdminService::WithRawCallbackMethod_ForceRollback<
+                    v1::AdminService::WithRawCallbackMethod_Retry<
+                        v1::AdminService::WithRawCallbackMethod_Pause<
+                            v1::AdminService::WithRawCallbackMethod_Resume<
+                                v1::AdminService::WithRawCallbackMethod_Forget<
+                                    v1::AdminService::Service>>>>>>>>>;
+
+// Serves AdminService on gRPC's raw callback API (see wire.h). Every call
+// must carry "authorization: Bearer <admin_token>"; with an empty token the
+// admin API is off and every call is PERMISSION_DENIED. Replies fit 4 MiB
+// (gRPC's default receive limit): pages end early and a record travels
+// without its application data if need be. Once the store has failed, the
 // transactions held in memory may be ahead of the disk, so listing them is
 // refused with the store's error; GetStats still answers and says why.
-class AdminServiceImpl final : public v1::AdminService::CallbackService {
+class AdminServiceImpl final : public RawAdminService {
  public:
   AdminServiceImpl(std::string admin_token, TransactionStore* store,
                    const GroupCommitter* committer, TransactionManager* manager,
@@ -28,51 +42,48 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
         manager_(manager),
         registry_(registry) {}
 
-  grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
-                                     const v1::GetStatsRequest* request,
-                                     v1::GetStatsResponse* response) override;
-  grpc::ServerUnaryReactor* ListTransactions(
-      grpc::CallbackServerContext* context,
-      const v1::ListTransactionsRequest* request,
-      v1::ListTransactionsResponse* response) override;
-  grpc::ServerUnaryReactor* ListParticipants(
-      grpc::CallbackServerContext* context,
-      const v1::ListParticipantsRequest* request,
-      v1::ListParticipantsResponse* response) override;
-  grpc::ServerUnaryReactor* ForceCommit(
-      grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
-      v1::OperatorResponse* response) override;
-  grpc::ServerUnaryReactor* ForceRollback(
-      grpc::CallbackServerContext* context, const v1::OperatorRequest* request,
-      v1::OperatorResponse* response) override;
-  grpc::ServerUnaryReactor* Retry(grpc::CallbackServerContext* context,
-                                  const v1::OperatorRequest* request,
-                                  v1::OperatorResponse* response) override;
-  grpc::ServerUnaryReactor* Pause(grpc::CallbackServerContext* context,
-                                  const v1::OperatorRequest* request,
-                                  v1::OperatorResponse* response) override;
-  grpc::ServerUnaryReactor* Resume(grpc::CallbackServerContext* context,
-                                   const v1::OperatorRequest* request,
-                                   v1::OperatorResponse* response) override;
-  grpc::ServerUnaryReactor* Forget(grpc::CallbackServerContext* context,
-                                   const v1::OperatorRequest* request,
-                                   v1::OperatorResponse* response) override;
+  using Bytes = grpc::ByteBuffer;
+  using Context = grpc::CallbackServerContext;
+  grpc::ServerUnaryReactor* GetStats(Context* context, const Bytes* request,
+                                     Bytes* response) override;
+  grpc::ServerUnaryReactor* ListTransactions(Context* context,
+                                             const Bytes* request,
+                                             Bytes* response) override;
+  grpc::ServerUnaryReactor* ListParticipants(Context* context,
+                                             const Bytes* request,
+                                             Bytes* response) override;
+  grpc::ServerUnaryReactor* ForceCommit(Context* context, const Bytes* request,
+                                        Bytes* response) override;
+  grpc::ServerUnaryReactor* ForceRollback(Context* context,
+                                          const Bytes* request,
+                                          Bytes* response) override;
+  grpc::ServerUnaryReactor* Retry(Context* context, const Bytes* request,
+                                  Bytes* response) override;
+  grpc::ServerUnaryReactor* Pause(Context* context, const Bytes* request,
+                                  Bytes* response) override;
+  grpc::ServerUnaryReactor* Resume(Context* context, const Bytes* request,
+                                   Bytes* response) override;
+  grpc::ServerUnaryReactor* Forget(Context* context, const Bytes* request,
+                                   Bytes* response) override;
 
  private:
   // What an operator call does once authorized and validated.
-  using OperatorCall =
-      std::function<void(const operator_actions::Request&,
-                         TransactionManager::Reply<v1::Transaction>)>;
+  using OperatorCall = std::function<void(
+      const v1::OperatorRequest&, const operator_actions::Request&,
+      TransactionManager::Reply<v1::Transaction>)>;
 
-  grpc::ServerUnaryReactor* Operate(grpc::CallbackServerContext* context,
-                                    const v1::OperatorRequest& request,
-                                    v1::OperatorResponse* response,
-                                    bool needs_reason, OperatorCall call);
+  // Authorizes, then answers with what `fill` puts in the response.
+  template <typename Request, typename Response>
+  grpc::ServerUnaryReactor* Read(
+      Context* context, const Bytes* request, Bytes* response,
+      std::function<grpc::Status(const Request&, Response*)> fill);
+  grpc::ServerUnaryReactor* Operate(Context* context, const Bytes* request,
+                                    Bytes* response, bool needs_reason,
+                                    OperatorCall call);
   grpc::ServerUnaryReactor* RunAction(
-      grpc::CallbackServerContext* context, const v1::OperatorRequest& request,
-      v1::OperatorResponse* response,
+      Context* context, const Bytes* request, Bytes* response,
       TransactionManager::OperatorAction action);
-  grpc::Status Authorize(const grpc::CallbackServerContext& context) const;
+  grpc::Status Authorize(const Context& context) const;
   grpc::Status FillStats(v1::GetStatsResponse* response);
   grpc::Status FillList(const v1::ListTransactionsRequest& request,
                         v1::ListTransactionsResponse* response);

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "coordinator/coordinator_metrics.h"
+#include "coordinator/message_size.h"
 #include "coordinator/request_validation.h"
 
 namespace baton {
@@ -67,7 +68,18 @@ void HandleCall(TransactionManager* manager, const v1::RollbackRequest& request,
 void HandleCall(TransactionManager* manager,
                 const v1::GetTransactionRequest& request,
                 FinishCall<v1::GetTransactionResponse> finish) {
-  Run(request, std::move(finish), [manager](auto& r, auto reply) {
+  // The response's own tag and length around the record.
+  constexpr size_t kWrapperBytes = 16;
+  size_t limit = PeerReceiveBytes(request.max_response_bytes());
+  size_t fits = limit > kWrapperBytes ? limit - kWrapperBytes : limit;
+  FinishCall<v1::GetTransactionResponse> fitted =
+      [finish = std::move(finish), fits](const absl::Status& s,
+                                         v1::GetTransactionResponse&& r) {
+        absl::Status fit =
+            s.ok() ? FitTransaction(r.mutable_transaction(), fits) : s;
+        finish(fit, std::move(r));
+      };
+  Run(request, std::move(fitted), [manager](auto& r, auto reply) {
     manager->GetTransaction(r.xid(), std::move(reply));
   });
 }

@@ -3,7 +3,9 @@
 #include "common/grpc_status.h"
 #include "common/limits.h"
 #include "coordinator/coordinator_metrics.h"
+#include "coordinator/message_size.h"
 #include "coordinator/request_validation.h"
+#include "coordinator/wire.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
@@ -12,7 +14,10 @@ namespace baton {
 ParticipantSession::ParticipantSession(ParticipantRegistry* registry,
                                        TransactionManager* manager,
                                        uint32_t node_id)
-    : registry_(registry), manager_(manager), node_id_(node_id) {
+    : registry_(registry),
+      manager_(manager),
+      node_id_(node_id),
+      max_message_bytes_(PeerReceiveBytes(0)) {
   StartRead(&incoming_);
 }
 
@@ -32,21 +37,21 @@ void ParticipantSession::QueueLocked(v1::CoordinatorMessage message) {
 
 void ParticipantSession::WriteNextLocked() {
   if (writing_ || outbox_.empty()) return;
+  v1::CoordinatorMessage message;
   if (!batches_ || !outbox_.front().has_command() || outbox_.size() == 1) {
-    sending_ = std::move(outbox_.front());
+    message = std::move(outbox_.front());
     outbox_.pop_front();
   } else {
     // Commands queued behind a write in flight leave together, as many as
-    // fit one message (each may carry 64 KiB of application data).
-    sending_.Clear();
-    v1::BranchCommands* batch = sending_.mutable_commands();
+    // fit what the participant reads (each may carry 64 KiB of data).
+    v1::BranchCommands* batch = message.mutable_commands();
     size_t bytes = 0;
     while (!outbox_.empty() && outbox_.front().has_command() &&
            batch->commands_size() < kMaxCommandsPerMessage) {
       size_t size = outbox_.front().command().ByteSizeLong() +
                     limits::kRepeatedElementFramingBytes;
       if (batch->commands_size() > 0 &&
-          bytes + size > static_cast<size_t>(limits::kMaxMessageBytes) / 2) {
+          bytes + size > max_message_bytes_ - kMessageOverheadBytes) {
         break;
       }
       bytes += size;
@@ -54,6 +59,7 @@ void ParticipantSession::WriteNextLocked() {
       outbox_.pop_front();
     }
   }
+  wire::Serialize(message, &sending_);
   writing_ = true;
   StartWrite(&sending_);
 }
@@ -88,23 +94,30 @@ void ParticipantSession::OnReadDone(bool ok) {
     CloseLocked(grpc::Status::OK);
     return;
   }
+  ++messages_read_;
+  if (!wire::Parse(incoming_, &message_)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    CloseLocked(wire::Unparseable<v1::ParticipantMessage>(
+        incoming_, fmt::format("message {} on Attach", messages_read_)));
+    return;
+  }
   if (!attached_) {
-    if (!incoming_.has_hello()) {
+    if (!message_.has_hello()) {
       std::lock_guard<std::mutex> lock(mu_);
       CloseLocked(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                "the first message on Attach must be a Hello"));
       return;
     }
-    HandleHello(incoming_.hello());
-  } else if (incoming_.has_result()) {
-    HandleResult(incoming_.mutable_result());
-  } else if (incoming_.has_results()) {
+    HandleHello(message_.hello());
+  } else if (message_.has_result()) {
+    HandleResult(message_.mutable_result());
+  } else if (message_.has_results()) {
     for (v1::BranchResult& result :
-         *incoming_.mutable_results()->mutable_results()) {
+         *message_.mutable_results()->mutable_results()) {
       HandleResult(&result);
     }
-  } else if (incoming_.has_in_doubt()) {
-    HandleInDoubt(incoming_.in_doubt());
+  } else if (message_.has_in_doubt()) {
+    HandleInDoubt(message_.in_doubt());
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (!closing_) StartRead(&incoming_);
@@ -122,6 +135,7 @@ void ParticipantSession::HandleHello(const v1::Hello& hello) {
     welcome.mutable_welcome()->set_coordinator_node(node_id_);
     welcome.mutable_welcome()->set_reads_result_batches(true);
     batches_ = hello.reads_command_batches();
+    max_message_bytes_ = PeerReceiveBytes(hello.max_message_bytes());
     QueueLocked(std::move(welcome));
   }
   attached_ = true;

@@ -12,14 +12,15 @@
 
 namespace baton {
 
-// The coordinator's end of one Attach stream, on gRPC's callback API: no
-// thread waits on it. The first message must be a Hello; after it the
-// session is in the registry and carries commands out and results in.
-// Deletes itself when gRPC is done with the stream, after handing every
-// unanswered command back to the manager.
+// The coordinator's end of one Attach stream, on gRPC's raw callback API
+// (it parses messages itself; see wire.h): no thread waits on it. The first
+// message must be a Hello; after it the session is in the registry and
+// carries commands out and results in, never sending a message larger than
+// the Hello said the participant reads. A message that does not parse ends
+// the stream with INVALID_ARGUMENT. Deletes itself when gRPC is done with
+// the stream, after handing every unanswered command back to the manager.
 class ParticipantSession
-    : public grpc::ServerBidiReactor<v1::ParticipantMessage,
-                                     v1::CoordinatorMessage>,
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
       public CommandStream {
  public:
   ParticipantSession(ParticipantRegistry* registry, TransactionManager* manager,
@@ -36,6 +37,8 @@ class ParticipantSession
   void HandleResult(v1::BranchResult* result);
   void HandleInDoubt(const v1::InDoubt& in_doubt);
   void QueueLocked(v1::CoordinatorMessage message);
+  // Serializes the next message (a batch if commands queued up) into
+  // sending_ and starts writing it.
   void WriteNextLocked();
   // Stops accepting writes; finishes once the write in flight completes.
   void CloseLocked(const grpc::Status& status);
@@ -43,16 +46,19 @@ class ParticipantSession
   ParticipantRegistry* const registry_;
   TransactionManager* const manager_;
   const uint32_t node_id_;
-  v1::ParticipantMessage incoming_;  // Owned by the single outstanding read.
-  bool attached_ = false;            // Touched only by the read path.
-  std::string instance_id_;          // Likewise.
+  grpc::ByteBuffer incoming_;       // Owned by the single outstanding read.
+  v1::ParticipantMessage message_;  // The last one read; the read path's.
+  uint64_t messages_read_ = 0;      // Likewise.
+  bool attached_ = false;           // Likewise.
+  std::string instance_id_;         // Likewise.
 
   std::mutex mu_;
   static constexpr int kMaxCommandsPerMessage = 1024;
   std::deque<v1::CoordinatorMessage> outbox_;  // Not yet written.
-  v1::CoordinatorMessage sending_;             // Owned by the write in flight.
+  grpc::ByteBuffer sending_;                   // Owned by the write in flight.
   bool writing_ = false;
-  bool batches_ = false;  // The participant reads BranchCommands.
+  bool batches_ = false;      // The participant reads BranchCommands.
+  size_t max_message_bytes_;  // What the participant reads.
   bool closing_ = false;
   bool finished_ = false;
   grpc::Status final_status_;

@@ -8,6 +8,9 @@
 #include "common/limits.h"
 #include "coordinator/call_handler.h"
 #include "coordinator/coordinator_metrics.h"
+#include "coordinator/message_size.h"
+#include "coordinator/request_validation.h"
+#include "coordinator/wire.h"
 #include "fmt/format.h"
 
 namespace baton {
@@ -32,6 +35,25 @@ class PipelineSession::Outbox {
     WriteLocked();
   }
 
+  // What the client said it reads, from now on.
+  void SetMaxReplyBytes(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    max_reply_bytes_ = bytes;
+  }
+  size_t max_reply_bytes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_reply_bytes_;
+  }
+
+  // The client sent bytes that are not a message: stop reading, and end
+  // the stream with `status` once the calls before them are answered.
+  void Refuse(grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    reads_ended_ = true;
+    final_status_ = std::move(status);
+    FinishIfDrainedLocked();
+  }
+
   // After a message was dispatched: whether to read the next one now.
   bool ReadAgain() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -43,7 +65,7 @@ class PipelineSession::Outbox {
   void WriteDone(bool ok) {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
-    unwritten_ -= sending_.results_size();
+    unwritten_ -= sending_results_;
     if (!ok) {
       // The client is gone: nobody is left to answer.
       broken_ = true;
@@ -52,7 +74,7 @@ class PipelineSession::Outbox {
     // A client that does not read its answers is not sent more work: reading
     // resumes only once they are written.
     if (read_paused_ && unwritten_ < kMaxCallsInFlight && !broken_ &&
-        !finished_) {
+        !finished_ && !reads_ended_) {
       read_paused_ = false;
       session_->StartRead(&session_->incoming_);
     }
@@ -78,25 +100,28 @@ class PipelineSession::Outbox {
   }
 
  private:
-  // Puts as many ready answers as fit one message into the next write.
+  // Puts as many ready answers as fit what the client reads into the next
+  // write.
   void WriteLocked() {
     if (writing_ || finished_ || broken_ || ready_.empty()) return;
-    sending_.Clear();
+    v1::PipelineReply reply;
     size_t bytes = 0;
     while (!ready_.empty()) {
       size_t size =
           ready_.front().ByteSizeLong() + limits::kRepeatedElementFramingBytes;
-      if (sending_.results_size() > 0 &&
-          bytes + size > static_cast<size_t>(limits::kMaxMessageBytes)) {
+      if (reply.results_size() > 0 &&
+          bytes + size > max_reply_bytes_ - kMessageOverheadBytes) {
         break;
       }
       bytes += size;
-      *sending_.add_results() = std::move(ready_.front());
+      *reply.add_results() = std::move(ready_.front());
       ready_.pop_front();
     }
     static metrics::Histogram* const answers_out =
         Metrics().pipeline_message_calls.With({"out"});
-    answers_out->Observe(sending_.results_size());
+    answers_out->Observe(reply.results_size());
+    sending_results_ = reply.results_size();
+    wire::Serialize(reply, &sending_);
     writing_ = true;
     session_->StartWrite(&sending_);
   }
@@ -106,13 +131,16 @@ class PipelineSession::Outbox {
     // Broken: finish at once, even with a read outstanding (gRPC fails it).
     if (!broken_ && (!reads_ended_ || unwritten_ > 0)) return;
     finished_ = true;
-    session_->Finish(broken_ ? grpc::Status::CANCELLED : grpc::Status::OK);
+    session_->Finish(broken_ ? grpc::Status::CANCELLED : final_status_);
   }
 
   std::mutex mu_;
   PipelineSession* session_;  // Null once gRPC is done with the stream.
   std::deque<v1::PipelineResult> ready_;
-  v1::PipelineReply sending_;  // Owned by the write in flight.
+  grpc::ByteBuffer sending_;  // Owned by the write in flight.
+  int sending_results_ = 0;   // Answers in it.
+  size_t max_reply_bytes_ = PeerReceiveBytes(0);
+  grpc::Status final_status_;  // Unless broken.
   // Calls read whose answers have not been written yet (running in the
   // manager, or queued in ready_, or in the write in flight).
   int unwritten_ = 0;
@@ -154,24 +182,40 @@ void PipelineSession::OnReadDone(bool ok) {
     outbox_->ReadsEnded(/*cancelled=*/false);
     return;
   }
+  ++messages_read_;
+  if (!wire::Parse(incoming_, &request_)) {
+    outbox_->Refuse(wire::Unparseable<v1::PipelineRequest>(
+        incoming_, fmt::format("message {} on Pipeline", messages_read_)));
+    return;
+  }
   static metrics::Histogram* const calls_in =
       Metrics().pipeline_message_calls.With({"in"});
-  calls_in->Observe(incoming_.calls_size());
-  for (int i = 0; i < incoming_.calls_size(); ++i) Dispatch(i);
+  calls_in->Observe(request_.calls_size());
+  absl::Status limit =
+      ValidateReceiveLimit("max_reply_bytes", request_.max_reply_bytes());
+  refusal_ = limit.ok() ? "" : std::string(limit.message());
+  if (limit.ok() && request_.max_reply_bytes() != 0) {
+    outbox_->SetMaxReplyBytes(PeerReceiveBytes(request_.max_reply_bytes()));
+  }
+  for (int i = 0; i < request_.calls_size(); ++i) Dispatch(i);
   if (outbox_->ReadAgain()) StartRead(&incoming_);
 }
 
 void PipelineSession::Dispatch(int index) {
-  const v1::PipelineCall& call = incoming_.calls(index);
+  const v1::PipelineCall& call = request_.calls(index);
   using R = v1::PipelineResult;
   outbox_->Started();
+  if (!refusal_.empty()) {
+    outbox_->Answer(Refused(call.call_id(), refusal_));
+    return;
+  }
   if (index >= kMaxCallsPerMessage) {
     outbox_->Answer(Refused(
         call.call_id(),
         fmt::format("a PipelineRequest carries at most {} calls; this was "
                     "call {} of {} and did not run: send the rest in another "
                     "message",
-                    kMaxCallsPerMessage, index + 1, incoming_.calls_size())));
+                    kMaxCallsPerMessage, index + 1, request_.calls_size())));
     return;
   }
   switch (call.request_case()) {
@@ -185,10 +229,18 @@ void PipelineSession::Dispatch(int index) {
       return HandleCall(
           manager_, call.rollback(),
           AnswerTo(outbox_, call.call_id(), &R::mutable_rollback));
-    case v1::PipelineCall::kGetTransaction:
+    case v1::PipelineCall::kGetTransaction: {
+      // Its answer must fit one reply of this stream.
+      v1::GetTransactionRequest capped = call.get_transaction();
+      size_t fits = outbox_->max_reply_bytes() - kMessageOverheadBytes;
+      if (capped.max_response_bytes() == 0 ||
+          capped.max_response_bytes() > fits) {
+        capped.set_max_response_bytes(static_cast<uint32_t>(fits));
+      }
       return HandleCall(
-          manager_, call.get_transaction(),
+          manager_, capped,
           AnswerTo(outbox_, call.call_id(), &R::mutable_get_transaction));
+    }
     case v1::PipelineCall::kRegisterBranch:
       return HandleCall(
           manager_, call.register_branch(),

@@ -12,15 +12,18 @@
 namespace baton {
 
 // The coordinator's end of one Pipeline stream (TransactionService.Pipeline),
-// on gRPC's callback API. Every call in an incoming message goes to the
-// manager as its unary form would; results are queued and written in
-// batches, one write in flight at a time, so a burst of answers (one group
-// commit's worth) leaves in one message. Past kMaxCallsInFlight calls whose
-// answers are not written yet (still running, or not taken by a slow
-// reader) it stops reading until they drain. Deletes itself when gRPC is
-// done with the stream; answers that come later are dropped.
+// on gRPC's raw callback API (it parses messages itself; see wire.h). Every
+// call in an incoming message goes to the manager as its unary form would;
+// results are queued and written in batches, one write in flight at a
+// time, so a burst of answers (one group commit's worth) leaves in one
+// message, never larger than the client said it reads. Past
+// kMaxCallsInFlight calls whose answers are not written yet (still
+// running, or not taken by a slow reader) it stops reading until they
+// drain. A message that does not parse ends the stream with
+// INVALID_ARGUMENT once the calls before it are answered. Deletes itself
+// when gRPC is done with the stream; answers that come later are dropped.
 class PipelineSession
-    : public grpc::ServerBidiReactor<v1::PipelineRequest, v1::PipelineReply> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   static constexpr int kMaxCallsPerMessage = 1024;
   static constexpr int kMaxCallsInFlight = 4096;
@@ -42,7 +45,11 @@ class PipelineSession
   TransactionManager* const manager_;
   // Shared with the manager's pending answers, which may outlive the stream.
   const std::shared_ptr<Outbox> outbox_;
-  v1::PipelineRequest incoming_;  // Owned by the single outstanding read.
+  grpc::ByteBuffer incoming_;    // Owned by the single outstanding read.
+  v1::PipelineRequest request_;  // The last message read; the read path's.
+  uint64_t messages_read_ = 0;   // Likewise.
+  // An error refusing every call of the last message, if any.
+  std::string refusal_;  // Likewise.
 };
 
 }  // namespace baton

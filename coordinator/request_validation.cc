@@ -97,6 +97,16 @@ absl::Status Validate(const v1::RollbackRequest& r) {
   return CheckWait(r.wait_timeout_ms());
 }
 
+absl::Status ValidateReceiveLimit(std::string_view field, uint32_t bytes) {
+  if (bytes != 0 && bytes < limits::kMinPeerReceiveBytes) {
+    return Invalid(fmt::format(
+        "{} is {}; it must be 0 (4 MiB) or at least {}, so that any one "
+        "command or answer fits",
+        field, bytes, limits::kMinPeerReceiveBytes));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Validate(const v1::GetTransactionRequest& r) {
   return ValidateXid(r.xid());
 }
@@ -143,7 +153,7 @@ absl::Status Validate(const v1::Hello& h) {
     BATON_RETURN_IF_ERROR(CheckSize("hello.resources[]", resource,
                                     limits::kMaxResourceBytes, true));
   }
-  return absl::OkStatus();
+  return ValidateReceiveLimit("hello.max_message_bytes", h.max_message_bytes());
 }
 
 absl::Status Validate(const v1::BranchResult& r) {

@@ -1,6 +1,10 @@
 #ifndef BATON_COORDINATOR_REQUEST_VALIDATION_H_
 #define BATON_COORDINATOR_REQUEST_VALIDATION_H_
 
+#include <cstdint>
+#include <string>
+#include <string_view>
+
 #include "absl/status/status.h"
 #include "baton/v1/participant_service.pb.h"
 #include "baton/v1/transaction_service.pb.h"
@@ -11,6 +15,9 @@
 namespace baton {
 
 absl::Status ValidateXid(const std::string& xid);
+// A receive limit a peer states for a stream (0 for the default): it must
+// leave room for any one command or answer.
+absl::Status ValidateReceiveLimit(std::string_view field, uint32_t bytes);
 absl::Status Validate(const v1::BeginRequest& request);
 absl::Status Validate(const v1::SubmitSagaRequest& request);
 absl::Status Validate(const v1::CommitRequest& request);

@@ -4,6 +4,7 @@
 #include "coordinator/call_handler.h"
 #include "coordinator/participant_session.h"
 #include "coordinator/pipeline_session.h"
+#include "coordinator/wire.h"
 
 namespace baton {
 namespace {
@@ -12,69 +13,76 @@ namespace {
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* Serve(TransactionManager* manager,
                                 grpc::CallbackServerContext* context,
-                                const Request* request, Response* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  HandleCall(manager, *request,
-             [reactor, response](const absl::Status& s, Response&& value) {
-               *response = std::move(value);
-               reactor->Finish(ToGrpcStatus(s));
-             });
-  return reactor;
+                                const grpc::ByteBuffer* request,
+                                grpc::ByteBuffer* response) {
+  return wire::ServeUnary<Request, Response>(
+      context, request, response,
+      [manager](const Request& r, wire::Finish<Response> finish) {
+        HandleCall(manager, r,
+                   [finish = std::move(finish)](const absl::Status& s,
+                                                Response&& value) {
+                     finish(ToGrpcStatus(s), value);
+                   });
+      });
 }
 
 }  // namespace
 
 grpc::ServerUnaryReactor* TransactionServiceImpl::Begin(
-    grpc::CallbackServerContext* context, const v1::BeginRequest* request,
-    v1::BeginResponse* response) {
-  return Serve(manager_, context, request, response);
+    grpc::CallbackServerContext* context, const Bytes* request,
+    Bytes* response) {
+  return Serve<v1::BeginRequest, v1::BeginResponse>(manager_, context, request,
+                                                    response);
 }
 
 grpc::ServerUnaryReactor* TransactionServiceImpl::SubmitSaga(
-    grpc::CallbackServerContext* context, const v1::SubmitSagaRequest* request,
-    v1::SubmitSagaResponse* response) {
-  return Serve(manager_, context, request, response);
+    grpc::CallbackServerContext* context, const Bytes* request,
+    Bytes* response) {
+  return Serve<v1::SubmitSagaRequest, v1::SubmitSagaResponse>(
+      manager_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* TransactionServiceImpl::Commit(
-    grpc::CallbackServerContext* context, const v1::CommitRequest* request,
-    v1::CommitResponse* response) {
-  return Serve(manager_, context, request, response);
+    grpc::CallbackServerContext* context, const Bytes* request,
+    Bytes* response) {
+  return Serve<v1::CommitRequest, v1::CommitResponse>(manager_, context,
+                                                      request, response);
 }
 
 grpc::ServerUnaryReactor* TransactionServiceImpl::Rollback(
-    grpc::CallbackServerContext* context, const v1::RollbackRequest* request,
-    v1::RollbackResponse* response) {
-  return Serve(manager_, context, request, response);
+    grpc::CallbackServerContext* context, const Bytes* request,
+    Bytes* response) {
+  return Serve<v1::RollbackRequest, v1::RollbackResponse>(manager_, context,
+                                                          request, response);
 }
 
 grpc::ServerUnaryReactor* TransactionServiceImpl::GetTransaction(
-    grpc::CallbackServerContext* context,
-    const v1::GetTransactionRequest* request,
-    v1::GetTransactionResponse* response) {
-  return Serve(manager_, context, request, response);
+    grpc::CallbackServerContext* context, const Bytes* request,
+    Bytes* response) {
+  return Serve<v1::GetTransactionRequest, v1::GetTransactionResponse>(
+      manager_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* TransactionServiceImpl::RegisterBranch(
-    grpc::CallbackServerContext* context,
-    const v1::RegisterBranchRequest* request,
-    v1::RegisterBranchResponse* response) {
-  return Serve(manager_, context, request, response);
+    grpc::CallbackServerContext* context, const Bytes* request,
+    Bytes* response) {
+  return Serve<v1::RegisterBranchRequest, v1::RegisterBranchResponse>(
+      manager_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* TransactionServiceImpl::ReportBranch(
-    grpc::CallbackServerContext* context,
-    const v1::ReportBranchRequest* request,
-    v1::ReportBranchResponse* response) {
-  return Serve(manager_, context, request, response);
+    grpc::CallbackServerContext* context, const Bytes* request,
+    Bytes* response) {
+  return Serve<v1::ReportBranchRequest, v1::ReportBranchResponse>(
+      manager_, context, request, response);
 }
 
-grpc::ServerBidiReactor<v1::PipelineRequest, v1::PipelineReply>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 TransactionServiceImpl::Pipeline(grpc::CallbackServerContext* context) {
   return new PipelineSession(manager_);
 }
 
-grpc::ServerBidiReactor<v1::ParticipantMessage, v1::CoordinatorMessage>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 ParticipantServiceImpl::Attach(grpc::CallbackServerContext* context) {
   return new ParticipantSession(registry_, manager_, node_id_);
 }

@@ -8,40 +8,54 @@
 
 namespace baton {
 
-// gRPC callback-API glue: validate, hand to the manager, finish the call from
-// the manager's reply. No thread blocks per call.
-class TransactionServiceImpl final
-    : public v1::TransactionService::CallbackService {
+// The TransactionService and ParticipantService methods on gRPC's raw
+// callback API (see wire.h: batond parses requests itself, so bytes that do
+// not parse get INVALID_ARGUMENT): parse, validate, hand to the manager,
+// finish the call from the manager's reply. No thread blocks per call.
+using RawTransactionService =
+    v1::TransactionService::WithRawCallbackMethod_Begin<
+        v1::TransactionService::WithRawCallbackMethod_Commit<
+            v1::TransactionService::WithRawCallbackMethod_Rollback<
+                v1::TransactionService::WithRawCallbackMethod_GetTransaction<
+                    v1::TransactionService::
+                        WithRawCallbackMethod_RegisterBranch<
+                            v1::TransactionService::
+                                WithRawCallbackMethod_ReportBranch<
+                                    v1::TransactionService::
+                                        WithRawCallbackMethod_SubmitSaga<
+                                            v1::TransactionService::
+                                                WithRawCallbackMethod_Pipeline<
+                                                    v1::TransactionService::
+                                                        Service>>>>>>>>;
+
+class TransactionServiceImpl final : public RawTransactionService {
  public:
   explicit TransactionServiceImpl(TransactionManager* manager)
       : manager_(manager) {}
 
+  using Bytes = grpc::ByteBuffer;
   grpc::ServerUnaryReactor* Begin(grpc::CallbackServerContext* context,
-                                  const v1::BeginRequest* request,
-                                  v1::BeginResponse* response) override;
-  grpc::ServerUnaryReactor* SubmitSaga(
-      grpc::CallbackServerContext* context,
-      const v1::SubmitSagaRequest* request,
-      v1::SubmitSagaResponse* response) override;
+                                  const Bytes* request,
+                                  Bytes* response) override;
+  grpc::ServerUnaryReactor* SubmitSaga(grpc::CallbackServerContext* context,
+                                       const Bytes* request,
+                                       Bytes* response) override;
   grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context,
-                                   const v1::CommitRequest* request,
-                                   v1::CommitResponse* response) override;
+                                   const Bytes* request,
+                                   Bytes* response) override;
   grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* context,
-                                     const v1::RollbackRequest* request,
-                                     v1::RollbackResponse* response) override;
-  grpc::ServerUnaryReactor* GetTransaction(
-      grpc::CallbackServerContext* context,
-      const v1::GetTransactionRequest* request,
-      v1::GetTransactionResponse* response) override;
-  grpc::ServerUnaryReactor* RegisterBranch(
-      grpc::CallbackServerContext* context,
-      const v1::RegisterBranchRequest* request,
-      v1::RegisterBranchResponse* response) override;
-  grpc::ServerUnaryReactor* ReportBranch(
-      grpc::CallbackServerContext* context,
-      const v1::ReportBranchRequest* request,
-      v1::ReportBranchResponse* response) override;
-  grpc::ServerBidiReactor<v1::PipelineRequest, v1::PipelineReply>* Pipeline(
+                                     const Bytes* request,
+                                     Bytes* response) override;
+  grpc::ServerUnaryReactor* GetTransaction(grpc::CallbackServerContext* context,
+                                           const Bytes* request,
+                                           Bytes* response) override;
+  grpc::ServerUnaryReactor* RegisterBranch(grpc::CallbackServerContext* context,
+                                           const Bytes* request,
+                                           Bytes* response) override;
+  grpc::ServerUnaryReactor* ReportBranch(grpc::CallbackServerContext* context,
+                                         const Bytes* request,
+                                         Bytes* response) override;
+  grpc::ServerBidiReactor<Bytes, Bytes>* Pipeline(
       grpc::CallbackServerContext* context) override;
 
  private:
@@ -49,14 +63,15 @@ class TransactionServiceImpl final
 };
 
 class ParticipantServiceImpl final
-    : public v1::ParticipantService::CallbackService {
+    : public v1::ParticipantService::WithRawCallbackMethod_Attach<
+          v1::ParticipantService::Service> {
  public:
   ParticipantServiceImpl(ParticipantRegistry* registry,
                          TransactionManager* manager, uint32_t node_id)
       : registry_(registry), manager_(manager), node_id_(node_id) {}
 
-  grpc::ServerBidiReactor<v1::ParticipantMessage, v1::CoordinatorMessage>*
-  Attach(grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Attach(
+      grpc::CallbackServerContext* context) override;
 
  private:
   ParticipantRegistry* const registry_;

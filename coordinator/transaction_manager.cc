@@ -25,7 +25,8 @@ constexpr uint32_t kDefaultWaitMs = 30'000;
 
 absl::Status CommitAborted(const v1::Transaction& txn) {
   return absl::AbortedError(fmt::format(
-      "transaction {} was rolled back instead: {}", txn.xid(), txn.reason()));
+      "transaction {} was rolled back instead: {}{}", txn.xid(), txn.reason(),
+      IsTerminal(txn.status()) ? "" : "; its rollback is not finished yet"));
 }
 
 // The meta key that maps a saga's request_id to its xid; "" for none.
@@ -368,17 +369,23 @@ void TransactionManager::DecideAndReply(const std::string& xid, bool commit,
     *aborted = commit && *changed && IsRollbackSide(r->status());
     return s;
   };
+  // With wait, an ABORTED commit too answers once the rollback finished
+  // (or the wait ran out), so the caller knows the branches let go.
   Done done = [this, aborted, wait, wait_timeout_ms, reply](
                   const absl::Status& s, const v1::Transaction& r) {
     if (!s.ok()) return reply(s, r.status());
-    if (*aborted) return reply(CommitAborted(r), r.status());
+    auto outcome = [aborted](const absl::Status& s,
+                             const v1::Transaction& record) {
+      return s.ok() && *aborted ? CommitAborted(record) : s;
+    };
     if (!wait || IsTerminal(r.status()) || NeedsAttention(r.status())) {
-      return reply(s, r.status());
+      return reply(outcome(s, r), r.status());
     }
-    AddWaiter(r.xid(), wait_timeout_ms,
-              [reply](const absl::Status& s, const v1::Transaction& record) {
-                reply(s, record.status());
-              });
+    AddWaiter(
+        r.xid(), wait_timeout_ms,
+        [reply, outcome](const absl::Status& s, const v1::Transaction& record) {
+          reply(outcome(s, record), record.status());
+        });
   };
   Mutate(xid, std::move(mutate), std::move(done));
 }

@@ -4,6 +4,7 @@
 
 #include "baton/v1/transaction_service.grpc.pb.h"
 #include "common/grpc_status.h"
+#include "common/limits.h"
 #include "participant_sdk/internal/pipeline_client.h"
 #include "participant_sdk/internal/rpc.h"
 #include "spdlog/spdlog.h"
@@ -63,6 +64,7 @@ class GrpcTransactionClient : public TransactionClient {
       const std::string& xid) override {
     v1::GetTransactionRequest request;
     request.set_xid(xid);
+    request.set_max_response_bytes(limits::kMaxMessageBytes);
     v1::GetTransactionResponse response;
     absl::Status s = Call(
         request, &response, &v1::PipelineCall::mutable_get_transaction,

@@ -230,6 +230,7 @@ bool ParticipantImpl::RunStream() {
   hello.mutable_hello()->set_service(options_.service);
   hello.mutable_hello()->set_instance_id(options_.instance_id);
   hello.mutable_hello()->set_reads_command_batches(true);
+  hello.mutable_hello()->set_max_message_bytes(limits::kMaxMessageBytes);
   for (const auto& [name, resource] : resources_) {
     hello.mutable_hello()->add_resources(name);
   }

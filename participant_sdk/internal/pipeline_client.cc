@@ -113,6 +113,10 @@ class PipelineClient::Stream
       *outgoing_.add_calls() = std::move(call);
       queue_.pop_front();
     }
+    // The channel reads up to this (rpc.h); without it the coordinator would
+    // keep replies to gRPC's default 4 MiB. Said on every message: it is
+    // one varint.
+    outgoing_.set_max_reply_bytes(limits::kMaxMessageBytes);
     writing_ = true;
     StartWrite(&outgoing_);
   }
