@@ -261,6 +261,9 @@ class Ctl {
                              response.oldest_unfinished_begun_unix_ms()))});
     totals.Add({"store syncs", std::to_string(response.store_syncs())});
     totals.Add({"store batches", std::to_string(response.store_batches())});
+    totals.Add({"store", response.store_error().empty()
+                             ? "ok"
+                             : "FAILED: " + response.store_error()});
     std::cout << totals.Render();
     return 0;
   }
