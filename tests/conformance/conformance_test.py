@@ -313,6 +313,8 @@ class TwoPhaseCommitTest(BatonTestCase):
             self.ts.CommitRequest(xid=xid, wait=True), timeout=CALL_TIMEOUT_S)
         got = self.by_branch(p.next_commands(2))
         self.assertEqual(set(got), {b1, b2})
+        # With wait, ABORTED too comes only once the rollback finished.
+        self.assertFalse(commit.done(), "ABORTED came before the rollback")
         for b in (b1, b2):
             self.assertCommand(got[b], xid, b, ps.BRANCH_ACTION_ROLLBACK)
             p.answer(got[b])
@@ -321,8 +323,8 @@ class TwoPhaseCommitTest(BatonTestCase):
         self.assertEqual(raised.exception.code(), Code.ABORTED,
                          raised.exception.details())
         self.assertIn(str(b2), raised.exception.details())
-        self.c.wait_status(xid, ty.GLOBAL_STATUS_ROLLED_BACK)
         t = self.c.get(xid)
+        self.assertEqual(t.status, ty.GLOBAL_STATUS_ROLLED_BACK)
         self.assertTrue(t.reason, "a rollback carries a reason")
         self.assertEqual(self.branch(xid, b1).status,
                          ty.BRANCH_STATUS_ROLLED_BACK)
