@@ -223,34 +223,11 @@ BOOST_AUTO_TEST_CASE(calls_while_recovery_loads_are_refused_not_faked) {
   c.cluster.LaunchCoordinator(
       {"BATON_FAILPOINTS=before_resume_unfinished=delay(5000)"});
 
-  // Reconnect fast: the first attempts come before batond listens.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-  auto channel = grpc::CreateCustomChannel(
-      c.cluster.CoordinatorAddress(), grpc::InsecureChannelCredentials(), args);
-  auto health = grpc::health::v1::Health::NewStub(channel);
-  auto health_is =
-      [&](grpc::health::v1::HealthCheckResponse::ServingStatus want) {
-        grpc::ClientContext context;
-        context.set_deadline(std::chrono::system_clock::now() + 1s);
-        context.set_wait_for_ready(true);  // Not failed fast while connecting.
-        grpc::health::v1::HealthCheckRequest request;
-        grpc::health::v1::HealthCheckResponse response;
-        return health->Check(&context, request, &response).ok() &&
-               response.status() == want;
-      };
-  BOOST_REQUIRE_MESSAGE(
-      WaitFor(
-          [&] {
-            return health_is(
-                grpc::health::v1::HealthCheckResponse::NOT_SERVING);
-          },
-          10s),
-      "never NOT_SERVING; batond said:\n"
-          << c.cluster.coordinator().Stderr());
-  auto transactions = v1::TransactionService::NewStub(channel);
+  BOOST_REQUIRE_MESSAGE(c.cluster.WaitForHealth(false, 10s),
+                        "never NOT_SERVING; batond said:\n"
+                            << c.cluster.coordinator().Stderr());
+  auto transactions = v1::TransactionService::NewStub(grpc::CreateChannel(
+      c.cluster.CoordinatorAddress(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + 2s);
   v1::CommitRequest commit;
@@ -263,9 +240,7 @@ BOOST_AUTO_TEST_CASE(calls_while_recovery_loads_are_refused_not_faked) {
       refused.error_message().find("still being loaded") != std::string::npos,
       refused.error_message());
 
-  BOOST_REQUIRE(WaitFor(
-      [&] { return health_is(grpc::health::v1::HealthCheckResponse::SERVING); },
-      20s));
+  BOOST_REQUIRE(c.cluster.WaitForHealth(true, 20s));
   BOOST_TEST(c.cluster.WaitForStatus(xid, v1::GLOBAL_STATUS_ROLLED_BACK, 10s));
 }
 

@@ -12,23 +12,16 @@
 #include <fstream>
 #include <thread>
 
-#include "baton/v1/participant_service.grpc.pb.h"
-#include "baton/v1/transaction_service.grpc.pb.h"
 #include "coordinator/store_keys.h"
 #include "leveldb/db.h"
 #include "tests/support/bank_cluster.h"
+#include "tests/support/raw_participant.h"
 
 namespace baton::testing {
 namespace {
 
 bool Says(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
-}
-
-// A client that gives up at the first UNAVAILABLE, to see the answer itself.
-std::unique_ptr<TransactionClient> OneShotClient(const BankCluster& cluster) {
-  return std::move(*TransactionClient::Connect(
-      {.coordinator = cluster.CoordinatorAddress(), .max_attempts = 1}));
 }
 
 // A filesystem that runs out of space: a 16 MiB tmpfs where the test may
@@ -300,35 +293,14 @@ BOOST_AUTO_TEST_CASE(a_start_that_fails_late_answers_open_calls_and_exits) {
 
   // Calls that are open when the start fails: a participant stream, and a
   // commit waiting for a phase two that nobody serves.
-  auto channel = grpc::CreateChannel(cluster.CoordinatorAddress(),
-                                     grpc::InsecureChannelCredentials());
-  auto participants = v1::ParticipantService::NewStub(channel);
-  grpc::ClientContext attach_context;
-  auto stream = participants->Attach(&attach_context);
-  v1::ParticipantMessage hello;
-  hello.mutable_hello()->set_service("test");
-  hello.mutable_hello()->set_instance_id("test-1");
-  hello.mutable_hello()->add_resources("elsewhere");
-  BOOST_REQUIRE(stream->Write(hello));
-  v1::CoordinatorMessage welcome;
-  BOOST_REQUIRE(stream->Read(&welcome) && welcome.has_welcome());
-
+  RawParticipant participant(cluster.CoordinatorAddress(),
+                             {.resources = {"elsewhere"}});
+  BOOST_REQUIRE(participant.Attached());
   auto client = OneShotClient(cluster);
-  v1::BeginRequest begin;
-  begin.set_name("open at a failed start");
-  auto begun = client->BeginRaw(begin);
-  BOOST_REQUIRE_MESSAGE(begun.ok(), begun.status());
-  v1::RegisterBranchRequest reg;
-  reg.set_xid(begun->xid());
-  reg.set_resource("nobody-serves-this");
-  auto branch = client->RegisterBranch(reg);
-  BOOST_REQUIRE(branch.ok());
-  BOOST_REQUIRE(client
-                    ->ReportBranch(begun->xid(), *branch,
-                                   v1::PHASE_ONE_OUTCOME_PREPARED, "")
-                    .ok());
+  auto prepared = BeginWithPreparedBranch(client.get(), "nobody-serves-this");
+  BOOST_REQUIRE_MESSAGE(prepared.ok(), prepared.status());
   absl::StatusOr<v1::GlobalStatus> waited;
-  std::thread commit([&] { waited = client->Commit(begun->xid(), true); });
+  std::thread commit([&] { waited = client->Commit(prepared->xid, true); });
 
   int code = cluster.coordinator().WaitExit(20s);
   commit.join();
@@ -337,10 +309,7 @@ BOOST_AUTO_TEST_CASE(a_start_that_fails_late_answers_open_calls_and_exits) {
   BOOST_TEST(Says(err, "cannot start"), err);
   BOOST_TEST(Says(err, "t/0-1-999"), err);
   BOOST_TEST(!waited.ok());
-  v1::CoordinatorMessage more;
-  while (stream->Read(&more)) {
-  }
-  BOOST_TEST(!stream->Finish().ok());
+  BOOST_TEST(!participant.Finish().ok());
 }
 
 BOOST_AUTO_TEST_CASE(a_corrupt_epoch_is_a_clear_startup_error) {

@@ -22,35 +22,6 @@
 namespace baton::testing {
 namespace {
 
-std::unique_ptr<TransactionClient> Client(const BankCluster& cluster) {
-  return std::move(*TransactionClient::Connect(
-      {.coordinator = cluster.CoordinatorAddress(), .max_attempts = 1}));
-}
-
-struct Prepared {
-  std::string xid;
-  uint64_t branch = 0;
-};
-
-// Opens a transaction with one prepared branch on `resource`. Safe from
-// any thread (no test assertions inside).
-absl::StatusOr<Prepared> PreparedBranch(TransactionClient* client,
-                                        const std::string& resource) {
-  v1::BeginRequest begin;
-  begin.set_name("trust");
-  auto begun = client->BeginRaw(begin);
-  if (!begun.ok()) return begun.status();
-  v1::RegisterBranchRequest reg;
-  reg.set_xid(begun->xid());
-  reg.set_resource(resource);
-  auto branch = client->RegisterBranch(reg);
-  if (!branch.ok()) return branch.status();
-  absl::Status s = client->ReportBranch(begun->xid(), *branch,
-                                        v1::PHASE_ONE_OUTCOME_PREPARED, "");
-  if (!s.ok()) return s;
-  return Prepared{begun->xid(), *branch};
-}
-
 // Answers every command DONE, from its own thread, until destroyed.
 class DoneParticipant {
  public:
@@ -82,9 +53,9 @@ class DoneParticipant {
 BOOST_AUTO_TEST_CASE(a_repeated_report_after_commit_is_ok) {
   BankCluster cluster;
   cluster.StartCoordinator();
-  auto client = Client(cluster);
+  auto client = OneShotClient(cluster);
   DoneParticipant participant(cluster.CoordinatorAddress(), {"r"});
-  auto prepared = PreparedBranch(client.get(), "r");
+  auto prepared = BeginWithPreparedBranch(client.get(), "r");
   BOOST_REQUIRE_MESSAGE(prepared.ok(), prepared.status());
   const auto& [xid, branch] = *prepared;
   auto committed = client->Commit(xid, /*wait=*/true);
@@ -120,7 +91,7 @@ BOOST_AUTO_TEST_CASE(racing_submits_of_one_key_start_one_saga) {
   BankCluster cluster;
   cluster.StartCoordinator();
   DoneParticipant participant(cluster.CoordinatorAddress(), {"fast"});
-  auto client = Client(cluster);
+  auto client = OneShotClient(cluster);
   constexpr int kKeys = 60, kThreads = 6;
   std::mutex mu;
   std::map<std::string, std::set<std::string>> xids_by_key;
@@ -272,7 +243,7 @@ BOOST_AUTO_TEST_CASE(a_restart_with_a_large_backlog_summarizes_its_logs) {
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&] {
       for (int n = 0; n < kTransactions / kThreads; ++n) {
-        auto prepared = PreparedBranch(client.get(), "ghost");
+        auto prepared = BeginWithPreparedBranch(client.get(), "ghost");
         if (!prepared.ok() || !client->Commit(prepared->xid, false).ok()) {
           ++failed;
         }

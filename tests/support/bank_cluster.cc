@@ -206,4 +206,26 @@ std::string BankCluster::Logs() const {
   return logs;
 }
 
+std::unique_ptr<TransactionClient> OneShotClient(const BankCluster& cluster) {
+  return std::move(*TransactionClient::Connect(
+      {.coordinator = cluster.CoordinatorAddress(), .max_attempts = 1}));
+}
+
+absl::StatusOr<PreparedBranch> BeginWithPreparedBranch(
+    TransactionClient* client, const std::string& resource) {
+  v1::BeginRequest begin;
+  begin.set_name("test");
+  auto begun = client->BeginRaw(begin);
+  if (!begun.ok()) return begun.status();
+  v1::RegisterBranchRequest reg;
+  reg.set_xid(begun->xid());
+  reg.set_resource(resource);
+  auto branch = client->RegisterBranch(reg);
+  if (!branch.ok()) return branch.status();
+  absl::Status s = client->ReportBranch(begun->xid(), *branch,
+                                        v1::PHASE_ONE_OUTCOME_PREPARED, "");
+  if (!s.ok()) return s;
+  return PreparedBranch{begun->xid(), *branch};
+}
+
 }  // namespace baton::testing

@@ -119,6 +119,19 @@ class BankCluster {
   std::atomic<int> transfers_{0};
 };
 
+// A client of `cluster`'s coordinator that gives up at the first
+// UNAVAILABLE, so a test sees that answer itself.
+std::unique_ptr<TransactionClient> OneShotClient(const BankCluster& cluster);
+
+// A transaction opened on `client` with one branch on `resource` reported
+// prepared. Safe from any thread (it makes no test assertions).
+struct PreparedBranch {
+  std::string xid;
+  uint64_t branch_id = 0;
+};
+absl::StatusOr<PreparedBranch> BeginWithPreparedBranch(
+    TransactionClient* client, const std::string& resource);
+
 }  // namespace baton::testing
 
 #endif  // BATON_TESTS_SUPPORT_BANK_CLUSTER_H_
