@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <string>
@@ -16,11 +17,12 @@
 namespace baton::failpoint {
 namespace {
 
-enum class Action { kCrash, kDelay, kError };
+enum class Action { kCrash, kDelay, kError, kWaitFile };
 
 struct Point {
   Action action = Action::kCrash;
   int delay_ms = 0;
+  std::string file;    // kWaitFile
   int only_hit = 0;    // 0: every hit.
   int first_hits = 0;  // 0: every hit; else only hits 1..first_hits.
   int hits = 0;
@@ -54,6 +56,10 @@ bool ParseAction(std::string text, Point* point) {
   } else if (text.rfind("delay(", 0) == 0 && text.back() == ')') {
     point->action = Action::kDelay;
     point->delay_ms = std::atoi(text.substr(6, text.size() - 7).c_str());
+  } else if (text.rfind("wait_file(", 0) == 0 && text.back() == ')' &&
+             text.size() > 11) {
+    point->action = Action::kWaitFile;
+    point->file = text.substr(10, text.size() - 11);
   } else {
     return false;
   }
@@ -121,8 +127,15 @@ absl::Status Hit(std::string_view name) {
       std::this_thread::sleep_for(std::chrono::milliseconds(point.delay_ms));
       return absl::OkStatus();
     case Action::kError:
+      spdlog::warn("failpoint {}: injecting an error", name);
       return absl::UnavailableError("failpoint " + std::string(name) +
                                     " injected an error");
+    case Action::kWaitFile:
+      spdlog::warn("failpoint {}: waiting for {}", name, point.file);
+      while (!std::filesystem::exists(point.file)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      return absl::OkStatus();
   }
   return absl::OkStatus();
 }

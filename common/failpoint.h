@@ -14,6 +14,8 @@
 //   crash          the process sends itself SIGKILL (as an operator's kill -9)
 //   delay(MS)      sleep MS milliseconds, then continue
 //   error          the point returns UNAVAILABLE to its caller
+//   wait_file(PATH) block until the file PATH exists, then continue (a test
+//                  holds a window open exactly as long as it needs)
 //   N:ACTION       (e.g. "3:crash") act on the Nth hit only; earlier and
 //                  later hits pass
 //   N*ACTION       (e.g. "2*error") act on the first N hits, then pass

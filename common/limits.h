@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 // Size limits of the wire contract. The coordinator enforces them with
 // INVALID_ARGUMENT; the SDK checks early so callers fail before a round trip.
@@ -31,6 +33,17 @@ inline constexpr size_t kMinPeerReceiveBytes = 128 * 1024;
 // its own ByteSizeLong(): tag and length, plus room for a call id set after
 // measuring. Batches are cut with it so they stay under kMaxMessageBytes.
 inline constexpr size_t kRepeatedElementFramingBytes = 16;
+
+// `text` cut to at most kMaxReasonBytes on a UTF-8 character boundary: a
+// proto string must stay valid UTF-8, or its whole message fails to parse.
+inline std::string TruncatedReason(std::string_view text) {
+  if (text.size() <= kMaxReasonBytes) return std::string(text);
+  size_t end = kMaxReasonBytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) {
+    --end;
+  }
+  return std::string(text.substr(0, end));
+}
 
 }  // namespace baton::limits
 

@@ -178,9 +178,21 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(Context* context,
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListTransactions(
     Context* context, const Bytes* request, Bytes* response) {
-  return Read<v1::ListTransactionsRequest, v1::ListTransactionsResponse>(
+  using Response = v1::ListTransactionsResponse;
+  return wire::ServeUnary<v1::ListTransactionsRequest, Response>(
       context, request, response,
-      [this](const auto& r, auto* out) { return FillList(r, out); });
+      [this, context](const v1::ListTransactionsRequest& r,
+                      wire::Finish<Response> finish) {
+        auto out = std::make_shared<Response>();
+        grpc::Status s = Authorize(*context);
+        if (s.ok()) s = FillList(r, out.get());
+        if (!s.ok()) return finish(s, *out);
+        // What memory showed may still be on its way to the disk.
+        committer_->Submit(StoreBatch(), [finish = std::move(finish),
+                                          out](const absl::Status& synced) {
+          finish(ToGrpcStatus(synced), *out);
+        });
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListParticipants(
@@ -331,12 +343,15 @@ grpc::Status AdminServiceImpl::FillList(
   std::string last_position;
   const size_t max_bytes = PeerReceiveBytes(0) - kMessageOverheadBytes;
   size_t bytes = 0;
+  absl::Status refused;  // A record that fits no reply.
   // Adds `t` unless the page is full (by count, or by bytes: the reply must
   // fit what a default client reads); then ends the page. False: stop.
   auto add = [&](const v1::Transaction& t, std::string position) {
     v1::Transaction copy = t;
-    // Alone it always fits: without its data a record is far smaller.
-    FitTransaction(&copy, max_bytes).IgnoreError();
+    if (absl::Status fit = FitTransaction(&copy, max_bytes); !fit.ok()) {
+      refused = fit;
+      return false;
+    }
     size_t size = copy.ByteSizeLong() + limits::kRepeatedElementFramingBytes;
     if (static_cast<uint32_t>(response->transactions_size()) == limit ||
         (response->transactions_size() > 0 && bytes + size > max_bytes)) {
@@ -359,7 +374,7 @@ grpc::Status AdminServiceImpl::FillList(
     for (const v1::Transaction& t : live) {
       if (key(t) <= std::make_pair(token.ms, token.xid)) continue;
       if (!add(t, fmt::format("L:{}:{}", t.begun_unix_ms(), t.xid()))) {
-        return grpc::Status::OK;
+        return ToGrpcStatus(refused);
       }
     }
     if (!filter.WantsFinished()) return grpc::Status::OK;
@@ -381,7 +396,7 @@ grpc::Status AdminServiceImpl::FillList(
       v1::Transaction t;
       if (!store_->Get(ref.xid, &t).ok() || !filter.Matches(t)) continue;
       if (!add(t, fmt::format("F:{}:{}", ref.finished_ms, ref.xid))) {
-        return grpc::Status::OK;
+        return ToGrpcStatus(refused);
       }
     }
     if (refs.size() < limit) return grpc::Status::OK;

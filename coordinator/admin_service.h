@@ -34,7 +34,7 @@ using RawAdminService = v1::AdminService::WithRawCallbackMethod_GetStats<
 class AdminServiceImpl final : public RawAdminService {
  public:
   AdminServiceImpl(std::string admin_token, TransactionStore* store,
-                   const GroupCommitter* committer, TransactionManager* manager,
+                   GroupCommitter* committer, TransactionManager* manager,
                    ParticipantRegistry* registry)
       : admin_token_(std::move(admin_token)),
         store_(store),
@@ -91,7 +91,7 @@ class AdminServiceImpl final : public RawAdminService {
 
   const std::string admin_token_;
   TransactionStore* const store_;
-  const GroupCommitter* const committer_;
+  GroupCommitter* const committer_;
   TransactionManager* const manager_;
   ParticipantRegistry* const registry_;
 };

@@ -15,10 +15,12 @@ size_t PeerReceiveBytes(uint32_t stated) {
 absl::Status FitTransaction(v1::Transaction* txn, size_t max_bytes) {
   if (txn->ByteSizeLong() <= max_bytes) return absl::OkStatus();
   for (v1::Branch& b : *txn->mutable_branches()) b.clear_application_data();
-  for (v1::SagaStep& step :
-       *txn->mutable_saga()->mutable_definition()->mutable_steps()) {
-    if (step.has_action()) step.mutable_action()->clear_payload();
-    if (step.has_compensation()) step.mutable_compensation()->clear_payload();
+  if (txn->has_saga()) {
+    for (v1::SagaStep& step :
+         *txn->mutable_saga()->mutable_definition()->mutable_steps()) {
+      if (step.has_action()) step.mutable_action()->clear_payload();
+      if (step.has_compensation()) step.mutable_compensation()->clear_payload();
+    }
   }
   txn->set_application_data_omitted(true);
   size_t size = txn->ByteSizeLong();

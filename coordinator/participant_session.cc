@@ -152,7 +152,7 @@ void ParticipantSession::HandleResult(v1::BranchResult* result) {
     return;
   }
   if (result->message().size() > limits::kMaxReasonBytes) {
-    result->mutable_message()->resize(limits::kMaxReasonBytes);
+    *result->mutable_message() = limits::TruncatedReason(result->message());
   }
   // Only the stream a command went to may answer it, and only once: a
   // result naming anything else would let any stream settle any branch.

@@ -72,47 +72,55 @@ void TransactionManager::SubmitSaga(const v1::SubmitSagaRequest& request,
     std::lock_guard<std::mutex> lock(mu_);
     return StartSagaLocked(request, std::move(answer));
   }
-  // The key is in memory while its saga lives and in the store after, and
-  // the store is read without the lock. Whether the saga can have left
-  // memory in between is told by request_ids_retired_; if it moved, look
-  // again, so no two submits of one key ever start two sagas.
-  bool looked = false;
-  std::string unloaded;  // An unfinished saga of the key found on disk.
-  uint64_t retired = 0;
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = xid_by_begin_request_.find(key);
-      if (it != xid_by_begin_request_.end()) {
-        return AnswerExisting(FindLocked(it->second)->record, request,
-                              std::move(answer));
-      }
-      // A saga is in memory from before its first write until after its
-      // last, so one unfinished on disk and still not in memory is one a
-      // restart has not loaded yet.
-      if (!unloaded.empty()) {
-        return answer(absl::UnavailableError(fmt::format(
-                          "saga {} of request_id '{}' is still being loaded "
-                          "after a restart; retry shortly",
-                          unloaded, key)),
-                      v1::Transaction());
-      }
-      if (looked && retired == request_ids_retired_) {
-        return StartSagaLocked(request, std::move(answer));
-      }
-      retired = request_ids_retired_;
+  // The key is in memory while its saga lives and in the store after; the
+  // store is read without the lock, so the key is reserved meanwhile and no
+  // other submit of it can start a saga in between.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = xid_by_begin_request_.find(key);
+    if (it != xid_by_begin_request_.end()) {
+      return AnswerExisting(FindLocked(it->second)->record, request,
+                            std::move(answer));
     }
-    std::string xid;
-    v1::Transaction stored;
-    if (store_->GetMeta(kSagaRequestPrefix + key, &xid).ok() &&
-        store_->Get(xid, &stored).ok()) {
-      if (IsTerminal(stored.status())) {
-        return AnswerExisting(stored, request, std::move(answer));
-      }
-      unloaded = xid;
+    if (!submitting_.insert(key).second) {
+      return AnswerWhenDurable(
+          absl::UnavailableError(fmt::format(
+              "another submit with request_id '{}' is under way; retry "
+              "shortly",
+              key)),
+          v1::Transaction(), std::move(answer));
     }
-    looked = true;
   }
+  std::string xid;
+  v1::Transaction stored;
+  absl::Status s = store_->GetMeta(kSagaRequestPrefix + key, &xid);
+  if (s.ok()) s = store_->Get(xid, &stored);
+  std::lock_guard<std::mutex> lock(mu_);
+  submitting_.erase(key);
+  if (!s.ok() && !absl::IsNotFound(s)) {
+    // Not knowing whether the key started a saga, starting one could run
+    // its steps twice.
+    return AnswerWhenDurable(s, v1::Transaction(), std::move(answer));
+  }
+  if (s.ok() && IsTerminal(stored.status())) {
+    return AnswerExisting(stored, request, std::move(answer));
+  }
+  if (s.ok()) {
+    // Unfinished on disk and not in memory: not loaded yet after a restart.
+    return AnswerWhenDurable(
+        absl::UnavailableError(fmt::format(
+            "saga {} of request_id '{}' is still being loaded after a "
+            "restart; retry shortly",
+            xid, key)),
+        v1::Transaction(), std::move(answer));
+  }
+  // A Begin may have taken the key meanwhile.
+  auto it = xid_by_begin_request_.find(key);
+  if (it != xid_by_begin_request_.end()) {
+    return AnswerExisting(FindLocked(it->second)->record, request,
+                          std::move(answer));
+  }
+  StartSagaLocked(request, std::move(answer));
 }
 
 void TransactionManager::AnswerExisting(const v1::Transaction& existing,

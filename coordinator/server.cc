@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <vector>
 
 #include "common/failpoint.h"
 #include "common/limits.h"
@@ -29,10 +30,17 @@ namespace {
 // own thread.
 class HealthGate {
  public:
+  // `health` must stay valid until Detach.
   void Attach(grpc::HealthCheckServiceInterface* health) {
     std::lock_guard<std::mutex> lock(mu_);
-    health_ = health;
+    services_.push_back(health);
     UpdateLocked();
+  }
+  // Before the gRPC servers go: the store may still fail while the
+  // committer drains.
+  void Detach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    services_.clear();
   }
   void Loaded() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -47,14 +55,15 @@ class HealthGate {
 
  private:
   void UpdateLocked() {
-    if (health_ != nullptr)
-      health_->SetServingStatus(loaded_ && !store_failed_);
+    for (auto* health : services_) {
+      health->SetServingStatus(loaded_ && !store_failed_);
+    }
   }
 
   std::mutex mu_;
-  grpc::HealthCheckServiceInterface* health_ = nullptr;  // Guarded by mu_.
-  bool loaded_ = false;                                  // Guarded by mu_.
-  bool store_failed_ = false;                            // Guarded by mu_.
+  std::vector<grpc::HealthCheckServiceInterface*> services_;  // Guarded by mu_.
+  bool loaded_ = false;                                       // Guarded by mu_.
+  bool store_failed_ = false;                                 // Guarded by mu_.
 };
 
 }  // namespace
@@ -169,6 +178,8 @@ absl::Status Server::Start(const ServerOptions& options,
     return absl::UnavailableError(
         fmt::format("cannot listen on {}", options.listen_address));
   }
+  // gRPC's health service starts out SERVING: say otherwise at once.
+  parts->health.Attach(server->grpc_server_->GetHealthCheckService());
   if (!options.admin_listen_address.empty()) {
     grpc::ServerBuilder admin;
     admin.AddListeningPort(options.admin_listen_address,
@@ -180,6 +191,7 @@ absl::Status Server::Start(const ServerOptions& options,
       return absl::UnavailableError(fmt::format(
           "cannot listen for admin calls on {}", options.admin_listen_address));
     }
+    parts->health.Attach(server->admin_server_->GetHealthCheckService());
   }
   if (!options.metrics_listen_address.empty()) {
     auto http = MetricsHttpServer::Start(
@@ -190,7 +202,6 @@ absl::Status Server::Start(const ServerOptions& options,
     if (!http.ok()) return http.status();
     parts->metrics_http = std::move(*http);
   }
-  parts->health.Attach(server->grpc_server_->GetHealthCheckService());
   failpoint::Hit("before_resume_unfinished").IgnoreError();
   if (s = parts->recovery->ResumeUnfinished(); !s.ok()) return s;
   parts->recovery->Start();
@@ -206,6 +217,7 @@ Server::~Server() {
   // Stop what calls into the rest before the rest goes: gRPC's handlers and
   // reactors, then the recovery thread, then the committer's callbacks
   // (which call into the manager, and may be queued still).
+  if (parts_) parts_->health.Detach();
   admin_server_.reset();
   grpc_server_.reset();
   if (!parts_) return;

@@ -171,6 +171,15 @@ void TransactionManager::OnDurable(const std::string& xid,
   if (IsTerminal(status)) FinishLocked(t);
 }
 
+// Only if the key is still this transaction's: a restart may load one whose
+// key a new Begin took meanwhile.
+void TransactionManager::ForgetRequestIdLocked(const v1::Transaction& r) {
+  auto it = xid_by_begin_request_.find(r.request_id());
+  if (it != xid_by_begin_request_.end() && it->second == r.xid()) {
+    xid_by_begin_request_.erase(it);
+  }
+}
+
 void TransactionManager::FinishLocked(LiveTransaction* t) {
   const v1::Transaction& r = t->record;
   // A line per commit would be a flushed write per transaction; rollbacks
@@ -189,10 +198,7 @@ void TransactionManager::FinishLocked(LiveTransaction* t) {
   Metrics().finished.With(labels)->Add();
   Metrics().transaction_seconds.With(labels)->Observe(
       (r.finished_unix_ms() - r.begun_unix_ms()) / 1000.0);
-  if (!r.request_id().empty()) {
-    xid_by_begin_request_.erase(r.request_id());
-    ++request_ids_retired_;
-  }
+  ForgetRequestIdLocked(r);
   live_.erase(r.xid());
 }
 
@@ -477,25 +483,30 @@ void TransactionManager::RegisterBranch(
 void TransactionManager::ReportBranch(const v1::ReportBranchRequest& request,
                                       Reply<v1::ReportBranchResponse> reply) {
   uint64_t branch_id = request.branch_id();
+  auto first = std::make_shared<bool>(false);  // For the fault point only.
   Mutate(
       request.xid(),
-      [request](v1::Transaction* r, bool* changed) {
+      [request, first](v1::Transaction* r, bool* changed) {
         v1::Branch* b = two_phase::FindBranch(r, request.branch_id());
         v1::BranchStatus before =
             b == nullptr ? v1::BRANCH_STATUS_UNSPECIFIED : b->status();
         absl::Status s =
             two_phase::ReportPhaseOne(r, request.branch_id(), request.outcome(),
                                       request.error(), NowUnixMs());
-        *changed = s.ok() && b->status() != before;
+        *changed = *first = s.ok() && b->status() != before;
         return s;
       },
-      [reply, branch_id](const absl::Status& s, const v1::Transaction& r) {
+      [reply, branch_id, first](const absl::Status& s,
+                                const v1::Transaction& r) {
         v1::ReportBranchResponse response;
         if (branch_id >= 1 &&
             branch_id <= static_cast<uint64_t>(r.branches_size())) {
           response.set_status(r.branches(branch_id - 1).status());
         }
-        reply(s, response);
+        absl::Status fp = s.ok() && *first
+                              ? failpoint::Hit("after_branch_report")
+                              : absl::OkStatus();
+        reply(fp.ok() ? s : fp, response);
       });
 }
 
@@ -835,7 +846,7 @@ void TransactionManager::Adopt(v1::Transaction record) {
   t->record = std::move(record);
   const std::string xid = t->record.xid();
   if (!t->record.request_id().empty()) {
-    xid_by_begin_request_[t->record.request_id()] = xid;
+    xid_by_begin_request_.try_emplace(t->record.request_id(), xid);
   }
   LiveTransaction* raw = t.get();
   live_.emplace(xid, std::move(t));
@@ -958,10 +969,7 @@ void TransactionManager::Forget(const std::string& xid,
                 "transaction {} was forgotten by an operator", xid)),
             tombstone);
   }
-  if (!tombstone.request_id().empty()) {
-    xid_by_begin_request_.erase(tombstone.request_id());
-    ++request_ids_retired_;
-  }
+  ForgetRequestIdLocked(tombstone);
   // Gone from memory before the delete is queued, so no later change of this
   // transaction can be written after it and bring the record back.
   live_.erase(xid);

@@ -10,6 +10,7 @@
 #include <queue>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -207,6 +208,7 @@ class TransactionManager {
   void DispatchLocked(LiveTransaction* t, uint64_t branch_id,
                       v1::BranchAction action, bool ignore_backoff);
   void FinishLocked(LiveTransaction* t);
+  void ForgetRequestIdLocked(const v1::Transaction& record);
   void Kick(const std::string& xid);
   void ForgetStored(const std::string& xid,
                     const operator_actions::Request& request,
@@ -263,9 +265,8 @@ class TransactionManager {
   std::unordered_map<std::string, std::unique_ptr<LiveTransaction>> live_;
   // Idempotency keys of live transactions (Begin's and SubmitSaga's).
   std::unordered_map<std::string, std::string> xid_by_begin_request_;
-  // Counts keys that left xid_by_begin_request_, so a submit that looked in
-  // the store without the lock can tell whether it may have missed one.
-  uint64_t request_ids_retired_ = 0;  // Guarded by mu_.
+  // Saga keys whose submit is reading the store.
+  std::unordered_set<std::string> submitting_;  // Guarded by mu_.
   // Adopted after a restart, not yet resumed.
   std::deque<std::string> to_resume_;
   // When each command in flight is overdue.

@@ -333,10 +333,7 @@ void ParticipantImpl::Execute(const v1::BranchCommand& command) {
   }
   // The coordinator keeps no more than this, and 1024 results of this size
   // still fit one message.
-  if (outcome.message.size() > limits::kMaxReasonBytes) {
-    outcome.message.resize(limits::kMaxReasonBytes);
-  }
-  result.set_message(outcome.message);
+  result.set_message(limits::TruncatedReason(outcome.message));
   SendResult(std::move(result));
 }
 
@@ -438,7 +435,8 @@ absl::StatusOr<uint64_t> ParticipantImpl::RunPhaseOne(
   failpoint::Hit("participant_after_prepare").IgnoreError();
   // The coordinator keeps no more of the reason than this, and refuses a
   // longer one.
-  std::string error(prepared.message().substr(0, limits::kMaxReasonBytes));
+  std::string error = limits::TruncatedReason(
+      std::string_view(prepared.message().data(), prepared.message().size()));
   absl::Status reported =
       client_->ReportBranch(xid, *branch_id,
                             prepared.ok() ? v1::PHASE_ONE_OUTCOME_PREPARED

@@ -334,16 +334,6 @@ bool CanCompensate(const v1::Transaction& txn, const Graph& graph, int step,
                      });
 }
 
-// At most limits::kMaxReasonBytes, cut on a UTF-8 character boundary (proto
-// strings must stay valid UTF-8).
-std::string Truncated(std::string_view message) {
-  if (message.size() <= limits::kMaxReasonBytes) return std::string(message);
-  size_t end = limits::kMaxReasonBytes;
-  while (end > 0 && (static_cast<unsigned char>(message[end]) & 0xC0) == 0x80)
-    --end;
-  return std::string(message.substr(0, end));
-}
-
 std::string Attempts(uint32_t n) {
   return fmt::format("{} attempt{}", n, n == 1 ? "" : "s");
 }
@@ -375,7 +365,7 @@ void Settle(v1::Transaction* txn, int64_t now_ms) {
 void TurnToCompensation(v1::Transaction* txn, std::string_view reason,
                         int64_t now_ms) {
   SetGlobalStatus(txn, v1::GLOBAL_STATUS_ROLLING_BACK).IgnoreError();
-  txn->set_reason(Truncated(reason));
+  txn->set_reason(limits::TruncatedReason(reason));
   txn->set_decided_unix_ms(now_ms);
   for (v1::StepProgress& p : *txn->mutable_saga()->mutable_steps()) {
     p.set_status(p.attempts() > 0 ? v1::STEP_STATUS_COMPENSATION_PENDING
@@ -397,7 +387,7 @@ void Park(v1::Transaction* txn, uint32_t step, v1::StepStatus parked,
                            ? v1::GLOBAL_STATUS_COMMIT_STUCK
                            : v1::GLOBAL_STATUS_ROLLBACK_STUCK)
       .IgnoreError();
-  txn->set_reason(Truncated(reason));
+  txn->set_reason(limits::TruncatedReason(reason));
   ProgressOf(txn, step)->set_status(parked);
 }
 
@@ -410,7 +400,7 @@ void RecordAnswer(v1::StepProgress* p, v1::CommandOutcome outcome,
   p->set_next_attempt_unix_ms(0);
   p->set_updated_unix_ms(now_ms);
   if (outcome != v1::COMMAND_OUTCOME_DONE)
-    p->set_last_error(Truncated(message));
+    p->set_last_error(limits::TruncatedReason(message));
 }
 
 void ActionRetryable(v1::Transaction* txn, uint32_t step,

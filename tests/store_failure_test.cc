@@ -244,12 +244,16 @@ BOOST_AUTO_TEST_CASE(forget_while_loading_is_refused_and_restarts_still_work) {
 
   cluster.coordinator().Signal(SIGKILL);
   cluster.coordinator().WaitExit(10s);
-  cluster.LaunchCoordinator(
-      {"BATON_FAILPOINTS=before_resume_unfinished=delay(4000)"}, flags);
+  const auto go_on = cluster.dir() / "load";
+  cluster.LaunchCoordinator({"BATON_FAILPOINTS=before_resume_unfinished="
+                             "wait_file(" +
+                             go_on.string() + ")"},
+                            flags);
   BOOST_REQUIRE(cluster.WaitForHealth(false, 10s));
   auto early = ctl.Run(cluster, {"forget", xid, "--force", "--reason", "x"});
   BOOST_TEST(early.first != 0, early.second);
   BOOST_TEST(Says(early.second, "still being loaded"), early.second);
+  std::ofstream(go_on).close();
   BOOST_REQUIRE_MESSAGE(cluster.WaitForHealth(true, 20s), cluster.Logs());
   auto forgot = ctl.Run(cluster, {"forget", xid, "--force", "--reason", "x"});
   BOOST_TEST(forgot.first == 0, forgot.second);
@@ -287,8 +291,11 @@ BOOST_AUTO_TEST_CASE(a_start_that_fails_late_answers_open_calls_and_exits) {
   PutRaw(cluster.dir() / "coordinator",
          {{store_keys::UnfinishedKey(0, "0-1-999"), ""},
           {store_keys::RecordKey("0-1-999"), "not a record"}});
+  const auto go_on = cluster.dir() / "load";
   cluster.LaunchCoordinator(
-      {"BATON_FAILPOINTS=before_resume_unfinished=delay(3000)"});
+      {"BATON_FAILPOINTS=before_resume_unfinished="
+       "wait_file(" +
+       go_on.string() + ")"});
   BOOST_REQUIRE_MESSAGE(cluster.WaitForHealth(false, 10s), cluster.Logs());
 
   // Calls that are open when the start fails: a participant stream, and a
@@ -301,6 +308,14 @@ BOOST_AUTO_TEST_CASE(a_start_that_fails_late_answers_open_calls_and_exits) {
   BOOST_REQUIRE_MESSAGE(prepared.ok(), prepared.status());
   absl::StatusOr<v1::GlobalStatus> waited;
   std::thread commit([&] { waited = client->Commit(prepared->xid, true); });
+  // The commit is waiting once its decision is in the log.
+  BOOST_REQUIRE(WaitFor(
+      [&] {
+        auto t = client->GetTransaction(prepared->xid);
+        return t.ok() && t->status() == v1::GLOBAL_STATUS_COMMITTING;
+      },
+      10s));
+  std::ofstream(go_on).close();
 
   int code = cluster.coordinator().WaitExit(20s);
   commit.join();
@@ -308,7 +323,9 @@ BOOST_AUTO_TEST_CASE(a_start_that_fails_late_answers_open_calls_and_exits) {
   std::string err = cluster.coordinator().Stderr();
   BOOST_TEST(Says(err, "cannot start"), err);
   BOOST_TEST(Says(err, "t/0-1-999"), err);
-  BOOST_TEST(!waited.ok());
+  BOOST_TEST(absl::IsUnavailable(waited.status()), waited.status());
+  BOOST_TEST(Says(std::string(waited.status().message()), "shutting down"),
+             waited.status());
   BOOST_TEST(!participant.Finish().ok());
 }
 

@@ -756,6 +756,20 @@ class MisbehavingParticipantTest(BatonTestCase):
     metrics = True
     IGNORED_METRIC = "baton_participant_results_ignored_total"
 
+    def ignored(self):
+        return self.c.metric(self.IGNORED_METRIC) or 0
+
+    def wait_ignored(self, count):
+        """Waits until batond counted `count` ignored results in all.
+
+        A stream's messages are handled in order, so once the count is
+        reached the results under test were handled: the checks after it
+        observe their effect, not the time it takes to get there.
+        """
+        wait_for(lambda: self.ignored() >= count, 5,
+                 lambda: f"{self.IGNORED_METRIC} >= {count} "
+                         f"(is {self.ignored()})")
+
     def branch_states(self, xid):
         """(status, attempts) of every branch: what a result could change."""
         return {b.branch_id: (b.status, b.attempts)
@@ -803,9 +817,11 @@ class MisbehavingParticipantTest(BatonTestCase):
         stranger = self.foreign_stream()
         for command_id in self.FOREIGN_COMMAND_IDS:
             # One at a time, so a failure says which result was applied.
+            counted = self.ignored()
             self.send_foreign_result(stranger, xid, b, command_id)
             try:
-                self.stays_committing(xid, before)
+                self.wait_ignored(counted + 1)
+                self.stays_committing(xid, before, duration=0.2)
             except AssertionError as e:
                 raise AssertionError(f"after a foreign result with command_id "
                                      f"{command_id}: {e}") from None
@@ -823,14 +839,18 @@ class MisbehavingParticipantTest(BatonTestCase):
         c1 = got[b1]
         before = self.branch_states(xid)
         with self.check("right command_id, wrong branch_id"):
+            counted = self.ignored()
             p.result(c1.command_id, xid, b2, ps.BRANCH_ACTION_COMMIT,
                      ps.COMMAND_OUTCOME_DONE)
-            self.stays_committing(xid, before)
+            self.wait_ignored(counted + 1)
+            self.stays_committing(xid, before, duration=0.2)
         before = self.branch_states(xid)
         with self.check("right command_id, wrong action"):
+            counted = self.ignored()
             p.result(c1.command_id, xid, b1, ps.BRANCH_ACTION_ROLLBACK,
                      ps.COMMAND_OUTCOME_DONE)
-            self.stays_committing(xid, before)
+            self.wait_ignored(counted + 1)
+            self.stays_committing(xid, before, duration=0.2)
         p.answer(got[b1])
         p.answer(got[b2])
         self.c.wait_status(xid, ty.GLOBAL_STATUS_COMMITTED)
@@ -845,17 +865,21 @@ class MisbehavingParticipantTest(BatonTestCase):
         wait_for(lambda: self.branch(xid, b1).status == ty.BRANCH_STATUS_COMMITTED,
                  what=f"branch {b1} COMMITTED")
         before = self.branch_states(xid)
+        counted = self.ignored()
         p.answer(got[b1])
         p.answer(got[b1], ps.COMMAND_OUTCOME_FAILED, "late duplicate")
-        self.stays_committing(xid, before, duration=0.5)
+        self.wait_ignored(counted + 2)
+        self.stays_committing(xid, before, duration=0.2)
         p.answer(got[b2])
         self.c.wait_status(xid, ty.GLOBAL_STATUS_COMMITTED)
         before = self.c.get(xid)
+        counted = self.ignored()
         p.answer(got[b1])
         p.answer(got[b2], ps.COMMAND_OUTCOME_RETRY, "late duplicate")
-        assert_stays(lambda: self.c.get(xid) == before, 0.5,
+        self.wait_ignored(counted + 2)
+        assert_stays(lambda: self.c.get(xid) == before, 0.2,
                      f"{xid}'s record after duplicates")
-        self.assertIsNone(p.no_command_for(0.05), "a duplicate caused a resend")
+        self.assertIsNone(p.no_command_for(0.3), "a duplicate caused a resend")
 
     def test_commands_are_redelivered_after_the_stream_drops(self):
         ty = self.ty
