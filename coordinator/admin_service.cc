@@ -12,6 +12,7 @@
 #include "common/limits.h"
 #include "coordinator/message_size.h"
 #include "fmt/format.h"
+#include "protocols/instants.h"
 #include "protocols/saga.h"
 #include "protocols/transitions.h"
 
@@ -164,6 +165,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Read(
         Response out;
         grpc::Status s = Authorize(*context);
         if (s.ok()) s = fill(r, &out);
+        instants::Shift(&out, manager_->timeline()->WallOffsetMs());
         finish(s, out);
       });
 }
@@ -185,8 +187,13 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListTransactions(
                       wire::Finish<Response> finish) {
         auto out = std::make_shared<Response>();
         grpc::Status s = Authorize(*context);
-        if (s.ok()) s = FillList(r, out.get());
+        // Records keep the coordinator's time; people give the wall clock's.
+        const int64_t offset = manager_->timeline()->WallOffsetMs();
+        v1::ListTransactionsRequest on_timeline = r;
+        instants::Shift(&on_timeline, -offset);
+        if (s.ok()) s = FillList(on_timeline, out.get());
         if (!s.ok()) return finish(s, *out);
+        instants::Shift(out.get(), offset);
         // What memory showed may still be on its way to the disk.
         committer_->Submit(StoreBatch(), [finish = std::move(finish),
                                           out](const absl::Status& synced) {
@@ -220,8 +227,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Operate(Context* context,
             .actor = r.actor(),
             .override_unprepared = r.override_unprepared()};
         call(r, action,
-             [finish = std::move(finish)](const absl::Status& s,
-                                          const v1::Transaction& t) {
+             [finish = std::move(finish), timeline = manager_->timeline()](
+                 const absl::Status& s, const v1::Transaction& t) {
                v1::OperatorResponse out;
                absl::Status fit = s;
                if (s.ok()) {
@@ -229,6 +236,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Operate(Context* context,
                  fit = FitTransaction(
                      out.mutable_transaction(),
                      PeerReceiveBytes(0) - kMessageOverheadBytes);
+                 instants::Shift(&out, timeline->WallOffsetMs());
                }
                finish(ToGrpcStatus(fit), out);
              });

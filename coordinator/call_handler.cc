@@ -8,14 +8,16 @@
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/message_size.h"
 #include "coordinator/request_validation.h"
+#include "protocols/instants.h"
 
 namespace baton {
 namespace {
 
 // Validates, then runs `call(request, reply)`; the manager's reply becomes
-// the response handed to `finish`.
+// the response handed to `finish`, its instants shown on the wall clock.
 template <typename Request, typename Response, typename Call>
-void Run(const Request& request, FinishCall<Response> finish, Call call) {
+void Run(TransactionManager* manager, const Request& request,
+         FinishCall<Response> finish, Call call) {
   if (absl::Status s = Validate(request); !s.ok()) {
     finish(s, Response());
     return;
@@ -27,8 +29,9 @@ void Run(const Request& request, FinishCall<Response> finish, Call call) {
     return Metrics().request_seconds.With({method});
   }();
   auto start = std::chrono::steady_clock::now();
-  call(request, [finish = std::move(finish), start](const absl::Status& s,
-                                                    const auto& value) {
+  call(request, [finish = std::move(finish), start,
+                 timeline = manager->timeline()](const absl::Status& s,
+                                                 const auto& value) {
     latency->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count());
@@ -39,6 +42,7 @@ void Run(const Request& request, FinishCall<Response> finish, Call call) {
       } else {
         *response.mutable_transaction() = value;
       }
+      instants::Shift(&response, timeline->WallOffsetMs());
     }
     finish(s, std::move(response));
   });
@@ -48,19 +52,19 @@ void Run(const Request& request, FinishCall<Response> finish, Call call) {
 
 void HandleCall(TransactionManager* manager, const v1::BeginRequest& request,
                 FinishCall<v1::BeginResponse> finish) {
-  Run(request, std::move(finish),
+  Run(manager, request, std::move(finish),
       [manager](auto& r, auto reply) { manager->Begin(r, std::move(reply)); });
 }
 
 void HandleCall(TransactionManager* manager, const v1::CommitRequest& request,
                 FinishCall<v1::CommitResponse> finish) {
-  Run(request, std::move(finish),
+  Run(manager, request, std::move(finish),
       [manager](auto& r, auto reply) { manager->Commit(r, std::move(reply)); });
 }
 
 void HandleCall(TransactionManager* manager, const v1::RollbackRequest& request,
                 FinishCall<v1::RollbackResponse> finish) {
-  Run(request, std::move(finish), [manager](auto& r, auto reply) {
+  Run(manager, request, std::move(finish), [manager](auto& r, auto reply) {
     manager->Rollback(r, std::move(reply));
   });
 }
@@ -79,7 +83,7 @@ void HandleCall(TransactionManager* manager,
             s.ok() ? FitTransaction(r.mutable_transaction(), fits) : s;
         finish(fit, std::move(r));
       };
-  Run(request, std::move(fitted), [manager](auto& r, auto reply) {
+  Run(manager, request, std::move(fitted), [manager](auto& r, auto reply) {
     manager->GetTransaction(r.xid(), std::move(reply));
   });
 }
@@ -87,7 +91,7 @@ void HandleCall(TransactionManager* manager,
 void HandleCall(TransactionManager* manager,
                 const v1::RegisterBranchRequest& request,
                 FinishCall<v1::RegisterBranchResponse> finish) {
-  Run(request, std::move(finish), [manager](auto& r, auto reply) {
+  Run(manager, request, std::move(finish), [manager](auto& r, auto reply) {
     manager->RegisterBranch(r, std::move(reply));
   });
 }
@@ -95,7 +99,7 @@ void HandleCall(TransactionManager* manager,
 void HandleCall(TransactionManager* manager,
                 const v1::ReportBranchRequest& request,
                 FinishCall<v1::ReportBranchResponse> finish) {
-  Run(request, std::move(finish), [manager](auto& r, auto reply) {
+  Run(manager, request, std::move(finish), [manager](auto& r, auto reply) {
     manager->ReportBranch(r, std::move(reply));
   });
 }
@@ -103,7 +107,7 @@ void HandleCall(TransactionManager* manager,
 void HandleCall(TransactionManager* manager,
                 const v1::SubmitSagaRequest& request,
                 FinishCall<v1::SubmitSagaResponse> finish) {
-  Run(request, std::move(finish), [manager](auto& r, auto reply) {
+  Run(manager, request, std::move(finish), [manager](auto& r, auto reply) {
     manager->SubmitSaga(r, std::move(reply));
   });
 }

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "common/time.h"
+#include "common/timeline.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
@@ -10,7 +10,8 @@ namespace baton {
 void ParticipantRegistry::Attach(CommandStream* stream,
                                  const v1::Hello& hello) {
   std::lock_guard<std::mutex> lock(mu_);
-  sessions_[stream] = Session{hello, NowUnixMs(), NowUnixMs(), {}};
+  int64_t now = SystemTimeline()->Now();
+  sessions_[stream] = Session{hello, now, now, {}};
   for (const std::string& resource : hello.resources()) {
     by_resource_[resource].push_back(stream);
   }
@@ -43,7 +44,7 @@ bool ParticipantRegistry::Answered(CommandStream* stream,
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(stream);
   if (it == sessions_.end()) return false;
-  it->second.last_seen_unix_ms = NowUnixMs();
+  it->second.last_seen_unix_ms = SystemTimeline()->Now();
   auto command = it->second.in_flight.find(result.command_id());
   if (command == it->second.in_flight.end() ||
       command->second.xid != result.xid() ||
@@ -58,7 +59,8 @@ bool ParticipantRegistry::Answered(CommandStream* stream,
 void ParticipantRegistry::Touch(CommandStream* stream) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(stream);
-  if (it != sessions_.end()) it->second.last_seen_unix_ms = NowUnixMs();
+  if (it != sessions_.end())
+    it->second.last_seen_unix_ms = SystemTimeline()->Now();
 }
 
 bool ParticipantRegistry::TrySendLocked(CommandStream* stream,

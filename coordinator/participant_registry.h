@@ -27,6 +27,7 @@ struct InFlightCommand {
   v1::BranchAction action;
 };
 
+// Instants are readings of SystemTimeline(), like the manager's.
 struct AttachedParticipant {
   v1::Hello hello;
   int64_t attached_unix_ms;

@@ -7,7 +7,6 @@
 // record and puts it in the outbox tagged with the write that carries the
 // mark; OnDurable sends what its write made durable.
 
-#include "common/time.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/transaction_manager.h"
 #include "coordinator/xid.h"
@@ -136,7 +135,7 @@ void TransactionManager::StartSagaLocked(const v1::SubmitSagaRequest& request,
                                          Done done) {
   auto t = std::make_unique<LiveTransaction>();
   v1::Transaction& r = t->record;
-  int64_t now = NowUnixMs();
+  int64_t now = timeline_->Now();
   uint32_t timeout_ms = request.timeout_ms() == 0 ? options_.default_timeout_ms
                                                   : request.timeout_ms();
   r.set_xid(FormatXid({options_.node_id, epoch_, ++next_sequence_}));
@@ -145,6 +144,7 @@ void TransactionManager::StartSagaLocked(const v1::SubmitSagaRequest& request,
   r.set_status(v1::GLOBAL_STATUS_BEGUN);
   r.set_begun_unix_ms(now);
   r.set_deadline_unix_ms(now + timeout_ms);
+  r.set_timeout_ms(timeout_ms);
   r.set_request_id(request.request_id());
   if (absl::Status s = saga::Start(&r, request.definition(), now); !s.ok()) {
     return done(s, r);
@@ -165,7 +165,7 @@ void TransactionManager::StartSagaLocked(const v1::SubmitSagaRequest& request,
 // any; the caller then persists.
 bool TransactionManager::AdvanceSagaLocked(LiveTransaction* t) {
   if (t->resume_pending) return false;
-  int64_t now = NowUnixMs();
+  int64_t now = timeline_->Now();
   bool marked = false;
   for (const saga::StepCommand& c : saga::NextCommands(t->record, now)) {
     if (!sink_->Serves(saga::CallFor(t->record, c).resource())) continue;
@@ -241,7 +241,7 @@ void TransactionManager::OnSagaResultLocked(LiveTransaction* t,
   saga::StepCommand step = ToStepCommand(result.branch_id(), result.action());
   if (step.step >= static_cast<uint32_t>(t->record.saga().steps_size())) return;
   absl::Status s = saga::ApplyResult(&t->record, step, result.outcome(),
-                                     result.message(), NowUnixMs());
+                                     result.message(), timeline_->Now());
   if (!s.ok()) {
     spdlog::debug("xid={} ignoring saga result: {}", result.xid(),
                   s.ToString());

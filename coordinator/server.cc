@@ -10,7 +10,6 @@
 
 #include "common/failpoint.h"
 #include "common/limits.h"
-#include "common/time.h"
 #include "coordinator/admin_service.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/metrics_http.h"
@@ -89,6 +88,7 @@ std::string RenderMetrics(const TransactionManager& manager,
                           const ParticipantRegistry& registry) {
   std::string out = Metrics().Render();
   TransactionManager::Summary summary = manager.Summarize();
+  Timeline* timeline = manager.timeline();
   std::vector<std::pair<metrics::LabelValues, double>> unfinished;
   double needs_attention = 0;
   for (const auto& [key, count] : summary.counts) {
@@ -106,10 +106,19 @@ std::string RenderMetrics(const TransactionManager& manager,
   double oldest_age =
       summary.oldest_xid.empty()
           ? 0
-          : (NowUnixMs() - summary.oldest_begun_unix_ms) / 1000.0;
+          : (timeline->Now() - summary.oldest_begun_unix_ms) / 1000.0;
   metrics::RenderGauge(&out, "baton_oldest_unfinished_age_seconds",
                        "Age of the oldest unfinished transaction (0: none).",
                        {}, {{{}, oldest_age}});
+  metrics::RenderGauge(
+      &out, "baton_wall_clock_steps",
+      "Steps of the host's clock seen since start; no deadline moved with "
+      "them.",
+      {}, {{{}, static_cast<double>(timeline->steps())}});
+  metrics::RenderGauge(&out, "baton_wall_clock_offset_seconds",
+                       "How far the wall clock stepped away from the time "
+                       "deadlines are measured on, in all.",
+                       {}, {{{}, timeline->WallOffsetMs() / 1000.0}});
   metrics::RenderGauge(&out, "baton_retry_backlog",
                        "Owed phase-two commands waiting for a retry or a "
                        "participant.",

@@ -7,10 +7,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "common/failpoint.h"
-#include "common/time.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/xid.h"
 #include "fmt/format.h"
+#include "protocols/instants.h"
 #include "protocols/saga.h"
 #include "protocols/transitions.h"
 #include "protocols/two_phase.h"
@@ -42,7 +42,12 @@ TransactionManager::TransactionManager(const ManagerOptions& options,
                                        GroupCommitter* committer,
                                        TransactionStore* store,
                                        CommandSink* sink)
-    : options_(options), committer_(committer), store_(store), sink_(sink) {}
+    : options_(options),
+      timeline_(options.timeline != nullptr ? options.timeline
+                                            : SystemTimeline()),
+      committer_(committer),
+      store_(store),
+      sink_(sink) {}
 
 absl::Status TransactionManager::Init() {
   std::string value;
@@ -300,7 +305,7 @@ void TransactionManager::Begin(const v1::BeginRequest& request,
   }
   auto t = std::make_unique<LiveTransaction>();
   v1::Transaction& r = t->record;
-  int64_t now = NowUnixMs();
+  int64_t now = timeline_->Now();
   uint32_t timeout_ms = request.timeout_ms() == 0 ? options_.default_timeout_ms
                                                   : request.timeout_ms();
   r.set_xid(FormatXid({options_.node_id, epoch_, ++next_sequence_}));
@@ -311,6 +316,7 @@ void TransactionManager::Begin(const v1::BeginRequest& request,
   r.set_status(v1::GLOBAL_STATUS_BEGUN);
   r.set_begun_unix_ms(now);
   r.set_deadline_unix_ms(now + timeout_ms);
+  r.set_timeout_ms(timeout_ms);
   r.set_request_id(request.request_id());
   if (!r.request_id().empty()) xid_by_begin_request_[r.request_id()] = r.xid();
   spdlog::debug("xid={} begun: {}", r.xid(), r.name());
@@ -349,8 +355,8 @@ void TransactionManager::DecideAndReply(const std::string& xid, bool commit,
                                         uint32_t wait_timeout_ms,
                                         Reply<v1::GlobalStatus> reply) {
   auto aborted = std::make_shared<bool>(false);
-  Mutation mutate = [commit, reason, aborted](v1::Transaction* r,
-                                              bool* changed) {
+  Mutation mutate = [commit, reason, aborted, timeline = timeline_](
+                        v1::Transaction* r, bool* changed) {
     v1::GlobalStatus before = r->status();
     if (r->protocol() == v1::PROTOCOL_SAGA) {
       if (commit) {
@@ -359,7 +365,7 @@ void TransactionManager::DecideAndReply(const std::string& xid, bool commit,
             "succeeded",
             r->xid()));
       }
-      absl::Status s = saga::RequestCompensation(r, reason, NowUnixMs());
+      absl::Status s = saga::RequestCompensation(r, reason, timeline->Now());
       *changed = r->status() != before;
       return s;
     }
@@ -368,7 +374,7 @@ void TransactionManager::DecideAndReply(const std::string& xid, bool commit,
                                               : "before_rollback_decision");
       if (!fp.ok()) return fp;
     }
-    int64_t now = NowUnixMs();
+    int64_t now = timeline->Now();
     absl::Status s = commit ? two_phase::DecideCommit(r, now)
                             : two_phase::DecideRollback(r, reason, now);
     *changed = r->status() != before;
@@ -420,8 +426,9 @@ void TransactionManager::AddWaiter(const std::string& xid,
     if (stopped_waiting_) return reply(ShuttingDown(xid), v1::Transaction());
     LiveTransaction* t = FindLocked(xid);
     if (t != nullptr) {
-      int64_t deadline = NowUnixMs() + (wait_timeout_ms == 0 ? kDefaultWaitMs
-                                                             : wait_timeout_ms);
+      int64_t deadline =
+          timeline_->Now() +
+          (wait_timeout_ms == 0 ? kDefaultWaitMs : wait_timeout_ms);
       uint64_t id = next_waiter_id_++;
       t->waiters.push_back({id, deadline, std::move(reply)});
       waiter_deadlines_.emplace(deadline, std::make_pair(xid, id));
@@ -454,8 +461,8 @@ void TransactionManager::RegisterBranch(
                               .instance_id = request.instance_id()};
   Mutate(
       request.xid(),
-      [branch = std::move(branch), branch_id](v1::Transaction* r,
-                                              bool* changed) mutable {
+      [branch = std::move(branch), branch_id, timeline = timeline_](
+          v1::Transaction* r, bool* changed) mutable {
         if (r->protocol() == v1::PROTOCOL_SAGA) {
           return absl::FailedPreconditionError(fmt::format(
               "transaction {} is a saga: its steps came with it and it takes "
@@ -467,7 +474,7 @@ void TransactionManager::RegisterBranch(
         }
         int before = r->branches_size();
         absl::StatusOr<uint64_t> id =
-            two_phase::RegisterBranch(r, branch, NowUnixMs());
+            two_phase::RegisterBranch(r, branch, timeline->Now());
         if (!id.ok()) return id.status();
         *branch_id = *id;
         *changed = r->branches_size() != before;
@@ -486,13 +493,14 @@ void TransactionManager::ReportBranch(const v1::ReportBranchRequest& request,
   auto first = std::make_shared<bool>(false);  // For the fault point only.
   Mutate(
       request.xid(),
-      [request, first](v1::Transaction* r, bool* changed) {
+      [request, first, timeline = timeline_](v1::Transaction* r,
+                                             bool* changed) {
         v1::Branch* b = two_phase::FindBranch(r, request.branch_id());
         v1::BranchStatus before =
             b == nullptr ? v1::BRANCH_STATUS_UNSPECIFIED : b->status();
         absl::Status s =
             two_phase::ReportPhaseOne(r, request.branch_id(), request.outcome(),
-                                      request.error(), NowUnixMs());
+                                      request.error(), timeline->Now());
         *changed = *first = s.ok() && b->status() != before;
         return s;
       },
@@ -527,7 +535,7 @@ void TransactionManager::DispatchLocked(LiveTransaction* t, uint64_t branch_id,
   Delivery& d = t->deliveries[branch_id];
   if (d.command_id != 0) return;
   const v1::Branch& b = t->record.branches(static_cast<int>(branch_id - 1));
-  if (!ignore_backoff && b.next_retry_unix_ms() > NowUnixMs()) return;
+  if (!ignore_backoff && b.next_retry_unix_ms() > timeline_->Now()) return;
   failpoint::Hit("before_branch_command").IgnoreError();
   v1::BranchCommand command;
   command.set_command_id(next_command_id_++);
@@ -544,7 +552,7 @@ void TransactionManager::DispatchLocked(LiveTransaction* t, uint64_t branch_id,
         ->Add();
     d.command_id = command.command_id();
     command_deadlines_.emplace(
-        NowUnixMs() + options_.command_timeout_ms,
+        timeline_->Now() + options_.command_timeout_ms,
         CommandRef{t->record.xid(), branch_id, command.command_id()});
     return;
   }
@@ -585,7 +593,7 @@ void TransactionManager::OnCommandResult(const v1::BranchResult& result) {
   v1::GlobalStatus global_before = t->record.status();
   absl::Status s = two_phase::ApplyCommandResult(
       &t->record, result.branch_id(), result.action(), result.outcome(),
-      result.message(), NowUnixMs(), RetryDelayMs(b->attempts()));
+      result.message(), timeline_->Now(), RetryDelayMs(b->attempts()));
   if (!s.ok()) {
     log_summary_.Log(
         spdlog::level::warn, "stale results",
@@ -599,14 +607,14 @@ void TransactionManager::OnCommandResult(const v1::BranchResult& result) {
         ->Add();
     log_summary_.Log(
         spdlog::level::warn, fmt::format("failures at '{}'", b->resource()),
-        fmt::format("xid={} branch {} ({}) attempt {} failed{}: {}",
-                    result.xid(), result.branch_id(), b->resource(),
-                    b->attempts(),
-                    result.outcome() == v1::COMMAND_OUTCOME_FAILED
-                        ? " for good"
-                        : fmt::format(", retry in {} ms",
-                                      b->next_retry_unix_ms() - NowUnixMs()),
-                    result.message()));
+        fmt::format(
+            "xid={} branch {} ({}) attempt {} failed{}: {}", result.xid(),
+            result.branch_id(), b->resource(), b->attempts(),
+            result.outcome() == v1::COMMAND_OUTCOME_FAILED
+                ? " for good"
+                : fmt::format(", retry in {} ms",
+                              b->next_retry_unix_ms() - timeline_->Now()),
+            result.message()));
   }
   // A DONE that leaves the transaction's status as it was rides along with
   // its next write, at the latest the final one: lost in a crash, it only
@@ -844,6 +852,13 @@ void TransactionManager::Adopt(v1::Transaction record) {
   auto t = std::make_unique<LiveTransaction>();
   t->persisted_due = record.next_action_unix_ms();
   t->record = std::move(record);
+  // Written with the next change; until then a restart holds it again, to
+  // the same effect.
+  instants::CarryOver(&t->record, timeline_->Now(),
+                      {.grace_ms = options_.restart_grace_ms,
+                       .retry_max_ms = options_.retry_max_ms,
+                       .retry_window_ms = options_.retry_window_ms});
+  t->record.set_next_action_unix_ms(NextActionFor(t->record));
   const std::string xid = t->record.xid();
   if (!t->record.request_id().empty()) {
     xid_by_begin_request_.try_emplace(t->record.request_id(), xid);
@@ -861,8 +876,9 @@ void TransactionManager::Adopt(v1::Transaction record) {
         spdlog::level::warn, "open at restart",
         fmt::format(
             "xid={} was open when the coordinator stopped; rolling back", xid));
-    two_phase::DecideRollback(
-        &raw->record, "coordinator restarted while it was open", NowUnixMs())
+    two_phase::DecideRollback(&raw->record,
+                              "coordinator restarted while it was open",
+                              timeline_->Now())
         .IgnoreError();
     PersistLocked(raw, nullptr);
   }
@@ -891,10 +907,10 @@ void TransactionManager::Operate(const std::string& xid, OperatorAction action,
                                  const operator_actions::Request& request,
                                  Reply<v1::Transaction> reply) {
   auto audited = std::make_shared<bool>(false);
-  Mutation mutate = [action, request, audited](v1::Transaction* r,
-                                               bool* changed) {
+  Mutation mutate = [action, request, audited, timeline = timeline_](
+                        v1::Transaction* r, bool* changed) {
     int audits = r->audit_size();
-    int64_t now = NowUnixMs();
+    int64_t now = timeline->Now();
     absl::Status s;
     switch (action) {
       case OperatorAction::kForceCommit:
@@ -974,7 +990,7 @@ void TransactionManager::Forget(const std::string& xid,
   // transaction can be written after it and bring the record back.
   live_.erase(xid);
   operator_actions::AppendAudit(&tombstone, "forget", request, "record dropped",
-                                NowUnixMs());
+                                timeline_->Now());
   SubmitForget(std::move(tombstone), due, std::move(reply));
 }
 
@@ -994,7 +1010,7 @@ void TransactionManager::ForgetStored(const std::string& xid,
   if (s.ok()) s = operator_actions::CheckForgettable(record);
   if (!s.ok()) return reply(s, record);
   operator_actions::AppendAudit(&record, "forget", request, "record dropped",
-                                NowUnixMs());
+                                timeline_->Now());
   SubmitForget(std::move(record), /*unfinished_due=*/-1, std::move(reply));
 }
 

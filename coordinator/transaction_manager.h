@@ -17,6 +17,7 @@
 #include "baton/v1/participant_service.pb.h"
 #include "baton/v1/transaction_service.pb.h"
 #include "common/log_summary.h"
+#include "common/timeline.h"
 #include "coordinator/command_sink.h"
 #include "coordinator/group_commit.h"
 #include "coordinator/store.h"
@@ -42,6 +43,12 @@ struct ManagerOptions {
   // Transactions resumed per RunDue call after a restart, so a large backlog
   // does not starve new traffic.
   size_t resume_per_tick = 500;
+  // After a restart no stored deadline or retry window ends sooner than this
+  // (see instants::CarryOver).
+  int64_t restart_grace_ms = 5'000;
+  // Every instant the manager records or acts on is read from here. Not
+  // owned; null means SystemTimeline().
+  Timeline* timeline = nullptr;
 };
 
 // Owns every unfinished global transaction in memory and drives it through
@@ -106,8 +113,12 @@ class TransactionManager {
   // Resumes adopted transactions (paced), rolls back expired ones, resends
   // commands whose retry is due or whose answer is overdue, marks phase twos
   // past the retry window as needing attention, and answers waiters whose
-  // wait ran out. Called by the recovery loop.
+  // wait ran out. Called by the recovery loop with timeline()->Now().
   void RunDue(int64_t now_ms);
+
+  // The time every instant in the records is read on; answers add its
+  // wall offset (instants::Shift) to show them on the wall clock.
+  Timeline* timeline() const { return timeline_; }
 
   // An operator's action (protocols/operator_actions.h), answered with the
   // record once the change and its audit record are durable. Commands the
@@ -251,6 +262,7 @@ class TransactionManager {
   void ResumeSagaLocked(LiveTransaction* t);
 
   const ManagerOptions options_;
+  Timeline* const timeline_;
   GroupCommitter* const committer_;
   TransactionStore* const store_;
   CommandSink* const sink_;

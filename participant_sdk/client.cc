@@ -120,17 +120,20 @@ class GrpcTransactionClient : public TransactionClient {
                     grpc::Status (Stub::*unary)(grpc::ClientContext*,
                                                 const Request&, Response*),
                     std::chrono::milliseconds timeout = {}) {
+    if (timeout.count() == 0) timeout = options_.call_timeout;
     return FromGrpcStatus(internal::CallWithRetry(
-        timeout.count() == 0 ? options_.call_timeout : timeout,
-        options_.max_attempts, [&](grpc::ClientContext* context) {
+        timeout, options_.max_attempts, [&](grpc::ClientContext* context) {
           if (pipeline_ == nullptr) {
             return (stub_.get()->*unary)(context, request, response);
           }
           v1::PipelineCall call;
           *(call.*call_field)() = request;
           v1::PipelineResult result;
-          grpc::Status s = pipeline_->CallAndWait(std::move(call),
-                                                  context->deadline(), &result);
+          // On the monotonic clock: a step of the wall clock while the
+          // answer is awaited neither cuts the wait short nor stretches it.
+          grpc::Status s = pipeline_->CallAndWait(
+              std::move(call), std::chrono::steady_clock::now() + timeout,
+              &result);
           if (s.ok()) response->Swap((result.*result_field)());
           return s;
         }));

@@ -85,7 +85,8 @@ class ParticipantImpl : public Participant {
 
   bool WaitAttached(std::chrono::milliseconds timeout) override {
     std::unique_lock<std::mutex> lock(mu_);
-    return wake_.wait_for(lock, timeout, [this] { return attached_; });
+    return wake_.wait_until(lock, std::chrono::steady_clock::now() + timeout,
+                            [this] { return attached_; });
   }
 
   absl::Status AddTccResource(const std::string& name, TccResource* resource,
@@ -188,8 +189,9 @@ class ParticipantImpl : public Participant {
 
 void ParticipantImpl::PurgeBarriers() {
   std::unique_lock<std::mutex> lock(mu_);
-  while (!wake_.wait_for(lock, options_.barrier_purge_interval,
-                         [this] { return stopping_; })) {
+  while (!wake_.wait_until(
+      lock, std::chrono::steady_clock::now() + options_.barrier_purge_interval,
+      [this] { return stopping_; })) {
     lock.unlock();
     auto cutoff = std::chrono::system_clock::now() - options_.barrier_retention;
     int64_t cutoff_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -208,12 +210,16 @@ void ParticipantImpl::PurgeBarriers() {
   }
 }
 
+// Like every interval here, the backoff is waited on the monotonic clock,
+// so a step of the wall clock neither cuts it short nor stretches it.
 void ParticipantImpl::AttachLoop() {
   std::chrono::milliseconds backoff = options_.reconnect_initial;
   for (;;) {
     if (RunStream()) backoff = options_.reconnect_initial;
     std::unique_lock<std::mutex> lock(mu_);
-    if (wake_.wait_for(lock, backoff, [this] { return stopping_; })) return;
+    if (wake_.wait_until(lock, std::chrono::steady_clock::now() + backoff,
+                         [this] { return stopping_; }))
+      return;
     backoff = std::min(backoff * 2, options_.reconnect_max);
   }
 }
@@ -277,8 +283,9 @@ bool ParticipantImpl::RunStream() {
 // coordinator answers only for transactions it has decided.
 void ParticipantImpl::RecoverPeriodically() {
   std::unique_lock<std::mutex> lock(mu_);
-  while (!wake_.wait_for(lock, options_.recovery_interval,
-                         [this] { return stopping_; })) {
+  while (!wake_.wait_until(
+      lock, std::chrono::steady_clock::now() + options_.recovery_interval,
+      [this] { return stopping_; })) {
     if (!attached_) continue;
     lock.unlock();
     ReportInDoubt(/*all=*/false);

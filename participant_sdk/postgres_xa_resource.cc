@@ -308,8 +308,9 @@ void PostgresXaResource::Impl::StartPurging() {
 
 void PostgresXaResource::Impl::PurgeLoop() {
   std::unique_lock<std::mutex> lock(purge_mu_);
-  while (!purge_wake_.wait_for(lock, options_.purge_interval,
-                               [this] { return stopping_; })) {
+  while (!purge_wake_.wait_until(
+      lock, std::chrono::steady_clock::now() + options_.purge_interval,
+      [this] { return stopping_; })) {
     lock.unlock();
     int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())

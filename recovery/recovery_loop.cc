@@ -4,7 +4,6 @@
 #include <future>
 #include <vector>
 
-#include "common/time.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
@@ -43,11 +42,11 @@ void RecoveryLoop::Start() {
 }
 
 void RecoveryLoop::Run() {
-  int64_t next_purge = NowUnixMs();
+  int64_t next_purge = manager_->timeline()->Now();
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     lock.unlock();
-    int64_t now = NowUnixMs();
+    int64_t now = manager_->timeline()->Now();
     manager_->RunDue(now);
     if (now >= next_purge) {
       while (PurgeFinishedBefore(now - options_.finished_retention_ms) ==
@@ -58,8 +57,10 @@ void RecoveryLoop::Run() {
                                     options_.purge_interval_ms);
     }
     lock.lock();
-    wake_.wait_for(lock, std::chrono::milliseconds(options_.tick_ms),
-                   [this] { return stopping_; });
+    wake_.wait_until(lock,
+                     std::chrono::steady_clock::now() +
+                         std::chrono::milliseconds(options_.tick_ms),
+                     [this] { return stopping_; });
   }
 }
 

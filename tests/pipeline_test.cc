@@ -53,8 +53,8 @@ std::map<uint64_t, v1::PipelineResult> RoundTrip(
   return results;
 }
 
-std::chrono::system_clock::time_point InTenSeconds() {
-  return std::chrono::system_clock::now() + 10s;
+std::chrono::steady_clock::time_point InTenSeconds() {
+  return std::chrono::steady_clock::now() + 10s;
 }
 
 // Begins a transaction whose one branch nobody serves, reports it prepared,

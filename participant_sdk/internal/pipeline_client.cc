@@ -186,7 +186,7 @@ void PipelineClient::Call(v1::PipelineCall call, Done done) {
 }
 
 grpc::Status PipelineClient::CallAndWait(
-    v1::PipelineCall call, std::chrono::system_clock::time_point deadline,
+    v1::PipelineCall call, std::chrono::steady_clock::time_point deadline,
     v1::PipelineResult* result) {
   struct Answer {
     std::mutex mu;

@@ -43,7 +43,7 @@ class PipelineClient {
   // Call, waiting for the answer until `deadline` (DEADLINE_EXCEEDED past
   // it; the call may still take effect).
   grpc::Status CallAndWait(v1::PipelineCall call,
-                           std::chrono::system_clock::time_point deadline,
+                           std::chrono::steady_clock::time_point deadline,
                            v1::PipelineResult* result);
 
  private:
