@@ -44,8 +44,8 @@ struct ManagerOptions {
   // does not starve new traffic.
   size_t resume_per_tick = 500;
   // After a restart no stored deadline or retry window ends sooner than this
-  // (see instants::CarryOver).
-  int64_t restart_grace_ms = 5'000;
+  // (see instants::CarryOver): time for participants to reattach.
+  int64_t restart_grace_ms = 10'000;
   // Every instant the manager records or acts on is read from here. Not
   // owned; null means SystemTimeline().
   Timeline* timeline = nullptr;

@@ -25,7 +25,7 @@ struct CarryOverLimits {
   // Nothing that ends a transaction's patience (its deadline, a saga step's
   // answer, the retry window) comes sooner than this after a restart, or
   // its own full duration if that is shorter.
-  int64_t grace_ms = 5'000;
+  int64_t grace_ms = 10'000;
   // The longest phase-two backoff.
   int64_t retry_max_ms = 60'000;
   int64_t retry_window_ms = 10 * 60'000;
