@@ -111,15 +111,22 @@ void Family<Histogram>::Render(std::string* out) const {
   }
 }
 
-void RenderGauge(std::string* out, const std::string& name,
-                 const std::string& help,
-                 const std::vector<std::string>& labels,
-                 const std::vector<std::pair<LabelValues, double>>& samples) {
-  RenderHeader(out, name, help, "gauge");
+void RenderSampled(std::string* out, const std::string& name,
+                   const std::string& help, const std::string& type,
+                   const std::vector<std::string>& labels,
+                   const std::vector<std::pair<LabelValues, double>>& samples) {
+  RenderHeader(out, name, help, type.c_str());
   for (const auto& [values, value] : samples) {
     *out += fmt::format("{} {}\n", Series(name, labels, values),
                         FormatValue(value));
   }
+}
+
+void RenderGauge(std::string* out, const std::string& name,
+                 const std::string& help,
+                 const std::vector<std::string>& labels,
+                 const std::vector<std::pair<LabelValues, double>>& samples) {
+  RenderSampled(out, name, help, "gauge", labels, samples);
 }
 
 std::vector<double> LatencyBuckets() {

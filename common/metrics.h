@@ -93,7 +93,13 @@ std::string Series(const std::string& name,
                    const std::vector<std::string>& labels,
                    const LabelValues& values);
 
-// Appends a gauge read at scrape time: HELP, TYPE and one line per sample.
+// Appends samples read at scrape time, of `type` ("gauge", or "counter"
+// for a count kept elsewhere): HELP, TYPE and one line per sample.
+void RenderSampled(std::string* out, const std::string& name,
+                   const std::string& help, const std::string& type,
+                   const std::vector<std::string>& labels,
+                   const std::vector<std::pair<LabelValues, double>>& samples);
+// RenderSampled of a gauge.
 void RenderGauge(std::string* out, const std::string& name,
                  const std::string& help,
                  const std::vector<std::string>& labels,

@@ -7,11 +7,13 @@
 
 namespace baton {
 
-Timeline::Timeline(Clock* clock)
+Timeline::Timeline(Clock* clock, int64_t offset_ms)
     : clock_(clock),
-      now_(clock->WallMs()),
-      last_wall_(now_),
-      last_steady_(clock->SteadyMs()) {}
+      last_wall_(clock->WallMs()),
+      last_steady_(clock->SteadyMs()),
+      offset_(offset_ms) {
+  now_ = last_wall_ - offset_ms;
+}
 
 int64_t Timeline::Now() {
   int64_t step = 0;

@@ -22,11 +22,13 @@ namespace baton {
 // retry, whichever way it goes.
 //
 // The offset is how far the wall clock has moved from the timeline: the sum
-// of the steps seen, 0 until the first. Add it to show an instant as the
-// wall clock reads now; subtract it from an instant a person gave.
+// of the steps seen, plus any small moves back it absorbed. Add it to show an
+// instant as the wall clock reads now; subtract it from an instant a person
+// gave.
 //
-// Across a restart the timeline starts again at the wall clock;
-// docs/RECOVERY.md says how stored instants carry over.
+// batond keeps the offset in its store and continues the timeline after a
+// restart (recovery/timeline_offset.h); docs/RECOVERY.md, "Time", has the
+// whole rule.
 //
 // Thread-safe.
 class Timeline {
@@ -35,8 +37,10 @@ class Timeline {
   // latter, far beyond NTP's 0.05% slew) between two readings is a step.
   static constexpr int64_t kStepToleranceMs = 250;
 
-  // Starts at `clock`'s wall time. `clock` must outlive this object.
-  explicit Timeline(Clock* clock);
+  // Starts at `clock`'s wall time minus `offset_ms`: 0 for a new timeline,
+  // or the offset an earlier process's timeline had reached, to continue
+  // it. `clock` must outlive this object.
+  explicit Timeline(Clock* clock, int64_t offset_ms = 0);
 
   Timeline(const Timeline&) = delete;
   Timeline& operator=(const Timeline&) = delete;

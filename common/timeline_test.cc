@@ -74,6 +74,16 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(timeline.steps() == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(a_continued_timeline_keeps_its_offset) {
+  ManualClock clock;
+  Timeline timeline(&clock, 2 * kHour);
+  BOOST_TEST(timeline.Now() == clock.WallMs() - 2 * kHour);
+  BOOST_TEST(timeline.WallOffsetMs() == 2 * kHour);
+  BOOST_TEST(timeline.steps() == 0u);
+  clock.Advance(10);
+  BOOST_TEST(timeline.Now() == clock.WallMs() - 2 * kHour);
+}
+
 BOOST_AUTO_TEST_CASE(a_suspended_host_counts_as_a_step) {
   // A resumed virtual machine: the wall clock moved, the monotonic one did
   // not, and no timeout may fire for the time nobody ran.

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "common/timeline.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
@@ -10,7 +9,7 @@ namespace baton {
 void ParticipantRegistry::Attach(CommandStream* stream,
                                  const v1::Hello& hello) {
   std::lock_guard<std::mutex> lock(mu_);
-  int64_t now = SystemTimeline()->Now();
+  int64_t now = timeline_->Now();
   sessions_[stream] = Session{hello, now, now, {}};
   for (const std::string& resource : hello.resources()) {
     by_resource_[resource].push_back(stream);
@@ -44,7 +43,7 @@ bool ParticipantRegistry::Answered(CommandStream* stream,
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(stream);
   if (it == sessions_.end()) return false;
-  it->second.last_seen_unix_ms = SystemTimeline()->Now();
+  it->second.last_seen_unix_ms = timeline_->Now();
   auto command = it->second.in_flight.find(result.command_id());
   if (command == it->second.in_flight.end() ||
       command->second.xid != result.xid() ||
@@ -59,8 +58,7 @@ bool ParticipantRegistry::Answered(CommandStream* stream,
 void ParticipantRegistry::Touch(CommandStream* stream) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(stream);
-  if (it != sessions_.end())
-    it->second.last_seen_unix_ms = SystemTimeline()->Now();
+  if (it != sessions_.end()) it->second.last_seen_unix_ms = timeline_->Now();
 }
 
 bool ParticipantRegistry::TrySendLocked(CommandStream* stream,

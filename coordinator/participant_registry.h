@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "baton/v1/participant_service.pb.h"
+#include "common/timeline.h"
 #include "coordinator/command_sink.h"
 
 namespace baton {
@@ -27,7 +28,7 @@ struct InFlightCommand {
   v1::BranchAction action;
 };
 
-// Instants are readings of SystemTimeline(), like the manager's.
+// Instants are readings of the registry's timeline (the manager's).
 struct AttachedParticipant {
   v1::Hello hello;
   int64_t attached_unix_ms;
@@ -40,6 +41,9 @@ struct AttachedParticipant {
 // command for it; the registering instance is preferred. Thread-safe.
 class ParticipantRegistry : public CommandSink {
  public:
+  // `timeline` must outlive this object.
+  explicit ParticipantRegistry(Timeline* timeline) : timeline_(timeline) {}
+
   // `stream` must stay valid until Detach(stream) returns.
   void Attach(CommandStream* stream, const v1::Hello& hello);
   // Forgets the stream and returns the commands it never answered.
@@ -68,6 +72,7 @@ class ParticipantRegistry : public CommandSink {
 
   bool TrySendLocked(CommandStream* stream, const v1::BranchCommand& command);
 
+  Timeline* const timeline_;
   mutable std::mutex mu_;
   std::unordered_map<CommandStream*, Session> sessions_;
   std::unordered_map<std::string, std::vector<CommandStream*>> by_resource_;

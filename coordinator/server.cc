@@ -18,6 +18,7 @@
 #include "coordinator/store.h"
 #include "fmt/format.h"
 #include "protocols/transitions.h"
+#include "recovery/timeline_offset.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
@@ -72,7 +73,8 @@ struct Server::Parts {
   HealthGate health;
   std::unique_ptr<TransactionStore> store;
   std::unique_ptr<GroupCommitter> committer;
-  ParticipantRegistry registry;
+  std::unique_ptr<Timeline> timeline;
+  std::unique_ptr<ParticipantRegistry> registry;
   std::unique_ptr<TransactionManager> manager;
   std::unique_ptr<RecoveryLoop> recovery;
   std::unique_ptr<TransactionServiceImpl> transaction_service;
@@ -110,11 +112,11 @@ std::string RenderMetrics(const TransactionManager& manager,
   metrics::RenderGauge(&out, "baton_oldest_unfinished_age_seconds",
                        "Age of the oldest unfinished transaction (0: none).",
                        {}, {{{}, oldest_age}});
-  metrics::RenderGauge(
-      &out, "baton_wall_clock_steps",
+  metrics::RenderSampled(
+      &out, "baton_wall_clock_steps_total",
       "Steps of the host's clock seen since start; no deadline moved with "
       "them.",
-      {}, {{{}, static_cast<double>(timeline->steps())}});
+      "counter", {}, {{{}, static_cast<double>(timeline->steps())}});
   metrics::RenderGauge(&out, "baton_wall_clock_offset_seconds",
                        "How far the wall clock stepped away from the time "
                        "deadlines are measured on, in all.",
@@ -155,9 +157,16 @@ absl::Status Server::Start(const ServerOptions& options,
             s.ToString());
         health->StoreFailed();
       });
+  absl::StatusOr<int64_t> offset = LoadTimelineOffset(parts->store.get());
+  if (!offset.ok()) return offset.status();
+  parts->timeline = std::make_unique<Timeline>(SystemClock(), *offset);
+  parts->registry =
+      std::make_unique<ParticipantRegistry>(parts->timeline.get());
+  ManagerOptions manager_options = options.manager;
+  manager_options.timeline = parts->timeline.get();
   parts->manager = std::make_unique<TransactionManager>(
-      options.manager, parts->committer.get(), parts->store.get(),
-      &parts->registry);
+      manager_options, parts->committer.get(), parts->store.get(),
+      parts->registry.get());
   if (s = parts->manager->Init(); !s.ok()) return s;
   parts->recovery = std::make_unique<RecoveryLoop>(
       options.recovery, parts->store.get(), parts->committer.get(),
@@ -165,11 +174,11 @@ absl::Status Server::Start(const ServerOptions& options,
   parts->transaction_service =
       std::make_unique<TransactionServiceImpl>(parts->manager.get());
   parts->participant_service = std::make_unique<ParticipantServiceImpl>(
-      &parts->registry, parts->manager.get(), options.manager.node_id);
+      parts->registry.get(), parts->manager.get(), options.manager.node_id);
 
   parts->admin_service = std::make_unique<AdminServiceImpl>(
       options.admin_token, parts->store.get(), parts->committer.get(),
-      parts->manager.get(), &parts->registry);
+      parts->manager.get(), parts->registry.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -205,7 +214,7 @@ absl::Status Server::Start(const ServerOptions& options,
   if (!options.metrics_listen_address.empty()) {
     auto http = MetricsHttpServer::Start(
         options.metrics_listen_address,
-        [manager = parts->manager.get(), registry = &parts->registry] {
+        [manager = parts->manager.get(), registry = parts->registry.get()] {
           return RenderMetrics(*manager, *registry);
         });
     if (!http.ok()) return http.status();

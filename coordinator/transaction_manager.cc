@@ -271,7 +271,7 @@ absl::Status TransactionManager::NotFound(const std::string& xid) {
     return absl::NotFoundError(fmt::format(
         "transaction {} was forgotten by an operator ({}) at unix ms {}: {}",
         xid, forget.actor().empty() ? "unknown" : forget.actor(),
-        forget.unix_ms(), forget.reason()));
+        forget.unix_ms() + timeline_->WallOffsetMs(), forget.reason()));
   }
   return absl::NotFoundError(fmt::format(
       "no transaction {} (never begun here, or finished and purged)", xid));

@@ -121,6 +121,19 @@ BOOST_AUTO_TEST_CASE(the_retry_window_found_spent_leaves_the_grace) {
   BOOST_TEST(txn.decided_unix_ms() == kNow - 2 * kHour);  // History stays.
 }
 
+BOOST_AUTO_TEST_CASE(a_window_in_time_is_left_alone) {
+  v1::Transaction txn = Committing(kNow - 60'000, kNow + 500);
+  txn.set_retry_window_start_unix_ms(kNow - 1000);  // An operator's retry.
+  BOOST_TEST(!CarryOver(&txn, kNow, kLimits));
+  BOOST_TEST(txn.retry_window_start_unix_ms() == kNow - 1000);
+  // Restarted from an operator's retry long ago: the later start counts.
+  txn.set_retry_window_start_unix_ms(kNow - kHour);
+  txn.set_decided_unix_ms(kNow - 2 * kHour);
+  BOOST_TEST(CarryOver(&txn, kNow, kLimits));
+  BOOST_TEST(txn.retry_window_start_unix_ms() ==
+             kNow - kLimits.retry_window_ms + kLimits.grace_ms);
+}
+
 BOOST_AUTO_TEST_CASE(a_decision_in_the_future_is_brought_back_to_now) {
   v1::Transaction txn = Committing(kNow + 2 * kHour, 0);
   CarryOver(&txn, kNow, kLimits);

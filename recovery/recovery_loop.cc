@@ -14,7 +14,8 @@ RecoveryLoop::RecoveryLoop(const RecoveryOptions& options,
     : options_(options),
       store_(store),
       committer_(committer),
-      manager_(manager) {}
+      manager_(manager),
+      offset_saver_(manager->timeline(), committer) {}
 
 RecoveryLoop::~RecoveryLoop() {
   {
@@ -48,6 +49,7 @@ void RecoveryLoop::Run() {
     lock.unlock();
     int64_t now = manager_->timeline()->Now();
     manager_->RunDue(now);
+    offset_saver_.SaveIfMoved();
     if (now >= next_purge) {
       while (PurgeFinishedBefore(now - options_.finished_retention_ms) ==
              options_.purge_batch) {

@@ -10,6 +10,7 @@
 #include "coordinator/group_commit.h"
 #include "coordinator/store.h"
 #include "coordinator/transaction_manager.h"
+#include "recovery/timeline_offset.h"
 
 namespace baton {
 
@@ -25,7 +26,8 @@ struct RecoveryOptions {
 };
 
 // Finishes what the coordinator started: resumes every unfinished
-// transaction after a restart, drives deadlines and phase-two retries, and
+// transaction after a restart, drives deadlines and phase-two retries,
+// saves the manager's timeline offset when the wall clock stepped, and
 // purges old terminal records. Owns one thread.
 class RecoveryLoop {
  public:
@@ -55,6 +57,7 @@ class RecoveryLoop {
   TransactionStore* const store_;
   GroupCommitter* const committer_;
   TransactionManager* const manager_;
+  TimelineOffsetSaver offset_saver_;  // Used by the thread only.
 
   std::mutex mu_;
   std::condition_variable wake_;
