@@ -42,6 +42,11 @@ CoordinatorMetrics::CoordinatorMetrics()
           "Branch results ignored because they answer no command sent on "
           "their stream and still unanswered (wrong id, xid, branch or "
           "action, or a duplicate).",
+          {}),
+      illegal_status_moves(
+          "baton_illegal_status_moves_total",
+          "Status moves the status graph refused where Baton's own checks "
+          "should have made them legal: a bug; the log names the xid.",
           {}) {}
 
 std::string CoordinatorMetrics::Render() const {
@@ -57,6 +62,7 @@ std::string CoordinatorMetrics::Render() const {
   pipeline_message_calls.Render(&out);
   operator_actions.Render(&out);
   participant_results_ignored.Render(&out);
+  illegal_status_moves.Render(&out);
   return out;
 }
 

@@ -36,6 +36,7 @@ struct CoordinatorMetrics {
   metrics::Family<metrics::Counter> operator_actions;
   // Branch results that answered no command outstanding on their stream.
   metrics::Family<metrics::Counter> participant_results_ignored;
+  metrics::Family<metrics::Counter> illegal_status_moves;
 
   // Everything above, in the text format.
   std::string Render() const;

@@ -131,6 +131,15 @@ std::string RenderMetrics(const TransactionManager& manager,
   return out;
 }
 
+// The record keeps its status; the move is counted and logged.
+void ReportIllegalMove(std::string_view xid, std::string_view refused) {
+  Metrics().illegal_status_moves.With({})->Add();
+  spdlog::error(
+      "xid={} a status move Baton should never make was refused "
+      "(please report this): {}",
+      xid, refused);
+}
+
 }  // namespace
 
 absl::Status Server::Start(const ServerOptions& options,
@@ -138,6 +147,7 @@ absl::Status Server::Start(const ServerOptions& options,
   // The parts belong to the server from the start, so a start that fails
   // half way is torn down like a running server: gRPC first, while every
   // object it may still call into is alive.
+  SetIllegalMoveObserver(&ReportIllegalMove);
   std::unique_ptr<Server> server(new Server);
   server->parts_ = std::make_unique<Parts>();
   Parts* parts = server->parts_.get();

@@ -49,12 +49,12 @@ std::string FinishByHand(v1::Transaction* txn, v1::BranchStatus done,
   std::vector<const v1::Branch*> marked;
   for (v1::Branch& b : *txn->mutable_branches()) {
     if (b.status() == done) continue;
-    SetBranchStatus(&b, done).IgnoreError();  // Legal from every unfinished.
+    MoveBranchStatus(txn->xid(), &b, done);  // Legal from every unfinished.
     b.set_next_retry_unix_ms(0);
     b.set_updated_unix_ms(now_ms);
     marked.push_back(&b);
   }
-  SetGlobalStatus(txn, terminal).IgnoreError();
+  MoveGlobalStatus(txn, terminal);
   txn->set_finished_unix_ms(now_ms);
   txn->set_paused(false);
   return marked.empty()
@@ -86,7 +86,7 @@ absl::Status CommitOpen(v1::Transaction* txn, const Request& request,
   v1::Transaction changed = *txn;
   for (v1::Branch& b : *changed.mutable_branches()) {
     if (b.status() != v1::BRANCH_STATUS_REGISTERED) continue;
-    SetBranchStatus(&b, v1::BRANCH_STATUS_PREPARED).IgnoreError();
+    MoveBranchStatus(txn->xid(), &b, v1::BRANCH_STATUS_PREPARED);
     b.set_updated_unix_ms(now_ms);
   }
   if (absl::Status s = two_phase::DecideCommit(&changed, now_ms); !s.ok()) {
@@ -219,14 +219,13 @@ absl::Status RetryNow(v1::Transaction* txn, const Request& request,
   std::vector<const v1::Branch*> reopened;
   for (v1::Branch& b : *txn->mutable_branches()) {
     if (b.status() != failed) continue;
-    SetBranchStatus(&b, v1::BRANCH_STATUS_PREPARED).IgnoreError();
+    MoveBranchStatus(txn->xid(), &b, v1::BRANCH_STATUS_PREPARED);
     reopened.push_back(&b);
   }
   two_phase::MakeRetriesDue(txn);
   if (NeedsAttention(txn->status())) {
-    SetGlobalStatus(txn, commit ? v1::GLOBAL_STATUS_COMMITTING
-                                : v1::GLOBAL_STATUS_ROLLING_BACK)
-        .IgnoreError();
+    MoveGlobalStatus(txn, commit ? v1::GLOBAL_STATUS_COMMITTING
+                                 : v1::GLOBAL_STATUS_ROLLING_BACK);
   }
   txn->set_retry_window_start_unix_ms(now_ms);
   std::string detail = fmt::format("{} command(s) due now",

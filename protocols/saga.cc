@@ -352,10 +352,10 @@ void Settle(v1::Transaction* txn, int64_t now_ms) {
   }
   // From BEGUN, COMMITTING or a stuck status these moves are legal.
   if (forward) {
-    SetGlobalStatus(txn, v1::GLOBAL_STATUS_COMMITTED).IgnoreError();
+    MoveGlobalStatus(txn, v1::GLOBAL_STATUS_COMMITTED);
     if (txn->decided_unix_ms() == 0) txn->set_decided_unix_ms(now_ms);
   } else {
-    SetGlobalStatus(txn, v1::GLOBAL_STATUS_ROLLED_BACK).IgnoreError();
+    MoveGlobalStatus(txn, v1::GLOBAL_STATUS_ROLLED_BACK);
   }
   txn->set_finished_unix_ms(now_ms);
 }
@@ -364,12 +364,13 @@ void Settle(v1::Transaction* txn, int64_t now_ms) {
 // its compensation, the others are skipped.
 void TurnToCompensation(v1::Transaction* txn, std::string_view reason,
                         int64_t now_ms) {
-  SetGlobalStatus(txn, v1::GLOBAL_STATUS_ROLLING_BACK).IgnoreError();
+  MoveGlobalStatus(txn, v1::GLOBAL_STATUS_ROLLING_BACK);
   txn->set_reason(limits::TruncatedReason(reason));
   txn->set_decided_unix_ms(now_ms);
   for (v1::StepProgress& p : *txn->mutable_saga()->mutable_steps()) {
-    p.set_status(p.attempts() > 0 ? v1::STEP_STATUS_COMPENSATION_PENDING
-                                  : v1::STEP_STATUS_SKIPPED);
+    MoveStepStatus(txn->xid(), &p,
+                   p.attempts() > 0 ? v1::STEP_STATUS_COMPENSATION_PENDING
+                                    : v1::STEP_STATUS_SKIPPED);
     p.set_next_attempt_unix_ms(0);
     p.set_timeout_unix_ms(0);
     p.set_updated_unix_ms(now_ms);
@@ -383,12 +384,11 @@ void TurnToCompensation(v1::Transaction* txn, std::string_view reason,
 void Park(v1::Transaction* txn, uint32_t step, v1::StepStatus parked,
           std::string_view reason) {
   // Legal from the statuses above, and a no-op when already stuck.
-  SetGlobalStatus(txn, parked == v1::STEP_STATUS_FAILED
-                           ? v1::GLOBAL_STATUS_COMMIT_STUCK
-                           : v1::GLOBAL_STATUS_ROLLBACK_STUCK)
-      .IgnoreError();
+  MoveGlobalStatus(txn, parked == v1::STEP_STATUS_FAILED
+                            ? v1::GLOBAL_STATUS_COMMIT_STUCK
+                            : v1::GLOBAL_STATUS_ROLLBACK_STUCK);
   txn->set_reason(limits::TruncatedReason(reason));
-  ProgressOf(txn, step)->set_status(parked);
+  MoveStepStatus(txn->xid(), ProgressOf(txn, step), parked);
 }
 
 // ---------------------------------------------------------------------------
@@ -415,7 +415,7 @@ void ActionRetryable(v1::Transaction* txn, uint32_t step,
                        now_ms);
     return;
   }
-  p->set_status(v1::STEP_STATUS_PENDING);
+  MoveStepStatus(txn->xid(), p, v1::STEP_STATUS_PENDING);
   p->set_next_attempt_unix_ms(now_ms + BackoffMs(def.retry(), p->attempts()));
 }
 
@@ -426,7 +426,7 @@ void ActionOutcome(v1::Transaction* txn, uint32_t step,
   v1::StepProgress* p = ProgressOf(txn, step);
   switch (outcome) {
     case v1::COMMAND_OUTCOME_DONE:
-      p->set_status(v1::STEP_STATUS_SUCCEEDED);
+      MoveStepStatus(txn->xid(), p, v1::STEP_STATUS_SUCCEEDED);
       p->set_action_succeeded(true);
       Settle(txn, now_ms);
       return;
@@ -476,11 +476,11 @@ void CompensationOutcome(v1::Transaction* txn, uint32_t step,
   v1::StepProgress* p = ProgressOf(txn, step);
   switch (outcome) {
     case v1::COMMAND_OUTCOME_DONE:
-      p->set_status(v1::STEP_STATUS_COMPENSATED);
+      MoveStepStatus(txn->xid(), p, v1::STEP_STATUS_COMPENSATED);
       Settle(txn, now_ms);
       return;
     case v1::COMMAND_OUTCOME_RETRY:
-      p->set_status(v1::STEP_STATUS_COMPENSATION_PENDING);
+      MoveStepStatus(txn->xid(), p, v1::STEP_STATUS_COMPENSATION_PENDING);
       p->set_next_attempt_unix_ms(
           now_ms + BackoffMs(def.retry(), p->compensation_attempts()));
       return;
@@ -586,12 +586,12 @@ absl::Status Start(v1::Transaction* txn, const v1::SagaDefinition& definition,
   for (v1::SagaStep& step : *saga->mutable_definition()->mutable_steps()) {
     FillDefaults(&step);
     v1::StepProgress* p = saga->add_steps();
-    p->set_status(v1::STEP_STATUS_PENDING);
+    MoveStepStatus(txn->xid(), p, v1::STEP_STATUS_PENDING);
     p->set_updated_unix_ms(now_ms);
   }
   // Forward recovery decides at once to reach the end, whatever it takes.
   if (definition.forward_recovery()) {
-    SetGlobalStatus(txn, v1::GLOBAL_STATUS_COMMITTING).IgnoreError();
+    MoveGlobalStatus(txn, v1::GLOBAL_STATUS_COMMITTING);
     txn->set_decided_unix_ms(now_ms);
   }
   return absl::OkStatus();
@@ -631,10 +631,10 @@ absl::Status MarkDispatched(v1::Transaction* txn, const StepCommand& command,
   }
   v1::StepProgress* p = ProgressOf(txn, command.step);
   if (action) {
-    p->set_status(v1::STEP_STATUS_RUNNING);
+    MoveStepStatus(txn->xid(), p, v1::STEP_STATUS_RUNNING);
     p->set_attempts(p->attempts() + 1);
   } else {
-    p->set_status(v1::STEP_STATUS_COMPENSATING);
+    MoveStepStatus(txn->xid(), p, v1::STEP_STATUS_COMPENSATING);
     p->set_compensation_attempts(p->compensation_attempts() + 1);
   }
   p->set_next_attempt_unix_ms(0);
@@ -714,9 +714,11 @@ bool MarkStuckIfRetryWindowPassed(v1::Transaction* txn, int64_t now_ms,
   txn->set_reason(fmt::format(
       "{} unfinished after {} s: {}", compensating ? "compensation" : "saga",
       retry_window_ms / 1000, DescribeStep(*txn, step)));
-  SetGlobalStatus(txn, compensating ? v1::GLOBAL_STATUS_ROLLBACK_STUCK
-                                    : v1::GLOBAL_STATUS_COMMIT_STUCK)
-      .IgnoreError();  // Both moves are legal from the running statuses.
+  MoveGlobalStatus(
+      txn, compensating
+               ? v1::GLOBAL_STATUS_ROLLBACK_STUCK
+               : v1::GLOBAL_STATUS_COMMIT_STUCK);  // Both moves are legal from
+                                                   // the running statuses.
   return true;
 }
 
@@ -796,16 +798,15 @@ absl::StatusOr<std::string> RetryParked(v1::Transaction* txn, int64_t now_ms) {
                               ? v1::STEP_STATUS_COMPENSATION_PENDING
                               : v1::STEP_STATUS_UNSPECIFIED;
     if (owed == v1::STEP_STATUS_UNSPECIFIED) continue;
-    p->set_status(owed);
+    MoveStepStatus(txn->xid(), p, owed);
     p->set_updated_unix_ms(now_ms);
     if (!reopened.empty()) reopened += ", ";
     reopened += fmt::format("'{}'", StepOf(*txn, i).name());
   }
   if (NeedsAttention(txn->status())) {
-    SetGlobalStatus(txn, IsCommitSide(txn->status())
-                             ? v1::GLOBAL_STATUS_COMMITTING
-                             : v1::GLOBAL_STATUS_ROLLING_BACK)
-        .IgnoreError();
+    MoveGlobalStatus(txn, IsCommitSide(txn->status())
+                              ? v1::GLOBAL_STATUS_COMMITTING
+                              : v1::GLOBAL_STATUS_ROLLING_BACK);
   }
   txn->set_retry_window_start_unix_ms(now_ms);
   return reopened;
@@ -824,8 +825,9 @@ absl::StatusOr<std::string> FinishByHand(v1::Transaction* txn, int64_t now_ms) {
                        : p->status() == v1::STEP_STATUS_COMPENSATED ||
                              p->status() == v1::STEP_STATUS_SKIPPED;
     if (done) continue;
-    p->set_status(commit ? v1::STEP_STATUS_SUCCEEDED
-                         : v1::STEP_STATUS_COMPENSATED);
+    MoveStepStatus(
+        txn->xid(), p,
+        commit ? v1::STEP_STATUS_SUCCEEDED : v1::STEP_STATUS_COMPENSATED);
     p->set_next_attempt_unix_ms(0);
     p->set_timeout_unix_ms(0);
     p->set_updated_unix_ms(now_ms);
@@ -842,31 +844,6 @@ bool UsesResource(const v1::Transaction& txn, std::string_view resource) {
     return s.action().resource() == resource ||
            s.compensation().resource() == resource;
   });
-}
-
-std::string_view StepStatusName(v1::StepStatus status) {
-  switch (status) {
-    case v1::STEP_STATUS_PENDING:
-      return "pending";
-    case v1::STEP_STATUS_RUNNING:
-      return "running";
-    case v1::STEP_STATUS_SUCCEEDED:
-      return "succeeded";
-    case v1::STEP_STATUS_FAILED:
-      return "failed";
-    case v1::STEP_STATUS_COMPENSATION_PENDING:
-      return "compensation pending";
-    case v1::STEP_STATUS_COMPENSATING:
-      return "compensating";
-    case v1::STEP_STATUS_COMPENSATED:
-      return "compensated";
-    case v1::STEP_STATUS_COMPENSATION_FAILED:
-      return "compensation failed";
-    case v1::STEP_STATUS_SKIPPED:
-      return "skipped";
-    default:
-      return "unspecified";
-  }
 }
 
 }  // namespace baton::saga

@@ -183,9 +183,6 @@ const v1::SagaCall& CallFor(const v1::Transaction& txn,
 // True if some step's action or compensation is served by `resource`.
 bool UsesResource(const v1::Transaction& txn, std::string_view resource);
 
-// A short lower-case name for operators ("compensation pending").
-std::string_view StepStatusName(v1::StepStatus status);
-
 }  // namespace baton::saga
 
 #endif  // BATON_PROTOCOLS_SAGA_H_

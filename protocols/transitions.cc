@@ -1,6 +1,9 @@
 #include "protocols/transitions.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <initializer_list>
 #include <string>
 
@@ -11,6 +14,7 @@ namespace {
 
 using v1::BranchStatus;
 using v1::GlobalStatus;
+using v1::StepStatus;
 
 template <typename S>
 struct Edge {
@@ -60,7 +64,56 @@ constexpr Edge<BranchStatus> kBranchEdges[] = {
      {v1::BRANCH_STATUS_ROLLED_BACK, v1::BRANCH_STATUS_PREPARED}},
 };
 
+// Forward: a step waits (PENDING), runs, and succeeds, or waits again after
+// a retryable failure, or parks (FAILED, forward recovery only). Turning to
+// compensation makes every step that was ever dispatched owe its
+// compensation and skips the rest. An operator's retry reopens a parked
+// step; finishing by hand marks a step done from wherever it stands on the
+// saga's side.
+constexpr Edge<StepStatus> kStepEdges[] = {
+    {v1::STEP_STATUS_UNSPECIFIED, {v1::STEP_STATUS_PENDING}},
+    {v1::STEP_STATUS_PENDING,
+     {v1::STEP_STATUS_RUNNING, v1::STEP_STATUS_COMPENSATION_PENDING,
+      v1::STEP_STATUS_SKIPPED, v1::STEP_STATUS_SUCCEEDED}},
+    {v1::STEP_STATUS_RUNNING,
+     {v1::STEP_STATUS_SUCCEEDED, v1::STEP_STATUS_PENDING,
+      v1::STEP_STATUS_FAILED, v1::STEP_STATUS_COMPENSATION_PENDING}},
+    {v1::STEP_STATUS_SUCCEEDED, {v1::STEP_STATUS_COMPENSATION_PENDING}},
+    {v1::STEP_STATUS_FAILED,
+     {v1::STEP_STATUS_PENDING, v1::STEP_STATUS_SUCCEEDED}},
+    {v1::STEP_STATUS_COMPENSATION_PENDING,
+     {v1::STEP_STATUS_COMPENSATING, v1::STEP_STATUS_COMPENSATED}},
+    {v1::STEP_STATUS_COMPENSATING,
+     {v1::STEP_STATUS_COMPENSATED, v1::STEP_STATUS_COMPENSATION_PENDING,
+      v1::STEP_STATUS_COMPENSATION_FAILED}},
+    {v1::STEP_STATUS_COMPENSATION_FAILED,
+     {v1::STEP_STATUS_COMPENSATION_PENDING, v1::STEP_STATUS_COMPENSATED}},
+};
+
+std::atomic<IllegalMoveObserver> illegal_move_observer{nullptr};
+
+// A move the caller's checks should have made legal was refused.
+void ReportIllegalMove(std::string_view xid, const std::string& refused) {
+#ifndef NDEBUG
+  std::fprintf(stderr, "illegal status move in %.*s: %s\n",
+               static_cast<int>(xid.size()), xid.data(), refused.c_str());
+  std::abort();
+#else
+  if (IllegalMoveObserver observer = illegal_move_observer.load()) {
+    observer(xid, refused);
+  }
+#endif
+}
+
 }  // namespace
+
+void SetIllegalMoveObserver(IllegalMoveObserver observer) {
+  illegal_move_observer.store(observer);
+}
+
+bool IsLegalStepTransition(StepStatus from, StepStatus to) {
+  return InTable(kStepEdges, from, to);
+}
 
 bool IsLegalGlobalTransition(GlobalStatus from, GlobalStatus to) {
   return InTable(kGlobalEdges, from, to);
@@ -112,6 +165,59 @@ absl::Status SetBranchStatus(v1::Branch* branch, BranchStatus to) {
   }
   branch->set_status(to);
   return absl::OkStatus();
+}
+
+absl::Status SetStepStatus(v1::StepProgress* step, StepStatus to) {
+  if (step->status() == to) return absl::OkStatus();
+  if (!IsLegalStepTransition(step->status(), to)) {
+    return absl::FailedPreconditionError(
+        fmt::format("a step is {} and cannot become {}",
+                    StepStatusName(step->status()), StepStatusName(to)));
+  }
+  step->set_status(to);
+  return absl::OkStatus();
+}
+
+void MoveGlobalStatus(v1::Transaction* txn, GlobalStatus to) {
+  absl::Status s = SetGlobalStatus(txn, to);
+  if (!s.ok()) ReportIllegalMove(txn->xid(), std::string(s.message()));
+}
+
+void MoveBranchStatus(std::string_view xid, v1::Branch* branch,
+                      BranchStatus to) {
+  absl::Status s = SetBranchStatus(branch, to);
+  if (!s.ok()) ReportIllegalMove(xid, std::string(s.message()));
+}
+
+void MoveStepStatus(std::string_view xid, v1::StepProgress* step,
+                    StepStatus to) {
+  absl::Status s = SetStepStatus(step, to);
+  if (!s.ok()) ReportIllegalMove(xid, std::string(s.message()));
+}
+
+std::string_view StepStatusName(StepStatus status) {
+  switch (status) {
+    case v1::STEP_STATUS_PENDING:
+      return "pending";
+    case v1::STEP_STATUS_RUNNING:
+      return "running";
+    case v1::STEP_STATUS_SUCCEEDED:
+      return "succeeded";
+    case v1::STEP_STATUS_FAILED:
+      return "failed";
+    case v1::STEP_STATUS_COMPENSATION_PENDING:
+      return "compensation pending";
+    case v1::STEP_STATUS_COMPENSATING:
+      return "compensating";
+    case v1::STEP_STATUS_COMPENSATED:
+      return "compensated";
+    case v1::STEP_STATUS_COMPENSATION_FAILED:
+      return "compensation failed";
+    case v1::STEP_STATUS_SKIPPED:
+      return "skipped";
+    default:
+      return "unspecified";
+  }
 }
 
 std::string_view GlobalStatusName(GlobalStatus status) {

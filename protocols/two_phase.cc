@@ -64,20 +64,18 @@ void Settle(v1::Transaction* txn, int64_t now_ms) {
     if (b.status() != done) {
       txn->set_reason(fmt::format("branch {} ({}) failed: {}", b.branch_id(),
                                   b.resource(), b.last_error()));
-      SetGlobalStatus(txn, commit ? v1::GLOBAL_STATUS_COMMIT_STUCK
-                                  : v1::GLOBAL_STATUS_ROLLBACK_STUCK)
-          .IgnoreError();
+      MoveGlobalStatus(txn, commit ? v1::GLOBAL_STATUS_COMMIT_STUCK
+                                   : v1::GLOBAL_STATUS_ROLLBACK_STUCK);
       return;
     }
   }
-  SetGlobalStatus(
-      txn, commit ? v1::GLOBAL_STATUS_COMMITTED : v1::GLOBAL_STATUS_ROLLED_BACK)
-      .IgnoreError();
+  MoveGlobalStatus(txn, commit ? v1::GLOBAL_STATUS_COMMITTED
+                               : v1::GLOBAL_STATUS_ROLLED_BACK);
   txn->set_finished_unix_ms(now_ms);
 }
 
 void Decide(v1::Transaction* txn, v1::GlobalStatus to, int64_t now_ms) {
-  SetGlobalStatus(txn, to).IgnoreError();  // Callers checked BEGUN.
+  MoveGlobalStatus(txn, to);  // Callers checked BEGUN.
   txn->set_decided_unix_ms(now_ms);
   Settle(txn, now_ms);
 }
@@ -304,10 +302,9 @@ bool MarkStuckIfRetryWindowPassed(v1::Transaction* txn, int64_t now_ms,
       b.attempts() == 0 ? std::string("was never answered")
                         : fmt::format("failed {} attempt(s), last: {}",
                                       b.attempts(), b.last_error())));
-  SetGlobalStatus(txn, IsCommitSide(txn->status())
-                           ? v1::GLOBAL_STATUS_COMMIT_STUCK
-                           : v1::GLOBAL_STATUS_ROLLBACK_STUCK)
-      .IgnoreError();
+  MoveGlobalStatus(txn, IsCommitSide(txn->status())
+                            ? v1::GLOBAL_STATUS_COMMIT_STUCK
+                            : v1::GLOBAL_STATUS_ROLLBACK_STUCK);
   return true;
 }
 

@@ -180,7 +180,7 @@ class Ctl {
         attempts += "+" + std::to_string(p.compensation_attempts());
       }
       table.Add({def.name(), def.action().resource(), OrDash(after),
-                 std::string(saga::StepStatusName(p.status())), attempts,
+                 std::string(StepStatusName(p.status())), attempts,
                  OrDash(p.last_error()), FormatTime(p.next_attempt_unix_ms())});
     }
     return table;
