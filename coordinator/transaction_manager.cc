@@ -1037,6 +1037,7 @@ void TransactionManager::SubmitForget(v1::Transaction tombstone,
 
 TransactionManager::Summary TransactionManager::Summarize() const {
   Summary summary;
+  const int64_t now = timeline_->Now();
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [xid, t] : live_) {
     const v1::Transaction& r = t->record;
@@ -1045,6 +1046,10 @@ TransactionManager::Summary TransactionManager::Summarize() const {
         r.begun_unix_ms() < summary.oldest_begun_unix_ms) {
       summary.oldest_xid = xid;
       summary.oldest_begun_unix_ms = r.begun_unix_ms();
+    }
+    if (r.protocol() == v1::PROTOCOL_SAGA) {
+      summary.retry_backlog += saga::Backlog(r, now);
+      continue;
     }
     for (const two_phase::Command& c : two_phase::PendingCommands(r)) {
       auto d = t->deliveries.find(c.branch_id);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <set>
 #include <string>
 
 #include "common/limits.h"
@@ -743,6 +744,21 @@ int64_t NextActionTime(const v1::Transaction& txn, int64_t retry_window_ms) {
     }
   }
   return next;
+}
+
+size_t Backlog(const v1::Transaction& txn, int64_t now_ms) {
+  if (!HasSaga(txn) || IsTerminal(txn.status())) return 0;
+  std::set<uint32_t> owed;
+  for (const StepCommand& c : NextCommands(txn, now_ms)) owed.insert(c.step);
+  for (int i = 0; i < txn.saga().steps_size(); ++i) {
+    const v1::StepProgress& p = txn.saga().steps(i);
+    bool waits = p.status() == v1::STEP_STATUS_PENDING ||
+                 p.status() == v1::STEP_STATUS_COMPENSATION_PENDING;
+    if (waits && p.next_attempt_unix_ms() > now_ms) {
+      owed.insert(static_cast<uint32_t>(i));
+    }
+  }
+  return owed.size();
 }
 
 int64_t BackoffMs(const v1::RetryPolicy& policy, uint32_t failures) {

@@ -326,6 +326,22 @@ BOOST_AUTO_TEST_CASE(retryable_failure_backs_off_then_succeeds) {
   BOOST_TEST(txn.status() == v1::GLOBAL_STATUS_COMMITTED);
 }
 
+BOOST_AUTO_TEST_CASE(backlog_counts_steps_owed_and_not_in_flight) {
+  v1::Transaction txn = Started(Def({Step("a"), Step("b")}));
+  // Owed, and not sent: no participant served them yet.
+  BOOST_TEST(Backlog(txn, kNow) == 2u);
+  DispatchAll(&txn);
+  BOOST_TEST(Backlog(txn, kNow) == 0u);  // Both in flight.
+  Answer(&txn, Act(0), kRetry, kNow + 10, "busy");
+  BOOST_TEST(Backlog(txn, kNow + 10) == 1u);   // Waiting out its backoff.
+  BOOST_TEST(Backlog(txn, kNow + 110) == 1u);  // Due, not yet sent.
+  Answer(&txn, Act(1), kDone, kNow + 20);
+  DispatchAll(&txn, kNow + 110);
+  BOOST_TEST(Backlog(txn, kNow + 110) == 0u);
+  Answer(&txn, Act(0), kDone, kNow + 120);
+  BOOST_TEST(Backlog(txn, kNow + 120) == 0u);  // Committed.
+}
+
 BOOST_AUTO_TEST_CASE(spent_retry_budget_compensates_with_the_backoff_schedule) {
   v1::SagaStep pay = Step("pay", {"reserve"});
   pay.mutable_retry()->set_max_attempts(4);
