@@ -811,10 +811,14 @@ void TransactionManager::ExpireCommandsLocked(int64_t now_ms) {
       Metrics()
           .phase_two_failures.With({b->resource(), ActionLabel(c.action)})
           ->Add();
-      two_phase::ApplyCommandResult(&t->record, ref.branch_id, c.action,
-                                    v1::COMMAND_OUTCOME_RETRY, why, now_ms,
-                                    RetryDelayMs(b->attempts()))
-          .IgnoreError();
+      absl::Status s = two_phase::ApplyCommandResult(
+          &t->record, ref.branch_id, c.action, v1::COMMAND_OUTCOME_RETRY, why,
+          now_ms, RetryDelayMs(b->attempts()));
+      if (!s.ok()) {
+        spdlog::error("xid={} branch {}: cannot count the timeout: {}", ref.xid,
+                      ref.branch_id, s.ToString());
+        continue;
+      }
       PersistLocked(t, nullptr);
     }
   }
@@ -876,10 +880,13 @@ void TransactionManager::Adopt(v1::Transaction record) {
         spdlog::level::warn, "open at restart",
         fmt::format(
             "xid={} was open when the coordinator stopped; rolling back", xid));
-    two_phase::DecideRollback(&raw->record,
-                              "coordinator restarted while it was open",
-                              timeline_->Now())
-        .IgnoreError();
+    absl::Status s = two_phase::DecideRollback(
+        &raw->record, "coordinator restarted while it was open",
+        timeline_->Now());
+    if (!s.ok()) {
+      spdlog::error("xid={} could not be rolled back at restart: {}", xid,
+                    s.ToString());
+    }
     PersistLocked(raw, nullptr);
   }
 }
