@@ -625,6 +625,20 @@ class BadInputTest(BatonTestCase):
                             contains=["timeout_ms"], what="Begin(24 h + 1 ms)")
         self.assertTrue(self.begin(timeout_ms=over - 1))
 
+    def test_the_record_keeps_its_timeout_and_a_deadline_to_match(self):
+        response = self.c.tx.Begin(
+            self.ts.BeginRequest(name="t", timeout_ms=5000),
+            timeout=CALL_TIMEOUT_S)
+        record = self.c.get(response.xid)
+        self.assertEqual(record.timeout_ms, 5000)
+        self.assertEqual(record.deadline_unix_ms - record.begun_unix_ms, 5000)
+        self.assertEqual(response.deadline_unix_ms, record.deadline_unix_ms)
+        # Instants read as the wall clock: begun within a minute of now.
+        self.assertLess(abs(record.begun_unix_ms - time.time() * 1000), 60000)
+        # A zero timeout takes the coordinator's default, and says which.
+        default = self.c.get(self.begin())
+        self.assertGreater(default.timeout_ms, 0)
+
     def test_application_data_over_64_kib_is_invalid_argument(self):
         xid = self.begin()
         self.assertTrue(self.register(xid, "r", application_data=b"x" * 65536))
