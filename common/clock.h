@@ -1,6 +1,7 @@
 #ifndef BATON_COMMON_CLOCK_H_
 #define BATON_COMMON_CLOCK_H_
 
+#include <atomic>
 #include <cstdint>
 
 namespace baton {
@@ -28,16 +29,16 @@ class Clock {
 Clock* SystemClock();
 
 // A clock that moves only when told: tests step the wall clock without the
-// steady one, or the other way round. Not thread-safe on its own; tests
-// that share one across threads advance it only while those are idle.
+// steady one, or the other way round. Thread-safe, so the threads of the
+// code under test may read it while the test moves it.
 class ManualClock : public Clock {
  public:
   explicit ManualClock(int64_t wall_ms = 1'800'000'000'000,
                        int64_t steady_ms = 0)
       : wall_ms_(wall_ms), steady_ms_(steady_ms) {}
 
-  int64_t WallMs() override { return wall_ms_; }
-  int64_t SteadyMs() override { return steady_ms_; }
+  int64_t WallMs() override { return wall_ms_.load(); }
+  int64_t SteadyMs() override { return steady_ms_.load(); }
 
   // Time passes: both clocks move by `ms`.
   void Advance(int64_t ms) {
@@ -48,8 +49,8 @@ class ManualClock : public Clock {
   void StepWall(int64_t ms) { wall_ms_ += ms; }
 
  private:
-  int64_t wall_ms_;
-  int64_t steady_ms_;
+  std::atomic<int64_t> wall_ms_;
+  std::atomic<int64_t> steady_ms_;
 };
 
 }  // namespace baton
