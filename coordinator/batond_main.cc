@@ -34,8 +34,15 @@ int main(int argc, char** argv) {
                  "Directory of the LevelDB store")
       ->capture_default_str();
   app.add_option("--node-id", options.manager.node_id,
-                 "This coordinator's node id; it prefixes every xid")
+                 "The first shard this batond hosts; a shard's number "
+                 "prefixes its xids")
       ->capture_default_str();
+  app.add_option("--shards", options.manager.shards,
+                 "How many shards this batond hosts, numbered on from "
+                 "--node-id; each has its own lock and recovery schedule, and "
+                 "all share one store and its group commit")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u));
   app.add_option("--default-timeout-ms", options.manager.default_timeout_ms,
                  "Timeout of transactions begun without one")
       ->capture_default_str()

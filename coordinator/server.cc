@@ -75,8 +75,8 @@ struct Server::Parts {
   std::unique_ptr<GroupCommitter> committer;
   std::unique_ptr<Timeline> timeline;
   std::unique_ptr<ParticipantRegistry> registry;
-  std::unique_ptr<TransactionManager> manager;
   std::unique_ptr<RecoveryLoop> recovery;
+  std::unique_ptr<TransactionManager> manager;
   std::unique_ptr<TransactionServiceImpl> transaction_service;
   std::unique_ptr<ParticipantServiceImpl> participant_service;
   std::unique_ptr<AdminServiceImpl> admin_service;
@@ -174,13 +174,14 @@ absl::Status Server::Start(const ServerOptions& options,
       std::make_unique<ParticipantRegistry>(parts->timeline.get());
   ManagerOptions manager_options = options.manager;
   manager_options.timeline = parts->timeline.get();
-  parts->manager = std::make_unique<TransactionManager>(
-      manager_options, parts->committer.get(), parts->store.get(),
-      parts->registry.get());
-  if (s = parts->manager->Init(); !s.ok()) return s;
   parts->recovery = std::make_unique<RecoveryLoop>(
       options.recovery, parts->store.get(), parts->committer.get(),
-      parts->manager.get());
+      parts->registry.get());
+  parts->manager = std::make_unique<TransactionManager>(
+      manager_options, parts->committer.get(), parts->store.get(),
+      parts->registry.get(), parts->recovery->hooks());
+  if (s = parts->manager->Init(); !s.ok()) return s;
+  parts->recovery->Attach(parts->manager.get());
   parts->transaction_service =
       std::make_unique<TransactionServiceImpl>(parts->manager.get());
   parts->participant_service = std::make_unique<ParticipantServiceImpl>(
@@ -250,7 +251,7 @@ Server::~Server() {
   grpc_server_.reset();
   if (!parts_) return;
   parts_->metrics_http.reset();
-  parts_->recovery.reset();
+  if (parts_->recovery) parts_->recovery->Stop();
   if (parts_->committer) parts_->committer->Stop();
 }
 

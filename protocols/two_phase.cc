@@ -37,22 +37,6 @@ v1::BranchStatus FailedStatus(v1::BranchAction action) {
                                             : v1::BRANCH_STATUS_ROLLBACK_FAILED;
 }
 
-// The action phase two owes this branch, if any.
-bool OwedAction(const v1::Transaction& txn, const v1::Branch& b,
-                v1::BranchAction* action) {
-  if (IsCommitSide(txn.status())) {
-    *action = v1::BRANCH_ACTION_COMMIT;
-    return b.status() == v1::BRANCH_STATUS_PREPARED;
-  }
-  if (IsRollbackSide(txn.status())) {
-    *action = v1::BRANCH_ACTION_ROLLBACK;
-    return b.status() == v1::BRANCH_STATUS_REGISTERED ||
-           b.status() == v1::BRANCH_STATUS_PREPARED ||
-           b.status() == v1::BRANCH_STATUS_PREPARE_FAILED;
-  }
-  return false;
-}
-
 // Moves a phase-two transaction to its terminal or needs-attention status
 // once no command is pending.
 void Settle(v1::Transaction* txn, int64_t now_ms) {
@@ -81,6 +65,22 @@ void Decide(v1::Transaction* txn, v1::GlobalStatus to, int64_t now_ms) {
 }
 
 }  // namespace
+
+// The action phase two owes this branch, if any.
+bool OwedAction(const v1::Transaction& txn, const v1::Branch& b,
+                v1::BranchAction* action) {
+  if (IsCommitSide(txn.status())) {
+    *action = v1::BRANCH_ACTION_COMMIT;
+    return b.status() == v1::BRANCH_STATUS_PREPARED;
+  }
+  if (IsRollbackSide(txn.status())) {
+    *action = v1::BRANCH_ACTION_ROLLBACK;
+    return b.status() == v1::BRANCH_STATUS_REGISTERED ||
+           b.status() == v1::BRANCH_STATUS_PREPARED ||
+           b.status() == v1::BRANCH_STATUS_PREPARE_FAILED;
+  }
+  return false;
+}
 
 v1::BranchType BranchTypeFor(v1::Protocol protocol) {
   switch (protocol) {

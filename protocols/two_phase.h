@@ -71,6 +71,10 @@ struct Command {
   v1::BranchAction action;
 };
 
+// The action phase two owes branch `b` of `txn`, if any.
+bool OwedAction(const v1::Transaction& txn, const v1::Branch& b,
+                v1::BranchAction* action);
+
 // The phase-two commands still owed to branches, in branch order. Branches
 // that answered "failed, do not retry" are not included.
 std::vector<Command> PendingCommands(const v1::Transaction& txn);

@@ -10,31 +10,61 @@ namespace baton {
 
 RecoveryLoop::RecoveryLoop(const RecoveryOptions& options,
                            TransactionStore* store, GroupCommitter* committer,
-                           TransactionManager* manager)
+                           CommandSink* sink)
     : options_(options),
       store_(store),
       committer_(committer),
-      manager_(manager),
-      offset_saver_(manager->timeline(), committer) {}
+      in_doubt_(store, sink, &log_summary_) {}
 
-RecoveryLoop::~RecoveryLoop() {
+RecoveryLoop::~RecoveryLoop() { Stop(); }
+
+void RecoveryLoop::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
+  purger_.Drain();
+  in_doubt_.Drain();
+}
+
+ManagerHooks RecoveryLoop::hooks() {
+  return {
+      .wakeups = [this](uint32_t shard) -> Wakeups* { return schedule(shard); },
+      .in_doubt = &in_doubt_};
+}
+
+ShardSchedule* RecoveryLoop::schedule(uint32_t shard) {
+  absl::MutexLock lock(&schedules_mu_);
+  std::unique_ptr<ShardSchedule>& s = schedules_[shard];
+  if (s == nullptr)
+    s = std::make_unique<ShardSchedule>(options_.resume_per_tick);
+  return s.get();
+}
+
+void RecoveryLoop::Attach(TransactionManager* manager) {
+  manager_ = manager;
+  offset_saver_ =
+      std::make_unique<TimelineOffsetSaver>(manager->timeline(), committer_);
+  next_purge_ms_ = manager->timeline()->Now();
 }
 
 absl::Status RecoveryLoop::ResumeUnfinished() {
   size_t count = 0;
+  absl::Status adopted;
   absl::Status s = store_->ScanUnfinished([&](const v1::Transaction& txn) {
-    manager_->Adopt(txn);
+    std::string xid = txn.xid();
+    adopted = manager_->Adopt(txn);
+    if (!adopted.ok()) return false;
+    schedule(manager_->TableFor(xid)->shard())->QueueResume(xid);
     ++count;
     return true;
   });
-  if (s.ok())
+  if (s.ok()) s = adopted;
+  if (s.ok()) {
     spdlog::info("recovery: resumed {} unfinished transaction(s)", count);
+  }
   return s;
 }
 
@@ -42,28 +72,40 @@ void RecoveryLoop::Start() {
   thread_ = std::thread([this] { Run(); });
 }
 
+void RecoveryLoop::RunDue(int64_t now_ms) {
+  for (const auto& table : manager_->tables()) {
+    schedule(table->shard())->RunDue(table.get(), now_ms);
+  }
+  manager_->log_summary()->Flush();
+  log_summary_.Flush();
+}
+
 void RecoveryLoop::Run() {
-  int64_t next_purge = manager_->timeline()->Now();
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     lock.unlock();
     int64_t now = manager_->timeline()->Now();
-    manager_->RunDue(now);
-    offset_saver_.SaveIfMoved();
-    if (now >= next_purge) {
-      while (PurgeFinishedBefore(now - options_.finished_retention_ms) ==
-             options_.purge_batch) {
-      }
-      next_purge =
-          now + std::clamp<int64_t>(options_.finished_retention_ms / 10, 100,
-                                    options_.purge_interval_ms);
-    }
+    RunDue(now);
+    offset_saver_->SaveIfMoved();
+    MaybePurge(now);
     lock.lock();
     wake_.wait_until(lock,
                      std::chrono::steady_clock::now() +
                          std::chrono::milliseconds(options_.tick_ms),
                      [this] { return stopping_; });
   }
+}
+
+void RecoveryLoop::MaybePurge(int64_t now_ms) {
+  if (now_ms < next_purge_ms_ || purging_.exchange(true)) return;
+  next_purge_ms_ =
+      now_ms + std::clamp<int64_t>(options_.finished_retention_ms / 10, 100,
+                                   options_.purge_interval_ms);
+  purger_.Post([this, cutoff = now_ms - options_.finished_retention_ms] {
+    while (PurgeFinishedBefore(cutoff) == options_.purge_batch) {
+    }
+    purging_ = false;
+  });
 }
 
 size_t RecoveryLoop::PurgeFinishedBefore(int64_t cutoff_ms) {

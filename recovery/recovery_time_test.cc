@@ -1,3 +1,4 @@
+#define BOOST_TEST_MODULE recovery_unit
 // The manager's timed work over an injected clock whose wall time steps
 // both ways while steady time runs on: nothing times out early or late,
 // nothing is marked needing attention falsely, and a due retry runs.
@@ -16,6 +17,7 @@
 #include "coordinator/group_commit.h"
 #include "coordinator/store.h"
 #include "coordinator/transaction_manager.h"
+#include "recovery/recovery_loop.h"
 
 namespace baton {
 namespace {
@@ -67,13 +69,18 @@ class Harness {
     options.retry_initial_ms = 1000;
     options.retry_max_ms = 1000;
     options.retry_window_ms = 10 * 60 * 1000;
-    manager_ = std::make_unique<TransactionManager>(options, committer_.get(),
-                                                    store_.get(), &sink_);
+    recovery_ = std::make_unique<RecoveryLoop>(
+        RecoveryOptions{}, store_.get(), committer_.get(), &sink_);
+    manager_ = std::make_unique<TransactionManager>(
+        options, committer_.get(), store_.get(), &sink_, recovery_->hooks());
     BOOST_REQUIRE(manager_->Init().ok());
+    recovery_->Attach(manager_.get());
   }
   ~Harness() {
-    manager_.reset();
+    recovery_->Stop();
     committer_->Stop();
+    manager_.reset();
+    recovery_.reset();
     committer_.reset();
     store_.reset();
     std::filesystem::remove_all(dir_);
@@ -141,7 +148,7 @@ class Harness {
         [&](auto reply) { manager_->GetTransaction(c.xid(), reply); });
   }
 
-  void Tick() { manager_->RunDue(timeline_.Now()); }
+  void Tick() { recovery_->RunDue(timeline_.Now()); }
 
   ManualClock clock_;
   Timeline timeline_;
@@ -151,6 +158,7 @@ class Harness {
   std::filesystem::path dir_;
   std::unique_ptr<TransactionStore> store_;
   std::unique_ptr<GroupCommitter> committer_;
+  std::unique_ptr<RecoveryLoop> recovery_;
   std::unique_ptr<TransactionManager> manager_;
 };
 

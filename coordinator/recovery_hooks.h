@@ -1,0 +1,35 @@
+#ifndef BATON_COORDINATOR_RECOVERY_HOOKS_H_
+#define BATON_COORDINATOR_RECOVERY_HOOKS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "baton/v1/participant_service.pb.h"
+
+namespace baton {
+
+// What the core asks of recovery/, which implements these; the core never
+// includes recovery/ itself.
+
+// Where a table asks for timed work on a record: the shard's recovery
+// schedule. Called under the table's lock: must not block or call back.
+// Thread-safe.
+class Wakeups {
+ public:
+  virtual ~Wakeups() = default;
+  virtual void WakeAt(const std::string& xid, int64_t when_ms) = 0;
+};
+
+// Answers a participant's in-doubt branches whose transactions are not in
+// memory, from the store. Must not block the caller. Thread-safe.
+class StoredInDoubt {
+ public:
+  virtual ~StoredInDoubt() = default;
+  virtual void Resolve(const std::string& instance_id,
+                       std::vector<v1::InDoubtBranch> branches) = 0;
+};
+
+}  // namespace baton
+
+#endif  // BATON_COORDINATOR_RECOVERY_HOOKS_H_

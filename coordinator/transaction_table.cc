@@ -1,0 +1,482 @@
+#include "coordinator/transaction_table.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "coordinator/coordinator_metrics.h"
+#include "coordinator/xid.h"
+#include "fmt/format.h"
+#include "protocols/transitions.h"
+#include "spdlog/spdlog.h"
+
+namespace baton {
+namespace {
+
+void RunAll(std::vector<std::function<void()>>* deferred) {
+  for (auto& call : *deferred) call();
+  deferred->clear();
+}
+
+}  // namespace
+
+TransactionTable::TransactionTable(const Options& options)
+    : options_(options) {}
+
+LiveTransaction* TransactionTable::FindLocked(const std::string& xid) {
+  auto it = live_.find(xid);
+  return it == live_.end() ? nullptr : it->second.get();
+}
+
+// ---------------------------------------------------------------------------
+// Durability plumbing.
+
+void TransactionTable::PersistLocked(LiveTransaction* t, Done done) {
+  v1::Transaction& r = t->record;
+  ProtocolDriver* driver = DriverLocked(*t);
+  r.set_next_action_unix_ms(driver->NextActionTime(r));
+  uint64_t write = ++t->writes_queued;
+  StoreBatch batch;
+  std::string durable_key = driver->DurableKey(r);
+  if (write == 1 && !durable_key.empty()) batch.PutMeta(durable_key, r.xid());
+  batch.PutTransaction(r, t->persisted_due,
+                       IsTerminal(r.status()) ? std::move(durable_key) : "");
+  if (r.next_action_unix_ms() > 0 &&
+      r.next_action_unix_ms() != t->persisted_due && !t->resume_pending) {
+    options_.wakeups->WakeAt(r.xid(), r.next_action_unix_ms());
+  }
+  t->persisted_due = IsTerminal(r.status()) ? -1 : r.next_action_unix_ms();
+  t->unwritten = false;
+  // Only a caller's reply needs the whole record as it was written.
+  std::shared_ptr<v1::Transaction> snapshot;
+  if (done) snapshot = std::make_shared<v1::Transaction>(r);
+  options_.committer->Submit(
+      std::move(batch),
+      [this, xid = r.xid(), status = r.status(), write, snapshot,
+       done = std::move(done)](const absl::Status& s) {
+        if (s.ok()) {
+          OnDurable(xid, status, write);
+        } else {
+          options_.log_summary->Log(
+              spdlog::level::critical, "not durable",
+              fmt::format("xid={} not durable: {}", xid, s.ToString()));
+        }
+        if (done) done(s, *snapshot);
+      });
+}
+
+void AnswerWhenDurable(GroupCommitter* committer, absl::Status status,
+                       v1::Transaction snapshot, Done done) {
+  committer->Submit(StoreBatch(),
+                    [status = std::move(status), snapshot = std::move(snapshot),
+                     done = std::move(done)](const absl::Status& s) {
+                      done(s.ok() ? status : s, snapshot);
+                    });
+}
+
+// Everything an answer reveals must be on disk first: a barrier covers
+// what queued writes carry, and a change none carries gets its own write.
+void TransactionTable::AnswerFromRecordLocked(LiveTransaction* t,
+                                              absl::Status status, Done done) {
+  if (!t->unwritten) {
+    return AnswerWhenDurable(options_.committer, std::move(status), t->record,
+                             std::move(done));
+  }
+  PersistLocked(t, [status = std::move(status), done = std::move(done)](
+                       const absl::Status& s, const v1::Transaction& r) {
+    done(s.ok() ? status : s, r);
+  });
+}
+
+void TransactionTable::FinishChangeLocked(LiveTransaction* t, Effects fx,
+                                          absl::Status status, Done done) {
+  int64_t now = options_.timeline->Now();
+  if (status.ok() && fx.persist) {
+    DriverLocked(*t)->Advance(t, now, &fx);
+    PersistLocked(t, std::move(done));
+  } else if (done) {
+    AnswerFromRecordLocked(t, std::move(status), std::move(done));
+  }
+  for (Outgoing& o : fx.send) {
+    std::erase_if(t->outbox, [&o](const Outgoing& queued) {
+      return queued.branch_id == o.branch_id;
+    });
+    o.after_write = t->writes_queued;
+    t->outbox.push_back(o);
+  }
+  ReleaseLocked(t, now);
+}
+
+// Runs once the state `status` of xid is on disk.
+void TransactionTable::OnDurable(const std::string& xid,
+                                 v1::GlobalStatus status, uint64_t write) {
+  Deferred deferred;
+  {
+    absl::MutexLock lock(&mu_);
+    LiveTransaction* t = FindLocked(xid);
+    if (t == nullptr) return;
+    int64_t now = options_.timeline->Now();
+    t->writes_durable = std::max(t->writes_durable, write);
+    Effects fx;
+    DriverLocked(*t)->OnDurable(t, status, now, &fx);
+    if (status != v1::GLOBAL_STATUS_BEGUN) t->decision_durable = true;
+    FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr);
+    if (IsTerminal(status) || NeedsAttention(status)) {
+      for (LiveTransaction::Waiter& w : t->waiters) {
+        if (IsTerminal(status)) {
+          // A terminal record never changes again: memory is the disk.
+          deferred.push_back([reply = std::move(w.reply), r = t->record] {
+            reply(absl::OkStatus(), r);
+          });
+        } else {
+          AnswerFromRecordLocked(t, absl::OkStatus(), std::move(w.reply));
+        }
+      }
+      t->waiters.clear();
+    }
+    if (IsTerminal(status)) FinishLocked(t, &deferred);
+  }
+  RunAll(&deferred);
+}
+
+// Sends each queued command whose write is durable; one that no participant
+// can take now waits for the next attach.
+void TransactionTable::ReleaseLocked(LiveTransaction* t, int64_t now) {
+  if (t->resume_pending || t->outbox.empty()) return;
+  ProtocolDriver* driver = DriverLocked(*t);
+  std::vector<Outgoing> kept;
+  for (const Outgoing& o : t->outbox) {
+    if (o.after_write > t->writes_durable) {
+      kept.push_back(o);
+      continue;
+    }
+    ProtocolDriver::Release release = driver->Prepare(*t, o, now);
+    if (release.kind == ProtocolDriver::Release::kDrop) continue;
+    if (release.kind == ProtocolDriver::Release::kSend) {
+      v1::BranchCommand& command = release.command;
+      command.set_command_id(next_command_id_++);
+      if (options_.sink->Send(command, release.instance)) {
+        Metrics()
+            .phase_two_attempts
+            .With({command.resource(), release.attempt_label})
+            ->Add();
+        LiveTransaction::Delivery& d = t->deliveries[o.branch_id];
+        d.command_id = command.command_id();
+        d.overdue_ms =
+            release.answer_within_ms > 0 ? now + release.answer_within_ms : 0;
+        if (d.overdue_ms > 0) {
+          options_.wakeups->WakeAt(t->record.xid(), d.overdue_ms);
+        }
+        continue;
+      }
+      options_.log_summary->Log(
+          spdlog::level::info,
+          fmt::format("waiting for '{}'", command.resource()),
+          fmt::format("xid={} branch {} waits for a participant serving '{}'",
+                      t->record.xid(), o.branch_id, command.resource()));
+    }
+    kept.push_back(o);
+  }
+  t->outbox.swap(kept);
+}
+
+// Only if the key is still this record's: a restart may load one whose
+// key a new Create took meanwhile.
+void TransactionTable::ForgetKeyLocked(const v1::Transaction& r) {
+  auto it = xid_by_key_.find(r.request_id());
+  if (it != xid_by_key_.end() && it->second == r.xid()) xid_by_key_.erase(it);
+}
+
+void TransactionTable::FinishLocked(LiveTransaction* t, Deferred* deferred) {
+  const v1::Transaction& r = t->record;
+  // A line per commit would be a flushed write per transaction; rollbacks
+  // are rarer and worth seeing by default.
+  std::string line =
+      fmt::format("xid={} {} with {} branch(es)", r.xid(),
+                  GlobalStatusName(r.status()), r.branches_size());
+  if (r.status() == v1::GLOBAL_STATUS_COMMITTED) {
+    spdlog::debug("{}", line);
+  } else {
+    options_.log_summary->Log(spdlog::level::info, "rolled back",
+                              std::move(line));
+  }
+  metrics::LabelValues labels = {
+      ProtocolLabel(r.protocol()),
+      r.status() == v1::GLOBAL_STATUS_COMMITTED ? "committed" : "rolled_back"};
+  Metrics().finished.With(labels)->Add();
+  Metrics().transaction_seconds.With(labels)->Observe(
+      (r.finished_unix_ms() - r.begun_unix_ms()) / 1000.0);
+  ForgetKeyLocked(r);
+  // Freed after the lock, with the replies.
+  auto it = live_.find(r.xid());
+  deferred->push_back(
+      [gone = std::shared_ptr<LiveTransaction>(std::move(it->second))] {});
+  live_.erase(it);
+}
+
+// ---------------------------------------------------------------------------
+// Calls.
+
+void TransactionTable::Create(const std::string& request_id, bool reserved,
+                              const Init& init, const OnExisting& on_existing,
+                              Done done) {
+  Deferred deferred;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!request_id.empty()) {
+      if (reserved) reserved_keys_.erase(request_id);
+      auto it = xid_by_key_.find(request_id);
+      if (it != xid_by_key_.end()) {
+        const v1::Transaction& existing = FindLocked(it->second)->record;
+        AnswerWhenDurable(options_.committer, on_existing(existing), existing,
+                          std::move(done));
+        return;
+      }
+    }
+    auto t = std::make_unique<LiveTransaction>();
+    v1::Transaction& r = t->record;
+    r.set_xid(FormatXid({options_.shard, options_.epoch, ++next_sequence_}));
+    r.set_request_id(request_id);
+    if (absl::Status s = init(&r); !s.ok()) {
+      deferred.push_back([done = std::move(done), s, r] { done(s, r); });
+    } else {
+      if (!request_id.empty()) xid_by_key_[request_id] = r.xid();
+      Metrics().begun.With({ProtocolLabel(r.protocol())})->Add();
+      LiveTransaction* raw = t.get();
+      live_.emplace(r.xid(), std::move(t));
+      Effects fx;
+      fx.persist = true;
+      FinishChangeLocked(raw, std::move(fx), absl::OkStatus(), std::move(done));
+    }
+  }
+  RunAll(&deferred);
+}
+
+TransactionTable::KeyState TransactionTable::ReserveKey(
+    const std::string& key, v1::Transaction* existing) {
+  absl::MutexLock lock(&mu_);
+  auto it = xid_by_key_.find(key);
+  if (it != xid_by_key_.end()) {
+    *existing = FindLocked(it->second)->record;
+    return KeyState::kLive;
+  }
+  if (!reserved_keys_.insert(key).second) return KeyState::kReserved;
+  return KeyState::kFree;
+}
+
+void TransactionTable::Unreserve(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  reserved_keys_.erase(key);
+}
+
+bool TransactionTable::Apply(const std::string& xid, const Change& change,
+                             Done done) {
+  absl::MutexLock lock(&mu_);
+  LiveTransaction* t = FindLocked(xid);
+  if (t == nullptr) return false;
+  Effects fx;
+  absl::Status s = change(t, &fx);
+  FinishChangeLocked(t, std::move(fx), std::move(s), std::move(done));
+  return true;
+}
+
+bool TransactionTable::Handle(const std::string& xid, const Event& event) {
+  absl::MutexLock lock(&mu_);
+  LiveTransaction* t = FindLocked(xid);
+  if (t == nullptr) return false;
+  Effects fx;
+  event(DriverLocked(*t), t, options_.timeline->Now(), &fx);
+  FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr);
+  return true;
+}
+
+std::string TransactionTable::HandlePage(const std::string& after, size_t limit,
+                                         const Event& event) {
+  absl::MutexLock lock(&mu_);
+  int64_t now = options_.timeline->Now();
+  std::string last;
+  size_t seen = 0;
+  for (auto it = live_.upper_bound(after); it != live_.end() && seen < limit;
+       ++it, ++seen) {
+    LiveTransaction* t = it->second.get();
+    last = it->first;
+    Effects fx;
+    event(DriverLocked(*t), t, now, &fx);
+    FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr);
+  }
+  return seen < limit ? "" : last;
+}
+
+std::string TransactionTable::ReadPage(
+    const std::string& after, size_t limit,
+    const std::function<void(const LiveTransaction&)>& read) const {
+  absl::MutexLock lock(&mu_);
+  std::string last;
+  size_t seen = 0;
+  for (auto it = live_.upper_bound(after); it != live_.end() && seen < limit;
+       ++it, ++seen) {
+    read(*it->second);
+    last = it->first;
+  }
+  return seen < limit ? "" : last;
+}
+
+absl::Status TransactionTable::ShuttingDown(const std::string& xid) {
+  return absl::UnavailableError(fmt::format(
+      "the coordinator is shutting down; the decision on {} stands: ask "
+      "again",
+      xid));
+}
+
+bool TransactionTable::AddWaiter(const std::string& xid, int64_t deadline_ms,
+                                 Done done) {
+  Deferred deferred;
+  {
+    absl::MutexLock lock(&mu_);
+    LiveTransaction* t = FindLocked(xid);
+    if (t == nullptr) return false;
+    if (stopped_waiting_) {
+      deferred.push_back([done = std::move(done), r = t->record] {
+        done(ShuttingDown(r.xid()), r);
+      });
+    } else {
+      t->waiters.push_back({.id = next_waiter_id_++,
+                            .deadline_ms = deadline_ms,
+                            .reply = std::move(done)});
+      options_.wakeups->WakeAt(xid, deadline_ms);
+    }
+  }
+  RunAll(&deferred);
+  return true;
+}
+
+void TransactionTable::ExpireWaitersLocked(LiveTransaction* t, int64_t now) {
+  auto& waiters = t->waiters;
+  for (auto it = waiters.begin(); it != waiters.end();) {
+    if (it->deadline_ms > now) {
+      ++it;
+      continue;
+    }
+    Done reply = std::move(it->reply);
+    it = waiters.erase(it);
+    AnswerFromRecordLocked(t, absl::OkStatus(), std::move(reply));
+  }
+}
+
+bool TransactionTable::Remove(
+    const std::string& xid,
+    const std::function<absl::Status(const v1::Transaction&)>& check,
+    v1::Transaction* removed, int64_t* persisted_due, absl::Status* status) {
+  Deferred deferred;
+  {
+    absl::MutexLock lock(&mu_);
+    LiveTransaction* t = FindLocked(xid);
+    if (t == nullptr) return false;
+    *removed = t->record;
+    *status = check(t->record);
+    if (!status->ok()) return true;
+    *persisted_due = t->persisted_due;
+    for (LiveTransaction::Waiter& w : t->waiters) {
+      deferred.push_back([reply = std::move(w.reply), r = t->record] {
+        reply(absl::AbortedError(fmt::format(
+                  "transaction {} was forgotten by an operator", r.xid())),
+              r);
+      });
+    }
+    ForgetKeyLocked(t->record);
+    // Gone from memory before the caller queues the delete, so no later
+    // change of it can be written after that and bring the record back.
+    live_.erase(xid);
+  }
+  RunAll(&deferred);
+  return true;
+}
+
+void TransactionTable::Adopt(v1::Transaction record) {
+  absl::MutexLock lock(&mu_);
+  auto t = std::make_unique<LiveTransaction>();
+  t->persisted_due = record.next_action_unix_ms();
+  t->record = std::move(record);
+  t->resume_pending = true;
+  t->decision_durable = t->record.status() != v1::GLOBAL_STATUS_BEGUN;
+  const std::string xid = t->record.xid();
+  if (!t->record.request_id().empty()) {
+    xid_by_key_.try_emplace(t->record.request_id(), xid);
+  }
+  LiveTransaction* raw = t.get();
+  live_.emplace(xid, std::move(t));
+  Effects fx;
+  ProtocolDriver* driver = DriverLocked(*raw);
+  driver->Adopt(raw, options_.timeline->Now(), &fx);
+  raw->record.set_next_action_unix_ms(driver->NextActionTime(raw->record));
+  // Decided here, not when resumed, so no caller can commit it meanwhile.
+  if (fx.persist) PersistLocked(raw, nullptr);
+}
+
+void TransactionTable::Resume(const std::string& xid) {
+  absl::MutexLock lock(&mu_);
+  LiveTransaction* t = FindLocked(xid);
+  if (t == nullptr || !t->resume_pending) return;
+  t->resume_pending = false;
+  options_.log_summary->Log(spdlog::level::info, "resuming",
+                            fmt::format("xid={} resuming {}", xid,
+                                        GlobalStatusName(t->record.status())));
+  int64_t now = options_.timeline->Now();
+  Effects fx;
+  DriverLocked(*t)->Resume(t, now, &fx);
+  FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr);
+  if (t->record.next_action_unix_ms() > 0) {
+    options_.wakeups->WakeAt(xid, t->record.next_action_unix_ms());
+  }
+  RearmLocked(*t, now);
+}
+
+void TransactionTable::RunDue(const std::string& xid, int64_t now) {
+  absl::MutexLock lock(&mu_);
+  LiveTransaction* t = FindLocked(xid);
+  if (t == nullptr) return;
+  ExpireWaitersLocked(t, now);
+  if (t->resume_pending) return;
+  Effects fx;
+  DriverLocked(*t)->OnDue(t, now, &fx);
+  FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr);
+  RearmLocked(*t, now);
+}
+
+// What is due at or before `now` and was not acted on stays so until a
+// change (which asks again); only the future is rearmed.
+void TransactionTable::RearmLocked(const LiveTransaction& t, int64_t now) {
+  int64_t next = 0;
+  auto consider = [&next, now](int64_t when) {
+    if (when > now && (next == 0 || when < next)) next = when;
+  };
+  consider(t.record.next_action_unix_ms());
+  for (const LiveTransaction::Waiter& w : t.waiters) consider(w.deadline_ms);
+  for (const auto& [branch, d] : t.deliveries) {
+    if (d.command_id != 0) consider(d.overdue_ms);
+  }
+  if (next != 0) options_.wakeups->WakeAt(t.record.xid(), next);
+}
+
+void TransactionTable::StopWaiting() {
+  Deferred deferred;
+  {
+    absl::MutexLock lock(&mu_);
+    stopped_waiting_ = true;
+    for (auto& [xid, t] : live_) {
+      for (LiveTransaction::Waiter& w : t->waiters) {
+        deferred.push_back([reply = std::move(w.reply), r = t->record] {
+          reply(ShuttingDown(r.xid()), r);
+        });
+      }
+      t->waiters.clear();
+    }
+  }
+  RunAll(&deferred);
+}
+
+size_t TransactionTable::LiveCount() const {
+  absl::MutexLock lock(&mu_);
+  return live_.size();
+}
+
+}  // namespace baton

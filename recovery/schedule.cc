@@ -1,0 +1,58 @@
+#include "recovery/schedule.h"
+
+namespace baton {
+
+ShardSchedule::ShardSchedule(size_t resume_per_run)
+    : resume_per_run_(resume_per_run) {}
+
+void ShardSchedule::WakeAt(const std::string& xid, int64_t when_ms) {
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = when_.try_emplace(xid, when_ms);
+  if (!inserted) {
+    if (it->second <= when_ms) return;
+    by_time_.erase({it->second, xid});
+    it->second = when_ms;
+  }
+  by_time_.emplace(when_ms, xid);
+}
+
+void ShardSchedule::QueueResume(const std::string& xid) {
+  absl::MutexLock lock(&mu_);
+  to_resume_.push_back(xid);
+}
+
+std::vector<std::string> ShardSchedule::TakeDue(int64_t now_ms) {
+  std::vector<std::string> due;
+  absl::MutexLock lock(&mu_);
+  while (!by_time_.empty() && by_time_.begin()->first <= now_ms) {
+    due.push_back(std::move(by_time_.begin()->second));
+    by_time_.erase(by_time_.begin());
+    when_.erase(due.back());
+  }
+  return due;
+}
+
+void ShardSchedule::RunDue(TransactionTable* table, int64_t now_ms) {
+  std::vector<std::string> resume;
+  {
+    absl::MutexLock lock(&mu_);
+    while (resume.size() < resume_per_run_ && !to_resume_.empty()) {
+      resume.push_back(std::move(to_resume_.front()));
+      to_resume_.pop_front();
+    }
+  }
+  for (const std::string& xid : resume) table->Resume(xid);
+  for (const std::string& xid : TakeDue(now_ms)) table->RunDue(xid, now_ms);
+}
+
+size_t ShardSchedule::pending_wakeups() const {
+  absl::MutexLock lock(&mu_);
+  return by_time_.size();
+}
+
+size_t ShardSchedule::pending_resumes() const {
+  absl::MutexLock lock(&mu_);
+  return to_resume_.size();
+}
+
+}  // namespace baton
