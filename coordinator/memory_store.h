@@ -1,0 +1,50 @@
+#ifndef BATON_COORDINATOR_MEMORY_STORE_H_
+#define BATON_COORDINATOR_MEMORY_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "coordinator/store.h"
+
+namespace baton {
+
+// A TransactionStore in memory, for unit tests of what sits on a store: it
+// keeps records and meta keys as LevelDB would, and can hold writes back
+// (Hold/Release) so a test sees exactly what happens before a change is
+// durable. Not durable, obviously; not for production.
+//
+// Thread-safe.
+class MemoryStore : public TransactionStore {
+ public:
+  absl::Status Apply(const std::vector<const StoreBatch*>& batches) override;
+  absl::Status Get(const std::string& xid, v1::Transaction* txn) override;
+  absl::Status ScanUnfinished(
+      const std::function<bool(const v1::Transaction&)>& fn) override;
+  absl::Status ScanFinished(const FinishedRef* after, int64_t cutoff_ms,
+                            size_t limit,
+                            std::vector<FinishedRef>* out) override;
+  absl::Status GetMeta(const std::string& key, std::string* value) override;
+  StoreStats Stats() const override;
+
+  // Writes wait (in Apply) while held.
+  void Hold();
+  void Release();
+  // Whether a write is waiting in Apply, within about a second.
+  bool WriteWaiting();
+
+ private:
+  mutable absl::Mutex mu_;
+  bool held_ ABSL_GUARDED_BY(mu_) = false;
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, std::string> records_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> meta_ ABSL_GUARDED_BY(mu_);
+  StoreStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace baton
+
+#endif  // BATON_COORDINATOR_MEMORY_STORE_H_
