@@ -372,19 +372,13 @@ grpc::Status AdminServiceImpl::FillList(
     return true;
   };
   if (token.phase == 'L') {
-    std::vector<v1::Transaction> live = manager_->CopyLive(
-        [&](const v1::Transaction& t) { return filter.Matches(t); });
-    auto key = [](const v1::Transaction& t) {
-      return std::make_pair(t.begun_unix_ms(), t.xid());
-    };
-    std::sort(live.begin(), live.end(),
-              [&](const auto& a, const auto& b) { return key(a) < key(b); });
-    for (const v1::Transaction& t : live) {
-      if (key(t) <= std::make_pair(token.ms, token.xid)) continue;
-      if (!add(t, fmt::format("L:{}:{}", t.begun_unix_ms(), t.xid()))) {
-        return ToGrpcStatus(refused);
-      }
-    }
+    bool full = false;
+    manager_->ReadLive(token.xid, [&](const v1::Transaction& t) {
+      if (!filter.Matches(t)) return true;
+      full = !add(t, fmt::format("L:{}:{}", t.begun_unix_ms(), t.xid()));
+      return !full;
+    });
+    if (full) return ToGrpcStatus(refused);
     if (!filter.WantsFinished()) return grpc::Status::OK;
     token = PageToken{'F', -1, ""};
   }

@@ -465,24 +465,32 @@ TransactionManager::Summary TransactionManager::Summarize() const {
           summary.oldest_begun_unix_ms = r.begun_unix_ms();
         }
         summary.retry_backlog += DriverFor(r)->Backlog(t, now);
+        return true;
       });
     } while (!after.empty());
   }
   return summary;
 }
 
-std::vector<v1::Transaction> TransactionManager::CopyLive(
-    const std::function<bool(const v1::Transaction&)>& match) const {
-  std::vector<v1::Transaction> out;
-  for (const auto& table : tables_) {
-    std::string after;
-    do {
-      after = table->ReadPage(after, kScanPage, [&](const LiveTransaction& t) {
-        if (match(t.record)) out.push_back(t.record);
-      });
-    } while (!after.empty());
+void TransactionManager::ReadLive(
+    const std::string& after,
+    const std::function<bool(const v1::Transaction&)>& read) const {
+  size_t first = 0;
+  if (TransactionTable* table = TableFor(after); table != nullptr) {
+    first = table->shard() - options_.node_id;
   }
-  return out;
+  for (size_t i = first; i < tables_.size(); ++i) {
+    std::string cursor = i == first ? after : "";
+    bool stopped = false;
+    do {
+      cursor = tables_[i]->ReadPage(cursor, kScanPage,
+                                    [&](const LiveTransaction& t) {
+                                      stopped = !read(t.record);
+                                      return !stopped;
+                                    });
+    } while (!stopped && !cursor.empty());
+    if (stopped) return;
+  }
 }
 
 size_t TransactionManager::LiveCount() const {

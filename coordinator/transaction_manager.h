@@ -168,9 +168,12 @@ class TransactionManager {
   };
   Summary Summarize() const;
 
-  // Copies of the unfinished transactions for which `match` holds.
-  std::vector<v1::Transaction> CopyLive(
-      const std::function<bool(const v1::Transaction&)>& match) const;
+  // Reads the unfinished transactions in shard order, and within a shard in
+  // the order they began, starting after xid `after` ("" for the first),
+  // until `read` returns false. Each shard's lock is held for one page of
+  // records at a time, so `read` must be quick and must not call back.
+  void ReadLive(const std::string& after,
+                const std::function<bool(const v1::Transaction&)>& read) const;
 
  private:
   using Done = baton::Done;

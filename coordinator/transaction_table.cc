@@ -22,8 +22,17 @@ void RunAll(std::vector<std::function<void()>>* deferred) {
 TransactionTable::TransactionTable(const Options& options)
     : options_(options) {}
 
+std::optional<TransactionTable::LiveKey> TransactionTable::KeyOf(
+    const std::string& xid) {
+  XidParts parts;
+  if (!ParseXid(xid, &parts)) return std::nullopt;
+  return LiveKey{parts.epoch, parts.sequence};
+}
+
 LiveTransaction* TransactionTable::FindLocked(const std::string& xid) {
-  auto it = live_.find(xid);
+  std::optional<LiveKey> key = KeyOf(xid);
+  if (!key) return nullptr;
+  auto it = live_.find(*key);
   return it == live_.end() ? nullptr : it->second.get();
 }
 
@@ -207,7 +216,7 @@ void TransactionTable::FinishLocked(LiveTransaction* t, Deferred* deferred) {
       (r.finished_unix_ms() - r.begun_unix_ms()) / 1000.0);
   ForgetKeyLocked(r);
   // Freed after the lock, with the replies.
-  auto it = live_.find(r.xid());
+  auto it = live_.find(*KeyOf(r.xid()));
   deferred->push_back(
       [gone = std::shared_ptr<LiveTransaction>(std::move(it->second))] {});
   live_.erase(it);
@@ -242,7 +251,7 @@ void TransactionTable::Create(const std::string& request_id, bool reserved,
       if (!request_id.empty()) xid_by_key_[request_id] = r.xid();
       Metrics().begun.With({ProtocolLabel(r.protocol())})->Add();
       LiveTransaction* raw = t.get();
-      live_.emplace(r.xid(), std::move(t));
+      live_.emplace(*KeyOf(r.xid()), std::move(t));
       Effects fx;
       fx.persist = true;
       FinishChangeLocked(raw, std::move(fx), absl::OkStatus(), std::move(done));
@@ -289,16 +298,23 @@ bool TransactionTable::Handle(const std::string& xid, const Event& event) {
   return true;
 }
 
+TransactionTable::LiveMap::const_iterator TransactionTable::PageStartLocked(
+    const std::string& after) const {
+  if (after.empty()) return live_.begin();
+  std::optional<LiveKey> key = KeyOf(after);
+  return key ? live_.upper_bound(*key) : live_.end();
+}
+
 std::string TransactionTable::HandlePage(const std::string& after, size_t limit,
                                          const Event& event) {
   absl::MutexLock lock(&mu_);
   int64_t now = options_.timeline->Now();
   std::string last;
   size_t seen = 0;
-  for (auto it = live_.upper_bound(after); it != live_.end() && seen < limit;
+  for (auto it = PageStartLocked(after); it != live_.end() && seen < limit;
        ++it, ++seen) {
     LiveTransaction* t = it->second.get();
-    last = it->first;
+    last = t->record.xid();
     Effects fx;
     event(DriverLocked(*t), t, now, &fx);
     FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr);
@@ -308,14 +324,14 @@ std::string TransactionTable::HandlePage(const std::string& after, size_t limit,
 
 std::string TransactionTable::ReadPage(
     const std::string& after, size_t limit,
-    const std::function<void(const LiveTransaction&)>& read) const {
+    const std::function<bool(const LiveTransaction&)>& read) const {
   absl::MutexLock lock(&mu_);
   std::string last;
   size_t seen = 0;
-  for (auto it = live_.upper_bound(after); it != live_.end() && seen < limit;
+  for (auto it = PageStartLocked(after); it != live_.end() && seen < limit;
        ++it, ++seen) {
-    read(*it->second);
-    last = it->first;
+    if (!read(*it->second)) return last;
+    last = it->second->record.xid();
   }
   return seen < limit ? "" : last;
 }
@@ -385,7 +401,7 @@ bool TransactionTable::Remove(
     ForgetKeyLocked(t->record);
     // Gone from memory before the caller queues the delete, so no later
     // change of it can be written after that and bring the record back.
-    live_.erase(xid);
+    live_.erase(*KeyOf(xid));
   }
   RunAll(&deferred);
   return true;
@@ -403,7 +419,7 @@ void TransactionTable::Adopt(v1::Transaction record) {
     xid_by_key_.try_emplace(t->record.request_id(), xid);
   }
   LiveTransaction* raw = t.get();
-  live_.emplace(xid, std::move(t));
+  live_.emplace(*KeyOf(xid), std::move(t));
   Effects fx;
   ProtocolDriver* driver = DriverLocked(*raw);
   driver->Adopt(raw, options_.timeline->Now(), &fx);
@@ -462,7 +478,7 @@ void TransactionTable::StopWaiting() {
   {
     absl::MutexLock lock(&mu_);
     stopped_waiting_ = true;
-    for (auto& [xid, t] : live_) {
+    for (auto& [key, t] : live_) {
       for (LiveTransaction::Waiter& w : t->waiters) {
         deferred.push_back([reply = std::move(w.reply), r = t->record] {
           reply(ShuttingDown(r.xid()), r);

@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -106,17 +108,18 @@ class TransactionTable {
   bool Handle(const std::string& xid, const Event& event);
 
   // Calls `event` on up to `limit` live records after `after` ("" for the
-  // first), in xid order, under one hold of the lock; returns the last xid
-  // visited, "" at the end. Lets a scan of every record release the lock
-  // between pages.
+  // first), in xid order (by epoch, then sequence: the order they began), under
+  // one hold of the lock; returns the last xid visited, "" at the end. Lets a
+  // scan of every record release the lock between pages.
   std::string HandlePage(const std::string& after, size_t limit,
                          const Event& event);
 
-  // Reads up to `limit` live records after `after` in xid order; returns
-  // the last xid read, "" at the end.
+  // Reads up to `limit` live records after `after` in xid order, until
+  // `read` returns false; returns the xid of the last record read, "" once
+  // past the last record.
   std::string ReadPage(
       const std::string& after, size_t limit,
-      const std::function<void(const LiveTransaction&)>& read) const;
+      const std::function<bool(const LiveTransaction&)>& read) const;
 
   // Answers `done` when the record is terminal or needs attention (or at
   // deadline_ms, with the record as it is then). False if xid is not live.
@@ -184,9 +187,14 @@ class TransactionTable {
   uint64_t next_command_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_waiter_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopped_waiting_ ABSL_GUARDED_BY(mu_) = false;
-  // Ordered, so scans can go page by page.
-  absl::btree_map<std::string, std::unique_ptr<LiveTransaction>> live_
-      ABSL_GUARDED_BY(mu_);
+  // By (epoch, sequence), so scans go page by page in the order records
+  // were created.
+  using LiveKey = std::pair<uint64_t, uint64_t>;
+  static std::optional<LiveKey> KeyOf(const std::string& xid);
+  using LiveMap = absl::btree_map<LiveKey, std::unique_ptr<LiveTransaction>>;
+  LiveMap live_ ABSL_GUARDED_BY(mu_);
+  LiveMap::const_iterator PageStartLocked(const std::string& after) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Idempotency keys of live records, and keys reserved by a Create to come.
   absl::flat_hash_map<std::string, std::string> xid_by_key_
       ABSL_GUARDED_BY(mu_);

@@ -155,6 +155,7 @@ BOOST_FIXTURE_TEST_CASE(pages_visit_every_record_once_in_xid_order,
   do {
     after = table.ReadPage(after, 2, [&](const LiveTransaction& t) {
       seen.push_back(t.record.xid());
+      return true;
     });
     ++pages;
   } while (!after.empty());
