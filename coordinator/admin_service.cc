@@ -162,11 +162,13 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Read(
       context, request, response,
       [this, context, fill = std::move(fill)](const Request& r,
                                               wire::Finish<Response> finish) {
-        Response out;
-        grpc::Status s = Authorize(*context);
-        if (s.ok()) s = fill(r, &out);
-        instants::Shift(&out, manager_->timeline()->WallOffsetMs());
-        finish(s, out);
+        reads_.Post([this, context, fill, r, finish = std::move(finish)] {
+          Response out;
+          grpc::Status s = Authorize(*context);
+          if (s.ok()) s = fill(r, &out);
+          instants::Shift(&out, manager_->timeline()->WallOffsetMs());
+          finish(s, out);
+        });
       });
 }
 
@@ -185,21 +187,28 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListTransactions(
       context, request, response,
       [this, context](const v1::ListTransactionsRequest& r,
                       wire::Finish<Response> finish) {
-        auto out = std::make_shared<Response>();
-        grpc::Status s = Authorize(*context);
-        // Records keep the coordinator's time; people give the wall clock's.
-        const int64_t offset = manager_->timeline()->WallOffsetMs();
-        v1::ListTransactionsRequest on_timeline = r;
-        instants::Shift(&on_timeline, -offset);
-        if (s.ok()) s = FillList(on_timeline, out.get());
-        if (!s.ok()) return finish(s, *out);
-        instants::Shift(out.get(), offset);
-        // What memory showed may still be on its way to the disk.
-        committer_->Submit(StoreBatch(), [finish = std::move(finish),
-                                          out](const absl::Status& synced) {
-          finish(ToGrpcStatus(synced), *out);
+        reads_.Post([this, context, r, finish = std::move(finish)] {
+          List(*context, r, finish);
         });
       });
+}
+
+void AdminServiceImpl::List(
+    const Context& context, const v1::ListTransactionsRequest& r,
+    const wire::Finish<v1::ListTransactionsResponse>& finish) {
+  auto out = std::make_shared<v1::ListTransactionsResponse>();
+  grpc::Status s = Authorize(context);
+  // Records keep the coordinator's time; people give the wall clock's.
+  const int64_t offset = manager_->timeline()->WallOffsetMs();
+  v1::ListTransactionsRequest on_timeline = r;
+  instants::Shift(&on_timeline, -offset);
+  if (s.ok()) s = FillList(on_timeline, out.get());
+  if (!s.ok()) return finish(s, *out);
+  instants::Shift(out.get(), offset);
+  // What memory showed may still be on its way to the disk.
+  committer_->Submit(StoreBatch(), [finish, out](const absl::Status& synced) {
+    finish(ToGrpcStatus(synced), *out);
+  });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListParticipants(
@@ -331,7 +340,8 @@ grpc::Status AdminServiceImpl::FillStats(v1::GetStatsResponse* response) {
   return grpc::Status::OK;
 }
 
-// Lists unfinished transactions (from memory, by begin time) and then, if
+// Lists unfinished transactions (from memory, by shard and then creation
+// order) and then, if
 // asked, finished ones (from the store, by finish time). A page stops at the
 // limit once one more match exists; its token is where the last one stood.
 grpc::Status AdminServiceImpl::FillList(

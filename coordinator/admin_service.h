@@ -5,6 +5,7 @@
 #include <string>
 
 #include "baton/v1/admin_service.grpc.pb.h"
+#include "common/serial_executor.h"
 #include "coordinator/group_commit.h"
 #include "coordinator/participant_registry.h"
 #include "coordinator/store.h"
@@ -84,16 +85,27 @@ class AdminServiceImpl final : public RawAdminService {
       Context* context, const Bytes* request, Bytes* response,
       TransactionManager::OperatorAction action);
   grpc::Status Authorize(const Context& context) const;
+  void List(const Context& context, const v1::ListTransactionsRequest& request,
+            const wire::Finish<v1::ListTransactionsResponse>& finish);
   grpc::Status FillStats(v1::GetStatsResponse* response);
   grpc::Status FillList(const v1::ListTransactionsRequest& request,
                         v1::ListTransactionsResponse* response);
   grpc::Status FillParticipants(v1::ListParticipantsResponse* response);
 
+ public:
+  // Returns once every read queued so far has answered.
+  void Drain() { reads_.Drain(); }
+
+ private:
   const std::string admin_token_;
   TransactionStore* const store_;
   GroupCommitter* const committer_;
   TransactionManager* const manager_;
   ParticipantRegistry* const registry_;
+  // Reads and scans run here, off gRPC's threads, one at a time: a long
+  // listing waits behind another rather than taking a second core. Last,
+  // so it stops first.
+  SerialExecutor reads_{"baton-admin"};
 };
 
 }  // namespace baton

@@ -7,8 +7,9 @@
 
 namespace baton {
 
-// Where the transaction manager sends phase-two commands: the attached
-// participants. Implementations must not call back into the manager from
+// Where the shards' tables send phase-two commands: the attached
+// participants. Send runs under a table's lock: implementations must not
+// call back into the manager or a table from
 // Send.
 class CommandSink {
  public:

@@ -79,7 +79,10 @@ void TransactionManager::Forget(const std::string& xid,
   if (table == nullptr ||
       !table->Remove(xid, &operator_actions::CheckForgettable, &tombstone, &due,
                      &s)) {
-    return ForgetStored(xid, request, std::move(reply));
+    store_reads_.Post([this, xid, request, reply = std::move(reply)] {
+      ForgetStored(xid, request, reply);
+    });
+    return;
   }
   if (!s.ok())
     return AnswerWhenDurable(std::move(s), tombstone, std::move(reply));

@@ -50,15 +50,24 @@ void TransactionManager::SubmitSaga(const v1::SubmitSagaRequest& request,
     case TransactionTable::KeyState::kLive:
       return AnswerExistingSaga(existing, request, std::move(answer));
     case TransactionTable::KeyState::kReserved:
-      return AnswerWhenDurable(
-          absl::UnavailableError(fmt::format(
-              "another submit with request_id '{}' is under way; retry "
-              "shortly",
-              key)),
-          v1::Transaction(), std::move(answer));
+      // The reserving submit's read is queued on the same serial reader, so
+      // by the time this runs again the key is live or stored.
+      store_reads_.Post([this, request, reply] { SubmitSaga(request, reply); });
+      return;
     case TransactionTable::KeyState::kFree:
       break;
   }
+  store_reads_.Post([this, table, request, answer = std::move(answer)] {
+    SubmitSagaStored(table, request, answer);
+  });
+}
+
+// The rest of SubmitSaga, with the key reserved: whether the key already
+// started a saga that finished (or is not in memory yet).
+void TransactionManager::SubmitSagaStored(TransactionTable* table,
+                                          const v1::SubmitSagaRequest& request,
+                                          Done answer) {
+  const std::string& key = request.request_id();
   std::string xid;
   v1::Transaction stored;
   absl::Status s = store_->GetMeta(kSagaRequestPrefix + key, &xid);

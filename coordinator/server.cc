@@ -268,6 +268,10 @@ void Server::Shutdown() {
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(1);
   if (admin_server_) admin_server_->Shutdown(deadline);
   if (grpc_server_) grpc_server_->Shutdown(deadline);
+  // Calls gRPC gave up on may still be answered from these; they must be
+  // answered before the servers go.
+  if (parts_ && parts_->admin_service) parts_->admin_service->Drain();
+  if (parts_ && parts_->manager) parts_->manager->DrainStoreReads();
 }
 
 }  // namespace baton

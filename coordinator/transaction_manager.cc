@@ -3,7 +3,6 @@
 #include <future>
 #include <set>
 
-#include "absl/hash/hash.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "common/failpoint.h"
@@ -22,6 +21,16 @@ constexpr char kForgottenPrefix[] = "forgotten/";
 constexpr uint32_t kDefaultWaitMs = 30'000;
 // Records read per hold of a shard's lock by scans over every record.
 constexpr size_t kScanPage = 256;
+
+// FNV-1a, 64 bits.
+uint64_t StableHash(std::string_view key) {
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : key) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
 
 absl::Status CommitAborted(const v1::Transaction& txn) {
   return absl::AbortedError(fmt::format(
@@ -97,14 +106,13 @@ TransactionTable* TransactionManager::TableFor(const std::string& xid) const {
   return tables_[parts.node - options_.node_id].get();
 }
 
-// A key always lands on the same shard, so a retry finds what the first
+// A key always lands on the same shard, in this process and the next (a
+// hash salted per process would not do), so a retry finds what the first
 // call started without any lock shared across shards.
 TransactionTable* TransactionManager::TableForNew(
     const std::string& request_id) {
   size_t n = tables_.size();
-  if (!request_id.empty()) {
-    return tables_[absl::Hash<std::string>{}(request_id) % n].get();
-  }
+  if (!request_id.empty()) return tables_[StableHash(request_id) % n].get();
   return tables_[next_table_.fetch_add(1, std::memory_order_relaxed) % n].get();
 }
 
@@ -141,7 +149,10 @@ void TransactionManager::Mutate(const std::string& xid,
                                 TransactionTable::Change change, Done done) {
   TransactionTable* table = TableFor(xid);
   if (table != nullptr && table->Apply(xid, change, done)) return;
-  MutateStored(xid, change, done);
+  store_reads_.Post(
+      [this, xid, change = std::move(change), done = std::move(done)] {
+        MutateStored(xid, change, done);
+      });
 }
 
 // Terminal records live only in the store and never change again, so the
@@ -301,9 +312,11 @@ void TransactionManager::AddWaiter(const std::string& xid,
   TransactionTable* table = TableFor(xid);
   if (table != nullptr && table->AddWaiter(xid, deadline, reply)) return;
   // Finished between the decision and now: the store has the outcome.
-  v1::Transaction record;
-  absl::Status s = store_->Get(xid, &record);
-  reply(s, record);
+  store_reads_.Post([this, xid, reply = std::move(reply)] {
+    v1::Transaction record;
+    absl::Status s = store_->Get(xid, &record);
+    reply(s, record);
+  });
 }
 
 void TransactionManager::StopWaiting() {

@@ -13,6 +13,7 @@
 #include "baton/v1/participant_service.pb.h"
 #include "baton/v1/transaction_service.pb.h"
 #include "common/log_summary.h"
+#include "common/serial_executor.h"
 #include "common/timeline.h"
 #include "coordinator/command_sink.h"
 #include "coordinator/group_commit.h"
@@ -62,8 +63,9 @@ struct ManagerHooks {
 // key hashes to, so a retry finds it. Each shard is a TransactionTable; what
 // a call means for a protocol is its driver's business.
 //
-// Thread-safe. Replies run on the committer's finisher thread or the calling
-// thread, never under a shard's lock, and must not block.
+// Thread-safe. Replies run on the committer's finisher thread, the store
+// reader's or the calling thread, never under a shard's lock, and must not
+// block; no call blocks its caller's thread on the store.
 class TransactionManager {
  public:
   template <typename T>
@@ -154,6 +156,9 @@ class TransactionManager {
 
   size_t LiveCount() const;
 
+  // Returns once every store read queued so far has answered its call.
+  void DrainStoreReads() { store_reads_.Drain(); }
+
   // Where conditions that repeat per transaction are logged; the recovery
   // loop flushes its summaries.
   LogSummary* log_summary() { return &log_summary_; }
@@ -201,6 +206,8 @@ class TransactionManager {
                     Reply<v1::Transaction> reply);
   void SubmitForget(v1::Transaction tombstone, int64_t unfinished_due,
                     Reply<v1::Transaction> reply);
+  void SubmitSagaStored(TransactionTable* table,
+                        const v1::SubmitSagaRequest& request, Done answer);
   void StartSaga(TransactionTable* table, const v1::SubmitSagaRequest& request,
                  Done done);
   void AnswerExistingSaga(const v1::Transaction& existing,
@@ -224,6 +231,10 @@ class TransactionManager {
   uint64_t epoch_ = 0;                                     // Set by Init.
   std::vector<std::unique_ptr<TransactionTable>> tables_;  // Set by Init.
   std::atomic<uint64_t> next_table_{0};
+  // Store reads a call needs (records no longer in memory, tombstones,
+  // saga keys): never on the caller's thread, which is gRPC's. Last, so it
+  // stops first.
+  SerialExecutor store_reads_{"baton-reads"};
 };
 
 }  // namespace baton

@@ -440,10 +440,10 @@ void TransactionTable::Resume(const std::string& xid) {
   Effects fx;
   DriverLocked(*t)->Resume(t, now, &fx);
   FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr);
+  // Even if already due: it is visited at the next run.
   if (t->record.next_action_unix_ms() > 0) {
     options_.wakeups->WakeAt(xid, t->record.next_action_unix_ms());
   }
-  RearmLocked(*t, now);
 }
 
 void TransactionTable::RunDue(const std::string& xid, int64_t now) {

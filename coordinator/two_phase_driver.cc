@@ -195,8 +195,10 @@ void TwoPhaseDriver::Adopt(LiveTransaction* t, int64_t now, Effects* fx) {
   fx->persist = true;
 }
 
+// The rollback Adopt decided may not be durable yet: the outbox holds the
+// commands until it is.
 void TwoPhaseDriver::Resume(LiveTransaction* t, int64_t now, Effects* fx) {
-  if (t->decision_durable) Advance(t, now, fx);
+  Advance(t, now, fx);
 }
 
 void TwoPhaseDriver::OnDue(LiveTransaction* t, int64_t now, Effects* fx) {

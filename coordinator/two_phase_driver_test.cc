@@ -121,6 +121,27 @@ BOOST_FIXTURE_TEST_CASE(an_adopted_open_transaction_rolls_back_and_waits,
   BOOST_TEST(sent[0].action() == v1::BRANCH_ACTION_ROLLBACK);
 }
 
+// The first tick after a restart may resume a record before the rollback
+// Adopt decided is on disk.
+BOOST_FIXTURE_TEST_CASE(a_resume_before_the_adopted_rollback_is_durable,
+                        TableFixture) {
+  std::string xid = Begin();
+  Prepare(xid, 1);
+  v1::Transaction loaded = Read(xid);
+  TableFixture other;
+  other.sink.Serve("bank");
+  other.store.Hold();
+  other.table.Adopt(loaded);
+  BOOST_REQUIRE(other.store.WriteWaiting());
+  other.table.Resume(xid);
+  BOOST_TEST(other.sink.Take().empty());
+  other.store.Release();
+  other.Sync();
+  std::vector<v1::BranchCommand> sent = other.sink.Take();
+  BOOST_REQUIRE(sent.size() == 1u);
+  BOOST_TEST(sent[0].action() == v1::BRANCH_ACTION_ROLLBACK);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace

@@ -7,9 +7,10 @@
 
 namespace baton {
 
-// A global transaction id: "NODE-EPOCH-SEQUENCE" in decimal. The node is the
-// coordinator's id (room for sharding), the epoch is bumped and synced at
-// every start, and the sequence counts within an epoch, so ids never repeat
+// A global transaction id: "SHARD-EPOCH-SEQUENCE" in decimal. The shard owns
+// the transaction (the field is still called `node`: with one shard per
+// process it is the node's id), the epoch is bumped and synced at every
+// start, and the sequence counts within an epoch, so ids never repeat
 // across restarts.
 struct XidParts {
   uint32_t node = 0;

@@ -62,7 +62,8 @@ class RecoveryLoop {
   void Attach(TransactionManager* manager);
 
   // Hands every unfinished record in the store to its shard. Call once,
-  // before serving traffic.
+  // before reporting SERVING (calls for records not loaded yet are asked to
+  // retry).
   absl::Status ResumeUnfinished();
 
   // Starts the periodic thread.
