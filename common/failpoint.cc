@@ -8,10 +8,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "spdlog/spdlog.h"
 
 namespace baton::failpoint {
@@ -29,8 +30,8 @@ struct Point {
 };
 
 struct Registry {
-  std::mutex mu;
-  std::map<std::string, Point, std::less<>> points;
+  absl::Mutex mu;
+  std::map<std::string, Point, std::less<>> points ABSL_GUARDED_BY(mu);
   std::atomic<bool> any_armed{false};
 };
 
@@ -67,7 +68,7 @@ bool ParseAction(std::string text, Point* point) {
 }
 
 void Load(Registry& registry) {
-  std::lock_guard<std::mutex> lock(registry.mu);
+  absl::MutexLock lock(&registry.mu);
   registry.points.clear();
   const char* env = std::getenv("BATON_FAILPOINTS");
   std::string spec = env == nullptr ? "" : env;
@@ -105,7 +106,7 @@ absl::Status Hit(std::string_view name) {
   }
   Point point;
   {
-    std::lock_guard<std::mutex> lock(registry.mu);
+    absl::MutexLock lock(&registry.mu);
     auto it = registry.points.find(name);
     if (it == registry.points.end()) return absl::OkStatus();
     ++it->second.hits;

@@ -17,7 +17,7 @@ void LogSummary::Log(spdlog::level::level_enum level, std::string_view key,
                      std::string line) {
   int64_t now = now_ms_();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto [it, fresh] = entries_.try_emplace(std::string(key));
     Entry& e = it->second;
     if (!fresh && now - e.logged_ms < period_ms_) {
@@ -34,7 +34,7 @@ void LogSummary::Log(spdlog::level::level_enum level, std::string_view key,
 
 void LogSummary::Flush() {
   int64_t now = now_ms_();
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (auto it = entries_.begin(); it != entries_.end();) {
     Entry& e = it->second;
     if (now - e.logged_ms < period_ms_) {

@@ -4,11 +4,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
@@ -56,8 +57,8 @@ class LogSummary {
 
   const int64_t period_ms_;
   const Clock now_ms_;
-  std::mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;  // Guarded by mu_.
+  absl::Mutex mu_;
+  std::unordered_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace baton

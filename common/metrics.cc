@@ -80,7 +80,7 @@ std::unique_ptr<Histogram> Family<Histogram>::MakeChild() const {
 template <>
 void Family<Counter>::Render(std::string* out) const {
   RenderHeader(out, name_, help_, "counter");
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (const auto& [values, counter] : children_) {
     *out += fmt::format("{} {}\n", Series(name_, labels_, values),
                         counter->value());
@@ -92,7 +92,7 @@ void Family<Histogram>::Render(std::string* out) const {
   RenderHeader(out, name_, help_, "histogram");
   std::vector<std::string> bucket_labels = labels_;
   bucket_labels.push_back("le");
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (const auto& [values, histogram] : children_) {
     Histogram::Snapshot s = histogram->Read();
     LabelValues bucket_values = values;

@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 // Counters and histograms rendered in Prometheus' text format (version
 // 0.0.4). Updates are lock-free atomics; only finding a labelled child takes
@@ -59,7 +61,7 @@ class Family {
 
   // The child for these label values (as many as the family's labels).
   T* With(const LabelValues& values) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     std::unique_ptr<T>& child = children_[values];
     if (child == nullptr) child = MakeChild();
     return child.get();
@@ -75,8 +77,8 @@ class Family {
   const std::string help_;
   const std::vector<std::string> labels_;
   const std::vector<double> bounds_;
-  mutable std::mutex mu_;
-  std::map<LabelValues, std::unique_ptr<T>> children_;
+  mutable absl::Mutex mu_;
+  std::map<LabelValues, std::unique_ptr<T>> children_ ABSL_GUARDED_BY(mu_);
 };
 
 template <>

@@ -13,6 +13,16 @@
 namespace baton {
 namespace {
 
+// A call answers with its response, or GetTransaction with the record.
+template <typename Response>
+void FillResponse(Response* response, const Response& value) {
+  *response = value;
+}
+template <typename Response>
+void FillResponse(Response* response, const v1::Transaction& value) {
+  *response->mutable_transaction() = value;
+}
+
 // Validates, then runs `call(request, reply)`; the manager's reply becomes
 // the response handed to `finish`, its instants shown on the wall clock.
 template <typename Request, typename Response, typename Call>
@@ -29,23 +39,19 @@ void Run(TransactionManager* manager, const Request& request,
     return Metrics().request_seconds.With({method});
   }();
   auto start = std::chrono::steady_clock::now();
-  call(request, [finish = std::move(finish), start,
-                 timeline = manager->timeline()](const absl::Status& s,
-                                                 const auto& value) {
-    latency->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count());
-    Response response;
-    if (s.ok()) {
-      if constexpr (std::is_same_v<std::decay_t<decltype(value)>, Response>) {
-        response = value;
-      } else {
-        *response.mutable_transaction() = value;
-      }
-      instants::Shift(&response, timeline->WallOffsetMs());
-    }
-    finish(s, std::move(response));
-  });
+  call(request,
+       [finish = std::move(finish), start, timeline = manager->timeline()](
+           const absl::Status& s, const auto& value) {
+         latency->Observe(std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - start)
+                              .count());
+         Response response;
+         if (s.ok()) {
+           FillResponse(&response, value);
+           instants::Shift(&response, timeline->WallOffsetMs());
+         }
+         finish(s, std::move(response));
+       });
 }
 
 }  // namespace

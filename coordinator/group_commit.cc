@@ -20,33 +20,33 @@ GroupCommitter::~GroupCommitter() { Stop(); }
 
 void GroupCommitter::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
   }
-  wake_committer_.notify_one();
+  wake_committer_.Signal();
   committer_.join();
   finisher_.join();
 }
 
 void GroupCommitter::Submit(StoreBatch batch, Callback done) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     // Answering here could re-enter a caller that holds its lock; the
     // process is on its way out, so nobody waits for this.
     if (committer_done_) return;
     queue_.push_back({std::move(batch), std::move(done)});
   }
-  wake_committer_.notify_one();
+  wake_committer_.Signal();
 }
 
 uint64_t GroupCommitter::groups() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return groups_;
 }
 
 absl::Status GroupCommitter::failure() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return failed_;
 }
 
@@ -55,25 +55,25 @@ void GroupCommitter::RunCommitter() {
   for (;;) {
     std::vector<Pending> group;
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       // Stopping also waits for the finisher: its callbacks may submit more.
-      wake_committer_.wait(lock, [this] {
-        return !queue_.empty() ||
-               (stopping_ && written_.empty() && !finishing_);
-      });
+      while (queue_.empty() &&
+             !(stopping_ && written_.empty() && !finishing_)) {
+        wake_committer_.Wait(&mu_);
+      }
       if (queue_.empty()) {
         committer_done_ = true;
-        wake_finisher_.notify_one();
+        wake_finisher_.Signal();
         return;
       }
       group.swap(queue_);
     }
     absl::Status status = Write(group);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       written_.push_back({std::move(group), std::move(status)});
     }
-    wake_finisher_.notify_one();
+    wake_finisher_.Signal();
   }
 }
 
@@ -82,9 +82,8 @@ void GroupCommitter::RunFinisher() {
   for (;;) {
     std::deque<Written> ready;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_finisher_.wait(
-          lock, [this] { return committer_done_ || !written_.empty(); });
+      absl::MutexLock lock(&mu_);
+      while (!committer_done_ && written_.empty()) wake_finisher_.Wait(&mu_);
       if (written_.empty()) return;  // The committer is done: nothing comes.
       ready.swap(written_);
       finishing_ = true;
@@ -94,19 +93,19 @@ void GroupCommitter::RunFinisher() {
     }
     bool stopping;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       finishing_ = false;
       stopping = stopping_;
     }
     // Only a stopping committer waits for this; waking it always would cost
     // a context switch per group.
-    if (stopping) wake_committer_.notify_one();
+    if (stopping) wake_committer_.Signal();
   }
 }
 
 absl::Status GroupCommitter::Write(const std::vector<Pending>& group) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!failed_.ok()) return failed_;
   }
   std::vector<const StoreBatch*> batches;
@@ -127,7 +126,7 @@ absl::Status GroupCommitter::Write(const std::vector<Pending>& group) {
   group_batches->Observe(static_cast<double>(batches.size()));
   if (!status.ok()) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       failed_ = absl::Status(
           status.code(),
           "the coordinator's store failed earlier, so it acknowledges nothing "
@@ -140,7 +139,7 @@ absl::Status GroupCommitter::Write(const std::vector<Pending>& group) {
   }
   // The write is durable; only the answers fail, so nothing is sticky.
   status = failpoint::Hit("group_commit_after_sync");
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   ++groups_;
   return status;
 }

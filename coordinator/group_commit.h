@@ -1,15 +1,15 @@
 #ifndef BATON_COORDINATOR_GROUP_COMMIT_H_
 #define BATON_COORDINATOR_GROUP_COMMIT_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "coordinator/store.h"
 
 namespace baton {
@@ -79,16 +79,16 @@ class GroupCommitter {
 
   TransactionStore* const store_;
   const FailureObserver on_failure_;
-  mutable std::mutex mu_;
-  std::condition_variable wake_committer_;
-  std::condition_variable wake_finisher_;
-  std::vector<Pending> queue_;   // Guarded by mu_.
-  std::deque<Written> written_;  // Guarded by mu_.
-  bool stopping_ = false;        // Guarded by mu_.
-  bool finishing_ = false;       // Guarded by mu_: callbacks running.
-  bool committer_done_ = false;  // Guarded by mu_.
-  uint64_t groups_ = 0;          // Guarded by mu_.
-  absl::Status failed_;          // Guarded by mu_; sticky once set.
+  mutable absl::Mutex mu_;
+  absl::CondVar wake_committer_;
+  absl::CondVar wake_finisher_;
+  std::vector<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Written> written_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;  // Callbacks running.
+  bool committer_done_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t groups_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status failed_ ABSL_GUARDED_BY(mu_);  // Sticky once set.
   std::thread committer_;
   std::thread finisher_;
 };

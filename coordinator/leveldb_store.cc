@@ -2,8 +2,9 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "coordinator/store.h"
 #include "coordinator/store_keys.h"
 #include "fmt/format.h"
@@ -80,7 +81,7 @@ class LevelDbStore : public TransactionStore {
   explicit LevelDbStore(std::unique_ptr<leveldb::DB> db) : db_(std::move(db)) {}
 
   absl::Status Apply(const std::vector<const StoreBatch*>& batches) override {
-    std::lock_guard<std::mutex> lock(write_mu_);
+    absl::MutexLock lock(&write_mu_);
     if (!failed_.ok()) return failed_;
     leveldb::WriteBatch wb;
     for (const StoreBatch* batch : batches) AddToWriteBatch(*batch, &wb);
@@ -146,7 +147,7 @@ class LevelDbStore : public TransactionStore {
     }
     s = FromLevelDb(it->status(), "scan unfinished transactions");
     if (s.ok() && dropped > 0) {
-      std::lock_guard<std::mutex> lock(write_mu_);
+      absl::MutexLock lock(&write_mu_);
       leveldb::WriteOptions options;
       options.sync = true;
       s = FromLevelDb(db_->Write(options, &dangling),
@@ -234,8 +235,8 @@ class LevelDbStore : public TransactionStore {
   }
 
   std::unique_ptr<leveldb::DB> db_;
-  std::mutex write_mu_;
-  absl::Status failed_;  // Guarded by write_mu_; sticky once set.
+  absl::Mutex write_mu_;
+  absl::Status failed_ ABSL_GUARDED_BY(write_mu_);  // sticky once set.
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> batches_{0};
 };

@@ -2,13 +2,15 @@
 
 #include <algorithm>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
 
 void ParticipantRegistry::Attach(CommandStream* stream,
                                  const v1::Hello& hello) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   int64_t now = timeline_->Now();
   sessions_[stream] = Session{hello, now, now, {}};
   for (const std::string& resource : hello.resources()) {
@@ -20,7 +22,7 @@ void ParticipantRegistry::Attach(CommandStream* stream,
 
 std::vector<InFlightCommand> ParticipantRegistry::Detach(
     CommandStream* stream) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = sessions_.find(stream);
   if (it == sessions_.end()) return {};
   for (const std::string& resource : it->second.hello.resources()) {
@@ -40,7 +42,7 @@ std::vector<InFlightCommand> ParticipantRegistry::Detach(
 
 bool ParticipantRegistry::Answered(CommandStream* stream,
                                    const v1::BranchResult& result) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = sessions_.find(stream);
   if (it == sessions_.end()) return false;
   it->second.last_seen_unix_ms = timeline_->Now();
@@ -56,7 +58,7 @@ bool ParticipantRegistry::Answered(CommandStream* stream,
 }
 
 void ParticipantRegistry::Touch(CommandStream* stream) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = sessions_.find(stream);
   if (it != sessions_.end()) it->second.last_seen_unix_ms = timeline_->Now();
 }
@@ -73,13 +75,13 @@ bool ParticipantRegistry::TrySendLocked(CommandStream* stream,
 }
 
 bool ParticipantRegistry::Serves(const std::string& resource) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return by_resource_.contains(resource);
 }
 
 bool ParticipantRegistry::Send(const v1::BranchCommand& command,
                                const std::string& preferred_instance) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = by_resource_.find(command.resource());
   if (it == by_resource_.end()) return false;
   const std::vector<CommandStream*>& streams = it->second;
@@ -99,7 +101,7 @@ bool ParticipantRegistry::Send(const v1::BranchCommand& command,
 }
 
 std::vector<AttachedParticipant> ParticipantRegistry::List() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<AttachedParticipant> out;
   for (const auto& [stream, session] : sessions_) {
     out.push_back({session.hello, session.attached_unix_ms,

@@ -2,11 +2,12 @@
 #define BATON_COORDINATOR_PARTICIPANT_REGISTRY_H_
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "baton/v1/participant_service.pb.h"
 #include "common/timeline.h"
 #include "coordinator/command_sink.h"
@@ -70,13 +71,15 @@ class ParticipantRegistry : public CommandSink {
     std::unordered_map<uint64_t, InFlightCommand> in_flight;
   };
 
-  bool TrySendLocked(CommandStream* stream, const v1::BranchCommand& command);
+  bool TrySendLocked(CommandStream* stream, const v1::BranchCommand& command)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Timeline* const timeline_;
-  mutable std::mutex mu_;
-  std::unordered_map<CommandStream*, Session> sessions_;
-  std::unordered_map<std::string, std::vector<CommandStream*>> by_resource_;
-  size_t round_robin_ = 0;
+  mutable absl::Mutex mu_;
+  std::unordered_map<CommandStream*, Session> sessions_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::vector<CommandStream*>> by_resource_
+      ABSL_GUARDED_BY(mu_);
+  size_t round_robin_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace baton

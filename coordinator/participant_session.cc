@@ -1,5 +1,7 @@
 #include "coordinator/participant_session.h"
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "common/limits.h"
 #include "coordinator/coordinator_metrics.h"
@@ -22,7 +24,7 @@ ParticipantSession::ParticipantSession(ParticipantRegistry* registry,
 }
 
 bool ParticipantSession::Write(const v1::BranchCommand& command) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (closing_) return false;
   v1::CoordinatorMessage message;
   *message.mutable_command() = command;
@@ -74,7 +76,7 @@ void ParticipantSession::CloseLocked(const grpc::Status& status) {
 }
 
 void ParticipantSession::OnWriteDone(bool ok) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   writing_ = false;
   if (!ok)
     CloseLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
@@ -90,20 +92,20 @@ void ParticipantSession::OnWriteDone(bool ok) {
 
 void ParticipantSession::OnReadDone(bool ok) {
   if (!ok) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     CloseLocked(grpc::Status::OK);
     return;
   }
   ++messages_read_;
   if (!wire::Parse(incoming_, &message_)) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     CloseLocked(wire::Unparseable<v1::ParticipantMessage>(
         incoming_, fmt::format("message {} on Attach", messages_read_)));
     return;
   }
   if (!attached_) {
     if (!message_.has_hello()) {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       CloseLocked(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                "the first message on Attach must be a Hello"));
       return;
@@ -119,18 +121,18 @@ void ParticipantSession::OnReadDone(bool ok) {
   } else if (message_.has_in_doubt()) {
     HandleInDoubt(message_.in_doubt());
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (!closing_) StartRead(&incoming_);
 }
 
 void ParticipantSession::HandleHello(const v1::Hello& hello) {
   if (absl::Status s = Validate(hello); !s.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     CloseLocked(ToGrpcStatus(s));
     return;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     v1::CoordinatorMessage welcome;
     welcome.mutable_welcome()->set_coordinator_node(node_id_);
     welcome.mutable_welcome()->set_reads_result_batches(true);

@@ -4,8 +4,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <deque>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "baton/v1/participant_service.grpc.pb.h"
 #include "coordinator/participant_registry.h"
 #include "coordinator/transaction_manager.h"
@@ -36,12 +37,14 @@ class ParticipantSession
   void HandleHello(const v1::Hello& hello);
   void HandleResult(v1::BranchResult* result);
   void HandleInDoubt(const v1::InDoubt& in_doubt);
-  void QueueLocked(v1::CoordinatorMessage message);
+  void QueueLocked(v1::CoordinatorMessage message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Serializes the next message (a batch if commands queued up) into
   // sending_ and starts writing it.
-  void WriteNextLocked();
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Stops accepting writes; finishes once the write in flight completes.
-  void CloseLocked(const grpc::Status& status);
+  void CloseLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ParticipantRegistry* const registry_;
   TransactionManager* const manager_;
@@ -52,16 +55,19 @@ class ParticipantSession
   bool attached_ = false;           // Likewise.
   std::string instance_id_;         // Likewise.
 
-  std::mutex mu_;
+  absl::Mutex mu_;
   static constexpr int kMaxCommandsPerMessage = 1024;
-  std::deque<v1::CoordinatorMessage> outbox_;  // Not yet written.
-  grpc::ByteBuffer sending_;                   // Owned by the write in flight.
-  bool writing_ = false;
-  bool batches_ = false;      // The participant reads BranchCommands.
-  size_t max_message_bytes_;  // What the participant reads.
-  bool closing_ = false;
-  bool finished_ = false;
-  grpc::Status final_status_;
+  // Not yet written.
+  std::deque<v1::CoordinatorMessage> outbox_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer sending_ ABSL_GUARDED_BY(mu_);  // The write in flight's.
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  // The participant reads BranchCommands.
+  bool batches_ ABSL_GUARDED_BY(mu_) = false;
+  // What the participant reads.
+  size_t max_message_bytes_ ABSL_GUARDED_BY(mu_);
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace baton

@@ -1,9 +1,10 @@
 #include "coordinator/pipeline_session.h"
 
 #include <deque>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "common/limits.h"
 #include "coordinator/call_handler.h"
@@ -24,12 +25,12 @@ class PipelineSession::Outbox {
   explicit Outbox(PipelineSession* session) : session_(session) {}
 
   void Started() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++unwritten_;
   }
 
   void Answer(v1::PipelineResult result) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (session_ == nullptr || broken_) return;
     ready_.push_back(std::move(result));
     WriteLocked();
@@ -37,18 +38,18 @@ class PipelineSession::Outbox {
 
   // What the client said it reads, from now on.
   void SetMaxReplyBytes(size_t bytes) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     max_reply_bytes_ = bytes;
   }
   size_t max_reply_bytes() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return max_reply_bytes_;
   }
 
   // The client sent bytes that are not a message: stop reading, and end
   // the stream with `status` once the calls before them are answered.
   void Refuse(grpc::Status status) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     reads_ended_ = true;
     final_status_ = std::move(status);
     FinishIfDrainedLocked();
@@ -56,14 +57,14 @@ class PipelineSession::Outbox {
 
   // After a message was dispatched: whether to read the next one now.
   bool ReadAgain() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (finished_) return false;
     read_paused_ = unwritten_ >= kMaxCallsInFlight;
     return !read_paused_;
   }
 
   void WriteDone(bool ok) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     writing_ = false;
     unwritten_ -= sending_results_;
     if (!ok) {
@@ -85,7 +86,7 @@ class PipelineSession::Outbox {
   // The client closed its side (or the stream broke): finish once every
   // call it sent has been answered.
   void ReadsEnded(bool cancelled) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     reads_ended_ = true;
     if (cancelled) {
       broken_ = true;
@@ -95,14 +96,14 @@ class PipelineSession::Outbox {
   }
 
   void Detach() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     session_ = nullptr;
   }
 
  private:
   // Puts as many ready answers as fit what the client reads into the next
   // write.
-  void WriteLocked() {
+  void WriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || finished_ || broken_ || ready_.empty()) return;
     v1::PipelineReply reply;
     size_t bytes = 0;
@@ -126,7 +127,7 @@ class PipelineSession::Outbox {
     session_->StartWrite(&sending_);
   }
 
-  void FinishIfDrainedLocked() {
+  void FinishIfDrainedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_ || writing_) return;
     // Broken: finish at once, even with a read outstanding (gRPC fails it).
     if (!broken_ && (!reads_ended_ || unwritten_ > 0)) return;
@@ -134,21 +135,23 @@ class PipelineSession::Outbox {
     session_->Finish(broken_ ? grpc::Status::CANCELLED : final_status_);
   }
 
-  std::mutex mu_;
-  PipelineSession* session_;  // Null once gRPC is done with the stream.
-  std::deque<v1::PipelineResult> ready_;
-  grpc::ByteBuffer sending_;  // Owned by the write in flight.
-  int sending_results_ = 0;   // Answers in it.
-  size_t max_reply_bytes_ = PeerReceiveBytes(0);
-  grpc::Status final_status_;  // Unless broken.
+  absl::Mutex mu_;
+  PipelineSession* session_
+      ABSL_GUARDED_BY(mu_);  // Null once gRPC is done with the stream.
+  std::deque<v1::PipelineResult> ready_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer sending_
+      ABSL_GUARDED_BY(mu_);  // Owned by the write in flight.
+  int sending_results_ ABSL_GUARDED_BY(mu_) = 0;  // Answers in it.
+  size_t max_reply_bytes_ ABSL_GUARDED_BY(mu_) = PeerReceiveBytes(0);
+  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);  // Unless broken.
   // Calls read whose answers have not been written yet (running in the
   // manager, or queued in ready_, or in the write in flight).
-  int unwritten_ = 0;
-  bool writing_ = false;
-  bool read_paused_ = false;
-  bool reads_ended_ = false;
-  bool broken_ = false;
-  bool finished_ = false;
+  int unwritten_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_ended_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 namespace {

@@ -5,9 +5,9 @@
 
 #include <chrono>
 #include <filesystem>
-#include <mutex>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/failpoint.h"
 #include "common/limits.h"
 #include "coordinator/admin_service.h"
@@ -32,38 +32,39 @@ class HealthGate {
  public:
   // `health` must stay valid until Detach.
   void Attach(grpc::HealthCheckServiceInterface* health) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     services_.push_back(health);
     UpdateLocked();
   }
   // Before the gRPC servers go: the store may still fail while the
   // committer drains.
   void Detach() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     services_.clear();
   }
   void Loaded() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     loaded_ = true;
     UpdateLocked();
   }
   void StoreFailed() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     store_failed_ = true;
     UpdateLocked();
   }
 
  private:
-  void UpdateLocked() {
+  void UpdateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (auto* health : services_) {
       health->SetServingStatus(loaded_ && !store_failed_);
     }
   }
 
-  std::mutex mu_;
-  std::vector<grpc::HealthCheckServiceInterface*> services_;  // Guarded by mu_.
-  bool loaded_ = false;                                       // Guarded by mu_.
-  bool store_failed_ = false;                                 // Guarded by mu_.
+  absl::Mutex mu_;
+  std::vector<grpc::HealthCheckServiceInterface*> services_
+      ABSL_GUARDED_BY(mu_);
+  bool loaded_ ABSL_GUARDED_BY(mu_) = false;
+  bool store_failed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

@@ -20,7 +20,7 @@ RecoveryLoop::~RecoveryLoop() { Stop(); }
 
 void RecoveryLoop::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(wait_mu_);
     stopping_ = true;
   }
   wake_.notify_one();
@@ -81,18 +81,16 @@ void RecoveryLoop::RunDue(int64_t now_ms) {
 }
 
 void RecoveryLoop::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    lock.unlock();
     int64_t now = manager_->timeline()->Now();
     RunDue(now);
     offset_saver_->SaveIfMoved();
     MaybePurge(now);
-    lock.lock();
+    std::unique_lock<std::mutex> lock(wait_mu_);
     wake_.wait_until(lock,
                      std::chrono::steady_clock::now() +
                          std::chrono::milliseconds(options_.tick_ms),
-                     [this] { return stopping_; });
+                     [this] { return stopping_.load(); });
   }
 }
 

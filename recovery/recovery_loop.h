@@ -103,9 +103,14 @@ class RecoveryLoop {
   std::atomic<bool> purging_{false};
   SerialExecutor purger_{"baton-purge"};
 
-  std::mutex mu_;
+  // The tick's wait must be on the steady clock: this abseil's timed waits
+  // end at an absolute wall-clock instant, so a step of the wall clock
+  // would stretch one tick by the step (two hours back: two hours asleep).
+  // std::condition_variable::wait_until with steady_clock waits on
+  // CLOCK_MONOTONIC.
+  std::mutex wait_mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;  // Guarded by mu_.
+  std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
 
