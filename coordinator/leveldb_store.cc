@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
 #include "coordinator/store.h"
 #include "coordinator/store_keys.h"
@@ -14,35 +15,6 @@
 #include "spdlog/spdlog.h"
 
 namespace baton {
-
-void StoreBatch::PutTransaction(const v1::Transaction& txn,
-                                int64_t previous_due_ms,
-                                std::string owned_meta_key) {
-  ops_.push_back(Op{.kind = Op::kPutTransaction,
-                    .key = txn.xid(),
-                    .value = txn.SerializeAsString(),
-                    .terminal = IsTerminal(txn.status()),
-                    .due_ms = txn.next_action_unix_ms(),
-                    .previous_due_ms = previous_due_ms,
-                    .finished_ms = txn.finished_unix_ms(),
-                    .owned_meta_key = std::move(owned_meta_key)});
-}
-
-void StoreBatch::DeleteTransaction(const std::string& xid, int64_t finished_ms,
-                                   int64_t unfinished_due_ms) {
-  ops_.push_back(Op{.kind = Op::kDeleteTransaction,
-                    .key = xid,
-                    .previous_due_ms = unfinished_due_ms,
-                    .finished_ms = finished_ms});
-}
-
-void StoreBatch::PutMeta(const std::string& key, const std::string& value) {
-  ops_.push_back(Op{.kind = Op::kPutMeta, .key = key, .value = value});
-}
-
-void StoreBatch::DeleteMeta(const std::string& key) {
-  ops_.push_back(Op{.kind = Op::kDeleteMeta, .key = key});
-}
 
 namespace {
 
@@ -90,6 +62,7 @@ class LevelDbStore : public TransactionStore {
     leveldb::Status s = db_->Write(options, &wb);
     syncs_.fetch_add(1, std::memory_order_relaxed);
     batches_.fetch_add(batches.size(), std::memory_order_relaxed);
+    bytes_.fetch_add(wb.ApproximateSize(), std::memory_order_relaxed);
     if (!s.ok()) {
       failed_ = FromLevelDb(
           s, "store write failed; refusing every write until restarted");
@@ -110,7 +83,7 @@ class LevelDbStore : public TransactionStore {
           "record {} is corrupt: its {} bytes do not parse as a transaction",
           Printable(key), value.size()));
     }
-    return absl::OkStatus();
+    return ReadParts(xid, txn);
   }
 
   // An index entry without its record is what an older batond's forget of
@@ -191,12 +164,52 @@ class LevelDbStore : public TransactionStore {
 
   StoreStats Stats() const override {
     return {.syncs = syncs_.load(std::memory_order_relaxed),
-            .batches = batches_.load(std::memory_order_relaxed)};
+            .batches = batches_.load(std::memory_order_relaxed),
+            .bytes = bytes_.load(std::memory_order_relaxed)};
   }
 
  private:
-  static void AddToWriteBatch(const StoreBatch& batch,
-                              leveldb::WriteBatch* wb) {
+  // The branches and saga definition kept under keys of their own.
+  absl::Status ReadParts(const std::string& xid, v1::Transaction* txn) {
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(CheckedReads()));
+    const std::string prefix = store_keys::BranchPrefix(xid);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      if (!txn->add_branches()->ParseFromArray(it->value().data(),
+                                               it->value().size())) {
+        return absl::DataLossError(
+            fmt::format("branch {} is corrupt: it does not parse as a branch",
+                        Printable(it->key().ToString())));
+      }
+    }
+    if (absl::Status s = FromLevelDb(it->status(), "read branches of " + xid);
+        !s.ok()) {
+      return s;
+    }
+    if (!txn->has_saga()) return absl::OkStatus();
+    const std::string key = store_keys::DefinitionKey(xid);
+    std::string value;
+    leveldb::Status s = db_->Get(CheckedReads(), key, &value);
+    if (!s.ok()) return FromLevelDb(s, "read " + Printable(key));
+    if (!txn->mutable_saga()->mutable_definition()->ParseFromString(value)) {
+      return absl::DataLossError(
+          fmt::format("{} is corrupt: it does not parse as a saga definition",
+                      Printable(key)));
+    }
+    return absl::OkStatus();
+  }
+
+  void DeleteParts(const std::string& xid, leveldb::WriteBatch* wb) {
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(CheckedReads()));
+    const std::string prefix = store_keys::BranchPrefix(xid);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      wb->Delete(it->key());
+    }
+    wb->Delete(store_keys::DefinitionKey(xid));
+  }
+
+  void AddToWriteBatch(const StoreBatch& batch, leveldb::WriteBatch* wb) {
     for (const StoreBatch::Op& op : batch.ops()) {
       switch (op.kind) {
         case StoreBatch::Op::kPutTransaction:
@@ -204,6 +217,7 @@ class LevelDbStore : public TransactionStore {
           break;
         case StoreBatch::Op::kDeleteTransaction:
           wb->Delete(store_keys::RecordKey(op.key));
+          DeleteParts(op.key, wb);
           if (op.previous_due_ms >= 0) {
             wb->Delete(store_keys::UnfinishedKey(op.previous_due_ms, op.key));
           } else {
@@ -232,6 +246,10 @@ class LevelDbStore : public TransactionStore {
       wb->Put(store_keys::UnfinishedKey(op.due_ms, xid), "");
     }
     wb->Put(store_keys::RecordKey(xid), op.value);
+    for (const auto& [id, bytes] : op.branches) {
+      wb->Put(store_keys::BranchKey(xid, id), bytes);
+    }
+    if (op.definition) wb->Put(store_keys::DefinitionKey(xid), *op.definition);
   }
 
   std::unique_ptr<leveldb::DB> db_;
@@ -239,7 +257,82 @@ class LevelDbStore : public TransactionStore {
   absl::Status failed_ ABSL_GUARDED_BY(write_mu_);  // sticky once set.
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> bytes_{0};
 };
+
+// Format 1 kept each record whole under t/<xid>; format 2 splits off its
+// branches and saga definition. Splitting is idempotent, so a migration cut
+// short by a crash simply runs again on the next open.
+absl::Status Migrate(leveldb::DB* db, const std::string& dir) {
+  const std::string prefix(store_keys::kRecordPrefix);
+  std::unique_ptr<leveldb::Iterator> it(db->NewIterator(CheckedReads()));
+  leveldb::WriteBatch wb;
+  leveldb::WriteOptions synced;
+  synced.sync = true;
+  size_t records = 0, split = 0;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    ++records;
+    v1::Transaction txn;
+    if (!txn.ParseFromArray(it->value().data(), it->value().size())) {
+      return absl::DataLossError(fmt::format(
+          "cannot migrate {} to format {}: record {} does not parse; restore "
+          "the data dir from a backup",
+          dir, kStoreFormat, Printable(it->key().ToString())));
+    }
+    if (txn.branches_size() == 0 && !txn.saga().has_definition()) continue;
+    StoreBatch batch;
+    batch.PutTransactionParts(&txn, -1, "", StoreBatch::Parts());
+    const StoreBatch::Op& op = batch.ops()[0];
+    wb.Put(it->key(), op.value);
+    for (const auto& [id, bytes] : op.branches) {
+      wb.Put(store_keys::BranchKey(op.key, id), bytes);
+    }
+    if (op.definition)
+      wb.Put(store_keys::DefinitionKey(op.key), *op.definition);
+    if (++split % 1000 == 0) {
+      if (leveldb::Status s = db->Write(synced, &wb); !s.ok()) {
+        return FromLevelDb(s, "migrate " + dir);
+      }
+      wb.Clear();
+    }
+  }
+  if (absl::Status s = FromLevelDb(it->status(), "migrate " + dir); !s.ok()) {
+    return s;
+  }
+  wb.Put(store_keys::MetaKey(store_keys::kFormatName),
+         std::to_string(kStoreFormat));
+  if (leveldb::Status s = db->Write(synced, &wb); !s.ok()) {
+    return FromLevelDb(s, "migrate " + dir);
+  }
+  if (records > 0) {
+    spdlog::info("store {}: migrated {} record(s) to format {} ({} split)", dir,
+                 records, kStoreFormat, split);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckFormat(leveldb::DB* db, const std::string& dir) {
+  std::string value;
+  leveldb::Status s = db->Get(
+      CheckedReads(), store_keys::MetaKey(store_keys::kFormatName), &value);
+  if (s.IsNotFound()) return Migrate(db, dir);
+  if (!s.ok()) return FromLevelDb(s, "read the format of " + dir);
+  int format = 0;
+  if (!absl::SimpleAtoi(value, &format) || format < 1) {
+    return absl::DataLossError(fmt::format(
+        "the store in {} is corrupt: m/{} holds '{}', not a format number", dir,
+        store_keys::kFormatName, Printable(value)));
+  }
+  if (format > kStoreFormat) {
+    return absl::FailedPreconditionError(fmt::format(
+        "the store in {} has format {}, written by a newer batond; this one "
+        "reads format {} and older: run the newer batond on it, or restore a "
+        "backup made before the upgrade",
+        dir, format, kStoreFormat));
+  }
+  return format < kStoreFormat ? Migrate(db, dir) : absl::OkStatus();
+}
 
 }  // namespace
 
@@ -261,7 +354,9 @@ absl::Status OpenLevelDbStore(const std::string& dir,
     return absl::FailedPreconditionError(
         fmt::format("cannot open store in {}: {}", dir, s.ToString()));
   }
-  *store = std::make_unique<LevelDbStore>(std::unique_ptr<leveldb::DB>(db));
+  std::unique_ptr<leveldb::DB> owned(db);
+  if (absl::Status format = CheckFormat(db, dir); !format.ok()) return format;
+  *store = std::make_unique<LevelDbStore>(std::move(owned));
   return absl::OkStatus();
 }
 

@@ -25,9 +25,22 @@ struct Outgoing {
 
 // What a driver asks the table to do once its change to a record is made.
 struct Effects {
-  bool persist = false;  // The record changed: write it.
+  // The record changed: write it whole. A change that knows what it touched
+  // says so with WriteHeader or WriteBranch instead, so that only that is
+  // written.
+  bool persist = false;
+  bool narrow = false;             // WriteHeader or WriteBranch was called.
+  std::vector<uint64_t> branches;  // Branches they touched.
   std::vector<Outgoing> send;
 
+  // Only the record's own fields changed (status, deadlines, saga steps).
+  void WriteHeader() { narrow = true; }
+  // Those and branch `branch_id`.
+  void WriteBranch(uint64_t branch_id) {
+    narrow = true;
+    branches.push_back(branch_id);
+  }
+  bool writes() const { return persist || narrow; }
   void Send(uint64_t branch_id, v1::BranchAction action) {
     send.push_back({.branch_id = branch_id, .action = action});
   }
@@ -57,8 +70,13 @@ struct LiveTransaction {
   // The record holds a change no queued write carries (a DONE riding along
   // with the next write).
   bool unwritten = false;
-  uint64_t writes_queued = 0;   // Numbers this record's writes.
-  uint64_t writes_durable = 0;  // The last of them on disk.
+  // What changed since the last queued write: everything, or the record's
+  // own fields and these branches.
+  bool dirty_all = true;
+  std::vector<uint64_t> dirty_branches;
+  bool definition_stored = false;  // A saga's definition is on its way.
+  uint64_t writes_queued = 0;      // Numbers this record's writes.
+  uint64_t writes_durable = 0;     // The last of them on disk.
   std::unordered_map<uint64_t, Delivery> deliveries;  // By branch id.
   std::vector<Waiter> waiters;
   // At most one entry per branch: a newer command replaces an unsent one.

@@ -13,9 +13,16 @@ absl::Status MemoryStore::Apply(const std::vector<const StoreBatch*>& batches) {
   for (const StoreBatch* batch : batches) {
     for (const StoreBatch::Op& op : batch->ops()) {
       switch (op.kind) {
-        case StoreBatch::Op::kPutTransaction:
-          records_[op.key] = op.value;
+        case StoreBatch::Op::kPutTransaction: {
+          Stored& stored = records_[op.key];
+          stored.fields = op.value;
+          for (const auto& [id, bytes] : op.branches) {
+            stored.branches[id] = bytes;
+          }
+          if (op.definition) stored.definition = *op.definition;
+          stats_.bytes += op.value.size();
           break;
+        }
         case StoreBatch::Op::kDeleteTransaction:
           records_.erase(op.key);
           break;
@@ -37,8 +44,20 @@ absl::Status MemoryStore::Get(const std::string& xid, v1::Transaction* txn) {
   absl::MutexLock lock(&mu_);
   auto it = records_.find(xid);
   if (it == records_.end()) return absl::NotFoundError(xid);
-  txn->ParseFromString(it->second);
+  Assemble(it->second, txn);
   return absl::OkStatus();
+}
+
+bool MemoryStore::Assemble(const Stored& stored, v1::Transaction* txn) const {
+  if (!txn->ParseFromString(stored.fields)) return false;
+  for (const auto& [id, bytes] : stored.branches) {
+    txn->add_branches()->ParseFromString(bytes);
+  }
+  if (txn->has_saga()) {
+    txn->mutable_saga()->mutable_definition()->ParseFromString(
+        stored.definition);
+  }
+  return true;
 }
 
 absl::Status MemoryStore::ScanUnfinished(
@@ -46,9 +65,9 @@ absl::Status MemoryStore::ScanUnfinished(
   std::vector<v1::Transaction> unfinished;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [xid, bytes] : records_) {
+    for (const auto& [xid, stored] : records_) {
       v1::Transaction txn;
-      txn.ParseFromString(bytes);
+      Assemble(stored, &txn);
       if (!IsTerminal(txn.status())) unfinished.push_back(std::move(txn));
     }
   }

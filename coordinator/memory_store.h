@@ -40,7 +40,15 @@ class MemoryStore : public TransactionStore {
   mutable absl::Mutex mu_;
   bool held_ ABSL_GUARDED_BY(mu_) = false;
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<std::string, std::string> records_ ABSL_GUARDED_BY(mu_);
+  // As LevelDbStore keeps them: the record's own fields, its branches and
+  // its saga's definition apart.
+  struct Stored {
+    std::string fields;
+    std::map<uint64_t, std::string> branches;
+    std::string definition;
+  };
+  bool Assemble(const Stored& stored, v1::Transaction* txn) const;
+  std::map<std::string, Stored> records_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> meta_ ABSL_GUARDED_BY(mu_);
   StoreStats stats_ ABSL_GUARDED_BY(mu_);
 };

@@ -65,7 +65,7 @@ void SagaDriver::Advance(LiveTransaction* t, int64_t now, Effects* fx) {
     if (!sink_->Serves(saga::CallFor(t->record, c).resource())) continue;
     if (!saga::MarkDispatched(&t->record, c, now).ok()) continue;
     fx->Send(c.step + 1, ToAction(c.kind));
-    fx->persist = true;
+    fx->WriteHeader();
   }
 }
 
@@ -155,7 +155,7 @@ void SagaDriver::OnResult(LiveTransaction* t, const v1::BranchResult& result,
                     v1::CommandOutcome_Name(result.outcome()),
                     result.message()));
   }
-  fx->persist = true;
+  fx->WriteHeader();
 }
 
 // The same attempt goes again, wherever the resource is served (the
@@ -202,14 +202,14 @@ void SagaDriver::OnDue(LiveTransaction* t, int64_t now, Effects* fx) {
     log_summary_->Log(
         spdlog::level::warn, "timed out",
         fmt::format("xid={} saga timed out; compensating", r.xid()));
-    fx->persist = true;
+    fx->WriteHeader();
   }
-  if (saga::ExpireTimedOutSteps(&r, now)) fx->persist = true;
+  if (saga::ExpireTimedOutSteps(&r, now)) fx->WriteHeader();
   if (saga::MarkStuckIfRetryWindowPassed(&r, now, options_.retry_window_ms)) {
     log_summary_->Log(
         spdlog::level::err, "needs attention",
         fmt::format("xid={} needs attention: {}", r.xid(), r.reason()));
-    fx->persist = true;
+    fx->WriteHeader();
   }
   Advance(t, now, fx);
 }

@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -25,10 +27,15 @@ class StoreBatch {
       kPutMeta,
       kDeleteMeta
     } kind;
-    std::string key;        // The xid, or the meta key.
-    std::string value;      // The serialized record, or the meta value.
-    bool terminal = false;  // kPutTransaction
-    int64_t due_ms = 0;     // kPutTransaction: next_action_unix_ms
+    std::string key;  // The xid, or the meta key.
+    // The meta value, or the record's own fields serialized (without its
+    // branches and its saga's definition, which travel apart).
+    std::string value;
+    // kPutTransaction: the branches written, serialized, by id.
+    std::vector<std::pair<uint64_t, std::string>> branches;
+    std::optional<std::string> definition;  // kPutTransaction: the saga's.
+    bool terminal = false;                  // kPutTransaction
+    int64_t due_ms = 0;  // kPutTransaction: next_action_unix_ms
     // kPutTransaction, kDeleteTransaction: the due it was indexed at.
     int64_t previous_due_ms = -1;
     int64_t finished_ms = 0;     // kPutTransaction, kDeleteTransaction
@@ -41,6 +48,20 @@ class StoreBatch {
   // it): ScanFinished hands it back, so a purge can drop both together.
   void PutTransaction(const v1::Transaction& txn, int64_t previous_due_ms,
                       std::string owned_meta_key = "");
+
+  // Which parts of a record a put writes beyond its own fields: so a change
+  // writes bytes in proportion to what it changed, not to the record.
+  struct Parts {
+    bool all_branches = true;
+    std::vector<uint64_t> branches;  // If not all: these (ids, unsorted).
+    // A saga's definition never changes: only its first put writes it.
+    bool definition = true;
+  };
+  // Like PutTransaction, writing `parts` only; *txn is borrowed and left as
+  // it was (its large fields are swapped out while it serializes, not
+  // copied).
+  void PutTransactionParts(v1::Transaction* txn, int64_t previous_due_ms,
+                           std::string owned_meta_key, const Parts& parts);
   // Drops a terminal record that finished at finished_ms, or, given
   // unfinished_due_ms >= 0, an unfinished one last put with that due time.
   void DeleteTransaction(const std::string& xid, int64_t finished_ms,
@@ -65,6 +86,7 @@ struct FinishedRef {
 struct StoreStats {
   uint64_t syncs = 0;    // Synced writes issued to disk.
   uint64_t batches = 0;  // StoreBatches applied (many per sync).
+  uint64_t bytes = 0;    // Bytes handed to the disk in those writes.
 };
 
 // Durable storage of transaction records. Thread-safe.
@@ -98,6 +120,12 @@ class TransactionStore {
 
   virtual StoreStats Stats() const = 0;
 };
+
+// The data directory format this build reads and writes: 2 keeps a record's
+// branches and saga definition under keys of their own. A directory of
+// format 1 (no format recorded; batond before 2026-12) is migrated on open;
+// a newer one is refused with FAILED_PRECONDITION.
+inline constexpr int kStoreFormat = 2;
 
 // Opens (creating if needed) a LevelDB store in `dir`.
 absl::Status OpenLevelDbStore(const std::string& dir,

@@ -92,6 +92,16 @@ void PutRaw(const fs::path& dir, const std::string& key,
   delete raw;
 }
 
+// The value under `key`, or "" if none.
+std::string GetRaw(const fs::path& dir, const std::string& key) {
+  leveldb::DB* raw = nullptr;
+  BOOST_REQUIRE(leveldb::DB::Open(leveldb::Options(), dir.string(), &raw).ok());
+  std::string value;
+  if (!raw->Get(leveldb::ReadOptions(), key, &value).ok()) value.clear();
+  delete raw;
+  return value;
+}
+
 absl::Status ScanAll(TransactionStore* store, int* seen) {
   *seen = 0;
   return store->ScanUnfinished([&](const v1::Transaction& t) {
@@ -225,6 +235,77 @@ BOOST_AUTO_TEST_CASE(a_dangling_index_entry_is_dropped_and_the_load_goes_on) {
   BOOST_TEST(db->Get(leveldb::ReadOptions(),
                      store_keys::UnfinishedKey(1001, XidOf(1)), &value)
                  .IsNotFound());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(store_format)
+
+// What batond wrote before format 2: each record whole under t/<xid>, and no
+// format recorded.
+BOOST_AUTO_TEST_CASE(a_format_1_directory_is_migrated_on_open) {
+  ScratchDir dir;
+  v1::Transaction old = Record(1, /*finished=*/false);
+  for (int i = 1; i <= 3; ++i) {
+    v1::Branch* b = old.add_branches();
+    b->set_branch_id(i);
+    b->set_resource("bank");
+    b->set_status(v1::BRANCH_STATUS_PREPARED);
+  }
+  v1::Transaction saga = Record(2, /*finished=*/true);
+  saga.set_protocol(v1::PROTOCOL_SAGA);
+  saga.mutable_saga()->mutable_definition()->add_steps()->set_name("book");
+  saga.mutable_saga()->add_steps();
+  PutRaw(dir.path, store_keys::RecordKey(old.xid()), old.SerializeAsString());
+  PutRaw(dir.path,
+         store_keys::UnfinishedKey(old.next_action_unix_ms(), old.xid()), "");
+  PutRaw(dir.path, store_keys::RecordKey(saga.xid()), saga.SerializeAsString());
+  for (int open = 0; open < 2; ++open) {  // Migrated once, then just read.
+    std::unique_ptr<TransactionStore> store;
+    absl::Status s = OpenLevelDbStore(dir.path.string(), &store);
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
+    v1::Transaction read;
+    BOOST_REQUIRE(store->Get(old.xid(), &read).ok());
+    BOOST_TEST(read.SerializeAsString() == old.SerializeAsString());
+    BOOST_REQUIRE(store->Get(saga.xid(), &read).ok());
+    BOOST_TEST(read.saga().definition().steps(0).name() == "book");
+    int seen = 0;
+    BOOST_TEST(ScanAll(store.get(), &seen).ok());
+    BOOST_TEST(seen == 1);
+  }
+  BOOST_TEST(GetRaw(dir.path, "m/format") == std::to_string(kStoreFormat));
+  v1::Transaction fields;
+  BOOST_REQUIRE(fields.ParseFromString(
+      GetRaw(dir.path, store_keys::RecordKey(old.xid()))));
+  BOOST_TEST(fields.branches_size() == 0);
+  BOOST_TEST(!GetRaw(dir.path, store_keys::BranchKey(old.xid(), 3)).empty());
+  BOOST_TEST(!GetRaw(dir.path, store_keys::DefinitionKey(saga.xid())).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_directory_of_a_newer_format_is_refused) {
+  ScratchDir dir;
+  PutRaw(dir.path, "m/format", std::to_string(kStoreFormat + 1));
+  std::unique_ptr<TransactionStore> store;
+  absl::Status s = OpenLevelDbStore(dir.path.string(), &store);
+  BOOST_TEST(absl::IsFailedPrecondition(s), s);
+  BOOST_TEST(Names(s, "newer batond"), s);
+  BOOST_TEST(GetRaw(dir.path, "m/format") == std::to_string(kStoreFormat + 1));
+}
+
+BOOST_AUTO_TEST_CASE(a_deleted_record_takes_its_branches_along) {
+  ScratchDir dir;
+  std::unique_ptr<TransactionStore> store;
+  BOOST_REQUIRE(OpenLevelDbStore(dir.path.string(), &store).ok());
+  v1::Transaction txn = Record(1, /*finished=*/true);
+  txn.add_branches()->set_branch_id(1);
+  StoreBatch put;
+  put.PutTransaction(txn, -1);
+  BOOST_REQUIRE(store->Apply({&put}).ok());
+  StoreBatch drop;
+  drop.DeleteTransaction(txn.xid(), txn.finished_unix_ms());
+  BOOST_REQUIRE(store->Apply({&drop}).ok());
+  store.reset();
+  BOOST_TEST(GetRaw(dir.path, store_keys::BranchKey(txn.xid(), 1)).empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -14,6 +14,18 @@ std::string IndexKey(std::string_view prefix, int64_t ms,
 
 }  // namespace
 
+std::string BranchKey(std::string_view xid, uint64_t branch_id) {
+  return fmt::format("{}{}/{:016x}", kBranchPrefix, xid, branch_id);
+}
+
+std::string BranchPrefix(std::string_view xid) {
+  return fmt::format("{}{}/", kBranchPrefix, xid);
+}
+
+std::string DefinitionKey(std::string_view xid) {
+  return fmt::format("{}{}", kDefinitionPrefix, xid);
+}
+
 std::string RecordKey(std::string_view xid) {
   return fmt::format("{}{}", kRecordPrefix, xid);
 }

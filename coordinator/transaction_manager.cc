@@ -280,8 +280,9 @@ void TransactionManager::DecideAndReply(const std::string& xid, bool commit,
     v1::Transaction* r = &t->record;
     v1::GlobalStatus before = r->status();
     absl::Status s = DriverFor(*r)->Decide(r, commit, reason, timeline_->Now());
-    fx->persist = r->status() != before;
-    *aborted = commit && fx->persist && IsRollbackSide(r->status());
+    bool changed = r->status() != before;
+    if (changed) fx->WriteHeader();
+    *aborted = commit && changed && IsRollbackSide(r->status());
     return s;
   };
   // With wait, an ABORTED commit too answers once the rollback finished
@@ -350,7 +351,7 @@ void TransactionManager::RegisterBranch(
             &t->record, branch, timeline_->Now());
         if (!id.ok()) return id.status();
         *branch_id = *id;
-        fx->persist = t->record.branches_size() != before;
+        if (t->record.branches_size() != before) fx->WriteBranch(*id);
         return absl::OkStatus();
       },
       [reply, branch_id](const absl::Status& s, const v1::Transaction&) {
@@ -372,7 +373,8 @@ void TransactionManager::ReportBranch(const v1::ReportBranchRequest& request,
             b == nullptr ? v1::BRANCH_STATUS_UNSPECIFIED : b->status();
         absl::Status s = DriverFor(t->record)->ReportBranch(&t->record, request,
                                                             timeline_->Now());
-        fx->persist = *first = s.ok() && b != nullptr && b->status() != before;
+        *first = s.ok() && b != nullptr && b->status() != before;
+        if (*first) fx->WriteBranch(request.branch_id());
         return s;
       },
       [reply, branch_id, first](const absl::Status& s,

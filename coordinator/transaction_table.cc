@@ -47,8 +47,15 @@ void TransactionTable::PersistLocked(LiveTransaction* t, Done done) {
   StoreBatch batch;
   std::string durable_key = driver->DurableKey(r);
   if (write == 1 && !durable_key.empty()) batch.PutMeta(durable_key, r.xid());
-  batch.PutTransaction(r, t->persisted_due,
-                       IsTerminal(r.status()) ? std::move(durable_key) : "");
+  batch.PutTransactionParts(
+      &r, t->persisted_due,
+      IsTerminal(r.status()) ? std::move(durable_key) : "",
+      {.all_branches = t->dirty_all,
+       .branches = std::move(t->dirty_branches),
+       .definition = !t->definition_stored});
+  t->dirty_all = false;
+  t->dirty_branches.clear();
+  t->definition_stored = true;
   if (r.next_action_unix_ms() > 0 &&
       r.next_action_unix_ms() != t->persisted_due && !t->resume_pending) {
     options_.wakeups->WakeAt(r.xid(), r.next_action_unix_ms());
@@ -99,8 +106,11 @@ void TransactionTable::AnswerFromRecordLocked(LiveTransaction* t,
 void TransactionTable::FinishChangeLocked(LiveTransaction* t, Effects fx,
                                           absl::Status status, Done done) {
   int64_t now = options_.timeline->Now();
-  if (status.ok() && fx.persist) {
+  if (status.ok() && fx.writes()) {
     DriverLocked(*t)->Advance(t, now, &fx);
+    if (fx.persist) t->dirty_all = true;
+    t->dirty_branches.insert(t->dirty_branches.end(), fx.branches.begin(),
+                             fx.branches.end());
     PersistLocked(t, std::move(done));
   } else if (done) {
     AnswerFromRecordLocked(t, std::move(status), std::move(done));
@@ -414,6 +424,7 @@ void TransactionTable::Adopt(v1::Transaction record) {
   t->record = std::move(record);
   t->resume_pending = true;
   t->decision_durable = t->record.status() != v1::GLOBAL_STATUS_BEGUN;
+  t->definition_stored = true;
   const std::string xid = t->record.xid();
   if (!t->record.request_id().empty()) {
     xid_by_key_.try_emplace(t->record.request_id(), xid);
@@ -425,7 +436,7 @@ void TransactionTable::Adopt(v1::Transaction record) {
   driver->Adopt(raw, options_.timeline->Now(), &fx);
   raw->record.set_next_action_unix_ms(driver->NextActionTime(raw->record));
   // Decided here, not when resumed, so no caller can commit it meanwhile.
-  if (fx.persist) PersistLocked(raw, nullptr);
+  if (fx.writes()) PersistLocked(raw, nullptr);
 }
 
 void TransactionTable::Resume(const std::string& xid) {

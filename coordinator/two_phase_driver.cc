@@ -148,10 +148,11 @@ void TwoPhaseDriver::OnResult(LiveTransaction* t,
   if (result.outcome() == v1::COMMAND_OUTCOME_DONE &&
       t->record.status() == global_before) {
     t->unwritten = true;
+    t->dirty_branches.push_back(result.branch_id());
     failpoint::Hit("branch_done_unwritten").IgnoreError();
     return;
   }
-  fx->persist = true;
+  fx->WriteBranch(result.branch_id());
 }
 
 void TwoPhaseDriver::OnLost(LiveTransaction* t, uint64_t branch_id, int64_t,
@@ -206,7 +207,7 @@ void TwoPhaseDriver::OnDue(LiveTransaction* t, int64_t now, Effects* fx) {
   if (two_phase::ExpireIfPastDeadline(&t->record, now)) {
     log_summary_->Log(spdlog::level::warn, "timed out",
                       fmt::format("xid={} timed out; rolling back", xid));
-    fx->persist = true;
+    fx->WriteHeader();
     return;
   }
   if (!t->decision_durable) return;
@@ -252,7 +253,7 @@ void TwoPhaseDriver::ExpireCommands(LiveTransaction* t, int64_t now,
                     t->record.xid(), branch_id, s.ToString());
       continue;
     }
-    fx->persist = true;
+    fx->WriteBranch(branch_id);
   }
 }
 
