@@ -60,7 +60,14 @@ class Family {
         bounds_(std::move(bounds)) {}
 
   // The child for these label values (as many as the family's labels).
+  // Every transaction's path looks children up, from every shard: once a
+  // child exists, the lookup shares the lock instead of taking it.
   T* With(const LabelValues& values) {
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      auto it = children_.find(values);
+      if (it != children_.end()) return it->second.get();
+    }
     absl::MutexLock lock(&mu_);
     std::unique_ptr<T>& child = children_[values];
     if (child == nullptr) child = MakeChild();

@@ -19,6 +19,9 @@ class Wakeups {
  public:
   virtual ~Wakeups() = default;
   virtual void WakeAt(const std::string& xid, int64_t when_ms) = 0;
+  // The record left memory: nothing more is due for it. Without this the
+  // schedule would hold every transaction begun within a deadline's length.
+  virtual void Forget(const std::string& xid) = 0;
 };
 
 // Answers a participant's in-doubt branches whose transactions are not in

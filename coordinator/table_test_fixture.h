@@ -62,6 +62,10 @@ class RecordingWakeups : public Wakeups {
     auto [it, inserted] = when_.try_emplace(xid, when_ms);
     if (!inserted && when_ms < it->second) it->second = when_ms;
   }
+  void Forget(const std::string& xid) override {
+    absl::MutexLock lock(&mu_);
+    when_.erase(xid);
+  }
   int64_t When(const std::string& xid) {
     absl::MutexLock lock(&mu_);
     auto it = when_.find(xid);

@@ -85,6 +85,7 @@ absl::Status TransactionManager::Init() {
     tables_.push_back(std::make_unique<TransactionTable>(
         TransactionTable::Options{.shard = shard,
                                   .epoch = epoch_,
+                                  .first_command_id = (uint64_t{i} << 48) + 1,
                                   .timeline = timeline_,
                                   .committer = committer_,
                                   .sink = sink_,

@@ -20,7 +20,7 @@ void RunAll(std::vector<std::function<void()>>* deferred) {
 }  // namespace
 
 TransactionTable::TransactionTable(const Options& options)
-    : options_(options) {}
+    : options_(options), next_command_id_(options.first_command_id) {}
 
 std::optional<TransactionTable::LiveKey> TransactionTable::KeyOf(
     const std::string& xid) {
@@ -225,6 +225,7 @@ void TransactionTable::FinishLocked(LiveTransaction* t, Deferred* deferred) {
   Metrics().transaction_seconds.With(labels)->Observe(
       (r.finished_unix_ms() - r.begun_unix_ms()) / 1000.0);
   ForgetKeyLocked(r);
+  options_.wakeups->Forget(r.xid());
   // Freed after the lock, with the replies.
   auto it = live_.find(*KeyOf(r.xid()));
   deferred->push_back(
@@ -409,6 +410,7 @@ bool TransactionTable::Remove(
       });
     }
     ForgetKeyLocked(t->record);
+    options_.wakeups->Forget(xid);
     // Gone from memory before the caller queues the delete, so no later
     // change of it can be written after that and bring the record back.
     live_.erase(*KeyOf(xid));

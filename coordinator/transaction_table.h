@@ -61,6 +61,10 @@ class TransactionTable {
   struct Options {
     uint32_t shard = 0;  // The first field of the xids it creates.
     uint64_t epoch = 0;  // The second: unique per start of the process.
+    // Where its command ids start. Participants' streams match results by
+    // command id, and one stream carries every shard's commands, so the
+    // shards of a process need ranges apart.
+    uint64_t first_command_id = 1;
     Timeline* timeline = nullptr;
     GroupCommitter* committer = nullptr;
     CommandSink* sink = nullptr;
@@ -184,7 +188,7 @@ class TransactionTable {
 
   mutable absl::Mutex mu_;
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t next_command_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t next_command_id_ ABSL_GUARDED_BY(mu_);
   uint64_t next_waiter_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopped_waiting_ ABSL_GUARDED_BY(mu_) = false;
   // By (epoch, sequence), so scans go page by page in the order records

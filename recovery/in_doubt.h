@@ -41,7 +41,7 @@ class StoredInDoubtResolver : public StoredInDoubt {
   TransactionStore* const store_;
   CommandSink* const sink_;
   LogSummary* const log_summary_;
-  // Apart from the tables' ids, which count up from 1.
+  // Apart from the tables' ids (shard index << 48, counting up).
   std::atomic<uint64_t> next_command_id_{uint64_t{1} << 62};
   SerialExecutor executor_{"baton-in-doubt"};
 };

@@ -16,6 +16,14 @@ void ShardSchedule::WakeAt(const std::string& xid, int64_t when_ms) {
   by_time_.emplace(when_ms, xid);
 }
 
+void ShardSchedule::Forget(const std::string& xid) {
+  absl::MutexLock lock(&mu_);
+  auto it = when_.find(xid);
+  if (it == when_.end()) return;
+  by_time_.erase({it->second, xid});
+  when_.erase(it);
+}
+
 void ShardSchedule::QueueResume(const std::string& xid) {
   absl::MutexLock lock(&mu_);
   to_resume_.push_back(xid);

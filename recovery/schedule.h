@@ -34,6 +34,7 @@ class ShardSchedule : public Wakeups {
   explicit ShardSchedule(size_t resume_per_run);
 
   void WakeAt(const std::string& xid, int64_t when_ms) override;
+  void Forget(const std::string& xid) override;
 
   // The record was adopted (TransactionTable::Adopt): resume it in turn.
   void QueueResume(const std::string& xid);

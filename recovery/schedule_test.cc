@@ -63,6 +63,7 @@ BOOST_FIXTURE_TEST_CASE(visits_only_what_is_due_and_rearms_what_is_next,
   Sync();
   // Rolled back at its deadline; with no branches that finishes it.
   BOOST_TEST(scheduled.LiveCount() == 0u);
+  BOOST_TEST(schedule.pending_wakeups() == 0u);
   v1::Transaction stored;
   BOOST_REQUIRE(store.Get(xid, &stored).ok());
   BOOST_TEST(stored.status() == v1::GLOBAL_STATUS_ROLLED_BACK);

@@ -44,6 +44,7 @@ struct Flags {
   bool leveldb_barrier = false;
   int participants = 2;
   int64_t retention_s = 60;
+  std::vector<std::string> batond_args;  // Appended to the started batond's.
 };
 
 class EchoService final : public Echo::CallbackService {
@@ -87,14 +88,22 @@ class Fleet {
     auto token_file = dir_.path() / "admin.token";
     std::ofstream(token_file) << "bench-" << getpid() << "\n";
     admin_token_ = fmt::format("bench-{}", getpid());
-    processes_.push_back(ChildProcess::Start(
-        "batond",
-        {BinPath("batond"), "--listen", "127.0.0.1:0", "--data-dir",
-         (dir_.path() / "data").string(), "--port-file", port_file.string(),
-         "--log-level", "warn", "--finished-retention-s",
-         std::to_string(flags_.retention_s), "--admin-token-file",
-         token_file.string()},
-        {}, dir_.path()));
+    std::vector<std::string> args = {BinPath("batond"),
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--data-dir",
+                                     (dir_.path() / "data").string(),
+                                     "--port-file",
+                                     port_file.string(),
+                                     "--log-level",
+                                     "warn",
+                                     "--finished-retention-s",
+                                     std::to_string(flags_.retention_s),
+                                     "--admin-token-file",
+                                     token_file.string()};
+    args.insert(args.end(), flags_.batond_args.begin(),
+                flags_.batond_args.end());
+    processes_.push_back(ChildProcess::Start("batond", args, {}, dir_.path()));
     int port = WaitForPortFile(port_file, 30s);
     if (port == 0) Die("batond did not start: " + processes_.back()->Stderr());
     return fmt::format("127.0.0.1:{}", port);
@@ -385,6 +394,10 @@ int main(int argc, char** argv) {
   app.add_option("--retention-s", flags.retention_s,
                  "Finished-transaction retention of the batond it starts")
       ->capture_default_str();
+  app.add_option("--batond-arg", flags.batond_args,
+                 "An extra flag for the batond it starts (repeat for more), "
+                 "e.g. --batond-arg=--shards=2")
+      ->allow_extra_args(false);
 
   app.add_subcommand("empty", "Begin and commit, no branches");
   CLI::App* two_phase =
