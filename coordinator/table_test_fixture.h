@@ -77,6 +77,20 @@ class RecordingWakeups : public Wakeups {
   std::map<std::string, int64_t> when_ ABSL_GUARDED_BY(mu_);
 };
 
+// A participant's answer to `c`.
+inline v1::BranchResult ResultFor(const v1::BranchCommand& c,
+                                  v1::CommandOutcome outcome,
+                                  const std::string& message = "") {
+  v1::BranchResult result;
+  result.set_command_id(c.command_id());
+  result.set_xid(c.xid());
+  result.set_branch_id(c.branch_id());
+  result.set_action(c.action());
+  result.set_outcome(outcome);
+  result.set_message(message);
+  return result;
+}
+
 // A reply the test can wait for, or check has not come.
 struct Answer {
   std::shared_ptr<std::promise<std::pair<absl::Status, v1::Transaction>>>
@@ -193,12 +207,7 @@ class TableFixture {
 
   // Answers a command as a participant would.
   void Result(const v1::BranchCommand& c, v1::CommandOutcome outcome) {
-    v1::BranchResult result;
-    result.set_command_id(c.command_id());
-    result.set_xid(c.xid());
-    result.set_branch_id(c.branch_id());
-    result.set_action(c.action());
-    result.set_outcome(outcome);
+    v1::BranchResult result = ResultFor(c, outcome);
     table.Handle(c.xid(), [&](ProtocolDriver* driver, LiveTransaction* t,
                               int64_t now, Effects* fx) {
       t->deliveries[c.branch_id()].command_id = 0;

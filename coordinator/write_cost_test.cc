@@ -94,13 +94,8 @@ uint64_t LifetimeBytes(int branches) {
     size_t answered = 0;
     while (answered < static_cast<size_t>(branches)) {
       for (const v1::BranchCommand& c : sink.Take()) {
-        v1::BranchResult result;
-        result.set_command_id(c.command_id());
-        result.set_xid(c.xid());
-        result.set_branch_id(c.branch_id());
-        result.set_action(c.action());
-        result.set_outcome(v1::COMMAND_OUTCOME_DONE);
-        manager.OnCommandResult(result);
+        manager.OnCommandResult(
+            testing::ResultFor(c, v1::COMMAND_OUTCOME_DONE));
         ++answered;
       }
     }

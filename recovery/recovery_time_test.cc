@@ -16,6 +16,7 @@
 #include "common/timeline.h"
 #include "coordinator/group_commit.h"
 #include "coordinator/store.h"
+#include "coordinator/table_test_fixture.h"
 #include "coordinator/transaction_manager.h"
 #include "recovery/recovery_loop.h"
 
@@ -69,8 +70,8 @@ class Harness {
     options.retry_initial_ms = 1000;
     options.retry_max_ms = 1000;
     options.retry_window_ms = 10 * 60 * 1000;
-    recovery_ = std::make_unique<RecoveryLoop>(
-        RecoveryOptions{}, store_.get(), committer_.get(), &sink_);
+    recovery_ = std::make_unique<RecoveryLoop>(RecoveryOptions{}, store_.get(),
+                                               committer_.get(), &sink_);
     manager_ = std::make_unique<TransactionManager>(
         options, committer_.get(), store_.get(), &sink_, recovery_->hooks());
     BOOST_REQUIRE(manager_->Init().ok());
@@ -135,14 +136,8 @@ class Harness {
   }
 
   void Answer(const v1::BranchCommand& c, v1::CommandOutcome outcome) {
-    v1::BranchResult result;
-    result.set_command_id(c.command_id());
-    result.set_xid(c.xid());
-    result.set_branch_id(c.branch_id());
-    result.set_action(c.action());
-    result.set_outcome(outcome);
-    result.set_message(outcome == v1::COMMAND_OUTCOME_RETRY ? "busy" : "");
-    manager_->OnCommandResult(result);
+    manager_->OnCommandResult(testing::ResultFor(
+        c, outcome, outcome == v1::COMMAND_OUTCOME_RETRY ? "busy" : ""));
     // Its write must be on disk before time moves on.
     Await<v1::Transaction>(
         [&](auto reply) { manager_->GetTransaction(c.xid(), reply); });
