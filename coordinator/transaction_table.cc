@@ -152,7 +152,7 @@ void TransactionTable::OnDurable(const std::string& xid,
       }
       t->waiters.clear();
     }
-    if (IsTerminal(status)) FinishLocked(t, &deferred);
+    if (IsTerminal(status)) FinishLocked(t);
   }
   RunAll(&deferred);
 }
@@ -205,7 +205,7 @@ void TransactionTable::ForgetKeyLocked(const v1::Transaction& r) {
   if (it != xid_by_key_.end() && it->second == r.xid()) xid_by_key_.erase(it);
 }
 
-void TransactionTable::FinishLocked(LiveTransaction* t, Deferred* deferred) {
+void TransactionTable::FinishLocked(LiveTransaction* t) {
   const v1::Transaction& r = t->record;
   // A line per commit would be a flushed write per transaction; rollbacks
   // are rarer and worth seeing by default.
@@ -226,11 +226,7 @@ void TransactionTable::FinishLocked(LiveTransaction* t, Deferred* deferred) {
       (r.finished_unix_ms() - r.begun_unix_ms()) / 1000.0);
   ForgetKeyLocked(r);
   options_.wakeups->Forget(r.xid());
-  // Freed after the lock, with the replies.
-  auto it = live_.find(*KeyOf(r.xid()));
-  deferred->push_back(
-      [gone = std::shared_ptr<LiveTransaction>(std::move(it->second))] {});
-  live_.erase(it);
+  live_.erase(*KeyOf(r.xid()));
 }
 
 // ---------------------------------------------------------------------------

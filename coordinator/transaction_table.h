@@ -178,8 +178,7 @@ class TransactionTable {
   // Asks the schedule for the record's next timed work after `now`.
   void RearmLocked(const LiveTransaction& t, int64_t now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FinishLocked(LiveTransaction* t, Deferred* deferred)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishLocked(LiveTransaction* t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetKeyLocked(const v1::Transaction& record)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static absl::Status ShuttingDown(const std::string& xid);
