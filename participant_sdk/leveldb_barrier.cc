@@ -80,7 +80,7 @@ absl::Status LevelDbBarrier::Write(leveldb::WriteBatch* batch) {
 
 absl::StatusOr<BarrierResult> LevelDbBarrier::Run(const BarrierCall& call,
                                                   const BarrierHook& hook) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return RunLocked(call, hook);
 }
 
@@ -139,7 +139,7 @@ absl::StatusOr<BarrierResult> LevelDbBarrier::RunLocked(
 }
 
 std::vector<std::pair<std::string, uint64_t>> LevelDbBarrier::Unresolved() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<std::pair<std::string, uint64_t>> out;
   std::unique_ptr<leveldb::Iterator> it(
       db_->NewIterator(leveldb::ReadOptions()));
@@ -167,7 +167,7 @@ std::vector<std::pair<std::string, uint64_t>> LevelDbBarrier::Unresolved() {
 
 absl::StatusOr<size_t> LevelDbBarrier::PurgeResolvedBefore(
     int64_t cutoff_unix_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::unique_ptr<leveldb::Iterator> it(
       db_->NewIterator(leveldb::ReadOptions()));
   leveldb::WriteBatch batch;

@@ -4,18 +4,19 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <set>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "baton/client.h"
 #include "baton/saga.h"
 #include "baton/v1/participant_service.grpc.pb.h"
 #include "common/failpoint.h"
 #include "common/limits.h"
+#include "common/steady_cond_var.h"
 #include "fmt/format.h"
 #include "participant_sdk/internal/rpc.h"
 #include "participant_sdk/internal/saga_adapter.h"
@@ -42,11 +43,11 @@ class ParticipantImpl : public Participant {
 
   ~ParticipantImpl() override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stopping_ = true;
       if (context_ != nullptr) context_->TryCancel();
     }
-    wake_.notify_all();
+    wake_.SignalAll();
     if (attach_thread_.joinable()) attach_thread_.join();
     if (purge_thread_.joinable()) purge_thread_.join();
     if (recovery_thread_.joinable()) recovery_thread_.join();
@@ -84,9 +85,10 @@ class ParticipantImpl : public Participant {
   }
 
   bool WaitAttached(std::chrono::milliseconds timeout) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    return wake_.wait_until(lock, std::chrono::steady_clock::now() + timeout,
-                            [this] { return attached_; });
+    absl::MutexLock lock(&mu_);
+    return wake_.WaitFor(
+        &mu_, timeout,
+        [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return attached_; });
   }
 
   absl::Status AddTccResource(const std::string& name, TccResource* resource,
@@ -144,6 +146,8 @@ class ParticipantImpl : public Participant {
                                        const std::string& resource,
                                        v1::BranchType type,
                                        const std::string& application_data);
+  // Waits out `interval`; true if the participant is stopping.
+  bool WaitOrStop(std::chrono::milliseconds interval);
   void PurgeBarriers();
   void RecoverPeriodically();
   // Sends what the resources list in doubt over the current stream; only
@@ -153,7 +157,9 @@ class ParticipantImpl : public Participant {
   PhaseTwoResult RunHandler(XaResource* resource,
                             const v1::BranchCommand& command);
   void SendResult(v1::BranchResult result);
-  std::mutex& BranchLock(const std::string& xid, uint64_t branch_id) {
+  v1::ParticipantMessage TakeUnsentResults()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(results_mu_);
+  absl::Mutex& BranchLock(const std::string& xid, uint64_t branch_id) {
     size_t h = std::hash<std::string>()(xid) ^ (branch_id * 0x9e3779b97f4a7c15);
     return branch_locks_[h % branch_locks_.size()];
   }
@@ -167,19 +173,21 @@ class ParticipantImpl : public Participant {
   std::set<std::string> barrier_guarded_;
   std::vector<std::unique_ptr<internal::TccAdapter>> tcc_adapters_;
   std::vector<std::unique_ptr<internal::SagaAdapter>> saga_adapters_;
-  std::array<std::mutex, 64> branch_locks_;
+  // A branch's handlers run one at a time.
+  std::array<absl::Mutex, 64> branch_locks_;
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopping_ = false;                   // Guarded by mu_.
-  bool attached_ = false;                   // Guarded by mu_.
-  grpc::ClientContext* context_ = nullptr;  // Guarded by mu_.
-  Stream* stream_ = nullptr;                // Guarded by mu_; writes too.
+  absl::Mutex mu_;
+  SteadyCondVar wake_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool attached_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // Writes too.
 
-  std::mutex results_mu_;                        // Never held with mu_.
-  std::deque<v1::BranchResult> unsent_results_;  // Guarded by results_mu_.
-  bool writing_results_ = false;                 // Guarded by results_mu_.
-  bool batch_results_ = false;  // The coordinator reads BranchResults; ditto.
+  absl::Mutex results_mu_;  // Never held with mu_.
+  std::deque<v1::BranchResult> unsent_results_ ABSL_GUARDED_BY(results_mu_);
+  bool writing_results_ ABSL_GUARDED_BY(results_mu_) = false;
+  // The coordinator reads BranchResults.
+  bool batch_results_ ABSL_GUARDED_BY(results_mu_) = false;
 
   internal::WorkerPool workers_;  // After the state its tasks use.
   std::thread attach_thread_;
@@ -187,12 +195,17 @@ class ParticipantImpl : public Participant {
   std::thread recovery_thread_;
 };
 
+// Like every interval here, it is waited on the monotonic clock, so a step
+// of the wall clock neither cuts it short nor stretches it.
+bool ParticipantImpl::WaitOrStop(std::chrono::milliseconds interval) {
+  absl::MutexLock lock(&mu_);
+  return wake_.WaitFor(
+      &mu_, interval,
+      [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; });
+}
+
 void ParticipantImpl::PurgeBarriers() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!wake_.wait_until(
-      lock, std::chrono::steady_clock::now() + options_.barrier_purge_interval,
-      [this] { return stopping_; })) {
-    lock.unlock();
+  while (!WaitOrStop(options_.barrier_purge_interval)) {
     auto cutoff = std::chrono::system_clock::now() - options_.barrier_retention;
     int64_t cutoff_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             cutoff.time_since_epoch())
@@ -206,20 +219,14 @@ void ParticipantImpl::PurgeBarriers() {
         spdlog::warn("barrier purge failed: {}", purged.status().ToString());
       }
     }
-    lock.lock();
   }
 }
 
-// Like every interval here, the backoff is waited on the monotonic clock,
-// so a step of the wall clock neither cuts it short nor stretches it.
 void ParticipantImpl::AttachLoop() {
   std::chrono::milliseconds backoff = options_.reconnect_initial;
   for (;;) {
     if (RunStream()) backoff = options_.reconnect_initial;
-    std::unique_lock<std::mutex> lock(mu_);
-    if (wake_.wait_until(lock, std::chrono::steady_clock::now() + backoff,
-                         [this] { return stopping_; }))
-      return;
+    if (WaitOrStop(backoff)) return;
     backoff = std::min(backoff * 2, options_.reconnect_max);
   }
 }
@@ -227,7 +234,7 @@ void ParticipantImpl::AttachLoop() {
 bool ParticipantImpl::RunStream() {
   grpc::ClientContext context;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_) return false;
     context_ = &context;
   }
@@ -245,13 +252,13 @@ bool ParticipantImpl::RunStream() {
       stream->Write(hello) && stream->Read(&message) && message.has_welcome();
   if (attached) {
     {
-      std::lock_guard<std::mutex> lock(results_mu_);
+      absl::MutexLock lock(&results_mu_);
       batch_results_ = message.welcome().reads_result_batches();
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stream_ = stream.get();
     attached_ = true;
-    wake_.notify_all();
+    wake_.SignalAll();
     spdlog::info("participant {} attached to coordinator node {}",
                  options_.instance_id, message.welcome().coordinator_node());
   }
@@ -266,7 +273,7 @@ bool ParticipantImpl::RunStream() {
     }
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stream_ = nullptr;
     attached_ = false;
     context_ = nullptr;
@@ -282,14 +289,13 @@ bool ParticipantImpl::RunStream() {
 // the next attach. Reporting a branch that is not in doubt is harmless: the
 // coordinator answers only for transactions it has decided.
 void ParticipantImpl::RecoverPeriodically() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!wake_.wait_until(
-      lock, std::chrono::steady_clock::now() + options_.recovery_interval,
-      [this] { return stopping_; })) {
-    if (!attached_) continue;
-    lock.unlock();
-    ReportInDoubt(/*all=*/false);
-    lock.lock();
+  while (!WaitOrStop(options_.recovery_interval)) {
+    bool attached;
+    {
+      absl::MutexLock lock(&mu_);
+      attached = attached_;
+    }
+    if (attached) ReportInDoubt(/*all=*/false);
   }
 }
 
@@ -298,7 +304,7 @@ void ParticipantImpl::ReportInDoubt(bool all) {
   v1::ParticipantMessage message;
   auto flush = [&] {
     if (message.in_doubt().branches_size() == 0) return;
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stream_ != nullptr) stream_->Write(message);
     message.Clear();
   };
@@ -349,7 +355,7 @@ PhaseTwoResult ParticipantImpl::RunHandler(XaResource* resource,
   BranchContext branch{command.xid(), command.branch_id(), command.resource(),
                        command.application_data(), command.attempt()};
   bool commit = command.action() == v1::BRANCH_ACTION_COMMIT;
-  std::lock_guard<std::mutex> lock(BranchLock(branch.xid, branch.branch_id));
+  absl::MutexLock lock(&BranchLock(branch.xid, branch.branch_id));
   absl::Status injected = failpoint::Hit(
       commit ? "participant_before_commit" : "participant_before_rollback");
   if (!injected.ok()) {
@@ -373,37 +379,45 @@ PhaseTwoResult ParticipantImpl::RunHandler(XaResource* resource,
 // every result queued while it wrote; the others return at once. A burst of
 // results so costs a few writes, not one blocking write each.
 void ParticipantImpl::SendResult(v1::BranchResult result) {
-  constexpr int kMaxResultsPerMessage = 1024;
-  std::unique_lock<std::mutex> queue_lock(results_mu_);
+  results_mu_.Lock();
   unsent_results_.push_back(std::move(result));
-  if (writing_results_) return;
+  if (writing_results_) {
+    results_mu_.Unlock();
+    return;
+  }
   writing_results_ = true;
   while (!unsent_results_.empty()) {
-    queue_lock.unlock();
+    results_mu_.Unlock();
     failpoint::Hit("participant_before_result_write").IgnoreError();
-    queue_lock.lock();
-    v1::ParticipantMessage message;
-    if (unsent_results_.size() == 1 || !batch_results_) {
-      message.mutable_result()->Swap(&unsent_results_.front());
-      unsent_results_.pop_front();
-    } else {
-      while (!unsent_results_.empty() &&
-             message.results().results_size() < kMaxResultsPerMessage) {
-        message.mutable_results()->add_results()->Swap(
-            &unsent_results_.front());
-        unsent_results_.pop_front();
-      }
-    }
-    queue_lock.unlock();
+    results_mu_.Lock();
+    v1::ParticipantMessage message = TakeUnsentResults();
+    results_mu_.Unlock();
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       // With no stream the coordinator resends the command after
       // reattaching.
       if (stream_ != nullptr) stream_->Write(message);
     }
-    queue_lock.lock();
+    results_mu_.Lock();
   }
   writing_results_ = false;
+  results_mu_.Unlock();
+}
+
+v1::ParticipantMessage ParticipantImpl::TakeUnsentResults() {
+  constexpr int kMaxResultsPerMessage = 1024;
+  v1::ParticipantMessage message;
+  if (unsent_results_.size() == 1 || !batch_results_) {
+    message.mutable_result()->Swap(&unsent_results_.front());
+    unsent_results_.pop_front();
+    return message;
+  }
+  while (!unsent_results_.empty() &&
+         message.results().results_size() < kMaxResultsPerMessage) {
+    message.mutable_results()->add_results()->Swap(&unsent_results_.front());
+    unsent_results_.pop_front();
+  }
+  return message;
 }
 
 absl::StatusOr<uint64_t> ParticipantImpl::RunPhaseOne(
@@ -431,7 +445,7 @@ absl::StatusOr<uint64_t> ParticipantImpl::RunPhaseOne(
   }
   absl::Status prepared;
   {
-    std::lock_guard<std::mutex> lock(BranchLock(xid, *branch_id));
+    absl::MutexLock lock(&BranchLock(xid, *branch_id));
     try {
       prepared = it->second->Prepare(branch);
     } catch (const std::exception& e) {
@@ -457,7 +471,7 @@ absl::StatusOr<uint64_t> ParticipantImpl::RunPhaseOne(
   // doubt, which the coordinator resolves (a command, or its answer to the
   // in-doubt report at the next attach).
   if (absl::IsFailedPrecondition(reported) || absl::IsNotFound(reported)) {
-    std::lock_guard<std::mutex> lock(BranchLock(xid, *branch_id));
+    absl::MutexLock lock(&BranchLock(xid, *branch_id));
     it->second->Rollback(branch);
   }
   if (!reported.ok()) return reported;

@@ -2,12 +2,13 @@
 
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "common/steady_cond_var.h"
 #include "fmt/format.h"
 #include "participant_sdk/internal/postgres_pool.h"
 #include "spdlog/spdlog.h"
@@ -88,6 +89,8 @@ class PostgresXaResource::Impl {
 
  private:
   void PurgeLoop();
+  // Waits out one purge interval; true if told to stop meanwhile.
+  bool WaitOrStop();
   void StopPurging();
 
   absl::Status PrepareOn(PGconn* conn, const BranchContext& branch,
@@ -101,9 +104,9 @@ class PostgresXaResource::Impl {
   internal::PgPool pool_;
   const std::string prefix_;  // "baton/<resource>/", the start of every gid.
 
-  std::mutex purge_mu_;
-  std::condition_variable purge_wake_;
-  bool stopping_ = false;  // Guarded by purge_mu_.
+  absl::Mutex purge_mu_;
+  SteadyCondVar purge_wake_;
+  bool stopping_ ABSL_GUARDED_BY(purge_mu_) = false;
   std::thread purger_;
 };
 
@@ -306,12 +309,15 @@ void PostgresXaResource::Impl::StartPurging() {
   purger_ = std::thread([this] { PurgeLoop(); });
 }
 
+bool PostgresXaResource::Impl::WaitOrStop() {
+  absl::MutexLock lock(&purge_mu_);
+  return purge_wake_.WaitFor(
+      &purge_mu_, options_.purge_interval,
+      [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(purge_mu_) { return stopping_; });
+}
+
 void PostgresXaResource::Impl::PurgeLoop() {
-  std::unique_lock<std::mutex> lock(purge_mu_);
-  while (!purge_wake_.wait_until(
-      lock, std::chrono::steady_clock::now() + options_.purge_interval,
-      [this] { return stopping_; })) {
-    lock.unlock();
+  while (!WaitOrStop()) {
     int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
@@ -327,16 +333,15 @@ void PostgresXaResource::Impl::PurgeLoop() {
       spdlog::debug("resource {}: purged {} branch row(s)", options_.resource,
                     *purged);
     }
-    lock.lock();
   }
 }
 
 void PostgresXaResource::Impl::StopPurging() {
   {
-    std::lock_guard<std::mutex> lock(purge_mu_);
+    absl::MutexLock lock(&purge_mu_);
     stopping_ = true;
   }
-  purge_wake_.notify_all();
+  purge_wake_.SignalAll();
   if (purger_.joinable()) purger_.join();
 }
 

@@ -20,10 +20,10 @@ RecoveryLoop::~RecoveryLoop() { Stop(); }
 
 void RecoveryLoop::Stop() {
   {
-    std::lock_guard<std::mutex> lock(wait_mu_);
+    absl::MutexLock lock(&wait_mu_);
     stopping_ = true;
   }
-  wake_.notify_one();
+  wake_.Signal();
   if (thread_.joinable()) thread_.join();
   purger_.Drain();
   in_doubt_.Drain();
@@ -86,11 +86,9 @@ void RecoveryLoop::Run() {
     RunDue(now);
     offset_saver_->SaveIfMoved();
     MaybePurge(now);
-    std::unique_lock<std::mutex> lock(wait_mu_);
-    wake_.wait_until(lock,
-                     std::chrono::steady_clock::now() +
-                         std::chrono::milliseconds(options_.tick_ms),
-                     [this] { return stopping_.load(); });
+    absl::MutexLock lock(&wait_mu_);
+    wake_.WaitFor(&wait_mu_, std::chrono::milliseconds(options_.tick_ms),
+                  [this] { return stopping_.load(); });
   }
 }
 

@@ -2,11 +2,9 @@
 #define BATON_RECOVERY_RECOVERY_LOOP_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -14,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/log_summary.h"
 #include "common/serial_executor.h"
+#include "common/steady_cond_var.h"
 #include "coordinator/group_commit.h"
 #include "coordinator/store.h"
 #include "coordinator/transaction_manager.h"
@@ -103,13 +102,10 @@ class RecoveryLoop {
   std::atomic<bool> purging_{false};
   SerialExecutor purger_{"baton-purge"};
 
-  // The tick's wait must be on the steady clock: this abseil's timed waits
-  // end at an absolute wall-clock instant, so a step of the wall clock
-  // would stretch one tick by the step (two hours back: two hours asleep).
-  // std::condition_variable::wait_until with steady_clock waits on
-  // CLOCK_MONOTONIC.
-  std::mutex wait_mu_;
-  std::condition_variable wake_;
+  // The tick waits on the monotonic clock: a step of the wall clock must
+  // not stretch it.
+  absl::Mutex wait_mu_;
+  SteadyCondVar wake_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/limits.h"
+#include "common/steady_cond_var.h"
 #include "fmt/format.h"
 
 namespace baton::internal {
@@ -41,7 +42,7 @@ class PipelineClient::Stream
   // Takes `call` and `done` (moving from them), or returns false, leaving
   // them as they were, if the stream already broke.
   bool Send(v1::PipelineCall* call, size_t bytes, Done* done) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (broken_) return false;
     pending_.emplace(call->call_id(), std::move(*done));
     queue_.emplace_back(std::move(*call), bytes);
@@ -59,7 +60,7 @@ class PipelineClient::Stream
     }
     std::vector<std::pair<Done, v1::PipelineResult*>> answered;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       for (v1::PipelineResult& result : *incoming_.mutable_results()) {
         auto it = pending_.find(result.call_id());
         if (it == pending_.end()) continue;
@@ -72,7 +73,7 @@ class PipelineClient::Stream
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     writing_ = false;
     if (ok) WriteLocked();
   }
@@ -81,7 +82,7 @@ class PipelineClient::Stream
     Break();
     std::unordered_map<uint64_t, Done> unanswered;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       unanswered.swap(pending_);
     }
     // A stream the coordinator closed cleanly still left these unanswered.
@@ -95,14 +96,14 @@ class PipelineClient::Stream
 
   void Break() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       broken_ = true;
     }
     owner_->Forget(this);
   }
 
   // Moves queued calls into the next message, up to the per-message limits.
-  void WriteLocked() {
+  void WriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || broken_ || queue_.empty()) return;
     outgoing_.Clear();
     size_t bytes = 0;
@@ -125,12 +126,13 @@ class PipelineClient::Stream
   grpc::ClientContext context_;
   v1::PipelineReply incoming_;  // Owned by the single outstanding read.
 
-  std::mutex mu_;
-  std::unordered_map<uint64_t, Done> pending_;
-  std::deque<std::pair<v1::PipelineCall, size_t>> queue_;
-  v1::PipelineRequest outgoing_;  // Owned by the write in flight.
-  bool writing_ = false;
-  bool broken_ = false;
+  absl::Mutex mu_;
+  std::unordered_map<uint64_t, Done> pending_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<v1::PipelineCall, size_t>> queue_ ABSL_GUARDED_BY(mu_);
+  // Filled under mu_, then owned by the write in flight.
+  v1::PipelineRequest outgoing_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 PipelineClient::PipelineClient(std::shared_ptr<grpc::Channel> channel)
@@ -139,7 +141,7 @@ PipelineClient::PipelineClient(std::shared_ptr<grpc::Channel> channel)
 PipelineClient::~PipelineClient() {
   std::vector<Stream*> live;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     current_ = nullptr;
     for (auto& [stream, done] : streams_) {
       if (!done) live.push_back(stream.get());
@@ -147,13 +149,15 @@ PipelineClient::~PipelineClient() {
   }
   // Outside the lock: cancelling may run the stream's reactions at once.
   for (Stream* stream : live) stream->Cancel();
-  std::unique_lock<std::mutex> lock(mu_);
-  all_done_.wait(lock, [this] {
-    for (auto& [stream, done] : streams_) {
-      if (!done) return false;
-    }
-    return true;
-  });
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](PipelineClient* client) ABSL_EXCLUSIVE_LOCKS_REQUIRED(client->mu_) {
+        for (auto& [stream, done] : client->streams_) {
+          if (!done) return false;
+        }
+        return true;
+      },
+      this));
 }
 
 void PipelineClient::Call(v1::PipelineCall call, Done done) {
@@ -168,7 +172,7 @@ void PipelineClient::Call(v1::PipelineCall call, Done done) {
   }
   Stream* opened = nullptr;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     call.set_call_id(++next_call_id_);
     // A stream that broke but has not told us yet refuses; open another.
     for (;;) {
@@ -189,22 +193,24 @@ grpc::Status PipelineClient::CallAndWait(
     v1::PipelineCall call, std::chrono::steady_clock::time_point deadline,
     v1::PipelineResult* result) {
   struct Answer {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    grpc::Status status;
-    v1::PipelineResult result;
+    absl::Mutex mu;
+    SteadyCondVar answered;
+    bool done ABSL_GUARDED_BY(mu) = false;
+    grpc::Status status ABSL_GUARDED_BY(mu);
+    v1::PipelineResult result ABSL_GUARDED_BY(mu);
   };
   auto answer = std::make_shared<Answer>();
   Call(std::move(call), [answer](const grpc::Status& s, v1::PipelineResult* r) {
-    std::lock_guard<std::mutex> lock(answer->mu);
+    absl::MutexLock lock(&answer->mu);
     answer->status = s;
     if (r != nullptr) answer->result.Swap(r);
     answer->done = true;
-    answer->cv.notify_one();
+    answer->answered.Signal();
   });
-  std::unique_lock<std::mutex> lock(answer->mu);
-  if (!answer->cv.wait_until(lock, deadline, [&] { return answer->done; })) {
+  absl::MutexLock lock(&answer->mu);
+  if (!answer->answered.WaitUntil(&answer->mu, deadline,
+                                  [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                                      answer->mu) { return answer->done; })) {
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                         "the coordinator did not answer before the deadline");
   }
@@ -213,16 +219,15 @@ grpc::Status PipelineClient::CallAndWait(
 }
 
 void PipelineClient::Forget(Stream* stream) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (current_ == stream) current_ = nullptr;
 }
 
 void PipelineClient::StreamDone(Stream* stream) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (auto& [s, done] : streams_) {
     if (s.get() == stream) done = true;
   }
-  all_done_.notify_all();
 }
 
 }  // namespace baton::internal

@@ -4,14 +4,14 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
 
 namespace baton::internal {
@@ -55,12 +55,12 @@ class PipelineClient {
   void StreamDone(Stream* stream);
 
   const std::unique_ptr<v1::TransactionService::Stub> stub_;
-  std::mutex mu_;
-  std::condition_variable all_done_;
+  absl::Mutex mu_;  // Taken before a Stream's own.
   // Every stream not yet deleted, and whether gRPC is done with it.
-  std::vector<std::pair<std::unique_ptr<Stream>, bool>> streams_;
-  Stream* current_ = nullptr;  // The one taking new calls.
-  uint64_t next_call_id_ = 0;
+  std::vector<std::pair<std::unique_ptr<Stream>, bool>> streams_
+      ABSL_GUARDED_BY(mu_);
+  Stream* current_ ABSL_GUARDED_BY(mu_) = nullptr;  // Takes new calls.
+  uint64_t next_call_id_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace baton::internal

@@ -5,31 +5,33 @@
 namespace baton::internal {
 
 absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
-  auto deadline = std::chrono::steady_clock::now() + limits_.acquire_timeout;
-  std::unique_lock<std::mutex> lock(mu_);
-  for (;;) {
-    while (!idle_.empty()) {
-      PgConn conn = std::move(idle_.back());
-      idle_.pop_back();
-      // A server restart breaks idle connections; libpq notices only on use,
-      // so drop the ones it already knows are dead.
-      if (PQstatus(conn.get()) == CONNECTION_OK) {
-        return Lease(this, std::move(conn));
+  auto deadline = SteadyCondVar::Clock::now() + limits_.acquire_timeout;
+  {
+    absl::MutexLock lock(&mu_);
+    for (;;) {
+      while (!idle_.empty()) {
+        PgConn conn = std::move(idle_.back());
+        idle_.pop_back();
+        // A server restart breaks idle connections; libpq notices only on
+        // use, so drop the ones it already knows are dead.
+        if (PQstatus(conn.get()) == CONNECTION_OK) {
+          return Lease(this, std::move(conn));
+        }
+        --open_;
+        released_.SignalAll();  // A slot others may be waiting for.
       }
-      --open_;
-      released_.notify_all();  // A slot others may be waiting for.
+      if (open_ < limits_.max_open) break;
+      if (!released_.WaitUntil(&mu_, deadline) && idle_.empty() &&
+          open_ >= limits_.max_open) {
+        return absl::ResourceExhaustedError(fmt::format(
+            "all {} connections to the database stayed in use for {} ms; "
+            "raise the pool's connection limit or lower the service's "
+            "concurrency",
+            limits_.max_open, limits_.acquire_timeout.count()));
+      }
     }
-    if (open_ < limits_.max_open) break;
-    if (released_.wait_until(lock, deadline) == std::cv_status::timeout &&
-        idle_.empty() && open_ >= limits_.max_open) {
-      return absl::ResourceExhaustedError(fmt::format(
-          "all {} connections to the database stayed in use for {} ms; raise "
-          "the pool's connection limit or lower the service's concurrency",
-          limits_.max_open, limits_.acquire_timeout.count()));
-    }
+    ++open_;
   }
-  ++open_;
-  lock.unlock();
   absl::StatusOr<PgConn> conn = PgConnect(conninfo_);
   if (!conn.ok()) {
     Release(nullptr, false);
@@ -40,14 +42,14 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
 
 void PgPool::Release(PgConn conn, bool reusable) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (reusable && idle_.size() < limits_.max_idle) {
       idle_.push_back(std::move(conn));
     } else {
       --open_;
     }
   }
-  released_.notify_one();
+  released_.Signal();
   // A connection not kept closes here, outside the lock.
 }
 

@@ -2,14 +2,15 @@
 #define BATON_PARTICIPANT_SDK_INTERNAL_POSTGRES_POOL_H_
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "baton/postgres.h"
+#include "common/steady_cond_var.h"
 
 namespace baton::internal {
 
@@ -47,10 +48,10 @@ class PgPool {
 
   const std::string conninfo_;
   const PgPoolLimits limits_;
-  std::mutex mu_;
-  std::condition_variable released_;
-  std::vector<PgConn> idle_;  // Guarded by mu_.
-  size_t open_ = 0;           // Lent out or idle; guarded by mu_.
+  absl::Mutex mu_;
+  SteadyCondVar released_;
+  std::vector<PgConn> idle_ ABSL_GUARDED_BY(mu_);
+  size_t open_ ABSL_GUARDED_BY(mu_) = 0;  // Lent out or idle.
 };
 
 // A borrowed connection. It goes back to the pool on destruction only if it

@@ -1,17 +1,20 @@
 #ifndef BATON_PARTICIPANT_SDK_INTERNAL_WORKER_POOL_H_
 #define BATON_PARTICIPANT_SDK_INTERNAL_WORKER_POOL_H_
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
 namespace baton::internal {
 
-// A fixed set of threads running posted tasks in FIFO order. The destructor
-// drops tasks not yet started and joins the threads.
+// A fixed set of threads running posted tasks in FIFO order.
+//
+// Thread-safe. The destructor drops tasks not yet started and joins the
+// threads.
 class WorkerPool {
  public:
   explicit WorkerPool(int threads);
@@ -25,10 +28,9 @@ class WorkerPool {
  private:
   void Run();
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<std::function<void()>> tasks_;  // Guarded by mu_.
-  bool stopping_ = false;                    // Guarded by mu_.
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

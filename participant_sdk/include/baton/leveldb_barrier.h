@@ -1,8 +1,8 @@
 #ifndef BATON_LEVELDB_BARRIER_H_
 #define BATON_LEVELDB_BARRIER_H_
 
-#include <mutex>
-
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "baton/barrier.h"
 #include "leveldb/db.h"
 #include "leveldb/write_batch.h"
@@ -37,11 +37,12 @@ class LevelDbBarrier : public BarrierStore {
 
  private:
   absl::StatusOr<BarrierResult> RunLocked(const BarrierCall& call,
-                                          const BarrierHook& hook);
+                                          const BarrierHook& hook)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Write(leveldb::WriteBatch* batch);
 
   leveldb::DB* const db_;
-  std::mutex mu_;  // One hook at a time.
+  absl::Mutex mu_;  // One hook at a time.
 };
 
 }  // namespace baton
