@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "baton/v1/types.pb.h"
+#include "coordinator/xid.h"
 
 namespace baton {
 
@@ -61,6 +62,7 @@ struct LiveTransaction {
   };
 
   v1::Transaction record;
+  RecordKey key;               // Of record.xid().
   int64_t persisted_due = -1;  // next_action_unix_ms of the last queued write.
   // Adopted after a restart; the schedule has not resumed it yet, so nothing
   // is sent for it.

@@ -17,32 +17,30 @@ void TransactionManager::Operate(const std::string& xid, OperatorAction action,
                                  const operator_actions::Request& request,
                                  Reply<v1::Transaction> reply) {
   auto audited = std::make_shared<bool>(false);
-  TransactionTable::Change change = [action, request, audited,
-                                     timeline = timeline_](LiveTransaction* t,
-                                                           Effects* fx) {
-    v1::Transaction* r = &t->record;
-    int audits = r->audit_size();
-    int64_t now = timeline->Now();
-    absl::Status s;
-    switch (action) {
-      case OperatorAction::kForceCommit:
-        s = operator_actions::ForceCommit(r, request, now);
-        break;
-      case OperatorAction::kForceRollback:
-        s = operator_actions::ForceRollback(r, request, now);
-        break;
-      case OperatorAction::kRetry:
-        s = operator_actions::RetryNow(r, request, now);
-        break;
-      case OperatorAction::kPause:
-      case OperatorAction::kResume:
-        s = operator_actions::SetPaused(r, action == OperatorAction::kPause,
-                                        request, now);
-        break;
-    }
-    fx->persist = *audited = r->audit_size() != audits;
-    return s;
-  };
+  TransactionTable::Change change =
+      [action, request, audited](LiveTransaction* t, int64_t now, Effects* fx) {
+        v1::Transaction* r = &t->record;
+        int audits = r->audit_size();
+        absl::Status s;
+        switch (action) {
+          case OperatorAction::kForceCommit:
+            s = operator_actions::ForceCommit(r, request, now);
+            break;
+          case OperatorAction::kForceRollback:
+            s = operator_actions::ForceRollback(r, request, now);
+            break;
+          case OperatorAction::kRetry:
+            s = operator_actions::RetryNow(r, request, now);
+            break;
+          case OperatorAction::kPause:
+          case OperatorAction::kResume:
+            s = operator_actions::SetPaused(r, action == OperatorAction::kPause,
+                                            request, now);
+            break;
+        }
+        fx->persist = *audited = r->audit_size() != audits;
+        return s;
+      };
   Done done = [this, reply, action, audited](const absl::Status& s,
                                              const v1::Transaction& r) {
     if (s.ok() && *audited) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "baton/v1/participant_service.pb.h"
+#include "coordinator/xid.h"
 
 namespace baton {
 
@@ -18,10 +19,12 @@ namespace baton {
 class Wakeups {
  public:
   virtual ~Wakeups() = default;
-  virtual void WakeAt(const std::string& xid, int64_t when_ms) = 0;
+  // Keyed by RecordKey, not xid: an entry per live transaction, so it must
+  // cost no allocation of its own.
+  virtual void WakeAt(RecordKey record, int64_t when_ms) = 0;
   // The record left memory: nothing more is due for it. Without this the
   // schedule would hold every transaction begun within a deadline's length.
-  virtual void Forget(const std::string& xid) = 0;
+  virtual void Forget(RecordKey record) = 0;
 };
 
 // Answers a participant's in-doubt branches whose transactions are not in

@@ -28,7 +28,7 @@ std::string StartSaga(TableFixture& f, const std::string& first,
   Answer a;
   f.table.Create(
       "", false,
-      [&](v1::Transaction* r) {
+      [&](v1::Transaction* r, int64_t now) {
         r->set_protocol(v1::PROTOCOL_SAGA);
         r->set_status(v1::GLOBAL_STATUS_BEGUN);
         r->set_begun_unix_ms(f.timeline.Now());

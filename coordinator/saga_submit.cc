@@ -95,7 +95,8 @@ void TransactionManager::SubmitSagaStored(TransactionTable* table,
   };
   if (owner != nullptr &&
       owner->Apply(
-          xid, [](LiveTransaction*, Effects*) { return absl::OkStatus(); },
+          xid,
+          [](LiveTransaction*, int64_t, Effects*) { return absl::OkStatus(); },
           as_existing)) {
     return;
   }
@@ -117,10 +118,10 @@ void TransactionManager::StartSaga(TransactionTable* table,
                                    Done done) {
   table->Create(
       request.request_id(), /*reserved=*/!request.request_id().empty(),
-      [this, &request](v1::Transaction* r) {
-        absl::Status s = NewRecord(r, request.name(), v1::PROTOCOL_SAGA,
+      [this, &request](v1::Transaction* r, int64_t now) {
+        absl::Status s = NewRecord(r, now, request.name(), v1::PROTOCOL_SAGA,
                                    request.timeout_ms());
-        if (s.ok()) s = saga::Start(r, request.definition(), timeline_->Now());
+        if (s.ok()) s = saga::Start(r, request.definition(), now);
         if (s.ok()) {
           spdlog::debug("xid={} saga '{}' submitted with {} step(s)", r->xid(),
                         r->name(), r->saga().definition().steps_size());

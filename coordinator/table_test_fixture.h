@@ -22,6 +22,7 @@
 #include "coordinator/saga_driver.h"
 #include "coordinator/transaction_table.h"
 #include "coordinator/two_phase_driver.h"
+#include "coordinator/xid.h"
 #include "protocols/backoff.h"
 
 namespace baton::testing {
@@ -57,24 +58,24 @@ class RecordingSink : public CommandSink {
 // The earliest wake requested per xid.
 class RecordingWakeups : public Wakeups {
  public:
-  void WakeAt(const std::string& xid, int64_t when_ms) override {
+  void WakeAt(RecordKey record, int64_t when_ms) override {
     absl::MutexLock lock(&mu_);
-    auto [it, inserted] = when_.try_emplace(xid, when_ms);
+    auto [it, inserted] = when_.try_emplace(record, when_ms);
     if (!inserted && when_ms < it->second) it->second = when_ms;
   }
-  void Forget(const std::string& xid) override {
+  void Forget(RecordKey record) override {
     absl::MutexLock lock(&mu_);
-    when_.erase(xid);
+    when_.erase(record);
   }
   int64_t When(const std::string& xid) {
     absl::MutexLock lock(&mu_);
-    auto it = when_.find(xid);
+    auto it = when_.find(*RecordKeyOf(xid));
     return it == when_.end() ? 0 : it->second;
   }
 
  private:
   absl::Mutex mu_;
-  std::map<std::string, int64_t> when_ ABSL_GUARDED_BY(mu_);
+  std::map<RecordKey, int64_t> when_ ABSL_GUARDED_BY(mu_);
 };
 
 // A participant's answer to `c`.
@@ -148,11 +149,11 @@ class TableFixture {
     Answer a;
     table.Create(
         key, false,
-        [this, timeout_ms](v1::Transaction* r) {
+        [this, timeout_ms](v1::Transaction* r, int64_t now) {
           r->set_protocol(v1::PROTOCOL_TWO_PHASE);
           r->set_status(v1::GLOBAL_STATUS_BEGUN);
-          r->set_begun_unix_ms(timeline.Now());
-          r->set_deadline_unix_ms(timeline.Now() + timeout_ms);
+          r->set_begun_unix_ms(now);
+          r->set_deadline_unix_ms(now + timeout_ms);
           return absl::OkStatus();
         },
         [](const v1::Transaction&) { return absl::OkStatus(); }, a.done());
@@ -168,15 +169,15 @@ class TableFixture {
       Answer a;
       BOOST_REQUIRE(table.Apply(
           xid,
-          [&](LiveTransaction* t, Effects* fx) {
+          [&](LiveTransaction* t, int64_t now, Effects* fx) {
             absl::StatusOr<uint64_t> id = two_phase.RegisterBranch(
-                &t->record, {.resource = resource}, timeline.Now());
+                &t->record, {.resource = resource}, now);
             if (!id.ok()) return id.status();
             v1::ReportBranchRequest report;
             report.set_branch_id(*id);
             report.set_outcome(v1::PHASE_ONE_OUTCOME_PREPARED);
             fx->persist = true;
-            return two_phase.ReportBranch(&t->record, report, timeline.Now());
+            return two_phase.ReportBranch(&t->record, report, now);
           },
           a.done()));
       BOOST_REQUIRE(a.get().first.ok());
@@ -188,9 +189,9 @@ class TableFixture {
     Answer a;
     BOOST_REQUIRE(table.Apply(
         xid,
-        [&](LiveTransaction* t, Effects* fx) {
+        [&](LiveTransaction* t, int64_t now, Effects* fx) {
           fx->persist = true;
-          return two_phase.Decide(&t->record, commit, "test", timeline.Now());
+          return two_phase.Decide(&t->record, commit, "test", now);
         },
         a.done()));
     return a;
@@ -200,9 +201,15 @@ class TableFixture {
   v1::Transaction Read(const std::string& xid) {
     Answer a;
     BOOST_REQUIRE(table.Apply(
-        xid, [](LiveTransaction*, Effects*) { return absl::OkStatus(); },
+        xid,
+        [](LiveTransaction*, int64_t, Effects*) { return absl::OkStatus(); },
         a.done()));
     return a.get().second;
+  }
+
+  // The schedule's visit of xid at `now`.
+  void RunDue(const std::string& xid, int64_t now) {
+    table.RunDue(*RecordKeyOf(xid), now);
   }
 
   // Answers a command as a participant would.

@@ -174,7 +174,7 @@ void TransactionManager::MutateStored(const std::string& xid,
   }
   if (s.ok()) {
     Effects ignored;
-    s = change(&copy, &ignored);
+    s = change(&copy, timeline_->Now(), &ignored);
   }
   done(s, copy.record);
 }
@@ -204,11 +204,10 @@ absl::Status TransactionManager::NotFound(const std::string& xid) {
       "no transaction {} (never begun here, or finished and purged)", xid));
 }
 
-absl::Status TransactionManager::NewRecord(v1::Transaction* r,
+absl::Status TransactionManager::NewRecord(v1::Transaction* r, int64_t now,
                                            const std::string& name,
                                            v1::Protocol protocol,
                                            uint32_t timeout_ms) const {
-  int64_t now = timeline_->Now();
   if (timeout_ms == 0) timeout_ms = options_.default_timeout_ms;
   r->set_name(name);
   r->set_protocol(protocol);
@@ -230,9 +229,10 @@ void TransactionManager::Begin(const v1::BeginRequest& request,
   TableForNew(request.request_id())
       ->Create(
           request.request_id(), /*reserved=*/false,
-          [this, &request, protocol](v1::Transaction* r) {
+          [this, &request, protocol](v1::Transaction* r, int64_t now) {
             spdlog::debug("xid={} begun: {}", r->xid(), request.name());
-            return NewRecord(r, request.name(), protocol, request.timeout_ms());
+            return NewRecord(r, now, request.name(), protocol,
+                             request.timeout_ms());
           },
           [&request, protocol](const v1::Transaction& existing) {
             return existing.protocol() == protocol
@@ -277,10 +277,11 @@ void TransactionManager::DecideAndReply(const std::string& xid, bool commit,
                                         Reply<v1::GlobalStatus> reply) {
   auto aborted = std::make_shared<bool>(false);
   TransactionTable::Change change = [this, commit, reason, aborted](
-                                        LiveTransaction* t, Effects* fx) {
+                                        LiveTransaction* t, int64_t now,
+                                        Effects* fx) {
     v1::Transaction* r = &t->record;
     v1::GlobalStatus before = r->status();
-    absl::Status s = DriverFor(*r)->Decide(r, commit, reason, timeline_->Now());
+    absl::Status s = DriverFor(*r)->Decide(r, commit, reason, now);
     bool changed = r->status() != before;
     if (changed) fx->WriteHeader();
     *aborted = commit && changed && IsRollbackSide(r->status());
@@ -328,7 +329,7 @@ void TransactionManager::StopWaiting() {
 void TransactionManager::GetTransaction(const std::string& xid,
                                         Reply<v1::Transaction> reply) {
   Mutate(
-      xid, [](LiveTransaction*, Effects*) { return absl::OkStatus(); },
+      xid, [](LiveTransaction*, int64_t, Effects*) { return absl::OkStatus(); },
       [reply](const absl::Status& s, const v1::Transaction& r) {
         reply(s, r);
       });
@@ -346,10 +347,10 @@ void TransactionManager::RegisterBranch(
   Mutate(
       request.xid(),
       [this, branch = std::move(branch), branch_id](LiveTransaction* t,
-                                                    Effects* fx) {
+                                                    int64_t now, Effects* fx) {
         int before = t->record.branches_size();
-        absl::StatusOr<uint64_t> id = DriverFor(t->record)->RegisterBranch(
-            &t->record, branch, timeline_->Now());
+        absl::StatusOr<uint64_t> id =
+            DriverFor(t->record)->RegisterBranch(&t->record, branch, now);
         if (!id.ok()) return id.status();
         *branch_id = *id;
         if (t->record.branches_size() != before) fx->WriteBranch(*id);
@@ -368,12 +369,12 @@ void TransactionManager::ReportBranch(const v1::ReportBranchRequest& request,
   auto first = std::make_shared<bool>(false);  // For the fault point only.
   Mutate(
       request.xid(),
-      [this, request, first](LiveTransaction* t, Effects* fx) {
+      [this, request, first](LiveTransaction* t, int64_t now, Effects* fx) {
         v1::Branch* b = two_phase::FindBranch(&t->record, request.branch_id());
         v1::BranchStatus before =
             b == nullptr ? v1::BRANCH_STATUS_UNSPECIFIED : b->status();
-        absl::Status s = DriverFor(t->record)->ReportBranch(&t->record, request,
-                                                            timeline_->Now());
+        absl::Status s =
+            DriverFor(t->record)->ReportBranch(&t->record, request, now);
         *first = s.ok() && b != nullptr && b->status() != before;
         if (*first) fx->WriteBranch(request.branch_id());
         return s;

@@ -214,8 +214,10 @@ class TransactionManager {
                           const v1::SubmitSagaRequest& request, Done done);
   void AnswerWhenDurable(absl::Status status, v1::Transaction snapshot,
                          Done done);
-  absl::Status NewRecord(v1::Transaction* r, const std::string& name,
-                         v1::Protocol protocol, uint32_t timeout_ms) const;
+  // A fresh record begun at `now`.
+  absl::Status NewRecord(v1::Transaction* r, int64_t now,
+                         const std::string& name, v1::Protocol protocol,
+                         uint32_t timeout_ms) const;
 
   const ManagerOptions options_;
   Timeline* const timeline_;

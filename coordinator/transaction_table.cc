@@ -22,17 +22,13 @@ void RunAll(std::vector<std::function<void()>>* deferred) {
 TransactionTable::TransactionTable(const Options& options)
     : options_(options), next_command_id_(options.first_command_id) {}
 
-std::optional<TransactionTable::LiveKey> TransactionTable::KeyOf(
-    const std::string& xid) {
-  XidParts parts;
-  if (!ParseXid(xid, &parts)) return std::nullopt;
-  return LiveKey{parts.epoch, parts.sequence};
+LiveTransaction* TransactionTable::FindLocked(const std::string& xid) {
+  std::optional<RecordKey> key = RecordKeyOf(xid);
+  return key ? FindLocked(*key) : nullptr;
 }
 
-LiveTransaction* TransactionTable::FindLocked(const std::string& xid) {
-  std::optional<LiveKey> key = KeyOf(xid);
-  if (!key) return nullptr;
-  auto it = live_.find(*key);
+LiveTransaction* TransactionTable::FindLocked(RecordKey key) {
+  auto it = live_.find(key);
   return it == live_.end() ? nullptr : it->second.get();
 }
 
@@ -58,7 +54,7 @@ void TransactionTable::PersistLocked(LiveTransaction* t, Done done) {
   t->definition_stored = true;
   if (r.next_action_unix_ms() > 0 &&
       r.next_action_unix_ms() != t->persisted_due && !t->resume_pending) {
-    options_.wakeups->WakeAt(r.xid(), r.next_action_unix_ms());
+    options_.wakeups->WakeAt(t->key, r.next_action_unix_ms());
   }
   t->persisted_due = IsTerminal(r.status()) ? -1 : r.next_action_unix_ms();
   t->unwritten = false;
@@ -67,14 +63,16 @@ void TransactionTable::PersistLocked(LiveTransaction* t, Done done) {
   if (done) snapshot = std::make_shared<v1::Transaction>(r);
   options_.committer->Submit(
       std::move(batch),
-      [this, xid = r.xid(), status = r.status(), write, snapshot,
+      [this, key = t->key, status = r.status(), write, snapshot,
        done = std::move(done)](const absl::Status& s) {
         if (s.ok()) {
-          OnDurable(xid, status, write);
+          OnDurable(key, status, write);
         } else {
           options_.log_summary->Log(
               spdlog::level::critical, "not durable",
-              fmt::format("xid={} not durable: {}", xid, s.ToString()));
+              fmt::format("xid={} not durable: {}",
+                          FormatXid({options_.shard, key.epoch, key.sequence}),
+                          s.ToString()));
         }
         if (done) done(s, *snapshot);
       });
@@ -104,8 +102,8 @@ void TransactionTable::AnswerFromRecordLocked(LiveTransaction* t,
 }
 
 void TransactionTable::FinishChangeLocked(LiveTransaction* t, Effects fx,
-                                          absl::Status status, Done done) {
-  int64_t now = options_.timeline->Now();
+                                          absl::Status status, Done done,
+                                          int64_t now) {
   if (status.ok() && fx.writes()) {
     DriverLocked(*t)->Advance(t, now, &fx);
     if (fx.persist) t->dirty_all = true;
@@ -126,19 +124,19 @@ void TransactionTable::FinishChangeLocked(LiveTransaction* t, Effects fx,
 }
 
 // Runs once the state `status` of xid is on disk.
-void TransactionTable::OnDurable(const std::string& xid,
-                                 v1::GlobalStatus status, uint64_t write) {
+void TransactionTable::OnDurable(RecordKey record, v1::GlobalStatus status,
+                                 uint64_t write) {
   Deferred deferred;
   {
     absl::MutexLock lock(&mu_);
-    LiveTransaction* t = FindLocked(xid);
+    LiveTransaction* t = FindLocked(record);
     if (t == nullptr) return;
     int64_t now = options_.timeline->Now();
     t->writes_durable = std::max(t->writes_durable, write);
     Effects fx;
     DriverLocked(*t)->OnDurable(t, status, now, &fx);
     if (status != v1::GLOBAL_STATUS_BEGUN) t->decision_durable = true;
-    FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr);
+    FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr, now);
     if (IsTerminal(status) || NeedsAttention(status)) {
       for (LiveTransaction::Waiter& w : t->waiters) {
         if (IsTerminal(status)) {
@@ -183,7 +181,7 @@ void TransactionTable::ReleaseLocked(LiveTransaction* t, int64_t now) {
         d.overdue_ms =
             release.answer_within_ms > 0 ? now + release.answer_within_ms : 0;
         if (d.overdue_ms > 0) {
-          options_.wakeups->WakeAt(t->record.xid(), d.overdue_ms);
+          options_.wakeups->WakeAt(t->key, d.overdue_ms);
         }
         continue;
       }
@@ -208,25 +206,29 @@ void TransactionTable::ForgetKeyLocked(const v1::Transaction& r) {
 void TransactionTable::FinishLocked(LiveTransaction* t) {
   const v1::Transaction& r = t->record;
   // A line per commit would be a flushed write per transaction; rollbacks
-  // are rarer and worth seeing by default.
-  std::string line =
-      fmt::format("xid={} {} with {} branch(es)", r.xid(),
-                  GlobalStatusName(r.status()), r.branches_size());
-  if (r.status() == v1::GLOBAL_STATUS_COMMITTED) {
-    spdlog::debug("{}", line);
-  } else {
-    options_.log_summary->Log(spdlog::level::info, "rolled back",
-                              std::move(line));
+  // are rarer and worth seeing by default. A line nobody logs is not even
+  // formatted: this runs once per transaction.
+  bool committed = r.status() == v1::GLOBAL_STATUS_COMMITTED;
+  if (!committed || spdlog::should_log(spdlog::level::debug)) {
+    std::string line =
+        fmt::format("xid={} {} with {} branch(es)", r.xid(),
+                    GlobalStatusName(r.status()), r.branches_size());
+    if (committed) {
+      spdlog::debug("{}", line);
+    } else {
+      options_.log_summary->Log(spdlog::level::info, "rolled back",
+                                std::move(line));
+    }
   }
-  metrics::LabelValues labels = {
-      ProtocolLabel(r.protocol()),
-      r.status() == v1::GLOBAL_STATUS_COMMITTED ? "committed" : "rolled_back"};
+  metrics::LabelValues labels = {ProtocolLabel(r.protocol()),
+                                 committed ? "committed" : "rolled_back"};
   Metrics().finished.With(labels)->Add();
   Metrics().transaction_seconds.With(labels)->Observe(
       (r.finished_unix_ms() - r.begun_unix_ms()) / 1000.0);
   ForgetKeyLocked(r);
-  options_.wakeups->Forget(r.xid());
-  live_.erase(*KeyOf(r.xid()));
+  options_.wakeups->Forget(t->key);
+  const RecordKey key = t->key;  // *t goes with the erase.
+  live_.erase(key);
 }
 
 // ---------------------------------------------------------------------------
@@ -250,18 +252,21 @@ void TransactionTable::Create(const std::string& request_id, bool reserved,
     }
     auto t = std::make_unique<LiveTransaction>();
     v1::Transaction& r = t->record;
-    r.set_xid(FormatXid({options_.shard, options_.epoch, ++next_sequence_}));
+    t->key = {options_.epoch, ++next_sequence_};
+    r.set_xid(FormatXid({options_.shard, t->key.epoch, t->key.sequence}));
     r.set_request_id(request_id);
-    if (absl::Status s = init(&r); !s.ok()) {
+    const int64_t now = options_.timeline->Now();
+    if (absl::Status s = init(&r, now); !s.ok()) {
       deferred.push_back([done = std::move(done), s, r] { done(s, r); });
     } else {
       if (!request_id.empty()) xid_by_key_[request_id] = r.xid();
       Metrics().begun.With({ProtocolLabel(r.protocol())})->Add();
       LiveTransaction* raw = t.get();
-      live_.emplace(*KeyOf(r.xid()), std::move(t));
+      live_.emplace(raw->key, std::move(t));
       Effects fx;
       fx.persist = true;
-      FinishChangeLocked(raw, std::move(fx), absl::OkStatus(), std::move(done));
+      FinishChangeLocked(raw, std::move(fx), absl::OkStatus(), std::move(done),
+                         now);
     }
   }
   RunAll(&deferred);
@@ -289,9 +294,10 @@ bool TransactionTable::Apply(const std::string& xid, const Change& change,
   absl::MutexLock lock(&mu_);
   LiveTransaction* t = FindLocked(xid);
   if (t == nullptr) return false;
+  const int64_t now = options_.timeline->Now();
   Effects fx;
-  absl::Status s = change(t, &fx);
-  FinishChangeLocked(t, std::move(fx), std::move(s), std::move(done));
+  absl::Status s = change(t, now, &fx);
+  FinishChangeLocked(t, std::move(fx), std::move(s), std::move(done), now);
   return true;
 }
 
@@ -299,16 +305,17 @@ bool TransactionTable::Handle(const std::string& xid, const Event& event) {
   absl::MutexLock lock(&mu_);
   LiveTransaction* t = FindLocked(xid);
   if (t == nullptr) return false;
+  const int64_t now = options_.timeline->Now();
   Effects fx;
-  event(DriverLocked(*t), t, options_.timeline->Now(), &fx);
-  FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr);
+  event(DriverLocked(*t), t, now, &fx);
+  FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr, now);
   return true;
 }
 
 TransactionTable::LiveMap::const_iterator TransactionTable::PageStartLocked(
     const std::string& after) const {
   if (after.empty()) return live_.begin();
-  std::optional<LiveKey> key = KeyOf(after);
+  std::optional<RecordKey> key = RecordKeyOf(after);
   return key ? live_.upper_bound(*key) : live_.end();
 }
 
@@ -324,7 +331,7 @@ std::string TransactionTable::HandlePage(const std::string& after, size_t limit,
     last = t->record.xid();
     Effects fx;
     event(DriverLocked(*t), t, now, &fx);
-    FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr);
+    FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr, now);
   }
   return seen < limit ? "" : last;
 }
@@ -365,7 +372,7 @@ bool TransactionTable::AddWaiter(const std::string& xid, int64_t deadline_ms,
       t->waiters.push_back({.id = next_waiter_id_++,
                             .deadline_ms = deadline_ms,
                             .reply = std::move(done)});
-      options_.wakeups->WakeAt(xid, deadline_ms);
+      options_.wakeups->WakeAt(t->key, deadline_ms);
     }
   }
   RunAll(&deferred);
@@ -406,10 +413,11 @@ bool TransactionTable::Remove(
       });
     }
     ForgetKeyLocked(t->record);
-    options_.wakeups->Forget(xid);
+    options_.wakeups->Forget(t->key);
     // Gone from memory before the caller queues the delete, so no later
     // change of it can be written after that and bring the record back.
-    live_.erase(*KeyOf(xid));
+    const RecordKey key = t->key;
+    live_.erase(key);
   }
   RunAll(&deferred);
   return true;
@@ -424,11 +432,12 @@ void TransactionTable::Adopt(v1::Transaction record) {
   t->decision_durable = t->record.status() != v1::GLOBAL_STATUS_BEGUN;
   t->definition_stored = true;
   const std::string xid = t->record.xid();
+  t->key = *RecordKeyOf(xid);  // The caller routed it here by its xid.
   if (!t->record.request_id().empty()) {
     xid_by_key_.try_emplace(t->record.request_id(), xid);
   }
   LiveTransaction* raw = t.get();
-  live_.emplace(*KeyOf(xid), std::move(t));
+  live_.emplace(raw->key, std::move(t));
   Effects fx;
   ProtocolDriver* driver = DriverLocked(*raw);
   driver->Adopt(raw, options_.timeline->Now(), &fx);
@@ -448,22 +457,22 @@ void TransactionTable::Resume(const std::string& xid) {
   int64_t now = options_.timeline->Now();
   Effects fx;
   DriverLocked(*t)->Resume(t, now, &fx);
-  FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr);
+  FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr, now);
   // Even if already due: it is visited at the next run.
   if (t->record.next_action_unix_ms() > 0) {
-    options_.wakeups->WakeAt(xid, t->record.next_action_unix_ms());
+    options_.wakeups->WakeAt(t->key, t->record.next_action_unix_ms());
   }
 }
 
-void TransactionTable::RunDue(const std::string& xid, int64_t now) {
+void TransactionTable::RunDue(RecordKey record, int64_t now) {
   absl::MutexLock lock(&mu_);
-  LiveTransaction* t = FindLocked(xid);
+  LiveTransaction* t = FindLocked(record);
   if (t == nullptr) return;
   ExpireWaitersLocked(t, now);
   if (t->resume_pending) return;
   Effects fx;
   DriverLocked(*t)->OnDue(t, now, &fx);
-  FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr);
+  FinishChangeLocked(t, std::move(fx), absl::OkStatus(), nullptr, now);
   RearmLocked(*t, now);
 }
 
@@ -479,7 +488,7 @@ void TransactionTable::RearmLocked(const LiveTransaction& t, int64_t now) {
   for (const auto& [branch, d] : t.deliveries) {
     if (d.command_id != 0) consider(d.overdue_ms);
   }
-  if (next != 0) options_.wakeups->WakeAt(t.record.xid(), next);
+  if (next != 0) options_.wakeups->WakeAt(t.key, next);
 }
 
 void TransactionTable::StopWaiting() {

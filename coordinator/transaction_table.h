@@ -82,8 +82,9 @@ class TransactionTable {
   uint32_t shard() const { return options_.shard; }
   Timeline* timeline() const { return options_.timeline; }
 
-  // Fills in a new record given its fresh xid; an error drops it.
-  using Init = std::function<absl::Status(v1::Transaction*)>;
+  // Fills in a new record given its fresh xid, at `now` on the timeline; an
+  // error drops it.
+  using Init = std::function<absl::Status(v1::Transaction*, int64_t now)>;
   // A live record already holds the idempotency key: the answer's status.
   using OnExisting = std::function<absl::Status(const v1::Transaction&)>;
 
@@ -99,10 +100,11 @@ class TransactionTable {
   KeyState ReserveKey(const std::string& key, v1::Transaction* existing);
   void Unreserve(const std::string& key);
 
-  // A caller's change: runs `change` on the live record (it sets
+  // A caller's change: runs `change` on the live record at `now` (it sets
   // fx->persist if it changed it), then answers `done` once what it did and
   // saw is durable. False, without calling anything, if xid is not live.
-  using Change = std::function<absl::Status(LiveTransaction*, Effects*)>;
+  using Change =
+      std::function<absl::Status(LiveTransaction*, int64_t now, Effects*)>;
   bool Apply(const std::string& xid, const Change& change, Done done);
 
   // An event without a caller (results, timers, resumes): like Apply,
@@ -142,9 +144,9 @@ class TransactionTable {
   void Adopt(v1::Transaction record);
   void Resume(const std::string& xid);
 
-  // Timed work due at `now` on xid: the driver's, and waiters whose wait
-  // ran out.
-  void RunDue(const std::string& xid, int64_t now);
+  // Timed work due at `now` on the record: the driver's, and waiters whose
+  // wait ran out.
+  void RunDue(RecordKey record, int64_t now);
 
   // Answers every waiter UNAVAILABLE now and later ones at once.
   void StopWaiting();
@@ -157,6 +159,7 @@ class TransactionTable {
 
   LiveTransaction* FindLocked(const std::string& xid)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  LiveTransaction* FindLocked(RecordKey key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ProtocolDriver* DriverLocked(const LiveTransaction& t) const {
     return options_.drivers.For(t.record.protocol());
   }
@@ -164,13 +167,13 @@ class TransactionTable {
   // record as written is durable (or, if nothing changed, once what it
   // reveals is).
   void FinishChangeLocked(LiveTransaction* t, Effects fx, absl::Status status,
-                          Done done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                          Done done, int64_t now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PersistLocked(LiveTransaction* t, Done done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AnswerFromRecordLocked(LiveTransaction* t, absl::Status status,
                               Done done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void OnDurable(const std::string& xid, v1::GlobalStatus status,
-                 uint64_t write);
+  void OnDurable(RecordKey record, v1::GlobalStatus status, uint64_t write);
   void ReleaseLocked(LiveTransaction* t, int64_t now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireWaitersLocked(LiveTransaction* t, int64_t now)
@@ -192,9 +195,7 @@ class TransactionTable {
   bool stopped_waiting_ ABSL_GUARDED_BY(mu_) = false;
   // By (epoch, sequence), so scans go page by page in the order records
   // were created.
-  using LiveKey = std::pair<uint64_t, uint64_t>;
-  static std::optional<LiveKey> KeyOf(const std::string& xid);
-  using LiveMap = absl::btree_map<LiveKey, std::unique_ptr<LiveTransaction>>;
+  using LiveMap = absl::btree_map<RecordKey, std::unique_ptr<LiveTransaction>>;
   LiveMap live_ ABSL_GUARDED_BY(mu_);
   LiveMap::const_iterator PageStartLocked(const std::string& after) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

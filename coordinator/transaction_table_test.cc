@@ -19,7 +19,7 @@ BOOST_FIXTURE_TEST_CASE(a_new_transaction_is_answered_only_once_durable,
   Answer a;
   table.Create(
       "", false,
-      [](v1::Transaction* r) {
+      [](v1::Transaction* r, int64_t now) {
         r->set_status(v1::GLOBAL_STATUS_BEGUN);
         return absl::OkStatus();
       },
@@ -92,7 +92,7 @@ BOOST_FIXTURE_TEST_CASE(replies_run_without_the_lock, TableFixture) {
   Answer a;
   size_t live_seen = 0;
   table.Apply(
-      xid, [](LiveTransaction*, Effects*) { return absl::OkStatus(); },
+      xid, [](LiveTransaction*, int64_t, Effects*) { return absl::OkStatus(); },
       [&](const absl::Status& s, const v1::Transaction& r) {
         live_seen = table.LiveCount();
         a.done()(s, r);
@@ -118,10 +118,10 @@ BOOST_FIXTURE_TEST_CASE(a_waiter_is_answered_when_its_wait_runs_out,
   Answer waited;
   BOOST_REQUIRE(table.AddWaiter(xid, timeline.Now() + 500, waited.done()));
   BOOST_TEST(wakeups.When(xid) == timeline.Now() + 500);
-  table.RunDue(xid, timeline.Now() + 499);
+  RunDue(xid, timeline.Now() + 499);
   BOOST_TEST(!waited.ready());
   clock.Advance(500);
-  table.RunDue(xid, timeline.Now());
+  RunDue(xid, timeline.Now());
   auto [s, r] = waited.get();
   BOOST_TEST(s.ok());
   BOOST_TEST(r.status() == v1::GLOBAL_STATUS_BEGUN);

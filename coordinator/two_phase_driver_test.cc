@@ -27,10 +27,10 @@ BOOST_FIXTURE_TEST_CASE(a_failed_attempt_backs_off_then_goes_again,
   // Backoff(100, 1000) without jitter: 100 ms after the first failure.
   BOOST_TEST(r.branches(0).next_retry_unix_ms() == timeline.Now() + 100);
   BOOST_TEST(wakeups.When(xid) <= timeline.Now() + 100);
-  table.RunDue(xid, timeline.Now() + 99);
+  RunDue(xid, timeline.Now() + 99);
   BOOST_TEST(sink.Take().empty());
   clock.Advance(100);
-  table.RunDue(xid, timeline.Now());
+  RunDue(xid, timeline.Now());
   sent = sink.Take();
   BOOST_REQUIRE(sent.size() == 1u);
   BOOST_TEST(sent[0].attempt() == 2u);
@@ -45,7 +45,7 @@ BOOST_FIXTURE_TEST_CASE(an_unanswered_command_counts_as_a_failed_attempt,
   Sync();
   BOOST_REQUIRE(sink.Take().size() == 1u);
   clock.Advance(kCommandTimeoutMs);
-  table.RunDue(xid, timeline.Now());
+  RunDue(xid, timeline.Now());
   Sync();
   v1::Transaction r = Read(xid);
   BOOST_TEST(r.branches(0).attempts() == 1u);
@@ -59,7 +59,7 @@ BOOST_FIXTURE_TEST_CASE(an_open_transaction_past_its_deadline_rolls_back,
   Prepare(xid, 2);
   BOOST_TEST(wakeups.When(xid) == timeline.Now() + 1000);
   clock.Advance(1000);
-  table.RunDue(xid, timeline.Now());
+  RunDue(xid, timeline.Now());
   Sync();
   std::vector<v1::BranchCommand> sent = sink.Take();
   BOOST_REQUIRE(sent.size() == 2u);
@@ -90,7 +90,7 @@ BOOST_FIXTURE_TEST_CASE(nothing_goes_out_for_a_paused_transaction,
   Prepare(xid, 1);
   BOOST_REQUIRE(table.Apply(
       xid,
-      [](LiveTransaction* t, Effects* fx) {
+      [](LiveTransaction* t, int64_t now, Effects* fx) {
         t->record.set_paused(true);
         fx->persist = true;
         return absl::OkStatus();

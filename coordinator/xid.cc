@@ -3,7 +3,7 @@
 #include <charconv>
 #include <limits>
 
-#include "fmt/format.h"
+#include "absl/strings/str_cat.h"
 
 namespace baton {
 namespace {
@@ -23,8 +23,9 @@ bool ParseField(std::string_view* rest, T* value, bool last) {
 
 }  // namespace
 
+// Once per transaction: StrCat parses no format string.
 std::string FormatXid(const XidParts& parts) {
-  return fmt::format("{}-{}-{}", parts.node, parts.epoch, parts.sequence);
+  return absl::StrCat(parts.node, "-", parts.epoch, "-", parts.sequence);
 }
 
 bool ParseXid(std::string_view xid, XidParts* parts) {
@@ -32,6 +33,12 @@ bool ParseXid(std::string_view xid, XidParts* parts) {
   return ParseField(&xid, &parts->node, false) &&
          ParseField(&xid, &parts->epoch, false) &&
          ParseField(&xid, &parts->sequence, true);
+}
+
+std::optional<RecordKey> RecordKeyOf(std::string_view xid) {
+  XidParts parts;
+  if (!ParseXid(xid, &parts)) return std::nullopt;
+  return RecordKey{parts.epoch, parts.sequence};
 }
 
 }  // namespace baton

@@ -5,22 +5,22 @@ namespace baton {
 ShardSchedule::ShardSchedule(size_t resume_per_run)
     : resume_per_run_(resume_per_run) {}
 
-void ShardSchedule::WakeAt(const std::string& xid, int64_t when_ms) {
+void ShardSchedule::WakeAt(RecordKey record, int64_t when_ms) {
   absl::MutexLock lock(&mu_);
-  auto [it, inserted] = when_.try_emplace(xid, when_ms);
+  auto [it, inserted] = when_.try_emplace(record, when_ms);
   if (!inserted) {
     if (it->second <= when_ms) return;
-    by_time_.erase({it->second, xid});
+    by_time_.erase({it->second, record});
     it->second = when_ms;
   }
-  by_time_.emplace(when_ms, xid);
+  by_time_.emplace(when_ms, record);
 }
 
-void ShardSchedule::Forget(const std::string& xid) {
+void ShardSchedule::Forget(RecordKey record) {
   absl::MutexLock lock(&mu_);
-  auto it = when_.find(xid);
+  auto it = when_.find(record);
   if (it == when_.end()) return;
-  by_time_.erase({it->second, xid});
+  by_time_.erase({it->second, record});
   when_.erase(it);
 }
 
@@ -29,11 +29,11 @@ void ShardSchedule::QueueResume(const std::string& xid) {
   to_resume_.push_back(xid);
 }
 
-std::vector<std::string> ShardSchedule::TakeDue(int64_t now_ms) {
-  std::vector<std::string> due;
+std::vector<RecordKey> ShardSchedule::TakeDue(int64_t now_ms) {
+  std::vector<RecordKey> due;
   absl::MutexLock lock(&mu_);
   while (!by_time_.empty() && by_time_.begin()->first <= now_ms) {
-    due.push_back(std::move(by_time_.begin()->second));
+    due.push_back(by_time_.begin()->second);
     by_time_.erase(by_time_.begin());
     when_.erase(due.back());
   }
@@ -50,7 +50,7 @@ void ShardSchedule::RunDue(TransactionTable* table, int64_t now_ms) {
     }
   }
   for (const std::string& xid : resume) table->Resume(xid);
-  for (const std::string& xid : TakeDue(now_ms)) table->RunDue(xid, now_ms);
+  for (RecordKey record : TakeDue(now_ms)) table->RunDue(record, now_ms);
 }
 
 size_t ShardSchedule::pending_wakeups() const {

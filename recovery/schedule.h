@@ -3,12 +3,12 @@
 
 #include <cstdint>
 #include <deque>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "coordinator/recovery_hooks.h"
@@ -33,8 +33,8 @@ class ShardSchedule : public Wakeups {
   // traffic.
   explicit ShardSchedule(size_t resume_per_run);
 
-  void WakeAt(const std::string& xid, int64_t when_ms) override;
-  void Forget(const std::string& xid) override;
+  void WakeAt(RecordKey record, int64_t when_ms) override;
+  void Forget(RecordKey record) override;
 
   // The record was adopted (TransactionTable::Adopt): resume it in turn.
   void QueueResume(const std::string& xid);
@@ -47,12 +47,14 @@ class ShardSchedule : public Wakeups {
   size_t pending_resumes() const;
 
  private:
-  std::vector<std::string> TakeDue(int64_t now_ms);
+  std::vector<RecordKey> TakeDue(int64_t now_ms);
 
   const size_t resume_per_run_;
   mutable absl::Mutex mu_;
-  std::set<std::pair<int64_t, std::string>> by_time_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, int64_t> when_ ABSL_GUARDED_BY(mu_);
+  // Every live transaction has an entry (its deadline at least), so both
+  // are flat: no allocation per entry.
+  absl::btree_set<std::pair<int64_t, RecordKey>> by_time_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<RecordKey, int64_t> when_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> to_resume_ ABSL_GUARDED_BY(mu_);
 };
 

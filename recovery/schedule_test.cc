@@ -28,11 +28,14 @@ BOOST_AUTO_TEST_SUITE(shard_schedule)
 
 BOOST_AUTO_TEST_CASE(keeps_the_earliest_wake_per_record) {
   ShardSchedule schedule(10);
-  schedule.WakeAt("a", 300);
-  schedule.WakeAt("a", 100);
-  schedule.WakeAt("a", 200);
-  schedule.WakeAt("b", 150);
+  const RecordKey a{3, 1}, b{3, 2};
+  schedule.WakeAt(a, 300);
+  schedule.WakeAt(a, 100);
+  schedule.WakeAt(a, 200);
+  schedule.WakeAt(b, 150);
   BOOST_TEST(schedule.pending_wakeups() == 2u);
+  schedule.Forget(a);
+  BOOST_TEST(schedule.pending_wakeups() == 1u);
 }
 
 BOOST_FIXTURE_TEST_CASE(visits_only_what_is_due_and_rearms_what_is_next,
@@ -41,7 +44,7 @@ BOOST_FIXTURE_TEST_CASE(visits_only_what_is_due_and_rearms_what_is_next,
   Answer begun;
   scheduled.Create(
       "", false,
-      [this](v1::Transaction* r) {
+      [this](v1::Transaction* r, int64_t now) {
         r->set_status(v1::GLOBAL_STATUS_BEGUN);
         r->set_deadline_unix_ms(timeline.Now() + 1000);
         return absl::OkStatus();
