@@ -247,7 +247,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Operate(Context* context,
                      PeerReceiveBytes(0) - kMessageOverheadBytes);
                  instants::Shift(&out, timeline->WallOffsetMs());
                }
-               finish(ToGrpcStatus(fit), out);
+               finish(ToRichGrpcStatus(fit), out);
              });
       });
 }

@@ -89,6 +89,18 @@ int main(int argc, char** argv) {
                  "IP:PORT for Prometheus metrics over HTTP at /metrics");
   app.add_option("--metrics-port-file", metrics_port_file,
                  "Write the bound metrics port to this file once serving");
+  app.add_option("--peers", options.peers,
+                 "Other nodes of the cluster, HOST:PORT each (comma "
+                 "separated); nodes also learn of the ones that call them")
+      ->delimiter(',');
+  app.add_option("--topology-poll-ms", options.topology_poll_ms,
+                 "How often to ask each peer for its part of the topology")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{10}, int64_t{60'000}));
+  app.add_option("--advertise-address", options.advertise_address,
+                 "HOST:PORT other nodes, clients and participants reach this "
+                 "one at (default: the --listen host, or this host's name "
+                 "if that is a wildcard, and the bound port)");
   CLI11_PARSE(app, argc, argv);
   options.recovery.finished_retention_ms = retention_s * 1000;
   if (const char* env = std::getenv("BATON_ADMIN_TOKEN"))

@@ -71,6 +71,11 @@ void TransactionManager::Forget(const std::string& xid,
                                 const operator_actions::Request& request,
                                 Reply<v1::Transaction> reply) {
   TransactionTable* table = TableFor(xid);
+  if (table == nullptr) {
+    if (std::optional<absl::Status> refused = Elsewhere(xid)) {
+      return reply(*refused, v1::Transaction());
+    }
+  }
   v1::Transaction tombstone;
   int64_t due = -1;
   absl::Status s;

@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "common/limits.h"
+#include "common/wrong_shard.h"
 #include "coordinator/call_handler.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/message_size.h"
@@ -169,6 +170,9 @@ FinishCall<Response> AnswerTo(
     result.set_code(static_cast<int32_t>(s.code()));
     result.set_message(std::string(s.message()));
     if (s.ok()) *(result.*mutable_field)() = std::move(response);
+    if (std::optional<v1::WrongShard> refusal = WrongShardOf(s)) {
+      *result.mutable_wrong_shard() = std::move(*refusal);
+    }
     outbox->Answer(std::move(result));
   };
 }

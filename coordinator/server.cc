@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -11,11 +12,13 @@
 #include "common/failpoint.h"
 #include "common/limits.h"
 #include "coordinator/admin_service.h"
+#include "coordinator/cluster_view.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/metrics_http.h"
 #include "coordinator/participant_registry.h"
 #include "coordinator/services.h"
 #include "coordinator/store.h"
+#include "coordinator/topology_service.h"
 #include "fmt/format.h"
 #include "protocols/transitions.h"
 #include "recovery/timeline_offset.h"
@@ -52,6 +55,10 @@ class HealthGate {
     store_failed_ = true;
     UpdateLocked();
   }
+  bool serving() const {
+    absl::MutexLock lock(&mu_);
+    return loaded_ && !store_failed_;
+  }
 
  private:
   void UpdateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -60,7 +67,7 @@ class HealthGate {
     }
   }
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::vector<grpc::HealthCheckServiceInterface*> services_
       ABSL_GUARDED_BY(mu_);
   bool loaded_ ABSL_GUARDED_BY(mu_) = false;
@@ -77,10 +84,12 @@ struct Server::Parts {
   std::unique_ptr<Timeline> timeline;
   std::unique_ptr<ParticipantRegistry> registry;
   std::unique_ptr<RecoveryLoop> recovery;
+  std::unique_ptr<ClusterView> cluster;
   std::unique_ptr<TransactionManager> manager;
   std::unique_ptr<TransactionServiceImpl> transaction_service;
   std::unique_ptr<ParticipantServiceImpl> participant_service;
   std::unique_ptr<AdminServiceImpl> admin_service;
+  std::unique_ptr<TopologyServiceImpl> topology_service;
   std::unique_ptr<MetricsHttpServer> metrics_http;
 };
 
@@ -132,6 +141,39 @@ std::string RenderMetrics(const TransactionManager& manager,
   return out;
 }
 
+// Hosts shards node_id.. of the manager's options; says it is serving once
+// the health gate does.
+std::unique_ptr<ClusterView> MakeClusterView(
+    const ServerOptions& options, const HealthGate* health,
+    const std::unique_ptr<TransactionManager>* manager) {
+  ClusterOptions cluster{.node_id = options.manager.node_id,
+                         .peers = options.peers,
+                         .poll_interval_ms = options.topology_poll_ms};
+  for (uint32_t i = 0; i < options.manager.shards; ++i) {
+    cluster.shards.push_back(options.manager.node_id + i);
+  }
+  return std::make_unique<ClusterView>(std::move(cluster), [health, manager] {
+    SelfReport report;
+    report.health = health->serving() ? v1::NODE_HEALTH_SERVING
+                                      : v1::NODE_HEALTH_NOT_SERVING;
+    if (*manager) report.unfinished = (*manager)->LiveByShard();
+    return report;
+  });
+}
+
+// "host:port" others dial: the listen host unless it is a wildcard, which
+// no one can dial, then this host's name.
+std::string AdvertisedAddress(const ServerOptions& options, int port) {
+  if (!options.advertise_address.empty()) return options.advertise_address;
+  std::string host =
+      options.listen_address.substr(0, options.listen_address.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") {
+    char name[256] = {};
+    host = gethostname(name, sizeof(name) - 1) == 0 ? name : "localhost";
+  }
+  return fmt::format("{}:{}", host, port);
+}
+
 // The record keeps its status; the move is counted and logged.
 void ReportIllegalMove(std::string_view xid, std::string_view refused) {
   Metrics().illegal_status_moves.With({})->Add();
@@ -173,8 +215,10 @@ absl::Status Server::Start(const ServerOptions& options,
   parts->timeline = std::make_unique<Timeline>(SystemClock(), *offset);
   parts->registry =
       std::make_unique<ParticipantRegistry>(parts->timeline.get());
+  parts->cluster = MakeClusterView(options, &parts->health, &parts->manager);
   ManagerOptions manager_options = options.manager;
   manager_options.timeline = parts->timeline.get();
+  manager_options.directory = parts->cluster.get();
   parts->recovery = std::make_unique<RecoveryLoop>(
       options.recovery, parts->store.get(), parts->committer.get(),
       parts->registry.get());
@@ -191,6 +235,8 @@ absl::Status Server::Start(const ServerOptions& options,
   parts->admin_service = std::make_unique<AdminServiceImpl>(
       options.admin_token, parts->store.get(), parts->committer.get(),
       parts->manager.get(), parts->registry.get());
+  parts->topology_service =
+      std::make_unique<TopologyServiceImpl>(parts->cluster.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -200,6 +246,7 @@ absl::Status Server::Start(const ServerOptions& options,
   builder.SetMaxSendMessageSize(limits::kMaxMessageBytes);
   builder.RegisterService(parts->transaction_service.get());
   builder.RegisterService(parts->participant_service.get());
+  builder.RegisterService(parts->topology_service.get());
   if (options.admin_listen_address.empty()) {
     builder.RegisterService(parts->admin_service.get());
   }
@@ -210,6 +257,8 @@ absl::Status Server::Start(const ServerOptions& options,
   }
   // gRPC's health service starts out SERVING: say otherwise at once.
   parts->health.Attach(server->grpc_server_->GetHealthCheckService());
+  parts->cluster->SetSelfAddress(AdvertisedAddress(options, server->port_));
+  parts->cluster->Start();
   if (!options.admin_listen_address.empty()) {
     grpc::ServerBuilder admin;
     admin.AddListeningPort(options.admin_listen_address,
@@ -252,6 +301,8 @@ Server::~Server() {
   grpc_server_.reset();
   if (!parts_) return;
   parts_->metrics_http.reset();
+  // Its poller asks the manager and the health gate for this node's part.
+  if (parts_->cluster) parts_->cluster->Stop();
   if (parts_->recovery) parts_->recovery->Stop();
   if (parts_->committer) parts_->committer->Stop();
 }

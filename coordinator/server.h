@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "coordinator/transaction_manager.h"
@@ -22,6 +23,14 @@ struct ServerOptions {
   std::string admin_listen_address;
   // If set, Prometheus metrics are served over HTTP here at /metrics.
   std::string metrics_listen_address;
+  // Other nodes of the cluster ("host:port" each); empty for a node that
+  // stands alone until another names it.
+  std::vector<std::string> peers;
+  // Where other nodes, clients and participants reach this one; empty: the
+  // host of listen_address (this host's name if that is a wildcard) and the
+  // bound port.
+  std::string advertise_address;
+  int64_t topology_poll_ms = 1000;
   ManagerOptions manager;
   RecoveryOptions recovery;
 };

@@ -21,7 +21,7 @@ grpc::ServerUnaryReactor* Serve(TransactionManager* manager,
         HandleCall(manager, r,
                    [finish = std::move(finish)](const absl::Status& s,
                                                 Response&& value) {
-                     finish(ToGrpcStatus(s), value);
+                     finish(ToRichGrpcStatus(s), value);
                    });
       });
 }

@@ -150,10 +150,27 @@ void TransactionManager::Mutate(const std::string& xid,
                                 TransactionTable::Change change, Done done) {
   TransactionTable* table = TableFor(xid);
   if (table != nullptr && table->Apply(xid, change, done)) return;
+  if (table == nullptr) {
+    if (std::optional<absl::Status> refused = Elsewhere(xid)) {
+      return done(*refused, v1::Transaction());
+    }
+  }
   store_reads_.Post(
       [this, xid, change = std::move(change), done = std::move(done)] {
         MutateStored(xid, change, done);
       });
+}
+
+std::optional<absl::Status> TransactionManager::Elsewhere(
+    const std::string& xid) const {
+  XidParts parts;
+  if (options_.directory == nullptr || !ParseXid(xid, &parts)) {
+    return std::nullopt;
+  }
+  std::optional<v1::WrongShard> refusal =
+      options_.directory->Elsewhere(parts.node);
+  if (!refusal) return std::nullopt;
+  return WrongShardError(xid, *refusal);
 }
 
 // Terminal records live only in the store and never change again, so the
@@ -466,6 +483,12 @@ void TransactionManager::ResolveInDoubt(
 
 // ---------------------------------------------------------------------------
 // Read models.
+
+std::map<uint32_t, uint64_t> TransactionManager::LiveByShard() const {
+  std::map<uint32_t, uint64_t> live;
+  for (const auto& table : tables_) live[table->shard()] = table->LiveCount();
+  return live;
+}
 
 TransactionManager::Summary TransactionManager::Summarize() const {
   Summary summary;

@@ -19,6 +19,7 @@
 #include "coordinator/group_commit.h"
 #include "coordinator/recovery_hooks.h"
 #include "coordinator/saga_driver.h"
+#include "coordinator/shard_directory.h"
 #include "coordinator/store.h"
 #include "coordinator/transaction_table.h"
 #include "coordinator/two_phase_driver.h"
@@ -48,6 +49,10 @@ struct ManagerOptions {
   // Every instant the manager records or acts on is read from here. Not
   // owned; null means SystemTimeline().
   Timeline* timeline = nullptr;
+  // Who owns the shards this process does not host, in a cluster: calls
+  // about their xids are refused with a WrongShard naming the owner. Not
+  // owned; null for a node that stands alone.
+  const ShardDirectory* directory = nullptr;
 };
 
 // What the manager needs of recovery/ (see recovery_hooks.h). Not owned.
@@ -172,6 +177,9 @@ class TransactionManager {
     int64_t oldest_begun_unix_ms = 0;
   };
   Summary Summarize() const;
+  // Live (unfinished) transactions per hosted shard: a count per table, no
+  // scan.
+  std::map<uint32_t, uint64_t> LiveByShard() const;
 
   // Reads the unfinished transactions in shard order, and within a shard in
   // the order they began, starting after xid `after` ("" for the first),
@@ -191,6 +199,8 @@ class TransactionManager {
   // store, on a copy (see MutateStored).
   void Mutate(const std::string& xid, TransactionTable::Change change,
               Done done);
+  // The refusal of a call about xid if its shard is another node's.
+  std::optional<absl::Status> Elsewhere(const std::string& xid) const;
   void MutateStored(const std::string& xid,
                     const TransactionTable::Change& change, const Done& done);
   absl::Status NotFound(const std::string& xid);

@@ -121,7 +121,7 @@ class GrpcTransactionClient : public TransactionClient {
                                                 const Request&, Response*),
                     std::chrono::milliseconds timeout = {}) {
     if (timeout.count() == 0) timeout = options_.call_timeout;
-    return FromGrpcStatus(internal::CallWithRetry(
+    return FromRichGrpcStatus(internal::CallWithRetry(
         timeout, options_.max_attempts, [&](grpc::ClientContext* context) {
           if (pipeline_ == nullptr) {
             return (stub_.get()->*unary)(context, request, response);

@@ -5,8 +5,10 @@
 #include <utility>
 #include <vector>
 
+#include "common/grpc_status.h"
 #include "common/limits.h"
 #include "common/steady_cond_var.h"
+#include "common/wrong_shard.h"
 #include "fmt/format.h"
 
 namespace baton::internal {
@@ -17,9 +19,16 @@ constexpr int kMaxCallsPerMessage = 1024;
 // Room for a message's own framing around its calls.
 constexpr size_t kMaxCallBytes = limits::kMaxMessageBytes - 1024;
 
+// As the unary call would have finished, refusal details included.
 grpc::Status StatusOf(const v1::PipelineResult& result) {
-  return grpc::Status(static_cast<grpc::StatusCode>(result.code()),
-                      result.message());
+  if (!result.has_wrong_shard()) {
+    return grpc::Status(static_cast<grpc::StatusCode>(result.code()),
+                        result.message());
+  }
+  return ToRichGrpcStatus(
+      WithWrongShard(absl::Status(static_cast<absl::StatusCode>(result.code()),
+                                  result.message()),
+                     result.wrong_shard()));
 }
 
 }  // namespace

@@ -1173,6 +1173,57 @@ class RestartTest(BatonTestCase):
         self.assertTrue(self.c.get(xid).reason, "a rollback carries a reason")
 
 
+
+class ClusterRoutingTest(BatonTestCase):
+    """Two nodes, each owning one shard: what a client in any language sees
+    when a call reaches the node that does not own the xid's shard."""
+
+    def topology(self, c):
+        stub = self.pb.topology_grpc.TopologyServiceStub(c.channel)
+        return stub.GetTopology(self.pb.topology.GetTopologyRequest(),
+                                timeout=CALL_TIMEOUT_S)
+
+    def test_a_call_on_the_wrong_node_names_the_owner_in_rich_details(self):
+        topo = self.pb.topology
+        other = self.start_coordinator(
+            "--node-id", "1", "--peers", f"127.0.0.1:{self.c.port}",
+            "--topology-poll-ms", "50", name="batond-1")
+        # A node announces itself before it has loaded (its shard down
+        # until then), so this waits for it to serve.
+        wait_for(lambda: [s.state for s in self.topology(self.c).shards] ==
+                 [topo.SHARD_STATE_SERVING] * 2, 20,
+                 "node 0 to see node 1 serving")
+        t = self.topology(self.c)
+        self.assertEqual([(s.id, s.node, s.state) for s in t.shards],
+                         [(0, 0, topo.SHARD_STATE_SERVING),
+                          (1, 1, topo.SHARD_STATE_SERVING)])
+        xid = other.tx.Begin(self.ts.BeginRequest(name="on node 1"),
+                             timeout=CALL_TIMEOUT_S).xid
+        self.assertTrue(xid.startswith("1-"), xid)
+
+        with self.assertRaises(grpc.RpcError) as refused:
+            self.c.tx.Commit(self.ts.CommitRequest(xid=xid),
+                             timeout=CALL_TIMEOUT_S)
+        e = refused.exception
+        self.assertEqual(e.code(), Code.FAILED_PRECONDITION)
+        owner = f"127.0.0.1:{other.port}"
+        self.assertIn(owner, e.details())
+        details = dict(e.trailing_metadata()).get("grpc-status-details-bin")
+        self.assertIsNotNone(details, "no rich error details")
+        from google.rpc import status_pb2
+        rich = status_pb2.Status.FromString(details)
+        self.assertEqual(rich.code, grpc.StatusCode.FAILED_PRECONDITION.value[0])
+        self.assertEqual(len(rich.details), 1)
+        wrong = topo.WrongShard()
+        self.assertTrue(rich.details[0].Unpack(wrong), rich.details[0].type_url)
+        self.assertEqual((wrong.shard, wrong.owner_node, wrong.owner_address),
+                         (1, 1, owner))
+
+        # The refusal changed nothing: the owner commits it.
+        other.tx.Commit(self.ts.CommitRequest(xid=xid), timeout=CALL_TIMEOUT_S)
+        other.wait_status(xid, self.ty.GLOBAL_STATUS_COMMITTED)
+
+
 # ---------------------------------------------------------------------------
 
 

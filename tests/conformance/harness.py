@@ -37,6 +37,8 @@ PROTO_FILES = [
     "baton/v1/transaction_service.proto",
     "baton/v1/participant_service.proto",
     "baton/v1/admin_service.proto",
+    "baton/v1/topology.proto",
+    "google/rpc/status.proto",
 ]
 
 # Filled in by configure() from the command line.
@@ -113,7 +115,7 @@ _stub_dir = None
 
 
 def load_stubs():
-    """Compiles the five protos once per run and imports them."""
+    """Compiles the protos once per run and imports them."""
     global _stubs, _stub_dir
     if _stubs is not None:
         return _stubs
@@ -129,7 +131,7 @@ def load_stubs():
     sys.path.insert(0, _stub_dir)
     s = Stubs()
     for name in ["types", "saga", "transaction_service", "participant_service",
-                 "admin_service"]:
+                 "admin_service", "topology"]:
         setattr(s, name, importlib.import_module(f"baton.v1.{name}_pb2"))
         setattr(s, name + "_grpc",
                 importlib.import_module(f"baton.v1.{name}_pb2_grpc"))

@@ -13,6 +13,7 @@
 #include <map>
 
 #include "baton/v1/admin_service.grpc.pb.h"
+#include "baton/v1/topology.grpc.pb.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
 #include "fmt/format.h"
 #include "google/protobuf/util/json_util.h"
@@ -51,6 +52,23 @@ int Fail(const Options& o, const grpc::Status& s, bool reached) {
   return 1;
 }
 
+// "serving" from SHARD_STATE_SERVING: an enum value's name without its
+// type's prefix, in lower case.
+std::string ShortName(const std::string& full, std::string_view prefix) {
+  std::string name =
+      full.starts_with(prefix) ? full.substr(prefix.size()) : full;
+  for (char& c : name) c = c == '_' ? '-' : std::tolower(c);
+  return name;
+}
+
+std::string ShardStateName(v1::ShardState state) {
+  return ShortName(v1::ShardState_Name(state), "SHARD_STATE_");
+}
+
+std::string NodeHealthName(v1::NodeHealth health) {
+  return ShortName(v1::NodeHealth_Name(health), "NODE_HEALTH_");
+}
+
 void PrintJson(const google::protobuf::Message& message) {
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
@@ -66,7 +84,8 @@ class Ctl {
         channel_(grpc::CreateChannel(o_.coordinator,
                                      grpc::InsecureChannelCredentials())),
         admin_(v1::AdminService::NewStub(channel_)),
-        txns_(v1::TransactionService::NewStub(channel_)) {}
+        txns_(v1::TransactionService::NewStub(channel_)),
+        topology_(v1::TopologyService::NewStub(channel_)) {}
 
   int Fail(const grpc::Status& s) {
     return ctl::Fail(o_, s, channel_->GetState(false) == GRPC_CHANNEL_READY);
@@ -235,6 +254,38 @@ class Ctl {
     return 0;
   }
 
+  // Needs no token: the topology names only addresses and health.
+  int Topology() {
+    v1::GetTopologyRequest request;
+    v1::Topology topology;
+    grpc::Status s =
+        topology_->GetTopology(Context().get(), request, &topology);
+    if (!s.ok()) return Fail(s);
+    if (o_.json) {
+      PrintJson(topology);
+      return 0;
+    }
+    std::map<uint32_t, const v1::TopologyNode*> nodes;
+    for (const v1::TopologyNode& n : topology.nodes()) nodes[n.id()] = &n;
+    Table table({"SHARD", "STATE", "NODE", "ADDRESS", "HEALTH", "UNFINISHED",
+                 "LAST SEEN"});
+    for (const v1::TopologyShard& shard : topology.shards()) {
+      auto it = nodes.find(shard.node());
+      const v1::TopologyNode* n = it == nodes.end() ? nullptr : it->second;
+      table.Add({std::to_string(shard.id()), ShardStateName(shard.state()),
+                 std::to_string(shard.node()), n ? n->address() : "?",
+                 n ? NodeHealthName(n->health()) : "?",
+                 std::to_string(shard.unfinished()),
+                 n && shard.node() != topology.answered_by()
+                     ? FormatAge(n->last_seen_ms_ago()) + " ago"
+                     : "-"});
+    }
+    std::cout << table.Render();
+    std::cout << fmt::format("as node {} sees it, version {}\n",
+                             topology.answered_by(), topology.version());
+    return 0;
+  }
+
   int Stats() {
     v1::GetStatsResponse response;
     grpc::Status s = admin_->GetStats(Context().get(), {}, &response);
@@ -286,6 +337,7 @@ class Ctl {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AdminService::Stub> admin_;
   std::unique_ptr<v1::TransactionService::Stub> txns_;
+  std::unique_ptr<v1::TopologyService::Stub> topology_;
 };
 
 // "user@host", for audit records.
@@ -355,6 +407,9 @@ int main(int argc, char** argv) {
   show->add_option("xid", xid, "The transaction")->required();
   app.add_subcommand("participants", "Attached participants");
   app.add_subcommand("stats", "Counts by status and protocol, backlog, oldest");
+  app.add_subcommand("topology",
+                     "Shards, the nodes that own them, their health and "
+                     "unfinished transactions");
 
   v1::OperatorRequest op;
   op.set_actor(ctl::Actor());
@@ -401,6 +456,7 @@ int main(int argc, char** argv) {
   if (command == "show") return ctl.Show(xid);
   if (command == "participants") return ctl.Participants();
   if (command == "stats") return ctl.Stats();
+  if (command == "topology") return ctl.Topology();
   if (operator_rpcs.contains(command)) {
     if (command == "forget" && !force) {
       std::cerr << "batonctl: forget drops the record for good; add --force\n";

@@ -1,0 +1,220 @@
+#include "coordinator/cluster_view.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "spdlog/spdlog.h"
+
+namespace baton {
+namespace {
+
+v1::ShardState StateFor(v1::NodeHealth health) {
+  return health == v1::NODE_HEALTH_SERVING ? v1::SHARD_STATE_SERVING
+                                           : v1::SHARD_STATE_DOWN;
+}
+
+}  // namespace
+
+ClusterView::ClusterView(ClusterOptions options,
+                         std::function<SelfReport()> self)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : SystemClock()),
+      self_(std::move(self)) {
+  absl::MutexLock lock(&mu_);
+  for (const std::string& address : options_.peers) AddAddressLocked(address);
+}
+
+ClusterView::~ClusterView() { Stop(); }
+
+void ClusterView::SetSelfAddress(const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  self_address_ = address;
+  // A peer list shared by every node (as a chart renders it) names this
+  // node too.
+  stubs_.erase(address);
+}
+
+void ClusterView::Start() {
+  poller_ = std::thread([this] { Run(); });
+}
+
+void ClusterView::Stop() {
+  {
+    absl::MutexLock lock(&wait_mu_);
+    stopping_ = true;
+  }
+  wake_.SignalAll();
+  if (poller_.joinable()) poller_.join();
+}
+
+void ClusterView::Run() {
+  for (;;) {
+    PollOnce();
+    absl::MutexLock lock(&wait_mu_);
+    if (wake_.WaitFor(&wait_mu_,
+                      std::chrono::milliseconds(options_.poll_interval_ms),
+                      [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait_mu_) {
+                        return stopping_;
+                      })) {
+      return;
+    }
+  }
+}
+
+v1::Topology ClusterView::SelfPart() {
+  SelfReport report = self_();
+  v1::Topology part;
+  part.set_answered_by(options_.node_id);
+  v1::TopologyNode* node = part.add_nodes();
+  node->set_id(options_.node_id);
+  node->set_health(report.health);
+  {
+    absl::MutexLock lock(&mu_);
+    node->set_address(self_address_);
+  }
+  for (uint32_t id : options_.shards) {
+    v1::TopologyShard* shard = part.add_shards();
+    shard->set_id(id);
+    shard->set_node(options_.node_id);
+    shard->set_state(StateFor(report.health));
+    auto it = report.unfinished.find(id);
+    shard->set_unfinished(it == report.unfinished.end() ? 0 : it->second);
+  }
+  return part;
+}
+
+// Blocking calls, each bounded by call_timeout_ms, on the poller's own
+// thread; the lock is not held across them.
+void ClusterView::PollOnce() {
+  std::vector<std::pair<std::string, v1::TopologyService::Stub*>> targets;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [address, stub] : stubs_)
+      targets.emplace_back(address, stub.get());
+  }
+  if (targets.empty()) return;
+  v1::GetTopologyRequest request;
+  request.set_self_only(true);
+  *request.mutable_caller() = SelfPart();
+  for (const auto& [address, stub] : targets) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(options_.call_timeout_ms));
+    v1::Topology reply;
+    grpc::Status status = stub->GetTopology(&context, request, &reply);
+    absl::MutexLock lock(&mu_);
+    if (status.ok() && reply.nodes_size() == 1) {
+      HeardLocked(reply, address);
+    } else {
+      UnreachableLocked(address);
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  UpdateVersionLocked();
+}
+
+void ClusterView::AddAddressLocked(const std::string& address) {
+  if (address.empty() || address == self_address_ || stubs_.contains(address))
+    return;
+  stubs_.emplace(address, v1::TopologyService::NewStub(grpc::CreateChannel(
+                              address, grpc::InsecureChannelCredentials())));
+}
+
+void ClusterView::HeardLocked(const v1::Topology& part,
+                              const std::string& dialed) {
+  if (part.nodes_size() != 1 || part.answered_by() == options_.node_id) return;
+  Peer& peer = peers_[part.answered_by()];
+  bool was_unreachable = peer.node.health() == v1::NODE_HEALTH_UNREACHABLE;
+  peer.node = part.nodes(0);
+  if (peer.node.address().empty()) peer.node.set_address(dialed);
+  peer.shards.assign(part.shards().begin(), part.shards().end());
+  peer.last_heard_ms = clock_->SteadyMs();
+  AddAddressLocked(peer.node.address());
+  if (was_unreachable) {
+    spdlog::info("node {} at {} answers again", part.answered_by(),
+                 peer.node.address());
+  }
+}
+
+void ClusterView::UnreachableLocked(const std::string& address) {
+  for (auto& [id, peer] : peers_) {
+    if (peer.node.address() != address ||
+        peer.node.health() == v1::NODE_HEALTH_UNREACHABLE) {
+      continue;
+    }
+    spdlog::warn("node {} at {} does not answer; its shards are down", id,
+                 address);
+    peer.node.set_health(v1::NODE_HEALTH_UNREACHABLE);
+    for (v1::TopologyShard& shard : peer.shards) {
+      shard.set_state(v1::SHARD_STATE_DOWN);
+    }
+  }
+}
+
+void ClusterView::UpdateVersionLocked() {
+  v1::Topology covered;
+  for (const auto& [id, peer] : peers_) {
+    v1::TopologyNode* node = covered.add_nodes();
+    node->set_id(id);
+    node->set_address(peer.node.address());
+    node->set_health(peer.node.health());
+    for (const v1::TopologyShard& shard : peer.shards) {
+      v1::TopologyShard* s = covered.add_shards();
+      s->set_id(shard.id());
+      s->set_node(shard.node());
+      s->set_state(shard.state());
+    }
+  }
+  std::string serialized = covered.SerializeAsString();
+  if (serialized == covered_) return;
+  covered_ = std::move(serialized);
+  ++version_;
+}
+
+v1::Topology ClusterView::Describe(bool self_only, const v1::Topology* caller) {
+  v1::Topology topology = SelfPart();
+  absl::MutexLock lock(&mu_);
+  if (caller != nullptr && caller->nodes_size() == 1) {
+    HeardLocked(*caller, caller->nodes(0).address());
+    UpdateVersionLocked();
+  }
+  topology.set_version(version_);
+  if (self_only) return topology;
+  const int64_t now = clock_->SteadyMs();
+  for (const auto& [id, peer] : peers_) {
+    v1::TopologyNode* node = topology.add_nodes();
+    *node = peer.node;
+    node->set_last_seen_ms_ago(now - peer.last_heard_ms);
+    for (const v1::TopologyShard& shard : peer.shards) {
+      *topology.add_shards() = shard;
+    }
+  }
+  auto* shards = topology.mutable_shards();
+  std::sort(shards->begin(), shards->end(),
+            [](const v1::TopologyShard& a, const v1::TopologyShard& b) {
+              return a.id() < b.id();
+            });
+  return topology;
+}
+
+std::optional<v1::WrongShard> ClusterView::Elsewhere(uint32_t shard) const {
+  absl::MutexLock lock(&mu_);
+  if (!clustered()) return std::nullopt;
+  v1::WrongShard refusal;
+  refusal.set_shard(shard);
+  refusal.set_topology_version(version_);
+  for (const auto& [id, peer] : peers_) {
+    for (const v1::TopologyShard& s : peer.shards) {
+      if (s.id() != shard) continue;
+      refusal.set_owner_node(id);
+      refusal.set_owner_address(peer.node.address());
+      return refusal;
+    }
+  }
+  return refusal;
+}
+
+}  // namespace baton

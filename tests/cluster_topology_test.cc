@@ -1,0 +1,232 @@
+// Three batond nodes on 127.0.0.1, each owning one shard and its own data
+// dir, started one after another, each told only of those started before
+// it: every node learns every other, serves the same map of shards to
+// owners, refuses a call about another node's transaction with a
+// WrongShard naming the owner (on a unary call, as rich error details, and
+// on the pipeline), and marks a killed node's shard down.
+#define BOOST_TEST_MODULE cluster_topology
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <boost/test/unit_test.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "baton/v1/topology.grpc.pb.h"
+#include "baton/v1/transaction_service.grpc.pb.h"
+#include "common/child_process.h"
+#include "common/grpc_status.h"
+#include "common/wrong_shard.h"
+
+namespace baton {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Node {
+  std::unique_ptr<ChildProcess> process;
+  std::string address;
+};
+
+class ThreeNodes {
+ public:
+  ThreeNodes() {
+    std::vector<std::string> earlier;
+    for (uint32_t id = 0; id < 3; ++id) {
+      std::string peers;
+      for (const std::string& a : earlier)
+        peers += (peers.empty() ? "" : ",") + a;
+      Start(id, peers);
+      earlier.push_back(nodes_[id].address);
+    }
+  }
+
+  const Node& node(uint32_t id) const { return nodes_[id]; }
+  const std::filesystem::path& dir() const { return dir_.path(); }
+  ChildProcess& process(uint32_t id) { return *nodes_[id].process; }
+
+  v1::Topology Topology(uint32_t id) {
+    auto stub = v1::TopologyService::NewStub(grpc::CreateChannel(
+        nodes_[id].address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 2s);
+    v1::Topology topology;
+    grpc::Status s = stub->GetTopology(&context, {}, &topology);
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.error_message());
+    return topology;
+  }
+
+  // Every node lists all three shards, each owned by its own node, with
+  // the given state for shard `watched` and serving for the others.
+  bool AllAgree(uint32_t watched = 3,
+                v1::ShardState state = v1::SHARD_STATE_SERVING) {
+    for (uint32_t id = 0; id < 3; ++id) {
+      if (id == watched) continue;
+      v1::Topology t = Topology(id);
+      if (t.shards_size() != 3 || t.nodes_size() != 3) return false;
+      for (int i = 0; i < 3; ++i) {
+        const v1::TopologyShard& shard = t.shards(i);
+        v1::ShardState want =
+            shard.id() == watched ? state : v1::SHARD_STATE_SERVING;
+        if (shard.id() != static_cast<uint32_t>(i) ||
+            shard.node() != shard.id() || shard.state() != want) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  std::string Logs() const {
+    std::string out;
+    for (const Node& n : nodes_) out += n.process->Stderr();
+    return out;
+  }
+
+ private:
+  void Start(uint32_t id, const std::string& peers) {
+    std::string name = "batond-" + std::to_string(id);
+    auto port_file = dir_.path() / (name + ".port");
+    std::vector<std::string> argv = {BinPath("batond"),
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--node-id",
+                                     std::to_string(id),
+                                     "--data-dir",
+                                     (dir_.path() / name).string(),
+                                     "--port-file",
+                                     port_file.string(),
+                                     "--topology-poll-ms",
+                                     "100"};
+    if (!peers.empty()) {
+      argv.push_back("--peers");
+      argv.push_back(peers);
+    }
+    Node node;
+    node.process = ChildProcess::Start(name, argv, {}, dir_.path());
+    int port = WaitForPortFile(port_file, 20s);
+    BOOST_REQUIRE_MESSAGE(port != 0, node.process->Stderr());
+    node.address = "127.0.0.1:" + std::to_string(port);
+    nodes_.push_back(std::move(node));
+  }
+
+  TempDir dir_;
+  std::vector<Node> nodes_;
+};
+
+std::unique_ptr<v1::TransactionService::Stub> Transactions(
+    const std::string& address) {
+  return v1::TransactionService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+}
+
+std::string BeginOn(const std::string& address) {
+  auto stub = Transactions(address);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 5s);
+  v1::BeginRequest request;
+  request.set_name("topology-test");
+  v1::BeginResponse response;
+  grpc::Status s = stub->Begin(&context, request, &response);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.error_message());
+  return response.xid();
+}
+
+BOOST_AUTO_TEST_CASE(every_node_learns_every_other_and_agrees_on_owners) {
+  ThreeNodes cluster;
+  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return cluster.AllAgree(); }, 20s),
+                        cluster.Logs());
+  v1::Topology t = cluster.Topology(0);
+  for (const v1::TopologyNode& n : t.nodes()) {
+    BOOST_TEST(n.address() == cluster.node(n.id()).address);
+    BOOST_TEST(n.health() == v1::NODE_HEALTH_SERVING);
+  }
+  // batonctl shows the same map, from any node.
+  auto ctl = ChildProcess::Start("batonctl-topology",
+                                 {BinPath("batonctl"), "--coordinator",
+                                  cluster.node(1).address, "topology"},
+                                 {}, cluster.dir());
+  BOOST_REQUIRE(ctl->WaitExit(20s) == 0);
+  std::string shown = ctl->Stdout();
+  for (uint32_t id = 0; id < 3; ++id) {
+    BOOST_TEST(shown.find(cluster.node(id).address) != std::string::npos);
+  }
+  BOOST_TEST(shown.find("as node 1 sees it") != std::string::npos);
+  // A transaction begun on node 2 counts as unfinished on its shard.
+  BeginOn(cluster.node(2).address);
+  BOOST_TEST(WaitFor(
+      [&] {
+        v1::Topology seen = cluster.Topology(1);
+        return seen.shards_size() == 3 && seen.shards(2).unfinished() == 1;
+      },
+      20s));
+}
+
+BOOST_AUTO_TEST_CASE(a_call_about_another_shard_names_its_owner) {
+  ThreeNodes cluster;
+  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return cluster.AllAgree(); }, 20s),
+                        cluster.Logs());
+  std::string xid = BeginOn(cluster.node(2).address);
+  BOOST_REQUIRE(xid.starts_with("2-"));
+
+  auto stub = Transactions(cluster.node(0).address);
+  grpc::ClientContext context;
+  v1::CommitRequest commit;
+  commit.set_xid(xid);
+  v1::CommitResponse ignored;
+  grpc::Status s = stub->Commit(&context, commit, &ignored);
+  BOOST_TEST(static_cast<int>(s.error_code()) ==
+             static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+  BOOST_TEST(s.error_message().find(cluster.node(2).address) !=
+             std::string::npos);
+  std::optional<v1::WrongShard> refusal = WrongShardOf(FromRichGrpcStatus(s));
+  BOOST_REQUIRE(refusal.has_value());
+  BOOST_TEST(refusal->shard() == 2u);
+  BOOST_TEST(refusal->owner_node() == 2u);
+  BOOST_TEST(refusal->owner_address() == cluster.node(2).address);
+
+  // The same on the pipeline, as the call's result.
+  grpc::ClientContext stream_context;
+  auto stream = stub->Pipeline(&stream_context);
+  v1::PipelineRequest request;
+  v1::PipelineCall* call = request.add_calls();
+  call->set_call_id(7);
+  *call->mutable_commit() = commit;
+  BOOST_REQUIRE(stream->Write(request));
+  v1::PipelineReply reply;
+  BOOST_REQUIRE(stream->Read(&reply));
+  BOOST_REQUIRE(reply.results_size() == 1);
+  BOOST_TEST(reply.results(0).code() ==
+             static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+  BOOST_TEST(reply.results(0).wrong_shard().owner_address() ==
+             cluster.node(2).address);
+  stream->WritesDone();
+  stream->Finish().ok();
+
+  // The refusal changed nothing: the owner still has it open.
+  auto owner = Transactions(cluster.node(2).address);
+  grpc::ClientContext get_context;
+  v1::GetTransactionRequest get;
+  get.set_xid(xid);
+  v1::GetTransactionResponse got;
+  BOOST_REQUIRE(owner->GetTransaction(&get_context, get, &got).ok());
+  BOOST_TEST(got.transaction().status() == v1::GLOBAL_STATUS_BEGUN);
+}
+
+BOOST_AUTO_TEST_CASE(a_killed_node_shows_unreachable_and_its_shard_down) {
+  ThreeNodes cluster;
+  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return cluster.AllAgree(); }, 20s),
+                        cluster.Logs());
+  cluster.process(1).Signal(SIGKILL);
+  BOOST_TEST_MESSAGE("node 1 killed");
+  BOOST_TEST(
+      WaitFor([&] { return cluster.AllAgree(1, v1::SHARD_STATE_DOWN); }, 20s));
+  v1::Topology t = cluster.Topology(0);
+  for (const v1::TopologyNode& n : t.nodes()) {
+    if (n.id() == 1) BOOST_TEST(n.health() == v1::NODE_HEALTH_UNREACHABLE);
+  }
+}
+
+}  // namespace
+}  // namespace baton
