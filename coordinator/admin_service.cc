@@ -325,13 +325,13 @@ grpc::Status AdminServiceImpl::FillStats(v1::GetStatsResponse* response) {
   response->set_resident_bytes(ResidentBytes());
   response->set_pid(static_cast<uint32_t>(getpid()));
   TransactionManager::Summary summary = manager_->Summarize();
-  for (const auto& [key, count] : summary.counts) {
+  for (const auto& [key, count] : summary.Counts()) {
     v1::StatusCount* c = response->add_unfinished();
     c->set_status(key.first);
     c->set_protocol(key.second);
     c->set_count(count);
   }
-  response->set_retry_backlog(summary.retry_backlog);
+  response->set_retry_backlog(summary.RetryBacklog());
   response->set_oldest_unfinished_xid(summary.oldest_xid);
   response->set_oldest_unfinished_begun_unix_ms(summary.oldest_begun_unix_ms);
   if (absl::Status failed = committer_->failure(); !failed.ok()) {

@@ -101,20 +101,26 @@ std::string RenderMetrics(const TransactionManager& manager,
   std::string out = Metrics().Render();
   TransactionManager::Summary summary = manager.Summarize();
   Timeline* timeline = manager.timeline();
-  std::vector<std::pair<metrics::LabelValues, double>> unfinished;
-  double needs_attention = 0;
-  for (const auto& [key, count] : summary.counts) {
-    unfinished.push_back(
-        {{std::string(GlobalStatusName(key.first)), ProtocolLabel(key.second)},
-         static_cast<double>(count)});
-    if (NeedsAttention(key.first)) needs_attention += count;
+  std::vector<std::pair<metrics::LabelValues, double>> unfinished,
+      needs_attention, backlog;
+  for (const auto& [id, shard] : summary.shards) {
+    std::string label = std::to_string(id);
+    double stuck = 0;
+    for (const auto& [key, count] : shard.counts) {
+      unfinished.push_back({{label, std::string(GlobalStatusName(key.first)),
+                             ProtocolLabel(key.second)},
+                            static_cast<double>(count)});
+      if (NeedsAttention(key.first)) stuck += count;
+    }
+    needs_attention.push_back({{label}, stuck});
+    backlog.push_back({{label}, static_cast<double>(shard.retry_backlog)});
   }
   metrics::RenderGauge(&out, "baton_transactions_unfinished",
-                       "Unfinished global transactions, by status.",
-                       {"status", "protocol"}, unfinished);
+                       "Unfinished global transactions, by shard and status.",
+                       {"shard", "status", "protocol"}, unfinished);
   metrics::RenderGauge(&out, "baton_transactions_needs_attention",
-                       "Transactions stuck until an operator acts.", {},
-                       {{{}, needs_attention}});
+                       "Transactions stuck until an operator acts, by shard.",
+                       {"shard"}, needs_attention);
   double oldest_age =
       summary.oldest_xid.empty()
           ? 0
@@ -133,8 +139,8 @@ std::string RenderMetrics(const TransactionManager& manager,
                        {}, {{{}, timeline->WallOffsetMs() / 1000.0}});
   metrics::RenderGauge(&out, "baton_retry_backlog",
                        "Owed phase-two commands waiting for a retry or a "
-                       "participant.",
-                       {}, {{{}, static_cast<double>(summary.retry_backlog)}});
+                       "participant, by shard.",
+                       {"shard"}, backlog);
   metrics::RenderGauge(&out, "baton_participants_attached",
                        "Participant streams attached.", {},
                        {{{}, static_cast<double>(registry.List().size())}});

@@ -484,6 +484,21 @@ void TransactionManager::ResolveInDoubt(
 // ---------------------------------------------------------------------------
 // Read models.
 
+std::map<std::pair<v1::GlobalStatus, v1::Protocol>, uint64_t>
+TransactionManager::Summary::Counts() const {
+  std::map<std::pair<v1::GlobalStatus, v1::Protocol>, uint64_t> all;
+  for (const auto& [id, shard] : shards) {
+    for (const auto& [key, count] : shard.counts) all[key] += count;
+  }
+  return all;
+}
+
+uint64_t TransactionManager::Summary::RetryBacklog() const {
+  uint64_t all = 0;
+  for (const auto& [id, shard] : shards) all += shard.retry_backlog;
+  return all;
+}
+
 std::map<uint32_t, uint64_t> TransactionManager::LiveByShard() const {
   std::map<uint32_t, uint64_t> live;
   for (const auto& table : tables_) live[table->shard()] = table->LiveCount();
@@ -494,17 +509,18 @@ TransactionManager::Summary TransactionManager::Summarize() const {
   Summary summary;
   const int64_t now = timeline_->Now();
   for (const auto& table : tables_) {
+    Summary::Shard& shard = summary.shards[table->shard()];
     std::string after;
     do {
       after = table->ReadPage(after, kScanPage, [&](const LiveTransaction& t) {
         const v1::Transaction& r = t.record;
-        ++summary.counts[{r.status(), r.protocol()}];
+        ++shard.counts[{r.status(), r.protocol()}];
         if (summary.oldest_xid.empty() ||
             r.begun_unix_ms() < summary.oldest_begun_unix_ms) {
           summary.oldest_xid = r.xid();
           summary.oldest_begun_unix_ms = r.begun_unix_ms();
         }
-        summary.retry_backlog += DriverFor(r)->Backlog(t, now);
+        shard.retry_backlog += DriverFor(r)->Backlog(t, now);
         return true;
       });
     } while (!after.empty());

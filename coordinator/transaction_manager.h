@@ -171,10 +171,18 @@ class TransactionManager {
   // What operators see of the unfinished transactions, gathered shard by
   // shard a page at a time.
   struct Summary {
-    std::map<std::pair<v1::GlobalStatus, v1::Protocol>, uint64_t> counts;
-    uint64_t retry_backlog = 0;  // Owed commands not in flight.
+    struct Shard {
+      std::map<std::pair<v1::GlobalStatus, v1::Protocol>, uint64_t> counts;
+      uint64_t retry_backlog = 0;  // Owed commands not in flight.
+    };
+    std::map<uint32_t, Shard> shards;  // Every hosted shard, by id.
     std::string oldest_xid;
     int64_t oldest_begun_unix_ms = 0;
+
+    // Over every shard.
+    std::map<std::pair<v1::GlobalStatus, v1::Protocol>, uint64_t> Counts()
+        const;
+    uint64_t RetryBacklog() const;
   };
   Summary Summarize() const;
   // Live (unfinished) transactions per hosted shard: a count per table, no
