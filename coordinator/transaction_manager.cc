@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "common/failpoint.h"
+#include "common/stable_hash.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/xid.h"
 #include "fmt/format.h"
@@ -21,16 +22,6 @@ constexpr char kForgottenPrefix[] = "forgotten/";
 constexpr uint32_t kDefaultWaitMs = 30'000;
 // Records read per hold of a shard's lock by scans over every record.
 constexpr size_t kScanPage = 256;
-
-// FNV-1a, 64 bits.
-uint64_t StableHash(std::string_view key) {
-  uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : key) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
 
 absl::Status CommitAborted(const v1::Transaction& txn) {
   return absl::AbortedError(fmt::format(

@@ -1,11 +1,17 @@
 #include "baton/client.h"
 
 #include <exception>
+#include <map>
+#include <optional>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
 #include "common/grpc_status.h"
 #include "common/limits.h"
+#include "common/wrong_shard.h"
 #include "participant_sdk/internal/pipeline_client.h"
+#include "participant_sdk/internal/router.h"
 #include "participant_sdk/internal/rpc.h"
 #include "spdlog/spdlog.h"
 
@@ -14,23 +20,31 @@ namespace {
 
 using Stub = v1::TransactionService::Stub;
 
+// Where a call goes: the owner of `xid`'s shard, or, for a new
+// transaction, the node its idempotency key picks.
+struct Route {
+  const std::string& xid;
+  const std::string& key;
+};
+
+// How many times a call follows a WrongShard to another node before it
+// gives the refusal to the caller: a topology that changes under it.
+constexpr int kMaxHops = 3;
+
 class GrpcTransactionClient : public TransactionClient {
  public:
   explicit GrpcTransactionClient(const ClientOptions& options)
-      : options_(options) {
-    std::shared_ptr<grpc::Channel> channel =
-        internal::MakeCoordinatorChannel(options.coordinator);
-    if (options.pipeline) {
-      pipeline_ = std::make_unique<internal::PipelineClient>(channel);
-    } else {
-      stub_ = v1::TransactionService::NewStub(channel);
-    }
-  }
+      : options_(options),
+        router_(options.seeds.empty()
+                    ? std::vector<std::string>{options.coordinator}
+                    : options.seeds,
+                options.call_timeout) {}
 
   absl::StatusOr<v1::BeginResponse> BeginRaw(
       const v1::BeginRequest& request) override {
     v1::BeginResponse response;
-    absl::Status s = Call(request, &response, &v1::PipelineCall::mutable_begin,
+    absl::Status s = Call({kNoXid, request.request_id()}, request, &response,
+                          &v1::PipelineCall::mutable_begin,
                           &v1::PipelineResult::mutable_begin, &Stub::Begin);
     return Finish(s, response);
   }
@@ -41,7 +55,8 @@ class GrpcTransactionClient : public TransactionClient {
     request.set_xid(xid);
     request.set_wait(wait);
     v1::CommitResponse response;
-    absl::Status s = Call(request, &response, &v1::PipelineCall::mutable_commit,
+    absl::Status s = Call({xid, kNoKey}, request, &response,
+                          &v1::PipelineCall::mutable_commit,
                           &v1::PipelineResult::mutable_commit, &Stub::Commit);
     return Finish(s, response.status());
   }
@@ -54,9 +69,9 @@ class GrpcTransactionClient : public TransactionClient {
     request.set_reason(reason);
     request.set_wait(wait);
     v1::RollbackResponse response;
-    absl::Status s =
-        Call(request, &response, &v1::PipelineCall::mutable_rollback,
-             &v1::PipelineResult::mutable_rollback, &Stub::Rollback);
+    absl::Status s = Call(
+        {xid, kNoKey}, request, &response, &v1::PipelineCall::mutable_rollback,
+        &v1::PipelineResult::mutable_rollback, &Stub::Rollback);
     return Finish(s, response.status());
   }
 
@@ -66,18 +81,20 @@ class GrpcTransactionClient : public TransactionClient {
     request.set_xid(xid);
     request.set_max_response_bytes(limits::kMaxMessageBytes);
     v1::GetTransactionResponse response;
-    absl::Status s = Call(
-        request, &response, &v1::PipelineCall::mutable_get_transaction,
-        &v1::PipelineResult::mutable_get_transaction, &Stub::GetTransaction);
+    absl::Status s = Call({xid, kNoKey}, request, &response,
+                          &v1::PipelineCall::mutable_get_transaction,
+                          &v1::PipelineResult::mutable_get_transaction,
+                          &Stub::GetTransaction);
     return Finish(s, response.transaction());
   }
 
   absl::StatusOr<uint64_t> RegisterBranch(
       const v1::RegisterBranchRequest& request) override {
     v1::RegisterBranchResponse response;
-    absl::Status s = Call(
-        request, &response, &v1::PipelineCall::mutable_register_branch,
-        &v1::PipelineResult::mutable_register_branch, &Stub::RegisterBranch);
+    absl::Status s = Call({request.xid(), kNoKey}, request, &response,
+                          &v1::PipelineCall::mutable_register_branch,
+                          &v1::PipelineResult::mutable_register_branch,
+                          &Stub::RegisterBranch);
     return Finish(s, response.branch_id());
   }
 
@@ -90,7 +107,8 @@ class GrpcTransactionClient : public TransactionClient {
     request.set_outcome(outcome);
     request.set_error(error);
     v1::ReportBranchResponse response;
-    return Call(request, &response, &v1::PipelineCall::mutable_report_branch,
+    return Call({xid, kNoKey}, request, &response,
+                &v1::PipelineCall::mutable_report_branch,
                 &v1::PipelineResult::mutable_report_branch,
                 &Stub::ReportBranch);
   }
@@ -102,41 +120,102 @@ class GrpcTransactionClient : public TransactionClient {
     std::chrono::milliseconds wait(request.wait() ? request.wait_timeout_ms()
                                                   : 0);
     if (request.wait() && wait.count() == 0) wait = std::chrono::seconds(30);
-    absl::Status s =
-        Call(request, &response, &v1::PipelineCall::mutable_submit_saga,
-             &v1::PipelineResult::mutable_submit_saga, &Stub::SubmitSaga,
-             options_.call_timeout + wait);
+    absl::Status s = Call({kNoXid, request.request_id()}, request, &response,
+                          &v1::PipelineCall::mutable_submit_saga,
+                          &v1::PipelineResult::mutable_submit_saga,
+                          &Stub::SubmitSaga, options_.call_timeout + wait);
     return Finish(s, response);
   }
 
+ protected:
+  // New transactions go to the other nodes at once while one is down.
+  absl::StatusOr<v1::BeginResponse> BeginFresh(
+      v1::BeginRequest request) override {
+    absl::StatusOr<v1::BeginResponse> response;
+    for (int node = 1; node <= kMaxHops; ++node) {
+      request.set_request_id(ServingKey());
+      response = BeginRaw(request);
+      if (!absl::IsUnavailable(response.status()) || !router_.clustered()) {
+        break;
+      }
+    }
+    return response;
+  }
+
+  // A random key whose node is serving, as far as the router knows.
+  std::string ServingKey() {
+    std::string key = internal::NewRequestId();
+    for (int draw = 1; draw < 16 && !router_.ServingForKey(key); ++draw) {
+      key = internal::NewRequestId();
+    }
+    return key;
+  }
+
  private:
-  // One call with retries, on the pipeline or as a unary RPC. The member
+  // Pipeline or stub, for one node.
+  struct Endpoint {
+    std::unique_ptr<internal::PipelineClient> pipeline;
+    std::unique_ptr<Stub> stub;
+  };
+
+  Endpoint* EndpointFor(const std::string& address) {
+    absl::MutexLock lock(&endpoints_mu_);
+    std::unique_ptr<Endpoint>& e = endpoints_[address];
+    if (e == nullptr) {
+      e = std::make_unique<Endpoint>();
+      std::shared_ptr<grpc::Channel> channel =
+          internal::MakeCoordinatorChannel(address);
+      if (options_.pipeline) {
+        e->pipeline = std::make_unique<internal::PipelineClient>(channel);
+      } else {
+        e->stub = v1::TransactionService::NewStub(channel);
+      }
+    }
+    return e.get();
+  }
+
+  // One call with retries, on the pipeline or as a unary RPC, at the node
+  // `route` picks; a refusal naming another node sends it there. The member
   // pointers name the call's field in PipelineCall and PipelineResult and
   // its unary method.
   template <typename Request, typename Response>
-  absl::Status Call(const Request& request, Response* response,
+  absl::Status Call(const Route& route, const Request& request,
+                    Response* response,
                     Request* (v1::PipelineCall::*call_field)(),
                     Response* (v1::PipelineResult::*result_field)(),
                     grpc::Status (Stub::*unary)(grpc::ClientContext*,
                                                 const Request&, Response*),
                     std::chrono::milliseconds timeout = {}) {
     if (timeout.count() == 0) timeout = options_.call_timeout;
-    return FromRichGrpcStatus(internal::CallWithRetry(
-        timeout, options_.max_attempts, [&](grpc::ClientContext* context) {
-          if (pipeline_ == nullptr) {
-            return (stub_.get()->*unary)(context, request, response);
-          }
-          v1::PipelineCall call;
-          *(call.*call_field)() = request;
-          v1::PipelineResult result;
-          // On the monotonic clock: a step of the wall clock while the
-          // answer is awaited neither cuts the wait short nor stretches it.
-          grpc::Status s = pipeline_->CallAndWait(
-              std::move(call), std::chrono::steady_clock::now() + timeout,
-              &result);
-          if (s.ok()) response->Swap((result.*result_field)());
-          return s;
-        }));
+    for (int hop = 1;; ++hop) {
+      std::string address = route.xid.empty() ? router_.ForKey(route.key)
+                                              : router_.ForXid(route.xid);
+      Endpoint* endpoint = EndpointFor(address);
+      absl::Status s = FromRichGrpcStatus(internal::CallWithRetry(
+          timeout, options_.max_attempts, [&](grpc::ClientContext* context) {
+            if (endpoint->pipeline == nullptr) {
+              return (endpoint->stub.get()->*unary)(context, request, response);
+            }
+            v1::PipelineCall call;
+            *(call.*call_field)() = request;
+            v1::PipelineResult result;
+            // On the monotonic clock: a step of the wall clock while the
+            // answer is awaited neither cuts the wait short nor stretches
+            // it.
+            grpc::Status status = endpoint->pipeline->CallAndWait(
+                std::move(call), std::chrono::steady_clock::now() + timeout,
+                &result);
+            if (status.ok()) response->Swap((result.*result_field)());
+            return status;
+          }));
+      if (std::optional<v1::WrongShard> refusal = WrongShardOf(s);
+          refusal && hop < kMaxHops) {
+        router_.Learn(*refusal);
+        continue;
+      }
+      if (absl::IsUnavailable(s)) router_.Unreachable(address);
+      return s;
+    }
   }
 
   template <typename T>
@@ -145,17 +224,22 @@ class GrpcTransactionClient : public TransactionClient {
     return value;
   }
 
+  static inline const std::string kNoXid, kNoKey;
+
   const ClientOptions options_;
-  std::unique_ptr<internal::PipelineClient> pipeline_;  // Or the stub.
-  std::unique_ptr<Stub> stub_;
+  internal::Router router_;
+  absl::Mutex endpoints_mu_;
+  std::map<std::string, std::unique_ptr<Endpoint>> endpoints_
+      ABSL_GUARDED_BY(endpoints_mu_);
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TransactionClient>> TransactionClient::Connect(
     const ClientOptions& options) {
-  if (options.coordinator.empty()) {
-    return absl::InvalidArgumentError("ClientOptions.coordinator is empty");
+  if (options.coordinator.empty() && options.seeds.empty()) {
+    return absl::InvalidArgumentError(
+        "ClientOptions.coordinator and ClientOptions.seeds are both empty");
   }
   return std::unique_ptr<TransactionClient>(
       std::make_unique<GrpcTransactionClient>(options));
@@ -168,10 +252,15 @@ absl::StatusOr<std::unique_ptr<GlobalTransaction>> TransactionClient::Begin(
   request.set_name(name);
   request.set_protocol(protocol);
   request.set_timeout_ms(static_cast<uint32_t>(timeout.count()));
-  request.set_request_id(internal::NewRequestId());
-  absl::StatusOr<v1::BeginResponse> response = BeginRaw(request);
+  absl::StatusOr<v1::BeginResponse> response = BeginFresh(request);
   if (!response.ok()) return response.status();
   return std::make_unique<GlobalTransaction>(this, response->xid());
+}
+
+absl::StatusOr<v1::BeginResponse> TransactionClient::BeginFresh(
+    v1::BeginRequest request) {
+  request.set_request_id(internal::NewRequestId());
+  return BeginRaw(request);
 }
 
 GlobalTransaction::GlobalTransaction(TransactionClient* client, std::string xid)

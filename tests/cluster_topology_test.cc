@@ -10,9 +10,11 @@
 
 #include <boost/test/unit_test.hpp>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "baton/client.h"
 #include "baton/v1/topology.grpc.pb.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
 #include "common/child_process.h"
@@ -225,6 +227,43 @@ BOOST_AUTO_TEST_CASE(a_killed_node_shows_unreachable_and_its_shard_down) {
   v1::Topology t = cluster.Topology(0);
   for (const v1::TopologyNode& n : t.nodes()) {
     if (n.id() == 1) BOOST_TEST(n.health() == v1::NODE_HEALTH_UNREACHABLE);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_sdk_spreads_begins_and_sends_each_call_to_the_owner) {
+  ThreeNodes cluster;
+  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return cluster.AllAgree(); }, 20s),
+                        cluster.Logs());
+  // One seed is enough: the client learns the other two from it.
+  auto client = TransactionClient::Connect(
+      {.seeds = {cluster.node(0).address}, .max_attempts = 1});
+  BOOST_REQUIRE(client.ok());
+  std::set<char> shards;
+  for (int i = 0; i < 30; ++i) {
+    auto txn = (*client)->Begin("spread");
+    BOOST_REQUIRE_MESSAGE(txn.ok(), txn.status().ToString());
+    shards.insert((*txn)->xid()[0]);
+    // Commit and GetTransaction reach the owner, not the seed.
+    BOOST_REQUIRE_MESSAGE((*txn)->Commit().ok(), (*txn)->xid());
+    auto record = (*client)->GetTransaction((*txn)->xid());
+    BOOST_REQUIRE(record.ok());
+    BOOST_TEST(record->status() == v1::GLOBAL_STATUS_COMMITTED);
+  }
+  BOOST_TEST(shards == (std::set<char>{'0', '1', '2'}));
+
+  // With node 2 gone, Begins go to the other two at once: the first call
+  // that finds it gone makes the client look again, and from then on every
+  // Begin succeeds.
+  cluster.process(2).Signal(SIGKILL);
+  BOOST_REQUIRE(
+      WaitFor([&] { return cluster.AllAgree(2, v1::SHARD_STATE_DOWN); }, 20s));
+  BOOST_REQUIRE(
+      WaitFor([&] { return (*client)->Begin("finds it gone").ok(); }, 20s));
+  for (int i = 0; i < 20; ++i) {
+    auto txn = (*client)->Begin("after the kill");
+    BOOST_REQUIRE_MESSAGE(txn.ok(), txn.status().ToString());
+    BOOST_TEST((*txn)->xid()[0] != '2');
+    BOOST_TEST((*txn)->Commit().ok());
   }
 }
 

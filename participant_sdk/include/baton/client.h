@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -25,6 +26,14 @@ namespace baton {
 struct ClientOptions {
   // batond's address, HOST:PORT.
   std::string coordinator = "127.0.0.1:7420";
+  // Or, for many nodes: addresses of some of them (HOST:PORT each, or one
+  // DNS name that resolves to them). The client learns every node from the
+  // first that answers, sends each call about a transaction to the node
+  // owning its shard (following a refusal that names another node), and
+  // each new transaction to the node its idempotency key picks among all
+  // it knows, so a retried key reaches the same node. Overrides
+  // `coordinator` when set. See docs/CLUSTER.md.
+  std::vector<std::string> seeds;
   // Deadline of each call to the coordinator.
   std::chrono::milliseconds call_timeout{5000};
   // Attempts per call while the coordinator is UNAVAILABLE (restarting).
@@ -73,6 +82,14 @@ class TransactionClient {
   // See SubmitSaga in saga.h for the friendly form.
   virtual absl::StatusOr<v1::SubmitSagaResponse> SubmitSagaRaw(
       const v1::SubmitSagaRequest& request) = 0;
+
+ protected:
+  // Begin's call: `request` with a fresh random idempotency key. A client
+  // of many nodes draws the key so that it lands on a node that serves,
+  // and draws again on another if that node turns out not to answer (the
+  // caller never saw the first key, so no one can retry it).
+  virtual absl::StatusOr<v1::BeginResponse> BeginFresh(
+      v1::BeginRequest request);
 };
 
 // One global transaction, owned by the code that began it. Not thread-safe.

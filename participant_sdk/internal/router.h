@@ -1,0 +1,78 @@
+#ifndef BATON_PARTICIPANT_SDK_INTERNAL_ROUTER_H_
+#define BATON_PARTICIPANT_SDK_INTERNAL_ROUTER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "baton/v1/topology.pb.h"
+
+namespace baton::internal {
+
+// Which coordinator node a call goes to. Starts from seed addresses and
+// learns the topology (TopologyService) from the first node that answers:
+//  - a call about an xid goes to the owner of the xid's shard;
+//  - a new transaction goes by its idempotency key to one node of all the
+//    known ones, ordered by id, so every client that knows the same nodes
+//    sends a retried key to the same node, which remembers it;
+//  - until it knows a topology (or talks to a coordinator that has none),
+//    everything goes to the first seed.
+// A refusal (WrongShard) or an unreachable node makes it look again, at most
+// once per `refresh_every`.
+//
+// Thread-safe. Refresh blocks on the network; the rest does not.
+class Router {
+ public:
+  Router(std::vector<std::string> seeds, std::chrono::milliseconds timeout,
+         std::chrono::milliseconds refresh_every = std::chrono::seconds(1));
+
+  std::string ForXid(std::string_view xid);
+  std::string ForKey(std::string_view key);
+  // Whether the node ForKey picks for `key` is serving as far as the router
+  // knows: a fresh key may be drawn again until one is.
+  bool ServingForKey(std::string_view key);
+  // Whether it knows more than one node.
+  bool clustered() const;
+
+  // A node refused a call about another shard's xid: remember the owner it
+  // named, then look again.
+  void Learn(const v1::WrongShard& refusal);
+  // The node at `address` did not answer.
+  void Unreachable(const std::string& address);
+  // Asks the seeds, then the known nodes, for the topology; keeps the first
+  // answer. Skipped if the last try was less than refresh_every ago, unless
+  // `force`.
+  void Refresh(bool force = false);
+
+ private:
+  struct Node {
+    std::string address;
+    bool serving = false;
+  };
+  // Every node by id, and shard owners; from the last topology and
+  // refusals since.
+  const Node* NodeForKeyLocked(std::string_view key) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void EnsureLoaded();
+
+  const std::vector<std::string> seeds_;
+  const std::chrono::milliseconds timeout_;
+  const std::chrono::milliseconds refresh_every_;
+
+  mutable absl::Mutex mu_;
+  std::map<uint32_t, Node> nodes_ ABSL_GUARDED_BY(mu_);
+  std::map<uint32_t, std::string> owners_ ABSL_GUARDED_BY(mu_);  // By shard.
+  std::chrono::steady_clock::time_point last_refresh_ ABSL_GUARDED_BY(mu_);
+  bool tried_ ABSL_GUARDED_BY(mu_) = false;
+
+  absl::Mutex refresh_mu_;  // One refresh at a time.
+};
+
+}  // namespace baton::internal
+
+#endif  // BATON_PARTICIPANT_SDK_INTERNAL_ROUTER_H_
