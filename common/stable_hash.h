@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 namespace baton {
 
@@ -15,6 +16,14 @@ inline uint64_t StableHash(std::string_view key) {
     hash *= 1099511628211ull;
   }
   return hash;
+}
+
+// The shard a new transaction's idempotency key belongs to among `shards`
+// (ordered by id, not empty). batond and every client use this one rule
+// (topology.proto), so a retried key reaches the shard that remembers it.
+inline uint32_t KeyShard(std::string_view key,
+                         const std::vector<uint32_t>& shards) {
+  return shards[StableHash(key) % shards.size()];
 }
 
 }  // namespace baton

@@ -20,6 +20,11 @@ namespace baton {
 absl::Status WrongShardError(const std::string& xid,
                              const v1::WrongShard& refusal);
 
+// The same refusal for a new transaction whose idempotency key belongs to
+// a shard this node does not own.
+absl::Status WrongShardForKeyError(const std::string& key,
+                                   const v1::WrongShard& refusal);
+
 // `status` with `refusal` attached.
 absl::Status WithWrongShard(absl::Status status, const v1::WrongShard& refusal);
 

@@ -5,12 +5,15 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
+#include <optional>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
 #include "common/port_file.h"
 #include "common/signals.h"
+#include "coordinator/cluster_view.h"
 #include "coordinator/server.h"
 #include "spdlog/spdlog.h"
 
@@ -97,11 +100,42 @@ int main(int argc, char** argv) {
                  "How often to ask each peer for its part of the topology")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{10}, int64_t{60'000}));
+  app.add_option("--cluster-shards", options.cluster_shards,
+                 "How many shards the whole cluster has (0..N-1), so every "
+                 "node maps an idempotency key to the same shard before it "
+                 "has heard from the others; 0: the shards heard of")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 65'536u));
+  std::string pod_name;
+  app.add_option("--pod-name", pod_name,
+                 "A StatefulSet pod's name (baton-2): its ordinal times "
+                 "--shards is the --node-id, so pod N hosts the Nth group of "
+                 "--shards shards");
   app.add_option("--advertise-address", options.advertise_address,
                  "HOST:PORT other nodes, clients and participants reach this "
                  "one at (default: the --listen host, or this host's name "
                  "if that is a wildcard, and the bound port)");
   CLI11_PARSE(app, argc, argv);
+  if (!pod_name.empty()) {
+    std::optional<uint32_t> ordinal = baton::PodOrdinal(pod_name);
+    if (!ordinal || app.count("--node-id") > 0) {
+      std::cerr << "--pod-name " << pod_name
+                << (ordinal ? " and --node-id both given: pick one"
+                            : " does not end in -N (a StatefulSet ordinal)")
+                << "\n";
+      return 2;
+    }
+    options.manager.node_id = *ordinal * options.manager.shards;
+  }
+  if (options.cluster_shards > 0 &&
+      options.manager.node_id + options.manager.shards >
+          options.cluster_shards) {
+    std::cerr << "this node hosts shards " << options.manager.node_id << ".."
+              << options.manager.node_id + options.manager.shards - 1
+              << ", outside --cluster-shards " << options.cluster_shards
+              << " (0.." << options.cluster_shards - 1 << ")\n";
+    return 2;
+  }
   options.recovery.finished_retention_ms = retention_s * 1000;
   if (const char* env = std::getenv("BATON_ADMIN_TOKEN"))
     options.admin_token = env;

@@ -3,9 +3,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <numeric>
 #include <utility>
 
+#include "common/resolve.h"
+#include "common/stable_hash.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
@@ -18,6 +22,19 @@ v1::ShardState StateFor(v1::NodeHealth health) {
 
 }  // namespace
 
+std::optional<uint32_t> PodOrdinal(std::string_view pod_name) {
+  size_t dash = pod_name.rfind('-');
+  if (dash == std::string_view::npos || dash + 1 == pod_name.size()) {
+    return std::nullopt;
+  }
+  uint32_t ordinal = 0;
+  const char* begin = pod_name.data() + dash + 1;
+  const char* end = pod_name.data() + pod_name.size();
+  auto [stop, ec] = std::from_chars(begin, end, ordinal);
+  if (ec != std::errc() || stop != end) return std::nullopt;
+  return ordinal;
+}
+
 ClusterView::ClusterView(ClusterOptions options,
                          std::function<SelfReport()> self)
     : options_(std::move(options)),
@@ -25,6 +42,7 @@ ClusterView::ClusterView(ClusterOptions options,
       self_(std::move(self)) {
   absl::MutexLock lock(&mu_);
   for (const std::string& address : options_.peers) AddAddressLocked(address);
+  RebuildKeyShardsLocked();
 }
 
 ClusterView::~ClusterView() { Stop(); }
@@ -89,6 +107,7 @@ v1::Topology ClusterView::SelfPart() {
 // Blocking calls, each bounded by call_timeout_ms, on the poller's own
 // thread; the lock is not held across them.
 void ClusterView::PollOnce() {
+  DiscoverByName();
   std::vector<std::pair<std::string, v1::TopologyService::Stub*>> targets;
   {
     absl::MutexLock lock(&mu_);
@@ -108,12 +127,32 @@ void ClusterView::PollOnce() {
     absl::MutexLock lock(&mu_);
     if (status.ok() && reply.nodes_size() == 1) {
       HeardLocked(reply, address);
+      if (discovered_.erase(address) > 0) {
+        stubs_.erase(address);
+        settled_.insert(address);
+      }
     } else {
       UnreachableLocked(address);
     }
   }
   absl::MutexLock lock(&mu_);
   UpdateVersionLocked();
+}
+
+void ClusterView::DiscoverByName() {
+  std::vector<std::string> found;
+  for (const std::string& name : options_.peers) {
+    std::vector<std::string> addresses = ResolveAll(name);
+    if (addresses.size() > 1) {
+      found.insert(found.end(), addresses.begin(), addresses.end());
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  for (const std::string& address : found) {
+    if (settled_.contains(address) || stubs_.contains(address)) continue;
+    AddAddressLocked(address);
+    discovered_.insert(address);
+  }
 }
 
 void ClusterView::AddAddressLocked(const std::string& address) {
@@ -172,6 +211,24 @@ void ClusterView::UpdateVersionLocked() {
   if (serialized == covered_) return;
   covered_ = std::move(serialized);
   ++version_;
+  RebuildKeyShardsLocked();
+}
+
+void ClusterView::RebuildKeyShardsLocked() {
+  if (options_.cluster_shards > 0) {
+    key_shards_.resize(options_.cluster_shards);
+    std::iota(key_shards_.begin(), key_shards_.end(), 0u);
+    return;
+  }
+  key_shards_ = options_.shards;
+  for (const auto& [id, peer] : peers_) {
+    for (const v1::TopologyShard& shard : peer.shards) {
+      key_shards_.push_back(shard.id());
+    }
+  }
+  std::sort(key_shards_.begin(), key_shards_.end());
+  key_shards_.erase(std::unique(key_shards_.begin(), key_shards_.end()),
+                    key_shards_.end());
 }
 
 v1::Topology ClusterView::Describe(bool self_only, const v1::Topology* caller) {
@@ -182,6 +239,7 @@ v1::Topology ClusterView::Describe(bool self_only, const v1::Topology* caller) {
     UpdateVersionLocked();
   }
   topology.set_version(version_);
+  topology.set_cluster_shards(options_.cluster_shards);
   if (self_only) return topology;
   const int64_t now = clock_->SteadyMs();
   for (const auto& [id, peer] : peers_) {
@@ -215,6 +273,12 @@ std::optional<v1::WrongShard> ClusterView::Elsewhere(uint32_t shard) const {
     }
   }
   return refusal;
+}
+
+std::optional<uint32_t> ClusterView::ShardForKey(std::string_view key) const {
+  absl::MutexLock lock(&mu_);
+  if (!clustered() && options_.cluster_shards == 0) return std::nullopt;
+  return KeyShard(key, key_shards_);
 }
 
 }  // namespace baton

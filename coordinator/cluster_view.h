@@ -6,7 +6,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -18,6 +20,10 @@
 #include "coordinator/shard_directory.h"
 
 namespace baton {
+
+// The ordinal ending a StatefulSet pod's name ("baton-2" is 2); nullopt if
+// it does not end in "-N".
+std::optional<uint32_t> PodOrdinal(std::string_view pod_name);
 
 // What a node says of itself: asked at every topology call, so cheap.
 struct SelfReport {
@@ -31,8 +37,14 @@ struct ClusterOptions {
   std::vector<uint32_t> shards;  // Hosted by this node.
   // Other nodes' addresses ("host:port"). Nodes also learn of each other
   // from their topology calls (each names its caller), so a node started
-  // later needs only the earlier ones here.
+  // later needs only the earlier ones here. A name that resolves to many
+  // addresses (a headless Service) is looked up again at every poll, and
+  // each address it gives is asked once who it is.
   std::vector<std::string> peers;
+  // The cluster's shards are 0..cluster_shards-1, whether or not every
+  // node has been heard from yet; 0: the shards heard of so far. Decides
+  // which shard an idempotency key belongs to (ShardForKey).
+  uint32_t cluster_shards = 0;
   int64_t poll_interval_ms = 1000;
   int64_t call_timeout_ms = 500;
   Clock* clock = nullptr;  // Null: SystemClock().
@@ -67,6 +79,7 @@ class ClusterView : public ShardDirectory {
   v1::Topology Describe(bool self_only, const v1::Topology* caller);
 
   std::optional<v1::WrongShard> Elsewhere(uint32_t shard) const override;
+  std::optional<uint32_t> ShardForKey(std::string_view key) const override;
 
  private:
   struct Peer {
@@ -78,6 +91,9 @@ class ClusterView : public ShardDirectory {
   v1::Topology SelfPart();
   void Run();
   void PollOnce();
+  // Adds the addresses the configured names resolve to, when they resolve
+  // to more than one. Blocks on the resolver.
+  void DiscoverByName();
   // Records what a peer said of itself (from a poll or its own call).
   void HeardLocked(const v1::Topology& part, const std::string& dialed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -87,6 +103,7 @@ class ClusterView : public ShardDirectory {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Bumps the version if what it covers changed.
   void UpdateVersionLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RebuildKeyShardsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool clustered() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !stubs_.empty() || !peers_.empty();
   }
@@ -101,6 +118,13 @@ class ClusterView : public ShardDirectory {
   std::map<std::string, std::unique_ptr<v1::TopologyService::Stub>> stubs_
       ABSL_GUARDED_BY(mu_);
   std::map<uint32_t, Peer> peers_ ABSL_GUARDED_BY(mu_);  // By node id.
+  // Addresses found by DiscoverByName: polled until they answer once (the
+  // node then has a stub under its own address), then settled and not
+  // polled again.
+  std::set<std::string> discovered_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> settled_ ABSL_GUARDED_BY(mu_);
+  // Every shard known, ordered, for ShardForKey.
+  std::vector<uint32_t> key_shards_ ABSL_GUARDED_BY(mu_);
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 1;
   std::string covered_ ABSL_GUARDED_BY(mu_);  // What version_ stands for.
 

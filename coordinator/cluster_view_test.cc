@@ -1,8 +1,10 @@
 #include "coordinator/cluster_view.h"
 
 #include <boost/test/unit_test.hpp>
+#include <set>
 
 #include "common/child_process.h"
+#include "common/stable_hash.h"
 
 namespace baton {
 namespace {
@@ -93,6 +95,41 @@ BOOST_AUTO_TEST_CASE(
       },
       10s));
   view.Stop();
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_key_maps_over_the_cluster_shards_before_peers_are_heard) {
+  ClusterView alone = NodeZero();
+  BOOST_TEST(!alone.ShardForKey("order-17").has_value());
+
+  ClusterView sized = NodeZero({.cluster_shards = 3});
+  std::set<uint32_t> seen;
+  for (int i = 0; i < 64; ++i) {
+    std::string key = "order-" + std::to_string(i);
+    std::optional<uint32_t> shard = sized.ShardForKey(key);
+    BOOST_REQUIRE(shard.has_value());
+    BOOST_TEST(*shard == KeyShard(key, {0, 1, 2}));
+    seen.insert(*shard);
+  }
+  BOOST_TEST(seen == (std::set<uint32_t>{0, 1, 2}));
+  BOOST_TEST(sized.Describe(false, nullptr).cluster_shards() == 3u);
+
+  // Unsized: over the shards heard of, which grow as peers call.
+  ClusterView unsized = NodeZero();
+  v1::Topology one = PeerPart(1, "10.0.0.2:7420");
+  unsized.Describe(true, &one);
+  BOOST_TEST(*unsized.ShardForKey("k") == KeyShard("k", {0, 1}));
+  v1::Topology two = PeerPart(2, "10.0.0.3:7420");
+  unsized.Describe(true, &two);
+  BOOST_TEST(*unsized.ShardForKey("k") == KeyShard("k", {0, 1, 2}));
+}
+
+BOOST_AUTO_TEST_CASE(a_pod_name_gives_its_ordinal) {
+  BOOST_TEST(PodOrdinal("baton-2").value_or(99) == 2u);
+  BOOST_TEST(PodOrdinal("my-baton-coordinator-13").value_or(99) == 13u);
+  BOOST_TEST(!PodOrdinal("baton").has_value());
+  BOOST_TEST(!PodOrdinal("baton-").has_value());
+  BOOST_TEST(!PodOrdinal("baton-2a").has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -40,7 +40,9 @@ void TransactionManager::SubmitSaga(const v1::SubmitSagaRequest& request,
               });
   };
   const std::string& key = request.request_id();
-  TransactionTable* table = TableForNew(key);
+  absl::StatusOr<TransactionTable*> chosen = TableForNew(key);
+  if (!chosen.ok()) return answer(chosen.status(), v1::Transaction());
+  TransactionTable* table = *chosen;
   if (key.empty()) return StartSaga(table, request, std::move(answer));
   // The key is in memory while its saga lives and in the store after; the
   // store is read without the lock, so the key is reserved meanwhile and no

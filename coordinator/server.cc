@@ -154,6 +154,7 @@ std::unique_ptr<ClusterView> MakeClusterView(
     const std::unique_ptr<TransactionManager>* manager) {
   ClusterOptions cluster{.node_id = options.manager.node_id,
                          .peers = options.peers,
+                         .cluster_shards = options.cluster_shards,
                          .poll_interval_ms = options.topology_poll_ms};
   for (uint32_t i = 0; i < options.manager.shards; ++i) {
     cluster.shards.push_back(options.manager.node_id + i);

@@ -31,6 +31,8 @@ struct ServerOptions {
   // bound port.
   std::string advertise_address;
   int64_t topology_poll_ms = 1000;
+  // The cluster's shard count (ClusterOptions::cluster_shards); 0: unknown.
+  uint32_t cluster_shards = 0;
   ManagerOptions manager;
   RecoveryOptions recovery;
 };

@@ -99,13 +99,28 @@ TransactionTable* TransactionManager::TableFor(const std::string& xid) const {
 }
 
 // A key always lands on the same shard, in this process and the next (a
-// hash salted per process would not do), so a retry finds what the first
-// call started without any lock shared across shards.
-TransactionTable* TransactionManager::TableForNew(
+// hash salted per process would not do), and in a cluster on the same shard
+// whichever node it reaches first, so a retry finds what the first call
+// started without any lock shared across shards or nodes.
+absl::StatusOr<TransactionTable*> TransactionManager::TableForNew(
     const std::string& request_id) {
   size_t n = tables_.size();
-  if (!request_id.empty()) return tables_[StableHash(request_id) % n].get();
-  return tables_[next_table_.fetch_add(1, std::memory_order_relaxed) % n].get();
+  if (request_id.empty()) {
+    return tables_[next_table_.fetch_add(1, std::memory_order_relaxed) % n]
+        .get();
+  }
+  std::optional<uint32_t> shard;
+  if (options_.directory != nullptr) {
+    shard = options_.directory->ShardForKey(request_id);
+  }
+  if (!shard) return tables_[StableHash(request_id) % n].get();
+  if (*shard >= options_.node_id && *shard - options_.node_id < n) {
+    return tables_[*shard - options_.node_id].get();
+  }
+  v1::WrongShard refusal;
+  refusal.set_shard(*shard);
+  if (auto owner = options_.directory->Elsewhere(*shard)) refusal = *owner;
+  return WrongShardForKeyError(request_id, refusal);
 }
 
 absl::Status TransactionManager::Adopt(v1::Transaction record) {
@@ -234,25 +249,26 @@ void TransactionManager::Begin(const v1::BeginRequest& request,
   v1::Protocol protocol = request.protocol() == v1::PROTOCOL_UNSPECIFIED
                               ? v1::PROTOCOL_TWO_PHASE
                               : request.protocol();
-  TableForNew(request.request_id())
-      ->Create(
-          request.request_id(), /*reserved=*/false,
-          [this, &request, protocol](v1::Transaction* r, int64_t now) {
-            spdlog::debug("xid={} begun: {}", r->xid(), request.name());
-            return NewRecord(r, now, request.name(), protocol,
-                             request.timeout_ms());
-          },
-          [&request, protocol](const v1::Transaction& existing) {
-            return existing.protocol() == protocol
-                       ? absl::OkStatus()
-                       : KeyTaken(request.request_id(), existing);
-          },
-          [reply](const absl::Status& s, const v1::Transaction& r) {
-            v1::BeginResponse response;
-            response.set_xid(r.xid());
-            response.set_deadline_unix_ms(r.deadline_unix_ms());
-            reply(s, response);
-          });
+  absl::StatusOr<TransactionTable*> table = TableForNew(request.request_id());
+  if (!table.ok()) return reply(table.status(), v1::BeginResponse());
+  (*table)->Create(
+      request.request_id(), /*reserved=*/false,
+      [this, &request, protocol](v1::Transaction* r, int64_t now) {
+        spdlog::debug("xid={} begun: {}", r->xid(), request.name());
+        return NewRecord(r, now, request.name(), protocol,
+                         request.timeout_ms());
+      },
+      [&request, protocol](const v1::Transaction& existing) {
+        return existing.protocol() == protocol
+                   ? absl::OkStatus()
+                   : KeyTaken(request.request_id(), existing);
+      },
+      [reply](const absl::Status& s, const v1::Transaction& r) {
+        v1::BeginResponse response;
+        response.set_xid(r.xid());
+        response.set_deadline_unix_ms(r.deadline_unix_ms());
+        reply(s, response);
+      });
 }
 
 void TransactionManager::Commit(const v1::CommitRequest& request,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "baton/v1/participant_service.pb.h"
 #include "baton/v1/transaction_service.pb.h"
 #include "common/log_summary.h"
@@ -199,7 +200,9 @@ class TransactionManager {
  private:
   using Done = baton::Done;
 
-  TransactionTable* TableForNew(const std::string& request_id);
+  // The table a new transaction starts in; for a keyed one in a cluster,
+  // a WrongShard refusal if its key belongs to another node's shard.
+  absl::StatusOr<TransactionTable*> TableForNew(const std::string& request_id);
   ProtocolDriver* DriverFor(const v1::Transaction& record) const {
     return drivers_.For(record.protocol());
   }

@@ -203,6 +203,19 @@ void TransactionTable::ForgetKeyLocked(const v1::Transaction& r) {
   if (it != xid_by_key_.end() && it->second == r.xid()) xid_by_key_.erase(it);
 }
 
+void TransactionTable::KeepUnclaimedKeyLocked(const v1::Transaction& r) {
+  if (r.request_id().empty() || r.protocol() == v1::PROTOCOL_SAGA ||
+      r.status() != v1::GLOBAL_STATUS_ROLLED_BACK || r.branches_size() > 0) {
+    return;
+  }
+  if (!unclaimed_.insert_or_assign(r.request_id(), r).second) return;
+  unclaimed_order_.push_back(r.request_id());
+  if (unclaimed_order_.size() > kMaxUnclaimedKeys) {
+    unclaimed_.erase(unclaimed_order_.front());
+    unclaimed_order_.pop_front();
+  }
+}
+
 void TransactionTable::FinishLocked(LiveTransaction* t) {
   const v1::Transaction& r = t->record;
   // A line per commit would be a flushed write per transaction; rollbacks
@@ -226,6 +239,7 @@ void TransactionTable::FinishLocked(LiveTransaction* t) {
   Metrics().transaction_seconds.With(labels)->Observe(
       (r.finished_unix_ms() - r.begun_unix_ms()) / 1000.0);
   ForgetKeyLocked(r);
+  KeepUnclaimedKeyLocked(r);
   options_.wakeups->Forget(t->key);
   const RecordKey key = t->key;  // *t goes with the erase.
   live_.erase(key);
@@ -243,9 +257,15 @@ void TransactionTable::Create(const std::string& request_id, bool reserved,
     if (!request_id.empty()) {
       if (reserved) reserved_keys_.erase(request_id);
       auto it = xid_by_key_.find(request_id);
+      const v1::Transaction* existing = nullptr;
       if (it != xid_by_key_.end()) {
-        const v1::Transaction& existing = FindLocked(it->second)->record;
-        AnswerWhenDurable(options_.committer, on_existing(existing), existing,
+        existing = &FindLocked(it->second)->record;
+      } else if (auto gone = unclaimed_.find(request_id);
+                 gone != unclaimed_.end()) {
+        existing = &gone->second;
+      }
+      if (existing != nullptr) {
+        AnswerWhenDurable(options_.committer, on_existing(*existing), *existing,
                           std::move(done));
         return;
       }

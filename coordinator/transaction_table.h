@@ -2,6 +2,7 @@
 #define BATON_COORDINATOR_TRANSACTION_TABLE_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -182,6 +183,12 @@ class TransactionTable {
   void RearmLocked(const LiveTransaction& t, int64_t now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishLocked(LiveTransaction* t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps the key of a record the coordinator rolled back before any branch
+  // joined (a timeout, or a restart finding it open): its caller may never
+  // have heard of it, because the answer to its Begin was lost, and will
+  // retry with the key.
+  void KeepUnclaimedKeyLocked(const v1::Transaction& record)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetKeyLocked(const v1::Transaction& record)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static absl::Status ShuttingDown(const std::string& xid);
@@ -203,6 +210,12 @@ class TransactionTable {
   absl::flat_hash_map<std::string, std::string> xid_by_key_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> reserved_keys_ ABSL_GUARDED_BY(mu_);
+  // Finished records by key, from KeepUnclaimedKeyLocked: the newest
+  // kMaxUnclaimedKeys, oldest first in unclaimed_order_.
+  static constexpr size_t kMaxUnclaimedKeys = 16'384;
+  absl::flat_hash_map<std::string, v1::Transaction> unclaimed_
+      ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> unclaimed_order_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace baton

@@ -145,6 +145,24 @@ BOOST_FIXTURE_TEST_CASE(an_idempotency_key_finds_its_live_transaction,
               TransactionTable::KeyState::kFree));
 }
 
+// A caller whose Begin answer was lost retries after the coordinator rolled
+// the transaction back (a restart found it open, or it timed out): it gets
+// that transaction back, not a second one.
+BOOST_FIXTURE_TEST_CASE(a_key_rolled_back_before_any_branch_stays_known,
+                        TableFixture) {
+  std::string unclaimed = Begin("key-1");
+  BOOST_TEST(Decide(unclaimed, /*commit=*/false).get().first.ok());
+  Sync();
+  BOOST_REQUIRE(table.LiveCount() == 0u);
+  BOOST_TEST(Begin("key-1") == unclaimed);
+  // A committed one was claimed: its caller knew the xid.
+  std::string claimed = Begin("key-2");
+  BOOST_TEST(Decide(claimed, /*commit=*/true).get().first.ok());
+  Sync();
+  BOOST_REQUIRE(table.LiveCount() == 0u);
+  BOOST_TEST(Begin("key-2") != claimed);
+}
+
 BOOST_FIXTURE_TEST_CASE(pages_visit_every_record_once_in_xid_order,
                         TableFixture) {
   std::vector<std::string> begun;

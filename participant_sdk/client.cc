@@ -127,28 +127,27 @@ class GrpcTransactionClient : public TransactionClient {
     return Finish(s, response);
   }
 
+  std::string NewIdempotencyKey() override {
+    std::string key = internal::NewRequestId();
+    for (int draw = 1; draw < 16 && !router_.ServingForKey(key); ++draw) {
+      key = internal::NewRequestId();
+    }
+    return key;
+  }
+
  protected:
   // New transactions go to the other nodes at once while one is down.
   absl::StatusOr<v1::BeginResponse> BeginFresh(
       v1::BeginRequest request) override {
     absl::StatusOr<v1::BeginResponse> response;
     for (int node = 1; node <= kMaxHops; ++node) {
-      request.set_request_id(ServingKey());
+      request.set_request_id(NewIdempotencyKey());
       response = BeginRaw(request);
       if (!absl::IsUnavailable(response.status()) || !router_.clustered()) {
         break;
       }
     }
     return response;
-  }
-
-  // A random key whose node is serving, as far as the router knows.
-  std::string ServingKey() {
-    std::string key = internal::NewRequestId();
-    for (int draw = 1; draw < 16 && !router_.ServingForKey(key); ++draw) {
-      key = internal::NewRequestId();
-    }
-    return key;
   }
 
  private:
@@ -187,9 +186,13 @@ class GrpcTransactionClient : public TransactionClient {
                                                 const Request&, Response*),
                     std::chrono::milliseconds timeout = {}) {
     if (timeout.count() == 0) timeout = options_.call_timeout;
+    // After a refusal: the owner it named, even if the map still says
+    // otherwise (the refusing node may know a node the map does not).
+    std::string named;
     for (int hop = 1;; ++hop) {
-      std::string address = route.xid.empty() ? router_.ForKey(route.key)
-                                              : router_.ForXid(route.xid);
+      std::string address = !named.empty()      ? named
+                            : route.xid.empty() ? router_.ForKey(route.key)
+                                                : router_.ForXid(route.xid);
       Endpoint* endpoint = EndpointFor(address);
       absl::Status s = FromRichGrpcStatus(internal::CallWithRetry(
           timeout, options_.max_attempts, [&](grpc::ClientContext* context) {
@@ -211,6 +214,7 @@ class GrpcTransactionClient : public TransactionClient {
       if (std::optional<v1::WrongShard> refusal = WrongShardOf(s);
           refusal && hop < kMaxHops) {
         router_.Learn(*refusal);
+        named = refusal->owner_address();
         continue;
       }
       if (absl::IsUnavailable(s)) router_.Unreachable(address);
@@ -257,9 +261,13 @@ absl::StatusOr<std::unique_ptr<GlobalTransaction>> TransactionClient::Begin(
   return std::make_unique<GlobalTransaction>(this, response->xid());
 }
 
+std::string TransactionClient::NewIdempotencyKey() {
+  return internal::NewRequestId();
+}
+
 absl::StatusOr<v1::BeginResponse> TransactionClient::BeginFresh(
     v1::BeginRequest request) {
-  request.set_request_id(internal::NewRequestId());
+  request.set_request_id(NewIdempotencyKey());
   return BeginRaw(request);
 }
 

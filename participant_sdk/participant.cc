@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -18,6 +20,8 @@
 #include "common/limits.h"
 #include "common/steady_cond_var.h"
 #include "fmt/format.h"
+#include "participant_sdk/internal/coordinator_link.h"
+#include "participant_sdk/internal/router.h"
 #include "participant_sdk/internal/rpc.h"
 #include "participant_sdk/internal/saga_adapter.h"
 #include "participant_sdk/internal/tcc_adapter.h"
@@ -28,29 +32,33 @@
 namespace baton {
 namespace {
 
-using Stream =
-    grpc::ClientReaderWriter<v1::ParticipantMessage, v1::CoordinatorMessage>;
-
 class ParticipantImpl : public Participant {
  public:
   ParticipantImpl(const ParticipantOptions& options,
                   std::unique_ptr<TransactionClient> client)
       : options_(options),
         client_(std::move(client)),
-        stub_(v1::ParticipantService::NewStub(
-            internal::MakeCoordinatorChannel(options.coordinator))),
+        router_(options.seeds.empty()
+                    ? std::vector<std::string>{options.coordinator}
+                    : options.seeds,
+                options.call_timeout),
         workers_(options.worker_threads) {}
 
   ~ParticipantImpl() override {
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
-      if (context_ != nullptr) context_->TryCancel();
     }
     wake_.SignalAll();
-    if (attach_thread_.joinable()) attach_thread_.join();
+    if (follow_thread_.joinable()) follow_thread_.join();
     if (purge_thread_.joinable()) purge_thread_.join();
     if (recovery_thread_.joinable()) recovery_thread_.join();
+    std::map<std::string, std::shared_ptr<internal::CoordinatorLink>> links;
+    {
+      absl::MutexLock lock(&links_mu_);
+      links.swap(links_);
+    }
+    links.clear();  // Joins each link's thread.
   }
 
   absl::Status AddXaResource(const std::string& name,
@@ -59,7 +67,7 @@ class ParticipantImpl : public Participant {
       return absl::InvalidArgumentError(
           "resource name and handler are required");
     }
-    if (attach_thread_.joinable()) {
+    if (started_) {
       return absl::FailedPreconditionError("add resources before Start()");
     }
     if (!resources_.emplace(name, resource).second) {
@@ -73,8 +81,16 @@ class ParticipantImpl : public Participant {
     if (resources_.empty()) {
       return absl::FailedPreconditionError("add at least one resource first");
     }
-    if (attach_thread_.joinable()) return absl::OkStatus();
-    attach_thread_ = std::thread([this] { AttachLoop(); });
+    if (started_) return absl::OkStatus();
+    started_ = true;
+    hello_.mutable_hello()->set_service(options_.service);
+    hello_.mutable_hello()->set_instance_id(options_.instance_id);
+    hello_.mutable_hello()->set_reads_command_batches(true);
+    hello_.mutable_hello()->set_max_message_bytes(limits::kMaxMessageBytes);
+    for (const auto& [name, resource] : resources_) {
+      hello_.mutable_hello()->add_resources(name);
+    }
+    follow_thread_ = std::thread([this] { FollowTopology(); });
     if (!tcc_adapters_.empty() || !saga_adapters_.empty())
       purge_thread_ = std::thread([this] { PurgeBarriers(); });
     if (options_.recovery_interval.count() > 0 &&
@@ -86,9 +102,10 @@ class ParticipantImpl : public Participant {
 
   bool WaitAttached(std::chrono::milliseconds timeout) override {
     absl::MutexLock lock(&mu_);
-    return wake_.WaitFor(
-        &mu_, timeout,
-        [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return attached_; });
+    return wake_.WaitFor(&mu_, timeout,
+                         [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                           return AttachedEverywhere();
+                         });
   }
 
   absl::Status AddTccResource(const std::string& name, TccResource* resource,
@@ -139,9 +156,15 @@ class ParticipantImpl : public Participant {
   }
 
  private:
-  void AttachLoop();
-  // Runs one stream until it breaks. Returns true if it got attached.
-  bool RunStream();
+  using Link = internal::CoordinatorLink;
+
+  // Keeps one link per node the topology names, until stopping.
+  void FollowTopology();
+  // Opens a link to every node the router knows and closes the rest.
+  void SyncLinks();
+  std::shared_ptr<Link> LinkAt(const std::string& address);
+  // Whether there is a link to every node known and each is attached.
+  bool AttachedEverywhere();
   absl::StatusOr<uint64_t> RunPhaseOne(const std::string& xid,
                                        const std::string& resource,
                                        v1::BranchType type,
@@ -150,15 +173,15 @@ class ParticipantImpl : public Participant {
   bool WaitOrStop(std::chrono::milliseconds interval);
   void PurgeBarriers();
   void RecoverPeriodically();
-  // Sends what the resources list in doubt over the current stream; only
-  // the XA resources (no barrier-guarded ones) unless `all`.
-  void ReportInDoubt(bool all);
-  void Execute(const v1::BranchCommand& command);
+  // Sends what the resources list in doubt, each branch to the owner of its
+  // xid's shard (to every node when the owner is unknown: a node ignores
+  // transactions of shards it does not host). Only the XA resources (no
+  // barrier-guarded ones) unless `all`; only what goes to `only` if set.
+  void ReportInDoubt(bool all, Link* only);
+  // Runs `command`, which came from the node at `from`, and answers there.
+  void Execute(const v1::BranchCommand& command, const std::string& from);
   PhaseTwoResult RunHandler(XaResource* resource,
                             const v1::BranchCommand& command);
-  void SendResult(v1::BranchResult result);
-  v1::ParticipantMessage TakeUnsentResults()
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(results_mu_);
   absl::Mutex& BranchLock(const std::string& xid, uint64_t branch_id) {
     size_t h = std::hash<std::string>()(xid) ^ (branch_id * 0x9e3779b97f4a7c15);
     return branch_locks_[h % branch_locks_.size()];
@@ -166,7 +189,7 @@ class ParticipantImpl : public Participant {
 
   const ParticipantOptions options_;
   std::unique_ptr<TransactionClient> client_;
-  std::unique_ptr<v1::ParticipantService::Stub> stub_;
+  internal::Router router_;
   std::map<std::string, XaResource*> resources_;  // Fixed after Start.
   // TCC and saga adapters among resources_: their in-doubt list is a scan
   // of every barrier record, so only an attach runs it.
@@ -175,22 +198,21 @@ class ParticipantImpl : public Participant {
   std::vector<std::unique_ptr<internal::SagaAdapter>> saga_adapters_;
   // A branch's handlers run one at a time.
   std::array<absl::Mutex, 64> branch_locks_;
+  bool started_ = false;          // Set by Start, on the caller's thread.
+  v1::ParticipantMessage hello_;  // Fixed after Start.
 
-  absl::Mutex mu_;
+  absl::Mutex mu_;  // Taken before links_mu_, never after.
   SteadyCondVar wake_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool attached_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
-  Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // Writes too.
 
-  absl::Mutex results_mu_;  // Never held with mu_.
-  std::deque<v1::BranchResult> unsent_results_ ABSL_GUARDED_BY(results_mu_);
-  bool writing_results_ ABSL_GUARDED_BY(results_mu_) = false;
-  // The coordinator reads BranchResults.
-  bool batch_results_ ABSL_GUARDED_BY(results_mu_) = false;
+  absl::Mutex links_mu_;
+  // By node address. Shared so a result can be written without the lock
+  // while the topology drops the link.
+  std::map<std::string, std::shared_ptr<Link>> links_
+      ABSL_GUARDED_BY(links_mu_);
 
   internal::WorkerPool workers_;  // After the state its tasks use.
-  std::thread attach_thread_;
+  std::thread follow_thread_;
   std::thread purge_thread_;
   std::thread recovery_thread_;
 };
@@ -222,66 +244,73 @@ void ParticipantImpl::PurgeBarriers() {
   }
 }
 
-void ParticipantImpl::AttachLoop() {
-  std::chrono::milliseconds backoff = options_.reconnect_initial;
-  for (;;) {
-    if (RunStream()) backoff = options_.reconnect_initial;
-    if (WaitOrStop(backoff)) return;
-    backoff = std::min(backoff * 2, options_.reconnect_max);
+void ParticipantImpl::FollowTopology() {
+  SyncLinks();
+  while (!WaitOrStop(options_.topology_refresh)) {
+    router_.Refresh(/*force=*/true);
+    SyncLinks();
   }
 }
 
-bool ParticipantImpl::RunStream() {
-  grpc::ClientContext context;
+void ParticipantImpl::SyncLinks() {
+  std::vector<std::string> addresses = router_.Addresses();
+  std::vector<std::shared_ptr<Link>> closed;
   {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return false;
-    context_ = &context;
-  }
-  std::unique_ptr<Stream> stream = stub_->Attach(&context);
-  v1::ParticipantMessage hello;
-  hello.mutable_hello()->set_service(options_.service);
-  hello.mutable_hello()->set_instance_id(options_.instance_id);
-  hello.mutable_hello()->set_reads_command_batches(true);
-  hello.mutable_hello()->set_max_message_bytes(limits::kMaxMessageBytes);
-  for (const auto& [name, resource] : resources_) {
-    hello.mutable_hello()->add_resources(name);
-  }
-  v1::CoordinatorMessage message;
-  bool attached =
-      stream->Write(hello) && stream->Read(&message) && message.has_welcome();
-  if (attached) {
-    {
-      absl::MutexLock lock(&results_mu_);
-      batch_results_ = message.welcome().reads_result_batches();
+    absl::MutexLock lock(&links_mu_);
+    for (auto it = links_.begin(); it != links_.end();) {
+      bool known = std::find(addresses.begin(), addresses.end(), it->first) !=
+                   addresses.end();
+      if (known) {
+        ++it;
+        continue;
+      }
+      spdlog::info("participant {}: node at {} left the topology",
+                   options_.instance_id, it->first);
+      closed.push_back(std::move(it->second));
+      it = links_.erase(it);
     }
-    absl::MutexLock lock(&mu_);
-    stream_ = stream.get();
-    attached_ = true;
-    wake_.SignalAll();
-    spdlog::info("participant {} attached to coordinator node {}",
-                 options_.instance_id, message.welcome().coordinator_node());
-  }
-  if (attached) ReportInDoubt(/*all=*/true);
-  while (attached && stream->Read(&message)) {
-    if (message.has_command()) {
-      workers_.Post([this, command = message.command()] { Execute(command); });
-    }
-    for (v1::BranchCommand& command :
-         *message.mutable_commands()->mutable_commands()) {
-      workers_.Post([this, command = std::move(command)] { Execute(command); });
+    for (const std::string& address : addresses) {
+      if (links_.contains(address)) continue;
+      links_[address] = std::make_shared<Link>(Link::Options{
+          .address = address,
+          .hello = hello_,
+          .reconnect_initial = options_.reconnect_initial,
+          .reconnect_max = options_.reconnect_max,
+          .on_command =
+              [this, address](v1::BranchCommand command) {
+                workers_.Post([this, address, command = std::move(command)] {
+                  Execute(command, address);
+                });
+              },
+          .on_attached =
+              [this](Link* link) { ReportInDoubt(/*all=*/true, link); },
+          .on_state =
+              [this] {
+                absl::MutexLock lock(&mu_);
+                wake_.SignalAll();
+              },
+      });
     }
   }
-  {
-    absl::MutexLock lock(&mu_);
-    stream_ = nullptr;
-    attached_ = false;
-    context_ = nullptr;
+  closed.clear();  // Joins their threads, without the lock.
+  absl::MutexLock lock(&mu_);
+  wake_.SignalAll();
+}
+
+std::shared_ptr<internal::CoordinatorLink> ParticipantImpl::LinkAt(
+    const std::string& address) {
+  absl::MutexLock lock(&links_mu_);
+  auto it = links_.find(address);
+  return it == links_.end() ? nullptr : it->second;
+}
+
+bool ParticipantImpl::AttachedEverywhere() {
+  absl::MutexLock lock(&links_mu_);
+  if (links_.empty()) return false;
+  for (const auto& [address, link] : links_) {
+    if (!link->attached()) return false;
   }
-  grpc::Status status = stream->Finish();
-  spdlog::warn("participant {} stream to the coordinator ended: {}",
-               options_.instance_id, status.error_message());
-  return attached;
+  return true;
 }
 
 // A resource that could not list its prepared branches at attach (its
@@ -290,38 +319,51 @@ bool ParticipantImpl::RunStream() {
 // coordinator answers only for transactions it has decided.
 void ParticipantImpl::RecoverPeriodically() {
   while (!WaitOrStop(options_.recovery_interval)) {
-    bool attached;
-    {
-      absl::MutexLock lock(&mu_);
-      attached = attached_;
-    }
-    if (attached) ReportInDoubt(/*all=*/false);
+    ReportInDoubt(/*all=*/false, /*only=*/nullptr);
   }
 }
 
-void ParticipantImpl::ReportInDoubt(bool all) {
+void ParticipantImpl::ReportInDoubt(bool all, Link* only) {
   constexpr int kPerMessage = 10000;
-  v1::ParticipantMessage message;
-  auto flush = [&] {
-    if (message.in_doubt().branches_size() == 0) return;
-    absl::MutexLock lock(&mu_);
-    if (stream_ != nullptr) stream_->Write(message);
-    message.Clear();
+  // By destination address; "" for every node.
+  std::map<std::string, v1::ParticipantMessage> outgoing;
+  auto flush = [&](const std::string& to, v1::ParticipantMessage* message) {
+    if (message->in_doubt().branches_size() == 0) return;
+    if (only != nullptr) {
+      only->Write(*message);
+    } else if (!to.empty()) {
+      if (std::shared_ptr<Link> link = LinkAt(to)) link->Write(*message);
+    } else {
+      std::vector<std::shared_ptr<Link>> every;
+      {
+        absl::MutexLock lock(&links_mu_);
+        for (const auto& [address, link] : links_) every.push_back(link);
+      }
+      for (const auto& link : every) link->Write(*message);
+    }
+    message->Clear();
   };
   for (const auto& [name, resource] : resources_) {
     if (!all && barrier_guarded_.contains(name)) continue;
     for (const InDoubtBranch& branch : resource->Recover()) {
+      std::optional<std::string> owner = router_.OwnerOf(branch.xid);
+      std::string to = owner.value_or("");
+      if (only != nullptr && owner && *owner != only->address()) continue;
+      v1::ParticipantMessage& message = outgoing[to];
       v1::InDoubtBranch* b = message.mutable_in_doubt()->add_branches();
       b->set_xid(branch.xid);
       b->set_branch_id(branch.branch_id);
       b->set_resource(name);
-      if (message.in_doubt().branches_size() == kPerMessage) flush();
+      if (message.in_doubt().branches_size() == kPerMessage) {
+        flush(to, &message);
+      }
     }
   }
-  flush();
+  for (auto& [to, message] : outgoing) flush(to, &message);
 }
 
-void ParticipantImpl::Execute(const v1::BranchCommand& command) {
+void ParticipantImpl::Execute(const v1::BranchCommand& command,
+                              const std::string& from) {
   v1::BranchResult result;
   result.set_command_id(command.command_id());
   result.set_xid(command.xid());
@@ -347,7 +389,11 @@ void ParticipantImpl::Execute(const v1::BranchCommand& command) {
   // The coordinator keeps no more than this, and 1024 results of this size
   // still fit one message.
   result.set_message(limits::TruncatedReason(outcome.message));
-  SendResult(std::move(result));
+  // A link the topology dropped meanwhile: the command's node resends it
+  // to wherever this participant attaches next.
+  if (std::shared_ptr<Link> link = LinkAt(from)) {
+    link->SendResult(std::move(result));
+  }
 }
 
 PhaseTwoResult ParticipantImpl::RunHandler(XaResource* resource,
@@ -373,51 +419,6 @@ PhaseTwoResult ParticipantImpl::RunHandler(XaResource* resource,
                         : "participant_after_rollback")
       .IgnoreError();
   return result;
-}
-
-// The first worker to find no write in flight writes, for itself and for
-// every result queued while it wrote; the others return at once. A burst of
-// results so costs a few writes, not one blocking write each.
-void ParticipantImpl::SendResult(v1::BranchResult result) {
-  results_mu_.Lock();
-  unsent_results_.push_back(std::move(result));
-  if (writing_results_) {
-    results_mu_.Unlock();
-    return;
-  }
-  writing_results_ = true;
-  while (!unsent_results_.empty()) {
-    results_mu_.Unlock();
-    failpoint::Hit("participant_before_result_write").IgnoreError();
-    results_mu_.Lock();
-    v1::ParticipantMessage message = TakeUnsentResults();
-    results_mu_.Unlock();
-    {
-      absl::MutexLock lock(&mu_);
-      // With no stream the coordinator resends the command after
-      // reattaching.
-      if (stream_ != nullptr) stream_->Write(message);
-    }
-    results_mu_.Lock();
-  }
-  writing_results_ = false;
-  results_mu_.Unlock();
-}
-
-v1::ParticipantMessage ParticipantImpl::TakeUnsentResults() {
-  constexpr int kMaxResultsPerMessage = 1024;
-  v1::ParticipantMessage message;
-  if (unsent_results_.size() == 1 || !batch_results_) {
-    message.mutable_result()->Swap(&unsent_results_.front());
-    unsent_results_.pop_front();
-    return message;
-  }
-  while (!unsent_results_.empty() &&
-         message.results().results_size() < kMaxResultsPerMessage) {
-    message.mutable_results()->add_results()->Swap(&unsent_results_.front());
-    unsent_results_.pop_front();
-  }
-  return message;
 }
 
 absl::StatusOr<uint64_t> ParticipantImpl::RunPhaseOne(
@@ -495,6 +496,7 @@ absl::StatusOr<std::unique_ptr<Participant>> Participant::Create(
   }
   absl::StatusOr<std::unique_ptr<TransactionClient>> client =
       TransactionClient::Connect({.coordinator = options.coordinator,
+                                  .seeds = options.seeds,
                                   .call_timeout = options.call_timeout});
   if (!client.ok()) return client.status();
   return std::unique_ptr<Participant>(

@@ -107,7 +107,9 @@ absl::StatusOr<v1::SubmitSagaResponse> SubmitSaga(
   request.set_name(saga.name());
   request.set_timeout_ms(static_cast<uint32_t>(saga.timeout().count()));
   *request.mutable_definition() = saga.definition();
-  request.set_request_id(options.request_id.empty() ? internal::NewRequestId()
+  // Unlike Begin's, a fresh key is never drawn again when its node does
+  // not answer: the saga it may have started runs its steps by itself.
+  request.set_request_id(options.request_id.empty() ? client.NewIdempotencyKey()
                                                     : options.request_id);
   request.set_wait(options.wait);
   request.set_wait_timeout_ms(

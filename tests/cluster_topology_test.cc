@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <boost/test/unit_test.hpp>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -19,6 +20,7 @@
 #include "baton/v1/transaction_service.grpc.pb.h"
 #include "common/child_process.h"
 #include "common/grpc_status.h"
+#include "common/stable_hash.h"
 #include "common/wrong_shard.h"
 
 namespace baton {
@@ -31,17 +33,32 @@ struct Node {
   std::string address;
 };
 
+struct ClusterFlags {
+  // --cluster-shards; 0 leaves it out.
+  uint32_t cluster_shards = 0;
+  // BATON_FAILPOINTS of each node, by id.
+  std::map<uint32_t, std::string> failpoints;
+};
+
 class ThreeNodes {
  public:
-  ThreeNodes() {
+  explicit ThreeNodes(ClusterFlags flags = {}) : flags_(std::move(flags)) {
     std::vector<std::string> earlier;
     for (uint32_t id = 0; id < 3; ++id) {
       std::string peers;
       for (const std::string& a : earlier)
         peers += (peers.empty() ? "" : ",") + a;
-      Start(id, peers);
+      peers_.push_back(peers);
+      Start(id, "127.0.0.1:0", flags_.failpoints[id]);
       earlier.push_back(nodes_[id].address);
     }
+  }
+
+  // Starts node `id` again on its data dir and port, without failpoints,
+  // once its process is gone.
+  void Restart(uint32_t id) {
+    BOOST_REQUIRE(WaitFor([&] { return process(id).HasExited(); }, 20s));
+    Start(id, nodes_[id].address, "");
   }
 
   const Node& node(uint32_t id) const { return nodes_[id]; }
@@ -87,12 +104,15 @@ class ThreeNodes {
   }
 
  private:
-  void Start(uint32_t id, const std::string& peers) {
+  void Start(uint32_t id, const std::string& listen,
+             const std::string& failpoints) {
     std::string name = "batond-" + std::to_string(id);
     auto port_file = dir_.path() / (name + ".port");
+    std::filesystem::remove(port_file);
+    const std::string& peers = peers_[id];
     std::vector<std::string> argv = {BinPath("batond"),
                                      "--listen",
-                                     "127.0.0.1:0",
+                                     listen,
                                      "--node-id",
                                      std::to_string(id),
                                      "--data-dir",
@@ -105,16 +125,28 @@ class ThreeNodes {
       argv.push_back("--peers");
       argv.push_back(peers);
     }
+    if (flags_.cluster_shards > 0) {
+      argv.push_back("--cluster-shards");
+      argv.push_back(std::to_string(flags_.cluster_shards));
+    }
+    std::vector<std::string> env;
+    if (!failpoints.empty()) env.push_back("BATON_FAILPOINTS=" + failpoints);
     Node node;
-    node.process = ChildProcess::Start(name, argv, {}, dir_.path());
+    node.process = ChildProcess::Start(name, argv, env, dir_.path());
     int port = WaitForPortFile(port_file, 20s);
     BOOST_REQUIRE_MESSAGE(port != 0, node.process->Stderr());
     node.address = "127.0.0.1:" + std::to_string(port);
-    nodes_.push_back(std::move(node));
+    if (id < nodes_.size()) {
+      nodes_[id] = std::move(node);
+    } else {
+      nodes_.push_back(std::move(node));
+    }
   }
 
+  ClusterFlags flags_;
   TempDir dir_;
   std::vector<Node> nodes_;
+  std::vector<std::string> peers_;  // --peers of each node, by id.
 };
 
 std::unique_ptr<v1::TransactionService::Stub> Transactions(
@@ -264,6 +296,74 @@ BOOST_AUTO_TEST_CASE(the_sdk_spreads_begins_and_sends_each_call_to_the_owner) {
     BOOST_REQUIRE_MESSAGE(txn.ok(), txn.status().ToString());
     BOOST_TEST((*txn)->xid()[0] != '2');
     BOOST_TEST((*txn)->Commit().ok());
+  }
+}
+
+// The key's shard is node 1's; node 1 dies right after the Begin is durable
+// (its second group commit, after the epoch's), before it answers. No retry
+// starts a second transaction: the other nodes refuse the key, naming node
+// 1, and once node 1 is back the retry gets the transaction the first call
+// started.
+BOOST_AUTO_TEST_CASE(a_retried_key_never_starts_a_second_transaction) {
+  std::string key = "order-0";
+  for (int i = 1; KeyShard(key, {0, 1, 2}) != 1; ++i) {
+    key = "order-" + std::to_string(i);
+  }
+  ThreeNodes cluster({.cluster_shards = 3,
+                      .failpoints = {{1, "group_commit_after_sync=2:crash"}}});
+  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return cluster.AllAgree(); }, 20s),
+                        cluster.Logs());
+  auto client = TransactionClient::Connect(
+      {.seeds = {cluster.node(0).address, cluster.node(2).address},
+       .max_attempts = 1});
+  BOOST_REQUIRE(client.ok());
+  v1::BeginRequest begin;
+  begin.set_name("keyed");
+  begin.set_request_id(key);
+  BOOST_TEST(!(*client)->BeginRaw(begin).ok());
+  BOOST_REQUIRE(WaitFor([&] { return cluster.process(1).HasExited(); }, 20s));
+  BOOST_TEST_MESSAGE("node 1 died before answering");
+
+  for (uint32_t other : {0u, 2u}) {
+    auto stub = Transactions(cluster.node(other).address);
+    grpc::ClientContext context;
+    v1::BeginResponse ignored;
+    grpc::Status s = stub->Begin(&context, begin, &ignored);
+    BOOST_TEST(static_cast<int>(s.error_code()) ==
+               static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+    BOOST_TEST(s.error_message().find(key) != std::string::npos);
+    std::optional<v1::WrongShard> refusal = WrongShardOf(FromRichGrpcStatus(s));
+    BOOST_REQUIRE(refusal.has_value());
+    BOOST_TEST(refusal->shard() == 1u);
+    BOOST_TEST(refusal->owner_address() == cluster.node(1).address);
+  }
+
+  cluster.Restart(1);
+  BOOST_REQUIRE(WaitFor(
+      [&] {
+        v1::Topology t = cluster.Topology(0);
+        return t.shards_size() == 3 &&
+               t.shards(1).state() == v1::SHARD_STATE_SERVING;
+      },
+      20s));
+  absl::StatusOr<v1::BeginResponse> retried;
+  BOOST_REQUIRE(WaitFor(
+      [&] { return (retried = (*client)->BeginRaw(begin)).ok(); }, 20s));
+  // The transaction the first call started, which the restart rolled back
+  // (it was open when its coordinator died); a second one would be open.
+  BOOST_TEST(retried->xid().starts_with("1-"));
+  auto record = (*client)->GetTransaction(retried->xid());
+  BOOST_REQUIRE(record.ok());
+  BOOST_TEST(record->status() == v1::GLOBAL_STATUS_ROLLED_BACK);
+  BOOST_TEST(record->name() == "keyed");
+  absl::StatusOr<v1::BeginResponse> again = (*client)->BeginRaw(begin);
+  BOOST_REQUIRE(again.ok());
+  BOOST_TEST(again->xid() == retried->xid());
+  v1::Topology t;
+  BOOST_REQUIRE(WaitFor(
+      [&] { return (t = cluster.Topology(1)).shards_size() == 3; }, 20s));
+  for (const v1::TopologyShard& shard : t.shards()) {
+    BOOST_TEST(shard.unfinished() == 0u);
   }
 }
 

@@ -1,6 +1,7 @@
 #include "participant_sdk/internal/router.h"
 
 #include <charconv>
+#include <numeric>
 
 #include "baton/v1/topology.grpc.pb.h"
 #include "common/stable_hash.h"
@@ -8,14 +9,6 @@
 
 namespace baton::internal {
 namespace {
-
-// The node for a key: from the hash's high half, because the node spreads
-// keys over its own shards by the low bits (TransactionManager::TableForNew);
-// the same bits for both would send every key a node gets to one of its
-// shards.
-size_t NodeIndex(std::string_view key, size_t nodes) {
-  return (StableHash(key) >> 32) % nodes;
-}
 
 bool ShardOf(std::string_view xid, uint32_t* shard) {
   auto [end, ec] = std::from_chars(xid.data(), xid.data() + xid.size(), *shard);
@@ -41,35 +34,55 @@ void Router::EnsureLoaded() {
 }
 
 std::string Router::ForXid(std::string_view xid) {
+  return OwnerOf(xid).value_or(seeds_.front());
+}
+
+std::optional<std::string> Router::OwnerOf(std::string_view xid) {
   EnsureLoaded();
   uint32_t shard;
   absl::ReaderMutexLock lock(&mu_);
   if (ShardOf(xid, &shard)) {
-    auto it = owners_.find(shard);
-    if (it != owners_.end()) return it->second;
+    auto it = shards_.find(shard);
+    if (it != shards_.end() && !it->second.owner.empty()) {
+      return it->second.owner;
+    }
   }
-  return seeds_.front();
+  // Talking to a lone coordinator (or one from before topologies): it owns
+  // everything.
+  if (nodes_.size() <= 1 && shards_.empty()) return seeds_.front();
+  return std::nullopt;
 }
 
-const Router::Node* Router::NodeForKeyLocked(std::string_view key) const {
-  if (nodes_.empty()) return nullptr;
-  auto it = nodes_.begin();
-  std::advance(it, NodeIndex(key, nodes_.size()));
-  return &it->second;
+std::vector<std::string> Router::Addresses() {
+  EnsureLoaded();
+  absl::ReaderMutexLock lock(&mu_);
+  if (nodes_.empty()) return {seeds_.front()};
+  std::vector<std::string> out;
+  for (const auto& [id, address] : nodes_) out.push_back(address);
+  return out;
+}
+
+const Router::Shard* Router::ShardForKeyLocked(std::string_view key) const {
+  if (key_shards_.empty()) return nullptr;
+  auto it = shards_.find(KeyShard(key, key_shards_));
+  return it == shards_.end() ? nullptr : &it->second;
 }
 
 std::string Router::ForKey(std::string_view key) {
   EnsureLoaded();
   absl::ReaderMutexLock lock(&mu_);
-  const Node* node = NodeForKeyLocked(key);
-  return node != nullptr ? node->address : seeds_.front();
+  const Shard* shard = ShardForKeyLocked(key);
+  // An owner nobody announced yet: any node refuses with what it knows.
+  return shard != nullptr && !shard->owner.empty() ? shard->owner
+                                                   : seeds_.front();
 }
 
 bool Router::ServingForKey(std::string_view key) {
   EnsureLoaded();
   absl::ReaderMutexLock lock(&mu_);
-  const Node* node = NodeForKeyLocked(key);
-  return node == nullptr || node->serving;
+  if (key_shards_.empty()) return true;
+  const Shard* shard = ShardForKeyLocked(key);
+  return shard != nullptr && shard->serving;
 }
 
 bool Router::clustered() const {
@@ -81,7 +94,7 @@ void Router::Learn(const v1::WrongShard& refusal) {
   {
     absl::MutexLock lock(&mu_);
     if (!refusal.owner_address().empty()) {
-      owners_[refusal.shard()] = refusal.owner_address();
+      shards_[refusal.shard()].owner = refusal.owner_address();
     }
   }
   Refresh(/*force=*/refusal.owner_address().empty());
@@ -90,8 +103,8 @@ void Router::Learn(const v1::WrongShard& refusal) {
 void Router::Unreachable(const std::string& address) {
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [id, node] : nodes_) {
-      if (node.address == address) node.serving = false;
+    for (auto& [id, shard] : shards_) {
+      if (shard.owner == address) shard.serving = false;
     }
   }
   Refresh();
@@ -106,7 +119,7 @@ void Router::Refresh(bool force) {
     if (tried_ && !force && now - last_refresh_ < refresh_every_) return;
     tried_ = true;
     last_refresh_ = now;
-    for (const auto& [id, node] : nodes_) targets.push_back(node.address);
+    for (const auto& [id, address] : nodes_) targets.push_back(address);
   }
   for (const std::string& address : targets) {
     auto stub = v1::TopologyService::NewStub(MakeCoordinatorChannel(address));
@@ -118,19 +131,35 @@ void Router::Refresh(bool force) {
     if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) return;
     if (!s.ok() || topology.nodes_size() == 0) continue;
     absl::MutexLock lock(&mu_);
-    nodes_.clear();
-    owners_.clear();
-    // One node: keep dialling the seed. Its advertised address may not be
-    // reachable from here (a port mapped by a container runtime, say).
-    if (topology.nodes_size() == 1) return;
-    for (const v1::TopologyNode& n : topology.nodes()) {
-      nodes_[n.id()] = {n.address(), n.health() == v1::NODE_HEALTH_SERVING};
-    }
-    for (const v1::TopologyShard& shard : topology.shards()) {
-      auto it = nodes_.find(shard.node());
-      if (it != nodes_.end()) owners_[shard.id()] = it->second.address;
-    }
+    AdoptLocked(topology, address);
     return;
+  }
+}
+
+void Router::AdoptLocked(const v1::Topology& topology,
+                         const std::string& dialed) {
+  nodes_.clear();
+  shards_.clear();
+  key_shards_.clear();
+  // One node: keep dialling the address that answered. The node's
+  // advertised address may not be reachable from here (a port mapped by a
+  // container runtime, say).
+  bool alone = topology.nodes_size() == 1;
+  for (const v1::TopologyNode& n : topology.nodes()) {
+    nodes_[n.id()] = alone ? dialed : n.address();
+  }
+  for (const v1::TopologyShard& s : topology.shards()) {
+    auto it = nodes_.find(s.node());
+    shards_[s.id()] = {it != nodes_.end() ? it->second : "",
+                       s.state() == v1::SHARD_STATE_SERVING};
+    key_shards_.push_back(s.id());
+  }
+  if (topology.cluster_shards() > 0) {
+    key_shards_.resize(topology.cluster_shards());
+    std::iota(key_shards_.begin(), key_shards_.end(), 0u);
+  } else if (alone) {
+    // A node alone spreads keys over its own shards itself.
+    key_shards_.clear();
   }
 }
 

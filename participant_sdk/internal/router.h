@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,9 +18,9 @@ namespace baton::internal {
 // Which coordinator node a call goes to. Starts from seed addresses and
 // learns the topology (TopologyService) from the first node that answers:
 //  - a call about an xid goes to the owner of the xid's shard;
-//  - a new transaction goes by its idempotency key to one node of all the
-//    known ones, ordered by id, so every client that knows the same nodes
-//    sends a retried key to the same node, which remembers it;
+//  - a new transaction goes to the owner of the shard its idempotency key
+//    belongs to (KeyShard, the rule topology.proto states), which is the
+//    one shard that can tell whether the key already started something;
 //  - until it knows a topology (or talks to a coordinator that has none),
 //    everything goes to the first seed.
 // A refusal (WrongShard) or an unreachable node makes it look again, at most
@@ -32,8 +33,13 @@ class Router {
          std::chrono::milliseconds refresh_every = std::chrono::seconds(1));
 
   std::string ForXid(std::string_view xid);
+  // The owner of `xid`'s shard if the router knows it: unlike ForXid, no
+  // seed in its place.
+  std::optional<std::string> OwnerOf(std::string_view xid);
+  // Every node's address; the first seed until a topology names nodes.
+  std::vector<std::string> Addresses();
   std::string ForKey(std::string_view key);
-  // Whether the node ForKey picks for `key` is serving as far as the router
+  // Whether the shard `key` belongs to is serving as far as the router
   // knows: a fresh key may be drawn again until one is.
   bool ServingForKey(std::string_view key);
   // Whether it knows more than one node.
@@ -50,23 +56,26 @@ class Router {
   void Refresh(bool force = false);
 
  private:
-  struct Node {
-    std::string address;
+  struct Shard {
+    std::string owner;  // Address; empty if no node announced it.
     bool serving = false;
   };
-  // Every node by id, and shard owners; from the last topology and
-  // refusals since.
-  const Node* NodeForKeyLocked(std::string_view key) const
+  // The shard `key` belongs to; null before a topology names any.
+  const Shard* ShardForKeyLocked(std::string_view key) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void EnsureLoaded();
+  // Keeps `topology` as the map, `dialed` being the node that sent it.
+  void AdoptLocked(const v1::Topology& topology, const std::string& dialed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::vector<std::string> seeds_;
   const std::chrono::milliseconds timeout_;
   const std::chrono::milliseconds refresh_every_;
 
   mutable absl::Mutex mu_;
-  std::map<uint32_t, Node> nodes_ ABSL_GUARDED_BY(mu_);
-  std::map<uint32_t, std::string> owners_ ABSL_GUARDED_BY(mu_);  // By shard.
+  std::map<uint32_t, std::string> nodes_ ABSL_GUARDED_BY(mu_);  // By id.
+  std::map<uint32_t, Shard> shards_ ABSL_GUARDED_BY(mu_);       // By id.
+  std::vector<uint32_t> key_shards_ ABSL_GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point last_refresh_ ABSL_GUARDED_BY(mu_);
   bool tried_ ABSL_GUARDED_BY(mu_) = false;
 

@@ -83,11 +83,16 @@ class TransactionClient {
   virtual absl::StatusOr<v1::SubmitSagaResponse> SubmitSagaRaw(
       const v1::SubmitSagaRequest& request) = 0;
 
+  // A fresh random idempotency key for a new transaction. A client of many
+  // nodes draws it so that it belongs to a shard that serves, as far as the
+  // client knows (topology.proto says which shard a key belongs to).
+  virtual std::string NewIdempotencyKey();
+
  protected:
-  // Begin's call: `request` with a fresh random idempotency key. A client
-  // of many nodes draws the key so that it lands on a node that serves,
-  // and draws again on another if that node turns out not to answer (the
-  // caller never saw the first key, so no one can retry it).
+  // Begin's call: `request` with a fresh key. A client of many nodes draws
+  // another key, for another shard, if the first one's node does not
+  // answer: nobody saw the first key, so nobody can retry it, and a
+  // transaction it may have started has no branch and rolls back alone.
   virtual absl::StatusOr<v1::BeginResponse> BeginFresh(
       v1::BeginRequest request);
 };

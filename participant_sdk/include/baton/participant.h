@@ -96,6 +96,13 @@ class XaResource {
 struct ParticipantOptions {
   // batond's address, HOST:PORT.
   std::string coordinator = "127.0.0.1:7420";
+  // Or, for many nodes: some nodes' addresses (see ClientOptions::seeds).
+  // The participant keeps one stream to every node the topology names,
+  // opening and closing streams as nodes come and go (it looks every
+  // topology_refresh), and reports each branch in doubt to the node owning
+  // its transaction's shard. Overrides `coordinator` when set.
+  std::vector<std::string> seeds;
+  std::chrono::milliseconds topology_refresh{2000};
   // The service's name, for operators.
   std::string service;
   // Unique per process; empty picks "<service>-<pid>-<random>".
@@ -123,7 +130,8 @@ class TccResource;
 class BarrierStore;
 using ActionValues = std::map<std::string, std::string>;
 
-// One process's attachment to the coordinator. Thread-safe after Start.
+// One process's attachment to the coordinator (to each of its nodes).
+// Thread-safe after Start.
 class Participant {
  public:
   static absl::StatusOr<std::unique_ptr<Participant>> Create(
@@ -151,7 +159,8 @@ class Participant {
   // the stream breaks. FAILED_PRECONDITION if no resource was added.
   virtual absl::Status Start() = 0;
 
-  // True once attached, false if `timeout` passed first.
+  // True once attached to every node known, false if `timeout` passed
+  // first.
   virtual bool WaitAttached(std::chrono::milliseconds timeout) = 0;
 
   // Phase one of a branch of `xid` on `resource`: registers the branch, runs
