@@ -15,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "baton/client.h"
+#include "baton/participant.h"
 #include "baton/v1/topology.grpc.pb.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
 #include "common/child_process.h"
@@ -365,6 +367,74 @@ BOOST_AUTO_TEST_CASE(a_retried_key_never_starts_a_second_transaction) {
   for (const v1::TopologyShard& shard : t.shards()) {
     BOOST_TEST(shard.unfinished() == 0u);
   }
+}
+
+// Counts the commits it is told of, by shard.
+class CountingResource : public XaResource {
+ public:
+  absl::Status Prepare(const BranchContext&) override {
+    return absl::OkStatus();
+  }
+  PhaseTwoResult Commit(const BranchContext& branch) override {
+    absl::MutexLock lock(&mu_);
+    committed_[branch.xid[0]]++;
+    return PhaseTwoResult::Done();
+  }
+  PhaseTwoResult Rollback(const BranchContext&) override {
+    return PhaseTwoResult::Done();
+  }
+  std::map<char, int> committed() {
+    absl::MutexLock lock(&mu_);
+    return committed_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<char, int> committed_ ABSL_GUARDED_BY(mu_);
+};
+
+// One seed, and the participant attaches to all three nodes, so each
+// node's phase two reaches it; a node that dies and comes back is attached
+// again.
+BOOST_AUTO_TEST_CASE(a_participant_attaches_to_every_node_and_follows) {
+  ThreeNodes cluster;
+  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return cluster.AllAgree(); }, 20s),
+                        cluster.Logs());
+  CountingResource resource;
+  auto participant = Participant::Create({.seeds = {cluster.node(1).address},
+                                          .topology_refresh = 200ms,
+                                          .service = "counting"});
+  BOOST_REQUIRE(participant.ok());
+  BOOST_REQUIRE((*participant)->AddXaResource("counted", &resource).ok());
+  BOOST_REQUIRE((*participant)->Start().ok());
+  BOOST_REQUIRE((*participant)->WaitAttached(20s));
+  auto client = TransactionClient::Connect(
+      {.seeds = {cluster.node(0).address}, .max_attempts = 1});
+  BOOST_REQUIRE(client.ok());
+  auto commit_one = [&] {
+    auto txn = (*client)->Begin("counted");
+    BOOST_REQUIRE(txn.ok());
+    BOOST_REQUIRE((*participant)->Enlist((*txn)->xid(), "counted", "").ok());
+    BOOST_REQUIRE((*txn)->Commit().ok());
+    return (*txn)->xid();
+  };
+  for (int i = 0; i < 30; ++i) commit_one();
+  BOOST_TEST(WaitFor(
+      [&] {
+        std::map<char, int> c = resource.committed();
+        return c.size() == 3 && c['0'] + c['1'] + c['2'] == 30;
+      },
+      20s));
+
+  cluster.process(2).Signal(SIGKILL);
+  cluster.Restart(2);
+  BOOST_REQUIRE(WaitFor([&] { return cluster.AllAgree(); }, 20s));
+  BOOST_REQUIRE((*participant)->WaitAttached(20s));
+  int before = resource.committed()['2'];
+  for (int i = 0; i < 30 && resource.committed()['2'] == before; ++i) {
+    commit_one();
+  }
+  BOOST_TEST(WaitFor([&] { return resource.committed()['2'] > before; }, 20s));
 }
 
 }  // namespace
