@@ -316,6 +316,42 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Forget(Context* context,
                  });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::DrainShard(Context* context,
+                                                       const Bytes* request,
+                                                       Bytes* response) {
+  using Response = v1::DrainShardResponse;
+  return wire::ServeUnary<v1::DrainShardRequest, Response>(
+      context, request, response,
+      [this, context](const v1::DrainShardRequest& r,
+                      wire::Finish<Response> finish) {
+        grpc::Status status = Authorize(*context);
+        if (status.ok() && (r.reason().size() > limits::kMaxReasonBytes ||
+                            r.actor().size() > limits::kMaxNameBytes)) {
+          status = grpc::Status(
+              grpc::StatusCode::INVALID_ARGUMENT,
+              fmt::format("reason or actor too long: at most {} and {} bytes",
+                          limits::kMaxReasonBytes, limits::kMaxNameBytes));
+        }
+        if (!status.ok()) return finish(status, Response());
+        std::string why = fmt::format(
+            "by {}: {}", r.actor().empty() ? "an operator" : r.actor(),
+            r.reason().empty() ? "no reason given" : r.reason());
+        const uint32_t shard = r.shard();
+        const bool draining = !r.undo();
+        manager_->Drain(shard, draining, why,
+                        [this, shard, draining,
+                         finish = std::move(finish)](const absl::Status& s) {
+                          Response out;
+                          if (s.ok()) {
+                            out.set_shard(shard);
+                            out.set_draining(draining);
+                            out.set_unfinished(manager_->LiveByShard()[shard]);
+                          }
+                          finish(ToRichGrpcStatus(s), out);
+                        });
+      });
+}
+
 grpc::Status AdminServiceImpl::FillStats(v1::GetStatsResponse* response) {
   StoreStats stats = store_->Stats();
   response->set_store_syncs(stats.syncs);

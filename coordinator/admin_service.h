@@ -23,7 +23,9 @@ using RawAdminService = v1::AdminService::WithRawCallbackMethod_GetStats<
                         v1::AdminService::WithRawCallbackMethod_Pause<
                             v1::AdminService::WithRawCallbackMethod_Resume<
                                 v1::AdminService::WithRawCallbackMethod_Forget<
-                                    v1::AdminService::Service>>>>>>>>>;
+                                    v1::AdminService::
+                                        WithRawCallbackMethod_DrainShard<
+                                            v1::AdminService::Service>>>>>>>>>>;
 
 // Serves AdminService on gRPC's raw callback API (see wire.h). Every call
 // must carry "authorization: Bearer <admin_token>"; with an empty token the
@@ -66,6 +68,8 @@ class AdminServiceImpl final : public RawAdminService {
                                    Bytes* response) override;
   grpc::ServerUnaryReactor* Forget(Context* context, const Bytes* request,
                                    Bytes* response) override;
+  grpc::ServerUnaryReactor* DrainShard(Context* context, const Bytes* request,
+                                       Bytes* response) override;
 
  private:
   // What an operator call does once authorized and validated.

@@ -98,6 +98,10 @@ v1::Topology ClusterView::SelfPart() {
     shard->set_id(id);
     shard->set_node(options_.node_id);
     shard->set_state(StateFor(report.health));
+    if (shard->state() == v1::SHARD_STATE_SERVING &&
+        report.draining.contains(id)) {
+      shard->set_state(v1::SHARD_STATE_DRAINING);
+    }
     auto it = report.unfinished.find(id);
     shard->set_unfinished(it == report.unfinished.end() ? 0 : it->second);
   }

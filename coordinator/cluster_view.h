@@ -30,6 +30,7 @@ struct SelfReport {
   v1::NodeHealth health = v1::NODE_HEALTH_NOT_SERVING;
   // Unfinished transactions per hosted shard, by shard id.
   std::map<uint32_t, uint64_t> unfinished;
+  std::set<uint32_t> draining;  // Hosted shards that are draining.
 };
 
 struct ClusterOptions {

@@ -163,7 +163,10 @@ std::unique_ptr<ClusterView> MakeClusterView(
     SelfReport report;
     report.health = health->serving() ? v1::NODE_HEALTH_SERVING
                                       : v1::NODE_HEALTH_NOT_SERVING;
-    if (*manager) report.unfinished = (*manager)->LiveByShard();
+    if (*manager) {
+      report.unfinished = (*manager)->LiveByShard();
+      report.draining = (*manager)->DrainingShards();
+    }
     return report;
   });
 }

@@ -86,7 +86,7 @@ absl::Status TransactionManager::Init() {
   }
   spdlog::info("coordinator epoch {}, hosting shard(s) {}..{}", epoch_,
                options_.node_id, options_.node_id + tables_.size() - 1);
-  return absl::OkStatus();
+  return LoadDraining();
 }
 
 TransactionTable* TransactionManager::TableFor(const std::string& xid) const {
@@ -106,8 +106,14 @@ absl::StatusOr<TransactionTable*> TransactionManager::TableForNew(
     const std::string& request_id) {
   size_t n = tables_.size();
   if (request_id.empty()) {
-    return tables_[next_table_.fetch_add(1, std::memory_order_relaxed) % n]
-        .get();
+    size_t first = next_table_.fetch_add(1, std::memory_order_relaxed);
+    for (size_t i = 0; i < n; ++i) {
+      TransactionTable* table = tables_[(first + i) % n].get();
+      if (!table->draining()) return table;
+    }
+    return absl::FailedPreconditionError(
+        "every shard this node hosts is draining and takes no new "
+        "transactions: begin on another node");
   }
   std::optional<uint32_t> shard;
   if (options_.directory != nullptr) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -190,6 +191,12 @@ class TransactionManager {
   // scan.
   std::map<uint32_t, uint64_t> LiveByShard() const;
 
+  // Drains `shard` (or, with !draining, undoes it): see DrainShard in
+  // admin_service.proto. Answers once durable (shard_drain.cc).
+  void Drain(uint32_t shard, bool draining, const std::string& why,
+             std::function<void(const absl::Status&)> done);
+  std::set<uint32_t> DrainingShards() const;
+
   // Reads the unfinished transactions in shard order, and within a shard in
   // the order they began, starting after xid `after` ("" for the first),
   // until `read` returns false. Each shard's lock is held for one page of
@@ -227,6 +234,8 @@ class TransactionManager {
                     Reply<v1::Transaction> reply);
   void SubmitForget(v1::Transaction tombstone, int64_t unfinished_due,
                     Reply<v1::Transaction> reply);
+  // Marks draining each hosted shard the store says is (at start).
+  absl::Status LoadDraining();
   void SubmitSagaStored(TransactionTable* table,
                         const v1::SubmitSagaRequest& request, Done answer);
   void StartSaga(TransactionTable* table, const v1::SubmitSagaRequest& request,

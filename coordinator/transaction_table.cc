@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/wrong_shard.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/xid.h"
 #include "fmt/format.h"
@@ -248,10 +249,23 @@ void TransactionTable::FinishLocked(LiveTransaction* t) {
 // ---------------------------------------------------------------------------
 // Calls.
 
+absl::Status TransactionTable::DrainingRefusal() const {
+  v1::WrongShard refusal;
+  refusal.set_shard(options_.shard);
+  refusal.set_draining(true);
+  return WithWrongShard(
+      absl::FailedPreconditionError(fmt::format(
+          "shard {} is draining and takes no new transactions: begin with "
+          "another idempotency key, which picks another shard",
+          options_.shard)),
+      refusal);
+}
+
 void TransactionTable::Create(const std::string& request_id, bool reserved,
                               const Init& init, const OnExisting& on_existing,
                               Done done) {
   Deferred deferred;
+  absl::Status refused;
   {
     absl::MutexLock lock(&mu_);
     if (!request_id.empty()) {
@@ -269,26 +283,30 @@ void TransactionTable::Create(const std::string& request_id, bool reserved,
                           std::move(done));
         return;
       }
+      if (draining()) refused = DrainingRefusal();
     }
-    auto t = std::make_unique<LiveTransaction>();
-    v1::Transaction& r = t->record;
-    t->key = {options_.epoch, ++next_sequence_};
-    r.set_xid(FormatXid({options_.shard, t->key.epoch, t->key.sequence}));
-    r.set_request_id(request_id);
-    const int64_t now = options_.timeline->Now();
-    if (absl::Status s = init(&r, now); !s.ok()) {
-      deferred.push_back([done = std::move(done), s, r] { done(s, r); });
-    } else {
-      if (!request_id.empty()) xid_by_key_[request_id] = r.xid();
-      Metrics().begun.With({ProtocolLabel(r.protocol())})->Add();
-      LiveTransaction* raw = t.get();
-      live_.emplace(raw->key, std::move(t));
-      Effects fx;
-      fx.persist = true;
-      FinishChangeLocked(raw, std::move(fx), absl::OkStatus(), std::move(done),
-                         now);
+    if (refused.ok()) {
+      auto t = std::make_unique<LiveTransaction>();
+      v1::Transaction& r = t->record;
+      t->key = {options_.epoch, ++next_sequence_};
+      r.set_xid(FormatXid({options_.shard, t->key.epoch, t->key.sequence}));
+      r.set_request_id(request_id);
+      const int64_t now = options_.timeline->Now();
+      if (absl::Status s = init(&r, now); !s.ok()) {
+        deferred.push_back([done = std::move(done), s, r] { done(s, r); });
+      } else {
+        if (!request_id.empty()) xid_by_key_[request_id] = r.xid();
+        Metrics().begun.With({ProtocolLabel(r.protocol())})->Add();
+        LiveTransaction* raw = t.get();
+        live_.emplace(raw->key, std::move(t));
+        Effects fx;
+        fx.persist = true;
+        FinishChangeLocked(raw, std::move(fx), absl::OkStatus(),
+                           std::move(done), now);
+      }
     }
   }
+  if (!refused.ok()) return done(refused, v1::Transaction());
   RunAll(&deferred);
 }
 

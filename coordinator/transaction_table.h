@@ -1,6 +1,7 @@
 #ifndef BATON_COORDINATOR_TRANSACTION_TABLE_H_
 #define BATON_COORDINATOR_TRANSACTION_TABLE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -96,6 +97,13 @@ class TransactionTable {
               const OnExisting& on_existing, Done done);
 
   enum class KeyState { kFree, kLive, kReserved };
+  // A draining table refuses a Create with a key it does not know (a
+  // WrongShard with draining set); one without a key still starts.
+  void set_draining(bool draining) {
+    draining_.store(draining, std::memory_order_relaxed);
+  }
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+
   // Reserves a free key for a Create to come, so no other call can take it
   // meanwhile; a live one copies its record to *existing.
   KeyState ReserveKey(const std::string& key, v1::Transaction* existing);
@@ -187,6 +195,7 @@ class TransactionTable {
   // joined (a timeout, or a restart finding it open): its caller may never
   // have heard of it, because the answer to its Begin was lost, and will
   // retry with the key.
+  absl::Status DrainingRefusal() const;
   void KeepUnclaimedKeyLocked(const v1::Transaction& record)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetKeyLocked(const v1::Transaction& record)
@@ -210,6 +219,7 @@ class TransactionTable {
   absl::flat_hash_map<std::string, std::string> xid_by_key_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> reserved_keys_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> draining_{false};
   // Finished records by key, from KeepUnclaimedKeyLocked: the newest
   // kMaxUnclaimedKeys, oldest first in unclaimed_order_.
   static constexpr size_t kMaxUnclaimedKeys = 16'384;

@@ -143,9 +143,10 @@ class GrpcTransactionClient : public TransactionClient {
     for (int node = 1; node <= kMaxHops; ++node) {
       request.set_request_id(NewIdempotencyKey());
       response = BeginRaw(request);
-      if (!absl::IsUnavailable(response.status()) || !router_.clustered()) {
-        break;
-      }
+      std::optional<v1::WrongShard> refusal = WrongShardOf(response.status());
+      bool elsewhere = absl::IsUnavailable(response.status()) ||
+                       (refusal && refusal->draining());
+      if (!elsewhere || !router_.clustered()) break;
     }
     return response;
   }
@@ -211,8 +212,12 @@ class GrpcTransactionClient : public TransactionClient {
             if (status.ok()) response->Swap((result.*result_field)());
             return status;
           }));
-      if (std::optional<v1::WrongShard> refusal = WrongShardOf(s);
-          refusal && hop < kMaxHops) {
+      std::optional<v1::WrongShard> refusal = WrongShardOf(s);
+      if (refusal && refusal->draining()) {
+        router_.Learn(*refusal);
+        return s;
+      }
+      if (refusal && hop < kMaxHops) {
         router_.Learn(*refusal);
         named = refusal->owner_address();
         continue;

@@ -20,17 +20,29 @@ bool ShardOf(std::string_view xid, uint32_t* shard) {
 
 Router::Router(std::vector<std::string> seeds,
                std::chrono::milliseconds timeout,
-               std::chrono::milliseconds refresh_every)
+               std::chrono::milliseconds refresh_every,
+               std::chrono::milliseconds max_age)
     : seeds_(std::move(seeds)),
       timeout_(timeout),
-      refresh_every_(refresh_every) {}
+      refresh_every_(refresh_every),
+      max_age_(max_age) {}
 
 void Router::EnsureLoaded() {
+  bool stale;
   {
     absl::ReaderMutexLock lock(&mu_);
-    if (tried_) return;
+    if (!tried_) {
+      stale = false;
+    } else {
+      stale = std::chrono::steady_clock::now() - last_refresh_ > max_age_;
+      if (!stale) return;
+    }
   }
-  Refresh(/*force=*/true);
+  if (!stale) return Refresh(/*force=*/true);
+  // Callers do not queue behind a refresh that is only for freshness.
+  if (!refresh_mu_.TryLock()) return;
+  RefreshLocked(/*force=*/false);
+  refresh_mu_.Unlock();
 }
 
 std::string Router::ForXid(std::string_view xid) {
@@ -93,6 +105,10 @@ bool Router::clustered() const {
 void Router::Learn(const v1::WrongShard& refusal) {
   {
     absl::MutexLock lock(&mu_);
+    if (refusal.draining()) {
+      shards_[refusal.shard()].serving = false;
+      return;
+    }
     if (!refusal.owner_address().empty()) {
       shards_[refusal.shard()].owner = refusal.owner_address();
     }
@@ -112,6 +128,10 @@ void Router::Unreachable(const std::string& address) {
 
 void Router::Refresh(bool force) {
   absl::MutexLock one_at_a_time(&refresh_mu_);
+  RefreshLocked(force);
+}
+
+void Router::RefreshLocked(bool force) {
   std::vector<std::string> targets = seeds_;
   {
     absl::MutexLock lock(&mu_);

@@ -24,13 +24,16 @@ namespace baton::internal {
 //  - until it knows a topology (or talks to a coordinator that has none),
 //    everything goes to the first seed.
 // A refusal (WrongShard) or an unreachable node makes it look again, at most
-// once per `refresh_every`.
+// once per `refresh_every`; so does a map older than `max_age`, on the next
+// call that finds no other refresh under way (a shard that stopped
+// draining, a node that came back).
 //
 // Thread-safe. Refresh blocks on the network; the rest does not.
 class Router {
  public:
   Router(std::vector<std::string> seeds, std::chrono::milliseconds timeout,
-         std::chrono::milliseconds refresh_every = std::chrono::seconds(1));
+         std::chrono::milliseconds refresh_every = std::chrono::seconds(1),
+         std::chrono::milliseconds max_age = std::chrono::seconds(5));
 
   std::string ForXid(std::string_view xid);
   // The owner of `xid`'s shard if the router knows it: unlike ForXid, no
@@ -71,6 +74,7 @@ class Router {
   const std::vector<std::string> seeds_;
   const std::chrono::milliseconds timeout_;
   const std::chrono::milliseconds refresh_every_;
+  const std::chrono::milliseconds max_age_;
 
   mutable absl::Mutex mu_;
   std::map<uint32_t, std::string> nodes_ ABSL_GUARDED_BY(mu_);  // By id.
@@ -79,6 +83,8 @@ class Router {
   std::chrono::steady_clock::time_point last_refresh_ ABSL_GUARDED_BY(mu_);
   bool tried_ ABSL_GUARDED_BY(mu_) = false;
 
+  // The body of Refresh.
+  void RefreshLocked(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_);
   absl::Mutex refresh_mu_;  // One refresh at a time.
 };
 

@@ -1,0 +1,161 @@
+// batonctl against three nodes: list, stats and participants fanned out and
+// merged, calls about an xid routed to its owner, missing shards named, and
+// a shard drained and undrained.
+#define BOOST_TEST_MODULE cluster_admin
+#include <algorithm>
+#include <boost/test/unit_test.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "baton/client.h"
+#include "common/grpc_status.h"
+#include "common/stable_hash.h"
+#include "common/wrong_shard.h"
+#include "tests/support/three_nodes.h"
+
+namespace baton {
+namespace {
+
+// The xids in a `batonctl list` table, in order.
+std::vector<std::string> ListedXids(const std::string& table) {
+  std::vector<std::string> xids;
+  std::istringstream lines(table);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::string first = line.substr(0, line.find(' '));
+    if (!first.empty() && std::isdigit(first[0])) xids.push_back(first);
+  }
+  return xids;
+}
+
+std::string PageToken(const std::string& table) {
+  size_t at = table.find("--page-token ");
+  if (at == std::string::npos) return "";
+  size_t start = at + std::string("--page-token ").size();
+  return table.substr(start, table.find('\n', start) - start);
+}
+
+// From any node, batonctl lists every node's transactions in one order and
+// pages across them, sums stats, routes `show` to the owner, and names the
+// shards of a node that does not answer instead of leaving them out.
+BOOST_AUTO_TEST_CASE(batonctl_fans_out_and_names_missing_shards) {
+  ThreeNodes cluster;
+  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return cluster.AllAgree(); }, 20s),
+                        cluster.Logs());
+  std::vector<std::string> begun;
+  for (uint32_t id : {2u, 0u, 1u}) {
+    for (int i = 0; i < 2; ++i)
+      begun.push_back(BeginOn(cluster.node(id).address));
+  }
+  CtlRun first = Ctl(cluster, 1, {"list", "--limit", "4"});
+  BOOST_REQUIRE_MESSAGE(first.code == 0, first.err);
+  std::vector<std::string> listed = ListedXids(first.out);
+  BOOST_REQUIRE(listed.size() == 4u);
+  std::string token = PageToken(first.out);
+  BOOST_REQUIRE(!token.empty());
+  CtlRun second =
+      Ctl(cluster, 1, {"list", "--limit", "4", "--page-token", token});
+  BOOST_REQUIRE_MESSAGE(second.code == 0, second.err);
+  for (const std::string& xid : ListedXids(second.out)) listed.push_back(xid);
+  BOOST_TEST(PageToken(second.out).empty());
+  // Every one once, shard by shard.
+  BOOST_REQUIRE(listed.size() == 6u);
+  BOOST_TEST(std::set<std::string>(listed.begin(), listed.end()) ==
+             std::set<std::string>(begun.begin(), begun.end()));
+  BOOST_TEST(std::is_sorted(
+      listed.begin(), listed.end(),
+      [](const std::string& a, const std::string& b) { return a[0] < b[0]; }));
+
+  CtlRun stats = Ctl(cluster, 0, {"stats"});
+  BOOST_REQUIRE_MESSAGE(stats.code == 0, stats.err);
+  BOOST_TEST(stats.out.find("unfinished         6") != std::string::npos,
+             stats.out);
+  CtlRun show = Ctl(cluster, 0, {"show", begun[0]});
+  BOOST_REQUIRE_MESSAGE(show.code == 0, show.err);
+  BOOST_TEST(show.out.find(begun[0]) != std::string::npos);
+
+  cluster.process(2).Signal(SIGKILL);
+  BOOST_REQUIRE(
+      WaitFor([&] { return cluster.AllAgree(2, v1::SHARD_STATE_DOWN); }, 20s));
+  CtlRun partial = Ctl(cluster, 0, {"list"});
+  BOOST_TEST(partial.code == 3);
+  BOOST_TEST(ListedXids(partial.out).size() == 4u);
+  BOOST_TEST(partial.err.find("missing shard(s) 2") != std::string::npos,
+             partial.err);
+}
+
+// A drained shard takes no new transaction (the SDK's go to the others), its
+// open ones finish, it stays drained through a kill -9, and --undo ends it.
+BOOST_AUTO_TEST_CASE(a_drained_shard_takes_no_new_transactions_until_undone) {
+  ThreeNodes cluster({.cluster_shards = 3});
+  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return cluster.AllAgree(); }, 20s),
+                        cluster.Logs());
+  std::string open = BeginOn(cluster.node(1).address);
+  CtlRun drained = Ctl(cluster, 0, {"drain", "1", "--reason", "scale down"});
+  BOOST_REQUIRE_MESSAGE(drained.code == 0, drained.err);
+  BOOST_TEST(drained.out.find("draining, 1 unfinished") != std::string::npos,
+             drained.out);
+  BOOST_REQUIRE(WaitFor(
+      [&] { return ShardIs(cluster, 1, v1::SHARD_STATE_DRAINING); }, 20s));
+
+  auto stub = Transactions(cluster.node(1).address);
+  {
+    grpc::ClientContext context;
+    v1::BeginRequest keyless;
+    keyless.set_name("keyless");
+    v1::BeginResponse ignored;
+    grpc::Status s = stub->Begin(&context, keyless, &ignored);
+    BOOST_TEST(static_cast<int>(s.error_code()) ==
+               static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+    BOOST_TEST(s.error_message().find("draining") != std::string::npos);
+  }
+  std::string key = "order-0";
+  for (int i = 1; KeyShard(key, {0, 1, 2}) != 1; ++i) {
+    key = "order-" + std::to_string(i);
+  }
+  {
+    grpc::ClientContext context;
+    v1::BeginRequest keyed;
+    keyed.set_name("keyed");
+    keyed.set_request_id(key);
+    v1::BeginResponse ignored;
+    grpc::Status s = stub->Begin(&context, keyed, &ignored);
+    std::optional<v1::WrongShard> refusal = WrongShardOf(FromRichGrpcStatus(s));
+    BOOST_REQUIRE(refusal.has_value());
+    BOOST_TEST(refusal->draining());
+    BOOST_TEST(refusal->shard() == 1u);
+  }
+  auto client = TransactionClient::Connect(
+      {.seeds = {cluster.node(0).address}, .max_attempts = 1});
+  BOOST_REQUIRE(client.ok());
+  for (int i = 0; i < 30; ++i) {
+    auto txn = (*client)->Begin("while draining");
+    BOOST_REQUIRE_MESSAGE(txn.ok(), txn.status().ToString());
+    BOOST_TEST((*txn)->xid()[0] != '1');
+    BOOST_TEST((*txn)->Commit().ok());
+  }
+  // What it holds still finishes.
+  BOOST_TEST((*client)->Commit(open, /*wait=*/true).ok());
+
+  cluster.process(1).Signal(SIGKILL);
+  cluster.Restart(1);
+  BOOST_REQUIRE(WaitFor(
+      [&] { return ShardIs(cluster, 1, v1::SHARD_STATE_DRAINING); }, 20s));
+
+  CtlRun undone = Ctl(cluster, 2, {"drain", "1", "--undo"});
+  BOOST_REQUIRE_MESSAGE(undone.code == 0, undone.err);
+  BOOST_TEST(undone.out.find("serving") != std::string::npos, undone.out);
+  BOOST_REQUIRE(WaitFor(
+      [&] { return ShardIs(cluster, 1, v1::SHARD_STATE_SERVING); }, 20s));
+  BOOST_TEST(WaitFor(
+      [&] {
+        auto txn = (*client)->Begin("after");
+        return txn.ok() && (*txn)->Commit().ok() && (*txn)->xid()[0] == '1';
+      },
+      20s));
+}
+
+}  // namespace
+}  // namespace baton
