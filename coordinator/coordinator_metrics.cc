@@ -1,5 +1,7 @@
 #include "coordinator/coordinator_metrics.h"
 
+#include "protocols/transitions.h"
+
 namespace baton {
 
 CoordinatorMetrics::CoordinatorMetrics()
@@ -72,16 +74,8 @@ CoordinatorMetrics& Metrics() {
 }
 
 std::string ProtocolLabel(v1::Protocol protocol) {
-  switch (protocol) {
-    case v1::PROTOCOL_TWO_PHASE:
-      return "2pc";
-    case v1::PROTOCOL_TCC:
-      return "tcc";
-    case v1::PROTOCOL_SAGA:
-      return "saga";
-    default:
-      return "unspecified";
-  }
+  std::string_view name = ProtocolShortName(protocol);
+  return name.empty() ? "unspecified" : std::string(name);
 }
 
 std::string ActionLabel(v1::BranchAction action) {

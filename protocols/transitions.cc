@@ -220,6 +220,19 @@ std::string_view StepStatusName(StepStatus status) {
   }
 }
 
+std::string_view ProtocolShortName(v1::Protocol protocol) {
+  switch (protocol) {
+    case v1::PROTOCOL_TWO_PHASE:
+      return "2pc";
+    case v1::PROTOCOL_TCC:
+      return "tcc";
+    case v1::PROTOCOL_SAGA:
+      return "saga";
+    default:
+      return "";
+  }
+}
+
 std::string_view GlobalStatusName(GlobalStatus status) {
   switch (status) {
     case v1::GLOBAL_STATUS_BEGUN:

@@ -54,6 +54,8 @@ void SetIllegalMoveObserver(IllegalMoveObserver observer);
 
 // Short lower-case names for messages and logs, e.g. "rolling back".
 std::string_view GlobalStatusName(v1::GlobalStatus status);
+// "2pc", "tcc" or "saga"; "" for PROTOCOL_UNSPECIFIED.
+std::string_view ProtocolShortName(v1::Protocol protocol);
 std::string_view BranchStatusName(v1::BranchStatus status);
 // "compensation pending".
 std::string_view StepStatusName(v1::StepStatus status);

@@ -411,16 +411,8 @@ class Ctl {
   }
 
   static std::string ProtocolName(v1::Protocol p) {
-    switch (p) {
-      case v1::PROTOCOL_TWO_PHASE:
-        return "2pc";
-      case v1::PROTOCOL_TCC:
-        return "tcc";
-      case v1::PROTOCOL_SAGA:
-        return "saga";
-      default:
-        return "-";
-    }
+    std::string_view name = ProtocolShortName(p);
+    return name.empty() ? "-" : std::string(name);
   }
 
  private:
