@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Checks helm/baton without a cluster: `helm lint --strict`, and the objects
+`helm template` renders with the default values and with values-custom.yaml
+(probes, securityContext, volumes, the peer list, the optional objects), and
+that the schema refuses bad values with a message naming them.
+
+Usage: chart_test.py HELM_BINARY
+"""
+import os
+import subprocess
+import sys
+import unittest
+
+import yaml
+
+HELM = None
+HERE = os.path.dirname(os.path.abspath(__file__))
+CHART = os.path.join(HERE, "..", "..", "helm", "baton")
+CUSTOM = os.path.join(HERE, "values-custom.yaml")
+
+
+def helm(*args):
+    return subprocess.run([HELM, *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def render(*args):
+    done = helm("template", "r", CHART, "--namespace", "prod", *args)
+    if done.returncode != 0:
+        raise AssertionError(done.stderr)
+    return [o for o in yaml.safe_load_all(done.stdout) if o]
+
+
+def by_kind(objects, kind):
+    return [o for o in objects if o["kind"] == kind]
+
+
+def args_of(statefulset):
+    return statefulset["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def flag(args, name):
+    for a in args:
+        if a.startswith(name + "="):
+            return a[len(name) + 1:]
+    return None
+
+
+class Lint(unittest.TestCase):
+    def test_lint_strict_passes_with_default_and_custom_values(self):
+        for extra in ([], ["-f", CUSTOM]):
+            done = helm("lint", "--strict", CHART, *extra)
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+
+
+class Defaults(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.objects = render()
+        (cls.sts,) = by_kind(cls.objects, "StatefulSet")
+        cls.pod = cls.sts["spec"]["template"]["spec"]
+        (cls.container,) = cls.pod["containers"]
+
+    def test_the_workload_is_a_parallel_statefulset_with_a_volume_each(self):
+        spec = self.sts["spec"]
+        self.assertEqual(spec["replicas"], 3)
+        self.assertEqual(spec["podManagementPolicy"], "Parallel")
+        self.assertEqual(spec["serviceName"], "r-baton-headless")
+        (claim,) = spec["volumeClaimTemplates"]
+        self.assertEqual(claim["metadata"]["name"], "data")
+        self.assertEqual(claim["spec"]["resources"]["requests"]["storage"],
+                         "10Gi")
+        self.assertNotIn("storageClassName", claim["spec"])
+
+    def test_services_and_the_disruption_budget(self):
+        services = {s["metadata"]["name"]: s for s in by_kind(self.objects,
+                                                              "Service")}
+        headless = services["r-baton-headless"]["spec"]
+        self.assertEqual(headless["clusterIP"], "None")
+        self.assertTrue(headless["publishNotReadyAddresses"])
+        self.assertIn("r-baton", services)
+        (pdb,) = by_kind(self.objects, "PodDisruptionBudget")
+        self.assertEqual(pdb["spec"]["maxUnavailable"], 1)
+        self.assertEqual(by_kind(self.objects, "ServiceMonitor"), [])
+        self.assertEqual(by_kind(self.objects, "NetworkPolicy"), [])
+
+    def test_probes_ask_the_grpc_health_service(self):
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            self.assertEqual(self.container[probe]["grpc"], {"port": 7420},
+                             probe)
+        startup = self.container["startupProbe"]
+        # Long enough to load a large backlog before liveness starts.
+        self.assertGreaterEqual(
+            startup["periodSeconds"] * startup["failureThreshold"], 600)
+
+    def test_it_runs_unprivileged_on_a_read_only_root(self):
+        self.assertTrue(self.pod["securityContext"]["runAsNonRoot"])
+        self.assertEqual(self.pod["securityContext"]["seccompProfile"],
+                         {"type": "RuntimeDefault"})
+        sc = self.container["securityContext"]
+        self.assertTrue(sc["readOnlyRootFilesystem"])
+        self.assertFalse(sc["allowPrivilegeEscalation"])
+        self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
+        mounts = {m["mountPath"]: m["name"]
+                  for m in self.container["volumeMounts"]}
+        self.assertEqual(mounts, {"/var/lib/baton": "data", "/tmp": "tmp"})
+        volumes = {v["name"]: v for v in self.pod["volumes"]}
+        self.assertEqual(volumes["tmp"], {"name": "tmp", "emptyDir": {}})
+
+    def test_stopping_leaves_time_for_the_last_group_commit(self):
+        self.assertEqual(
+            self.container["lifecycle"]["preStop"]["sleep"]["seconds"], 5)
+        self.assertGreater(self.pod["terminationGracePeriodSeconds"], 5 + 3)
+
+    def test_every_node_is_told_every_pod_and_the_shard_count(self):
+        args = args_of(self.sts)
+        self.assertEqual(
+            flag(args, "--peers").split(","),
+            [f"r-baton-{i}.r-baton-headless.prod.svc.cluster.local:7420"
+             for i in range(3)])
+        self.assertEqual(flag(args, "--pod-name"), "$(POD_NAME)")
+        self.assertEqual(flag(args, "--cluster-shards"), "3")
+        self.assertEqual(flag(args, "--shards"), "1")
+        self.assertEqual(
+            flag(args, "--advertise-address"),
+            "$(POD_NAME).r-baton-headless.prod.svc.cluster.local:7420")
+        self.assertIsNone(flag(args, "--admin-token-file"))
+        env = {e["name"]: e for e in self.container["env"]}
+        self.assertEqual(env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"],
+                         "metadata.name")
+
+
+class Custom(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.objects = render("-f", CUSTOM)
+        (cls.sts,) = by_kind(cls.objects, "StatefulSet")
+        cls.container = cls.sts["spec"]["template"]["spec"]["containers"][0]
+
+    def test_more_nodes_and_shards(self):
+        args = args_of(self.sts)
+        self.assertEqual(self.sts["spec"]["replicas"], 5)
+        self.assertEqual(len(flag(args, "--peers").split(",")), 5)
+        self.assertEqual(flag(args, "--shards"), "2")
+        self.assertEqual(flag(args, "--cluster-shards"), "10")
+        self.assertIn("--retry-max-ms=60000", args)
+        self.assertEqual(self.container["image"],
+                         "registry.example.com/baton/batond:1.2.3")
+        claim = self.sts["spec"]["volumeClaimTemplates"][0]["spec"]
+        self.assertEqual(claim["storageClassName"], "fast-ssd")
+
+    def test_the_admin_token_comes_from_the_secret(self):
+        args = args_of(self.sts)
+        self.assertEqual(flag(args, "--admin-token-file"),
+                         "/etc/baton/admin/token")
+        volumes = {v["name"]: v
+                   for v in self.sts["spec"]["template"]["spec"]["volumes"]}
+        self.assertEqual(volumes["admin-token"]["secret"]["secretName"],
+                         "baton-admin")
+        mounts = {m["name"]: m for m in self.container["volumeMounts"]}
+        self.assertTrue(mounts["admin-token"]["readOnly"])
+
+    def test_service_monitor_and_network_policy(self):
+        (monitor,) = by_kind(self.objects, "ServiceMonitor")
+        self.assertEqual(monitor["metadata"]["labels"]["release"],
+                         "prometheus")
+        self.assertEqual(monitor["spec"]["endpoints"][0]["port"], "metrics")
+        (policy,) = by_kind(self.objects, "NetworkPolicy")
+        grpc_rule = policy["spec"]["ingress"][0]
+        allowed = [p["podSelector"]["matchLabels"] for p in grpc_rule["from"]]
+        self.assertIn({"app": "payments"}, allowed)
+        self.assertIn({"app": "orders"}, allowed)
+        self.assertEqual(grpc_rule["ports"], [{"port": 7420}])
+
+
+class Schema(unittest.TestCase):
+    def test_bad_values_fail_with_a_message_naming_them(self):
+        for setting, named in [
+            ("replicas=0", "replicas"),
+            ("replicas=three", "replicas"),
+            ("persistence.size=lots", "persistence.size"),
+            ("logLevel=loud", "logLevel"),
+            ("port=70000", "port"),
+            ("extraArgs[0]=oops", "extraArgs"),
+            ("image.pullPolicy=Sometimes", "image.pullPolicy"),
+        ]:
+            done = helm("template", "r", CHART, "--set", setting)
+            self.assertNotEqual(done.returncode, 0, setting)
+            self.assertIn(named, done.stderr, setting)
+
+
+if __name__ == "__main__":
+    HELM = sys.argv.pop(1)
+    unittest.main(verbosity=2)
