@@ -1,23 +1,22 @@
-// baton-bench: measures Baton's throughput and latency. It starts batond,
-// participant processes and (with --baseline) an echo server as real
-// processes on 127.0.0.1, unless --coordinator names a running batond.
+// baton-bench: measures Baton's throughput and latency. It starts batond
+// (or with --nodes, a cluster of them), participant processes and (with
+// --baseline) an echo server as real processes on 127.0.0.1, unless
+// --coordinator names a running batond.
 
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
-#include <fstream>
 #include <optional>
 
 #include "absl/synchronization/mutex.h"
-#include "baton/v1/admin_service.grpc.pb.h"
-#include "common/child_process.h"
 #include "common/logging.h"
 #include "common/port_file.h"
 #include "common/signals.h"
 #include "echo.grpc.pb.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
+#include "tools/bench/fleet.h"
 #include "tools/bench/null_coordinator.h"
 #include "tools/bench/participant_process.h"
 #include "tools/bench/report.h"
@@ -27,25 +26,6 @@ namespace baton::bench {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct Flags {
-  std::string coordinator;
-  int concurrency = 16;
-  double duration_s = 10;
-  uint64_t transactions = 0;
-  double rate = 0;
-  bool json = false;
-  bool baseline = false;
-  bool unary = false;
-  std::string token_file;
-  int branches = 2;
-  int steps = 2;
-  bool parallel = false;
-  bool leveldb_barrier = false;
-  int participants = 2;
-  int64_t retention_s = 60;
-  std::vector<std::string> batond_args;  // Appended to the started batond's.
-};
 
 class EchoService final : public Echo::CallbackService {
   grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context,
@@ -74,117 +54,6 @@ int ServeEcho(const std::string& port_file, const std::string& sync_file) {
   WritePortFile(port_file, port);
   WaitForStopSignal();
   _exit(0);
-}
-
-// The processes a run needs, stopped when it ends.
-class Fleet {
- public:
-  explicit Fleet(const Flags& flags) : flags_(flags) {}
-
-  // Returns the coordinator address, starting batond unless one was given.
-  std::string Coordinator() {
-    if (!flags_.coordinator.empty()) return flags_.coordinator;
-    auto port_file = dir_.path() / "batond.port";
-    auto token_file = dir_.path() / "admin.token";
-    std::ofstream(token_file) << "bench-" << getpid() << "\n";
-    admin_token_ = fmt::format("bench-{}", getpid());
-    std::vector<std::string> args = {BinPath("batond"),
-                                     "--listen",
-                                     "127.0.0.1:0",
-                                     "--data-dir",
-                                     (dir_.path() / "data").string(),
-                                     "--port-file",
-                                     port_file.string(),
-                                     "--log-level",
-                                     "warn",
-                                     "--finished-retention-s",
-                                     std::to_string(flags_.retention_s),
-                                     "--admin-token-file",
-                                     token_file.string()};
-    args.insert(args.end(), flags_.batond_args.begin(),
-                flags_.batond_args.end());
-    processes_.push_back(ChildProcess::Start("batond", args, {}, dir_.path()));
-    int port = WaitForPortFile(port_file, 30s);
-    if (port == 0) Die("batond did not start: " + processes_.back()->Stderr());
-    return fmt::format("127.0.0.1:{}", port);
-  }
-
-  // The token for admin calls: the one given, or the started batond's.
-  std::string AdminToken() const {
-    if (flags_.token_file.empty()) return admin_token_;
-    std::ifstream in(flags_.token_file);
-    std::string token;
-    std::getline(in, token);
-    return token;
-  }
-
-  // Starts `n` participant processes serving `protocol` ("xa", "tcc" or
-  // "saga") and waits until each is attached.
-  std::vector<ParticipantTarget> Participants(const std::string& coordinator,
-                                              const std::string& protocol,
-                                              int n) {
-    std::vector<ParticipantTarget> targets;
-    for (int i = 0; i < n; ++i) {
-      std::string resource = fmt::format("bench-{}", i);
-      auto ready = dir_.path() / (resource + ".ready");
-      std::vector<std::string> argv = {
-          BinPath("baton-bench"), "participant", "--coordinator", coordinator,
-          "--resource",           resource,      "--protocol",    protocol,
-          "--ready-file",         ready.string()};
-      if (flags_.leveldb_barrier) {
-        argv.push_back("--barrier-dir");
-        argv.push_back((dir_.path() / (resource + ".barrier")).string());
-      }
-      processes_.push_back(
-          ChildProcess::Start(resource, argv, {}, dir_.path()));
-      int port = WaitForPortFile(ready, 30s);
-      if (port == 0) {
-        Die(resource + " did not attach: " + processes_.back()->Stderr());
-      }
-      targets.push_back({resource, protocol == "tcc"
-                                       ? fmt::format("127.0.0.1:{}", port)
-                                       : std::string()});
-    }
-    return targets;
-  }
-
-  // With `synced`, its NullCoordinator syncs each call to a file beside
-  // batond's data.
-  std::string EchoServer(bool synced = false) {
-    std::string name = synced ? "synced-echo" : "echo";
-    auto port_file = dir_.path() / (name + ".port");
-    std::vector<std::string> argv = {BinPath("baton-bench"), "echo-server",
-                                     "--port-file", port_file.string()};
-    if (synced) {
-      argv.push_back("--sync-file");
-      argv.push_back((dir_.path() / "null-coordinator.log").string());
-    }
-    processes_.push_back(ChildProcess::Start(name, argv, {}, dir_.path()));
-    int port = WaitForPortFile(port_file, 30s);
-    if (port == 0) Die("echo server did not start");
-    return fmt::format("127.0.0.1:{}", port);
-  }
-
- private:
-  [[noreturn]] static void Die(const std::string& why) {
-    fmt::print(stderr, "baton-bench: {}\n", why);
-    std::exit(1);
-  }
-
-  const Flags& flags_;
-  TempDir dir_;
-  std::string admin_token_;
-  std::vector<std::unique_ptr<ChildProcess>> processes_;
-};
-
-std::optional<v1::GetStatsResponse> Stats(v1::AdminService::Stub* admin,
-                                          const std::string& token) {
-  grpc::ClientContext context;
-  context.AddMetadata("authorization", "Bearer " + token);
-  context.set_deadline(std::chrono::system_clock::now() + 5s);
-  v1::GetStatsResponse stats;
-  if (!admin->GetStats(&context, {}, &stats).ok()) return std::nullopt;
-  return stats;
 }
 
 LoadOptions ToLoadOptions(const Flags& flags) {
@@ -295,31 +164,32 @@ void RunBaseline(const Flags& flags, const std::string& workload, Fleet* fleet,
 
 int RunBenchmark(const Flags& flags, const std::string& workload) {
   Fleet fleet(flags);
-  std::string coordinator = fleet.Coordinator();
+  std::vector<std::string> nodes = fleet.Coordinators();
   Report report;
   report.concurrency = flags.concurrency;
   report.rate = flags.rate;
-  Workloads workloads(coordinator, !flags.unary);
-  Operation operation =
-      ChooseWorkload(flags, workload, coordinator, &workloads, &fleet, &report);
-  auto admin = v1::AdminService::NewStub(
-      grpc::CreateChannel(coordinator, grpc::InsecureChannelCredentials()));
+  report.nodes = flags.nodes;
+  Workloads workloads(CoordinatorOptions{
+      .nodes = nodes, .pipeline = !flags.unary, .routed = flags.nodes > 0});
+  Operation operation = ChooseWorkload(flags, workload, nodes.front(),
+                                       &workloads, &fleet, &report);
 
   LoadOptions warmup{
       .concurrency = flags.concurrency,
       .operations = static_cast<uint64_t>(flags.concurrency) * 4};
   RunLoad(warmup, operation);
-  auto before = Stats(admin.get(), fleet.AdminToken());
+  std::optional<NodeCounters> before = fleet.Counters(nodes);
   report.load = RunLoad(ToLoadOptions(flags), operation);
-  auto after = Stats(admin.get(), fleet.AdminToken());
+  std::optional<NodeCounters> after = fleet.Counters(nodes);
   uint64_t ok = report.load.completed - report.load.errors;
   if (before && after && ok > 0) {
     report.syncs_per_transaction =
-        double(after->store_syncs() - before->store_syncs()) / ok;
+        double(after->store_syncs - before->store_syncs) / ok;
     report.cpu_seconds_per_1000 =
-        (after->cpu_seconds() - before->cpu_seconds()) * 1000 / ok;
-    report.coordinator_resident_mb = after->resident_bytes() / 1048576.0;
+        (after->cpu_seconds - before->cpu_seconds) * 1000 / ok;
+    report.coordinator_resident_mb = after->resident_bytes / 1048576.0;
   }
+  report.routing_ns_per_call = workloads.RoutingNanosPerCall();
   if (flags.baseline) RunBaseline(flags, workload, &fleet, &report);
   if (flags.json) {
     PrintJson(report);
@@ -366,8 +236,16 @@ int main(int argc, char** argv) {
       "Starts batond and participants itself unless --coordinator is given."};
   app.fallthrough();
   app.require_subcommand(1);
-  app.add_option("--coordinator", flags.coordinator,
-                 "Use this running batond instead of starting one");
+  auto* coordinator =
+      app.add_option("--coordinator", flags.coordinator,
+                     "Use this running batond instead of starting one");
+  app.add_option("--nodes", flags.nodes,
+                 "Start this many batond nodes as one cluster (node i owns "
+                 "shard i) and send each call where the SDK would: a new "
+                 "transaction to its idempotency key's shard, the rest to "
+                 "their xid's shard")
+      ->check(CLI::Range(1, 16))
+      ->excludes(coordinator);
   app.add_option("--concurrency", flags.concurrency,
                  "Transactions in flight (closed loop)")
       ->capture_default_str()
@@ -421,6 +299,7 @@ int main(int argc, char** argv) {
   participant->add_option("--protocol", participant_flags.protocol)
       ->check(CLI::IsMember({"xa", "tcc", "saga"}));
   participant->add_option("--barrier-dir", participant_flags.barrier_dir);
+  participant->add_flag("--routed", participant_flags.routed);
   participant->add_option("--ready-file", participant_flags.ready_file)
       ->required();
   CLI::App* echo = app.add_subcommand("echo-server")->group("");

@@ -160,9 +160,11 @@ int ServeParticipant(const ParticipantFlags& flags) {
   std::unique_ptr<leveldb::DB> db;
   std::unique_ptr<BarrierStore> barrier = MakeBarrier(flags, &db);
   if (!barrier) return 1;
-  auto participant = Participant::Create({.coordinator = flags.coordinator,
-                                          .service = "bench",
-                                          .worker_threads = 2});
+  ParticipantOptions options{.coordinator = flags.coordinator,
+                             .service = "bench",
+                             .worker_threads = 2};
+  if (flags.routed) options.seeds = {flags.coordinator};
+  auto participant = Participant::Create(options);
   if (!participant.ok()) return 1;
   if (absl::Status s =
           AddResource(flags, &handlers, barrier.get(), participant->get());

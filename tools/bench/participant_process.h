@@ -10,6 +10,9 @@ namespace baton::bench {
 
 struct ParticipantFlags {
   std::string coordinator;
+  // `coordinator` is a seed of a cluster: attach to every node, and route
+  // TCC phase-one calls to their xid's owner.
+  bool routed = false;
   std::string resource;
   // "xa", "tcc" or "saga": how the resource is served.
   std::string protocol = "xa";

@@ -55,6 +55,13 @@ void PrintTable(const Report& r) {
              r.rate > 0
                  ? fmt::format("open loop at {:.0f}/s", r.rate)
                  : fmt::format("closed loop, concurrency {}", r.concurrency));
+  if (r.nodes > 0) {
+    fmt::print("nodes         {}, routed as the SDK routes{}\n", r.nodes,
+               r.routing_ns_per_call
+                   ? fmt::format(" ({:.0f} ns per routing decision)",
+                                 *r.routing_ns_per_call)
+                   : "");
+  }
   fmt::print("transport     {}\n",
              r.transport == "unary" ? "unary (one RPC per call)"
                                     : "pipeline (calls batched on one stream)");
@@ -98,7 +105,7 @@ void PrintJson(const Report& r) {
   const LoadResult& l = r.load;
   fmt::print(
       "{{\"workload\":\"{}\",\"transport\":\"{}\",\"concurrency\":{},"
-      "\"rate\":{},"
+      "\"rate\":{},\"nodes\":{},\"routing_ns_per_call\":{},"
       "\"transactions\":{},\"seconds\":{:.3f},\"tps\":{:.1f},"
       "\"p50_ms\":{:.3f},\"p90_ms\":{:.3f},\"p99_ms\":{:.3f},\"max_ms\":{:.3f},"
       "\"errors\":{},\"syncs_per_transaction\":{},"
@@ -106,7 +113,8 @@ void PrintJson(const Report& r) {
       "\"rpcs_per_transaction\":{},\"echo_rpcs_per_second\":{},"
       "\"efficiency\":{},\"baseline\":{},\"baseline_p99_ms\":{},"
       "\"synced_baseline_p99_ms\":{}}}\n",
-      r.workload, r.transport, r.concurrency, r.rate, l.completed, l.seconds,
+      r.workload, r.transport, r.concurrency, r.rate, r.nodes,
+      OrNull(r.routing_ns_per_call, "{:.1f}"), l.completed, l.seconds,
       TransactionsPerSecond(r), PercentileMs(l, 50), PercentileMs(l, 90),
       PercentileMs(l, 99), PercentileMs(l, 100), l.errors,
       OrNull(r.syncs_per_transaction, "{:.4f}"),

@@ -11,6 +11,12 @@ namespace baton::bench {
 struct Report {
   std::string workload;  // e.g. "2pc --branches 2"
   int concurrency = 0;
+  // --nodes: coordinator nodes started as a cluster (0: one, addressed
+  // directly).
+  int nodes = 0;
+  // With --nodes: what one routing decision costs the client (Router), in
+  // nanoseconds.
+  std::optional<double> routing_ns_per_call;
   double rate = 0;
   LoadResult load;
   // "pipeline" or "unary": how the load generator's calls travel.

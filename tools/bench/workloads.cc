@@ -1,19 +1,82 @@
 #include "tools/bench/workloads.h"
 
+#include <chrono>
 #include <functional>
+#include <map>
 
 #include "baton/propagation.h"
 #include "baton/saga.h"
+#include "baton/v1/transaction_service.grpc.pb.h"
+#include "echo.grpc.pb.h"
 #include "fmt/format.h"
+#include "participant_sdk/internal/pipeline_client.h"
+#include "participant_sdk/internal/router.h"
 #include "participant_sdk/internal/rpc.h"
 #include "try.grpc.pb.h"
 
 namespace baton::bench {
+
+using Stub = v1::TransactionService::Stub;
+
+// One node's end of the calls: exactly one of the two is set.
+struct Endpoint {
+  std::shared_ptr<internal::PipelineClient> pipeline;
+  std::shared_ptr<Stub> stub;
+};
+
+class Coordinator {
+ public:
+  explicit Coordinator(const CoordinatorOptions& options) {
+    if (options.routed) {
+      // Learned once: a refresh blocks on the network, which no callback
+      // thread may do, and a benchmark's topology does not change.
+      router_ = std::make_unique<internal::Router>(
+          options.nodes, std::chrono::seconds(5), std::chrono::seconds(1),
+          std::chrono::hours(24));
+      router_->Refresh(/*force=*/true);
+    }
+    std::vector<std::string> addresses =
+        router_ ? router_->Addresses() : options.nodes;
+    for (const std::string& address : addresses) {
+      std::shared_ptr<grpc::Channel> channel =
+          internal::MakeCoordinatorChannel(address);
+      Endpoint& e = endpoints_[address];
+      if (options.pipeline) {
+        e.pipeline = std::make_shared<internal::PipelineClient>(channel);
+      } else {
+        e.stub = v1::TransactionService::NewStub(channel);
+      }
+    }
+    first_ = &endpoints_.at(addresses.front());
+  }
+
+  const Endpoint& ForXid(const std::string& xid) const {
+    return router_ ? At(router_->ForXid(xid)) : *first_;
+  }
+
+  // Where a new transaction goes; sets its idempotency key when routed.
+  const Endpoint& ForNew(std::string* key) const {
+    if (!router_) return *first_;
+    *key = internal::NewRequestId();
+    return At(router_->ForKey(*key));
+  }
+
+  internal::Router* router() const { return router_.get(); }
+
+ private:
+  const Endpoint& At(const std::string& address) const {
+    auto it = endpoints_.find(address);
+    return it == endpoints_.end() ? *first_ : it->second;
+  }
+
+  std::unique_ptr<internal::Router> router_;
+  std::map<std::string, Endpoint> endpoints_;
+  const Endpoint* first_ = nullptr;
+};
+
 namespace {
 
 using Done = std::function<void(const grpc::Status&)>;
-using Stub = v1::TransactionService::Stub;
-using Coordinator = Workloads::Coordinator;
 // Does branch `index` of transaction `xid`; calls `next` once.
 using BranchStep =
     std::function<void(const std::string& xid, int index, Done next)>;
@@ -45,7 +108,7 @@ void Call(Start start, Request request,
 // response. The member pointers name the call's PipelineCall and
 // PipelineResult fields.
 template <typename Request, typename Response, typename Unary>
-void Send(const Coordinator& coordinator, Request request,
+void Send(const Endpoint& coordinator, Request request,
           Request* (v1::PipelineCall::*call_field)(),
           Response* (v1::PipelineResult::*result_field)(), Unary unary,
           std::function<void(const grpc::Status&, const Response&)> next) {
@@ -80,8 +143,8 @@ void Commit(const Coordinator& coordinator, const std::string& xid, Done done) {
   request.set_xid(xid);
   request.set_wait(true);
   Send<v1::CommitRequest, v1::CommitResponse>(
-      coordinator, std::move(request), &v1::PipelineCall::mutable_commit,
-      &v1::PipelineResult::mutable_commit,
+      coordinator.ForXid(xid), std::move(request),
+      &v1::PipelineCall::mutable_commit, &v1::PipelineResult::mutable_commit,
       [](auto* async, auto... args) { async->Commit(args...); },
       [done](const grpc::Status& s, const v1::CommitResponse& r) {
         done(Finished(s, r.status(), ""));
@@ -93,8 +156,9 @@ void Begin(const Coordinator& coordinator, v1::Protocol protocol,
   v1::BeginRequest request;
   request.set_name("bench");
   request.set_protocol(protocol);
+  const Endpoint& endpoint = coordinator.ForNew(request.mutable_request_id());
   Send<v1::BeginRequest, v1::BeginResponse>(
-      coordinator, std::move(request), &v1::PipelineCall::mutable_begin,
+      endpoint, std::move(request), &v1::PipelineCall::mutable_begin,
       &v1::PipelineResult::mutable_begin,
       [](auto* async, auto... args) { async->Begin(args...); },
       [next, fail](const grpc::Status& s, const v1::BeginResponse& r) {
@@ -153,7 +217,8 @@ void ReportPrepared(const Coordinator& coordinator, const std::string& xid,
   request.set_branch_id(branch_id);
   request.set_outcome(v1::PHASE_ONE_OUTCOME_PREPARED);
   Send<v1::ReportBranchRequest, v1::ReportBranchResponse>(
-      coordinator, std::move(request), &v1::PipelineCall::mutable_report_branch,
+      coordinator.ForXid(xid), std::move(request),
+      &v1::PipelineCall::mutable_report_branch,
       &v1::PipelineResult::mutable_report_branch,
       [](auto* async, auto... args) { async->ReportBranch(args...); },
       [next](const grpc::Status& s, const v1::ReportBranchResponse&) {
@@ -171,7 +236,7 @@ void Prepare(const Coordinator& coordinator, const std::string& xid,
   request.set_type(v1::BRANCH_TYPE_XA);
   request.set_application_data("bench");
   Send<v1::RegisterBranchRequest, v1::RegisterBranchResponse>(
-      coordinator, std::move(request),
+      coordinator.ForXid(xid), std::move(request),
       &v1::PipelineCall::mutable_register_branch,
       &v1::PipelineResult::mutable_register_branch,
       [](auto* async, auto... args) { async->RegisterBranch(args...); },
@@ -197,26 +262,44 @@ void TryOn(const std::shared_ptr<TccTry::Stub>& stub,
 
 }  // namespace
 
-Workloads::Workloads(const std::string& coordinator, bool pipeline) {
-  std::shared_ptr<grpc::Channel> channel =
-      internal::MakeCoordinatorChannel(coordinator);
-  if (pipeline) {
-    coordinator_.pipeline = std::make_shared<internal::PipelineClient>(channel);
-  } else {
-    coordinator_.stub = v1::TransactionService::NewStub(channel);
+Workloads::Workloads(const CoordinatorOptions& options)
+    : coordinator_(std::make_unique<Coordinator>(options)) {}
+
+Workloads::Workloads(const std::string& coordinator, bool pipeline)
+    : Workloads(
+          CoordinatorOptions{.nodes = {coordinator}, .pipeline = pipeline}) {}
+
+Workloads::~Workloads() = default;
+
+std::optional<double> Workloads::RoutingNanosPerCall() const {
+  internal::Router* router = coordinator_->router();
+  if (router == nullptr) return std::nullopt;
+  std::vector<std::string> xids;
+  for (size_t shard = 0;
+       shard < std::max<size_t>(1, router->Addresses().size()); ++shard) {
+    for (int i = 0; i < 64; ++i)
+      xids.push_back(fmt::format("{}-1-{}", shard, i));
   }
+  constexpr int kLookups = 1'000'000;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kLookups; ++i) {
+    coordinator_->ForXid(xids[i % xids.size()]);
+  }
+  std::chrono::duration<double, std::nano> took =
+      std::chrono::steady_clock::now() - start;
+  return took.count() / kLookups;
 }
 
 Operation Workloads::Empty() {
-  return BranchesThenCommit(coordinator_, v1::PROTOCOL_TWO_PHASE, 0, nullptr);
+  return BranchesThenCommit(*coordinator_, v1::PROTOCOL_TWO_PHASE, 0, nullptr);
 }
 
 Operation Workloads::TwoPhase(int branches,
                               std::vector<std::string> resources) {
   return BranchesThenCommit(
-      coordinator_, v1::PROTOCOL_TWO_PHASE, branches,
-      [c = &coordinator_, resources](const std::string& xid, int index,
-                                     Done next) {
+      *coordinator_, v1::PROTOCOL_TWO_PHASE, branches,
+      [c = coordinator_.get(), resources](const std::string& xid, int index,
+                                          Done next) {
         Prepare(*c, xid, resources[index % resources.size()], next);
       });
 }
@@ -231,7 +314,7 @@ Operation Workloads::Tcc(int branches,
             target.try_address, grpc::InsecureChannelCredentials())));
   }
   return BranchesThenCommit(
-      coordinator_, v1::PROTOCOL_TCC, branches,
+      *coordinator_, v1::PROTOCOL_TCC, branches,
       [tries](const std::string& xid, int index, Done next) {
         const auto& [resource, stub] = tries[index % tries.size()];
         TryOn(stub, resource, xid, next);
@@ -251,9 +334,11 @@ Operation Workloads::Saga(int steps, const std::vector<std::string>& resources,
   request->set_name(saga.name());
   *request->mutable_definition() = saga.definition();
   request->set_wait(true);
-  return [c = &coordinator_, request](Done done) {
+  return [c = coordinator_.get(), request](Done done) {
+    v1::SubmitSagaRequest submit = *request;
+    const Endpoint& endpoint = c->ForNew(submit.mutable_request_id());
     Send<v1::SubmitSagaRequest, v1::SubmitSagaResponse>(
-        *c, *request, &v1::PipelineCall::mutable_submit_saga,
+        endpoint, std::move(submit), &v1::PipelineCall::mutable_submit_saga,
         &v1::PipelineResult::mutable_submit_saga,
         [](auto* async, auto... args) { async->SubmitSaga(args...); },
         [done](const grpc::Status& s, const v1::SubmitSagaResponse& r) {
