@@ -35,9 +35,7 @@ class GrpcTransactionClient : public TransactionClient {
  public:
   explicit GrpcTransactionClient(const ClientOptions& options)
       : options_(options),
-        router_(options.seeds.empty()
-                    ? std::vector<std::string>{options.coordinator}
-                    : options.seeds,
+        router_(internal::SeedList(options.coordinator, options.seeds),
                 options.call_timeout) {}
 
   absl::StatusOr<v1::BeginResponse> BeginRaw(

@@ -38,9 +38,7 @@ class ParticipantImpl : public Participant {
                   std::unique_ptr<TransactionClient> client)
       : options_(options),
         client_(std::move(client)),
-        router_(options.seeds.empty()
-                    ? std::vector<std::string>{options.coordinator}
-                    : options.seeds,
+        router_(internal::SeedList(options.coordinator, options.seeds),
                 options.call_timeout),
         workers_(options.worker_threads) {}
 

@@ -10,12 +10,17 @@
 // their ledgers in LevelDB, so holds and balances are read through the
 // bank's own Balance RPC.
 //
-// BATON_CHAOS_SECONDS sets how long faults are injected (default 30).
+// It runs against one batond and against a cluster of three nodes, where
+// any node may be the one killed.
+//
+// BATON_CHAOS_SECONDS sets how long faults are injected (default 30 for one
+// node, 25 for the cluster).
 #define BOOST_TEST_MODULE chaos
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <set>
 
 #include "tests/support/bank_chaos.h"
 
@@ -31,11 +36,11 @@ bool NoHoldsRemain(BankCluster& cluster) {
   return true;
 }
 
-BOOST_AUTO_TEST_CASE(money_is_conserved_under_random_kills) {
-  const char* env = std::getenv("BATON_CHAOS_SECONDS");
-  const auto fault_time = std::chrono::seconds(env ? std::atoi(env) : 30);
-
+// The whole run against `nodes` batond nodes: a cluster when more than one,
+// each node a victim of the fault loop like every bank.
+void RunChaos(int nodes, std::chrono::seconds fault_time) {
   BankCluster cluster;
+  cluster.SetCoordinatorNodes(nodes);
   cluster.StartCoordinator();
   std::vector<std::string> addresses;
   for (int b = 0; b < kChaosBanks; ++b) {
@@ -83,8 +88,11 @@ BOOST_AUTO_TEST_CASE(money_is_conserved_under_random_kills) {
   auto caller_commits =
       std::count_if(transfers.begin(), transfers.end(),
                     [](const Transfer& t) { return t.caller_saw_commit; });
-  std::cout << "chaos: " << fault_time.count() << " s of faults, "
-            << faults.coordinator_kills << " batond kills, "
+  std::set<char> shards;
+  for (const Transfer& t : transfers) shards.insert(t.xid[0]);
+  BOOST_TEST(shards.size() == static_cast<size_t>(nodes));
+  std::cout << "chaos over " << nodes << " node(s): " << fault_time.count()
+            << " s of faults, " << faults.coordinator_kills << " batond kills, "
             << faults.participant_kills << " participant kills; "
             << transfers.size() << " transactions (" << r.committed
             << " committed, " << transfers.size() - r.committed
@@ -92,6 +100,21 @@ BOOST_AUTO_TEST_CASE(money_is_conserved_under_random_kills) {
             << " commits); every hold resolved " << recovery_ms
             << " ms after the faults stopped" << std::endl;
   BOOST_TEST(r.committed > 0);
+}
+
+std::chrono::seconds FaultTime(int fallback) {
+  const char* env = std::getenv("BATON_CHAOS_SECONDS");
+  return std::chrono::seconds(env ? std::atoi(env) : fallback);
+}
+
+BOOST_AUTO_TEST_CASE(money_is_conserved_under_random_kills) {
+  RunChaos(1, FaultTime(30));
+}
+
+// Three nodes, one shard each; the transfers spread over them, and any node
+// may die. A dead node's transfers wait for it and finish once it is back.
+BOOST_AUTO_TEST_CASE(money_is_conserved_when_cluster_nodes_die) {
+  RunChaos(3, FaultTime(25));
 }
 
 }  // namespace

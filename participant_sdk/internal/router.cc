@@ -3,6 +3,8 @@
 #include <charconv>
 #include <numeric>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
 #include "baton/v1/topology.grpc.pb.h"
 #include "common/stable_hash.h"
 #include "participant_sdk/internal/rpc.h"
@@ -17,6 +19,18 @@ bool ShardOf(std::string_view xid, uint32_t* shard) {
 }
 
 }  // namespace
+
+std::vector<std::string> SeedList(const std::string& coordinator,
+                                  const std::vector<std::string>& seeds) {
+  if (!seeds.empty()) return seeds;
+  std::vector<std::string> list =
+      absl::StrSplit(coordinator, ',', absl::SkipWhitespace());
+  for (std::string& address : list) {
+    address = std::string(absl::StripAsciiWhitespace(address));
+  }
+  if (list.empty()) list.push_back(coordinator);
+  return list;
+}
 
 Router::Router(std::vector<std::string> seeds,
                std::chrono::milliseconds timeout,

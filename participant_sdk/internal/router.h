@@ -88,6 +88,11 @@ class Router {
   absl::Mutex refresh_mu_;  // One refresh at a time.
 };
 
+// The addresses a client or participant starts from: `seeds` if any, else
+// `coordinator` split at commas (one address, or several nodes').
+std::vector<std::string> SeedList(const std::string& coordinator,
+                                  const std::vector<std::string>& seeds);
+
 }  // namespace baton::internal
 
 #endif  // BATON_PARTICIPANT_SDK_INTERNAL_ROUTER_H_

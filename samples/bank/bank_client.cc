@@ -113,7 +113,8 @@ int PrintBalance(const Endpoint& at) {
 int main(int argc, char** argv) {
   std::string coordinator = "127.0.0.1:7420";
   CLI::App app{"bank_client: transfer money with a Baton 2PC transaction"};
-  app.add_option("--coordinator", coordinator, "batond address")
+  app.add_option("--coordinator", coordinator,
+                 "batond address, or several nodes' separated by commas")
       ->capture_default_str();
   app.require_subcommand(1);
 

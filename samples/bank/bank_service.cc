@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
   int64_t lock_timeout_ms = 2000;
   std::vector<std::string> seed_items;
   CLI::App app{"bank_service: an account service of the Baton bank sample"};
-  app.add_option("--coordinator", coordinator, "batond address")
+  app.add_option("--coordinator", coordinator,
+                 "batond address, or several nodes' separated by commas")
       ->capture_default_str();
   app.add_option("--listen", listen, "HOST:PORT to serve the Bank API on")
       ->capture_default_str();

@@ -64,6 +64,9 @@ class TransferLoad::Worker {
     v1::BeginRequest begin;
     begin.set_name(name_);
     begin.set_timeout_ms(5000);
+    // As the SDK's Begin: a fresh key, on a shard the client believes is
+    // serving, so over many nodes new transfers spread and avoid a dead one.
+    begin.set_request_id(client_->NewIdempotencyKey());
     auto response = client_->BeginRaw(begin);
     if (!response.ok()) return;  // batond is down; nothing was begun.
     t.xid = response->xid();
@@ -137,10 +140,12 @@ FaultCounts InjectFaults(BankCluster* cluster,
     // Pacing between faults; nothing waits on this for correctness.
     std::this_thread::sleep_for(std::chrono::milliseconds(
         std::uniform_int_distribution<int>(300, 1500)(rng)));
-    int victim = std::uniform_int_distribution<int>(0, kChaosBanks)(rng);
-    bool coordinator = victim == kChaosBanks;
-    ChildProcess& process = coordinator ? cluster->coordinator()
-                                        : cluster->bank(ChaosBankName(victim));
+    int victim = std::uniform_int_distribution<int>(
+        0, kChaosBanks + cluster->coordinator_nodes() - 1)(rng);
+    bool coordinator = victim >= kChaosBanks;
+    ChildProcess& process = coordinator
+                                ? cluster->coordinator(victim - kChaosBanks)
+                                : cluster->bank(ChaosBankName(victim));
     process.Signal(SIGKILL);
     // Restarting before the old process is gone would race it for the port.
     if (process.WaitExit(10s) < 0) {

@@ -91,10 +91,11 @@ struct FaultCounts {
   int participant_kills = 0;
 };
 
-// Until `duration` has passed: sleeps 0.3-1.5 s, then picks batond or one
-// of the kChaosBanks banks uniformly (drawing from `seed`), SIGKILLs it,
-// waits for it to exit and restarts it: batond via StartCoordinator(), bank
-// b via restart_bank(b), since how a bank starts is the test's business.
+// Until `duration` has passed: sleeps 0.3-1.5 s, then picks a batond node
+// or one of the kChaosBanks banks uniformly (drawing from `seed`), SIGKILLs
+// it, waits for it to exit and restarts it: a node via StartCoordinator(),
+// bank b via restart_bank(b), since how a bank starts is the test's
+// business.
 // Throws std::runtime_error if a killed process does not exit within 10 s.
 FaultCounts InjectFaults(BankCluster* cluster,
                          std::chrono::milliseconds duration, uint32_t seed,

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "bank.grpc.pb.h"
+#include "baton/v1/topology.grpc.pb.h"
 #include "health.grpc.pb.h"
 
 namespace baton::testing {
@@ -16,39 +17,90 @@ BankCluster::BankCluster() = default;
 BankCluster::~BankCluster() {
   // Participants first, so none of them logs a lost coordinator.
   banks_.clear();
-  coordinator_.reset();
+  nodes_.clear();
+}
+
+void BankCluster::SetCoordinatorNodes(int nodes) {
+  nodes_.resize(std::max(1, nodes));
+}
+
+std::filesystem::path BankCluster::PortFile(int node) const {
+  return dir() / (node == 0 ? std::string("batond.port")
+                            : "batond-" + std::to_string(node) + ".port");
+}
+
+// The cluster's flags for `node`: its shard, and every other node whose
+// port is known (a first start knows only the nodes before it; the rest
+// make themselves known by calling).
+std::vector<std::string> BankCluster::NodeFlags(int node) const {
+  if (nodes_.size() == 1) return {};
+  std::string peers;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (static_cast<int>(i) == node || nodes_[i].port == 0) continue;
+    peers += (peers.empty() ? "" : ",") + NodeAddress(static_cast<int>(i));
+  }
+  std::vector<std::string> flags = {
+      "--node-id",          std::to_string(node),
+      "--cluster-shards",   std::to_string(nodes_.size()),
+      "--topology-poll-ms", "100"};
+  if (!peers.empty()) flags.insert(flags.end(), {"--peers", peers});
+  return flags;
 }
 
 void BankCluster::LaunchCoordinator(const std::vector<std::string>& env,
                                     const std::vector<std::string>& flags) {
-  auto port_file = dir() / "batond.port";
-  std::filesystem::remove(port_file);
-  std::vector<std::string> argv = coordinator_launcher_;
-  std::vector<std::string> batond = {
-      BinPath("batond"),
-      "--listen",
-      "127.0.0.1:" + std::to_string(coordinator_port_),
-      "--data-dir",
-      (dir() / "coordinator").string(),
-      "--port-file",
-      port_file.string(),
-      "--retry-initial-ms",
-      "50",
-      "--retry-max-ms",
-      "500"};
-  argv.insert(argv.end(), batond.begin(), batond.end());
-  argv.insert(argv.end(), flags.begin(), flags.end());
-  coordinator_ = ChildProcess::Start(
-      "batond-" + std::to_string(++coordinator_starts_), argv, env, dir());
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Node& node = nodes_[i];
+    // One node always starts again: the caller saw the last one go.
+    node.launched = nodes_.size() == 1 || node.process == nullptr ||
+                    node.process->HasExited();
+    if (!node.launched) continue;
+    std::filesystem::remove(PortFile(i));
+    std::string data =
+        i == 0 ? "coordinator" : "coordinator-" + std::to_string(i);
+    std::vector<std::string> argv = coordinator_launcher_;
+    std::vector<std::string> batond = {BinPath("batond"),
+                                       "--listen",
+                                       "127.0.0.1:" + std::to_string(node.port),
+                                       "--data-dir",
+                                       (dir() / data).string(),
+                                       "--port-file",
+                                       PortFile(i).string(),
+                                       "--retry-initial-ms",
+                                       "50",
+                                       "--retry-max-ms",
+                                       "500"};
+    argv.insert(argv.end(), batond.begin(), batond.end());
+    std::vector<std::string> cluster = NodeFlags(i);
+    argv.insert(argv.end(), cluster.begin(), cluster.end());
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    node.process = ChildProcess::Start(
+        "batond-" + std::to_string(++coordinator_starts_), argv, env, dir());
+    // A first start of a cluster waits for each node's port: the next one
+    // is told of it.
+    if (nodes_.size() > 1 && node.port == 0) {
+      node.port = WaitForPortFile(PortFile(i), 20s);
+    }
+  }
 }
 
 void BankCluster::StartCoordinator(const std::vector<std::string>& env,
                                    const std::vector<std::string>& flags) {
+  bool first = nodes_[0].port == 0;
   LaunchCoordinator(env, flags);
-  coordinator_port_ = WaitForPortFile(dir() / "batond.port", 20s);
-  if (coordinator_port_ == 0) {
-    throw std::runtime_error("batond did not start:\n" +
-                             coordinator_->Stderr());
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Node& node = nodes_[i];
+    if (!node.launched) continue;
+    node.port = WaitForPortFile(PortFile(i), 20s);
+    if (node.port == 0) {
+      throw std::runtime_error("batond did not start:\n" +
+                               node.process->Stderr());
+    }
+  }
+  if (first && nodes_.size() > 1 &&
+      !WaitFor([&] { return NodesAgree(); }, 20s)) {
+    throw std::runtime_error("the nodes did not agree on a topology:\n" +
+                             Logs());
   }
   if (!client_) {
     auto client = TransactionClient::Connect(
@@ -57,8 +109,34 @@ void BankCluster::StartCoordinator(const std::vector<std::string>& env,
   }
 }
 
+bool BankCluster::NodesAgree() {
+  for (int i = 0; i < coordinator_nodes(); ++i) {
+    auto stub = v1::TopologyService::NewStub(grpc::CreateChannel(
+        NodeAddress(i), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 1s);
+    v1::Topology topology;
+    if (!stub->GetTopology(&context, {}, &topology).ok() ||
+        topology.shards_size() != coordinator_nodes()) {
+      return false;
+    }
+    for (const v1::TopologyShard& shard : topology.shards()) {
+      if (shard.state() != v1::SHARD_STATE_SERVING) return false;
+    }
+  }
+  return true;
+}
+
+std::string BankCluster::NodeAddress(int node) const {
+  return "127.0.0.1:" + std::to_string(nodes_[node].port);
+}
+
 std::string BankCluster::CoordinatorAddress() const {
-  return "127.0.0.1:" + std::to_string(coordinator_port_);
+  std::string all;
+  for (int i = 0; i < coordinator_nodes(); ++i) {
+    all += (i == 0 ? "" : ",") + NodeAddress(i);
+  }
+  return all;
 }
 
 bool BankCluster::WaitForHealth(bool serving,
@@ -68,19 +146,28 @@ bool BankCluster::WaitForHealth(bool serving,
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-  auto health = grpc::health::v1::Health::NewStub(grpc::CreateCustomChannel(
-      CoordinatorAddress(), grpc::InsecureChannelCredentials(), args));
+  std::vector<std::unique_ptr<grpc::health::v1::Health::Stub>> nodes;
+  for (int i = 0; i < coordinator_nodes(); ++i) {
+    nodes.push_back(grpc::health::v1::Health::NewStub(grpc::CreateCustomChannel(
+        NodeAddress(i), grpc::InsecureChannelCredentials(), args)));
+  }
   auto want = serving ? grpc::health::v1::HealthCheckResponse::SERVING
                       : grpc::health::v1::HealthCheckResponse::NOT_SERVING;
   return WaitFor(
       [&] {
-        grpc::ClientContext context;
-        context.set_deadline(std::chrono::system_clock::now() + 500ms);
-        context.set_wait_for_ready(true);  // Not failed fast while connecting.
-        grpc::health::v1::HealthCheckRequest request;
-        grpc::health::v1::HealthCheckResponse response;
-        return health->Check(&context, request, &response).ok() &&
-               response.status() == want;
+        for (auto& health : nodes) {
+          grpc::ClientContext context;
+          context.set_deadline(std::chrono::system_clock::now() + 500ms);
+          context.set_wait_for_ready(
+              true);  // Not failed fast while connecting.
+          grpc::health::v1::HealthCheckRequest request;
+          grpc::health::v1::HealthCheckResponse response;
+          if (!health->Check(&context, request, &response).ok() ||
+              response.status() != want) {
+            return false;
+          }
+        }
+        return true;
       },
       timeout);
 }

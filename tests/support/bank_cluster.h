@@ -15,10 +15,11 @@ namespace baton::testing {
 
 using namespace std::chrono_literals;
 
-// A real deployment of the bank sample on 127.0.0.1: one batond and any
-// number of bank_service processes, each with its own data dir under one
-// temp dir, plus bank_client runs. Ports are ephemeral; a restarted batond
-// reuses its first port so participants find it again.
+// A real deployment of the bank sample on 127.0.0.1: one batond (or a
+// cluster of batond nodes) and any number of bank_service processes, each
+// with its own data dir under one temp dir, plus bank_client runs. Ports are
+// ephemeral; a restarted batond reuses its first port so participants find
+// it again.
 class BankCluster {
  public:
   struct Balance {
@@ -36,16 +37,25 @@ class BankCluster {
   BankCluster();
   ~BankCluster();
 
-  // Starts batond with extra environment (e.g. BATON_FAILPOINTS=...) and
-  // flags; waits until it serves.
+  // Before the first start: run `nodes` batond nodes as one cluster, node i
+  // hosting shard i of `nodes` and told of every other node started before
+  // it. CoordinatorAddress() then lists them all, comma-separated, which the
+  // SDK and the bank sample take as seeds.
+  void SetCoordinatorNodes(int nodes);
+  int coordinator_nodes() const { return static_cast<int>(nodes_.size()); }
+
+  // Starts batond (of a cluster, every node not running) with extra environment
+  // (e.g. BATON_FAILPOINTS=...) and flags; waits until each listens, and on the
+  // first start of a cluster, until every node sees every shard.
   void StartCoordinator(const std::vector<std::string>& env = {},
                         const std::vector<std::string>& flags = {});
   // The same, but returns at once: the address stays the previous one (a
   // restart listens on the same port), and nothing waits for recovery.
   void LaunchCoordinator(const std::vector<std::string>& env = {},
                          const std::vector<std::string>& flags = {});
-  ChildProcess& coordinator() { return *coordinator_; }
+  ChildProcess& coordinator(int node = 0) { return *nodes_[node].process; }
   std::string CoordinatorAddress() const;
+  std::string NodeAddress(int node) const;
   // Later coordinator starts run under this command (e.g. {"faketime",
   // "+2h"}), batond's argv following it; empty runs batond directly.
   void SetCoordinatorLauncher(std::vector<std::string> launcher) {
@@ -108,11 +118,19 @@ class BankCluster {
     int port = 0;
     int starts = 0;
   };
+  struct Node {
+    std::unique_ptr<ChildProcess> process;
+    int port = 0;
+    bool launched = false;  // By the current (Launch|Start)Coordinator.
+  };
+
+  std::filesystem::path PortFile(int node) const;
+  std::vector<std::string> NodeFlags(int node) const;
+  bool NodesAgree();
 
   TempDir dir_;
-  std::unique_ptr<ChildProcess> coordinator_;
+  std::vector<Node> nodes_ = std::vector<Node>(1);
   std::vector<std::string> coordinator_launcher_;
-  int coordinator_port_ = 0;
   int coordinator_starts_ = 0;
   std::map<std::string, Bank> banks_;
   std::unique_ptr<TransactionClient> client_;

@@ -24,7 +24,8 @@
 namespace baton {
 
 struct ClientOptions {
-  // batond's address, HOST:PORT.
+  // batond's address, HOST:PORT; several nodes' addresses separated by
+  // commas are taken as `seeds`.
   std::string coordinator = "127.0.0.1:7420";
   // Or, for many nodes: addresses of some of them (HOST:PORT each, or one
   // DNS name that resolves to them). The client learns every node from the

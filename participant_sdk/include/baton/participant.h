@@ -94,7 +94,8 @@ class XaResource {
 };
 
 struct ParticipantOptions {
-  // batond's address, HOST:PORT.
+  // batond's address, HOST:PORT; several nodes' addresses separated by
+  // commas are taken as `seeds`.
   std::string coordinator = "127.0.0.1:7420";
   // Or, for many nodes: some nodes' addresses (see ClientOptions::seeds).
   // The participant keeps one stream to every node the topology names,
