@@ -40,11 +40,7 @@ class GrpcTransactionClient : public TransactionClient {
 
   absl::StatusOr<v1::BeginResponse> BeginRaw(
       const v1::BeginRequest& request) override {
-    v1::BeginResponse response;
-    absl::Status s = Call({kNoXid, request.request_id()}, request, &response,
-                          &v1::PipelineCall::mutable_begin,
-                          &v1::PipelineResult::mutable_begin, &Stub::Begin);
-    return Finish(s, response);
+    return BeginWithAttempts(request, options_.max_attempts);
   }
 
   absl::StatusOr<v1::GlobalStatus> Commit(const std::string& xid,
@@ -140,7 +136,12 @@ class GrpcTransactionClient : public TransactionClient {
     absl::StatusOr<v1::BeginResponse> response;
     for (int node = 1; node <= kMaxHops; ++node) {
       request.set_request_id(NewIdempotencyKey());
-      response = BeginRaw(request);
+      // Over many nodes an unreachable one is not waited for: another
+      // takes the new transaction at once, under a fresh key. The last
+      // node tried gets every attempt, in case they all are restarting.
+      bool elsewhere_next = router_.clustered() && node < kMaxHops;
+      response = BeginWithAttempts(request,
+                                   elsewhere_next ? 1 : options_.max_attempts);
       std::optional<v1::WrongShard> refusal = WrongShardOf(response.status());
       bool elsewhere = absl::IsUnavailable(response.status()) ||
                        (refusal && refusal->draining());
@@ -150,6 +151,16 @@ class GrpcTransactionClient : public TransactionClient {
   }
 
  private:
+  absl::StatusOr<v1::BeginResponse> BeginWithAttempts(
+      const v1::BeginRequest& request, int attempts) {
+    v1::BeginResponse response;
+    absl::Status s = Call({kNoXid, request.request_id()}, request, &response,
+                          &v1::PipelineCall::mutable_begin,
+                          &v1::PipelineResult::mutable_begin, &Stub::Begin,
+                          /*timeout=*/{}, attempts);
+    return Finish(s, response);
+  }
+
   // Pipeline or stub, for one node.
   struct Endpoint {
     std::unique_ptr<internal::PipelineClient> pipeline;
@@ -183,8 +194,9 @@ class GrpcTransactionClient : public TransactionClient {
                     Response* (v1::PipelineResult::*result_field)(),
                     grpc::Status (Stub::*unary)(grpc::ClientContext*,
                                                 const Request&, Response*),
-                    std::chrono::milliseconds timeout = {}) {
+                    std::chrono::milliseconds timeout = {}, int attempts = 0) {
     if (timeout.count() == 0) timeout = options_.call_timeout;
+    if (attempts == 0) attempts = options_.max_attempts;
     // After a refusal: the owner it named, even if the map still says
     // otherwise (the refusing node may know a node the map does not).
     std::string named;
@@ -194,7 +206,7 @@ class GrpcTransactionClient : public TransactionClient {
                                                 : router_.ForXid(route.xid);
       Endpoint* endpoint = EndpointFor(address);
       absl::Status s = FromRichGrpcStatus(internal::CallWithRetry(
-          timeout, options_.max_attempts, [&](grpc::ClientContext* context) {
+          timeout, attempts, [&](grpc::ClientContext* context) {
             if (endpoint->pipeline == nullptr) {
               return (endpoint->stub.get()->*unary)(context, request, response);
             }

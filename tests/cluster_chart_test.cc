@@ -18,13 +18,13 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "baton/client.h"
 #include "baton/participant.h"
 #include "baton/v1/topology.grpc.pb.h"
 #include "common/child_process.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "tests/support/recording_resource.h"
 
 namespace baton {
 namespace {
@@ -152,29 +152,6 @@ class ChartCluster {
   std::vector<Pod> pods_;
 };
 
-class Ledger : public XaResource {
- public:
-  absl::Status Prepare(const BranchContext&) override {
-    return absl::OkStatus();
-  }
-  PhaseTwoResult Commit(const BranchContext& branch) override {
-    absl::MutexLock lock(&mu_);
-    ++committed_[branch.xid[0]];
-    return PhaseTwoResult::Done();
-  }
-  PhaseTwoResult Rollback(const BranchContext&) override {
-    return PhaseTwoResult::Done();
-  }
-  int committed(char shard) {
-    absl::MutexLock lock(&mu_);
-    return committed_[shard];
-  }
-
- private:
-  absl::Mutex mu_;
-  std::map<char, int> committed_ ABSL_GUARDED_BY(mu_);
-};
-
 BOOST_AUTO_TEST_CASE(the_charts_topology_starts_a_working_cluster) {
   ChartCluster cluster;
   BOOST_REQUIRE_MESSAGE(WaitFor([&] { return cluster.AllServing(); }, 30s),
@@ -184,7 +161,7 @@ BOOST_AUTO_TEST_CASE(the_charts_topology_starts_a_working_cluster) {
     BOOST_TEST(cluster.pod(i).name == "r-baton-" + std::to_string(i));
   }
 
-  Ledger ledger;
+  RecordingResource ledger;
   auto participant = Participant::Create(
       {.seeds = {cluster.pod(0).loopback}, .service = "ledger"});
   BOOST_REQUIRE(participant.ok());

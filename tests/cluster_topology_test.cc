@@ -17,7 +17,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "baton/client.h"
 #include "baton/participant.h"
 #include "baton/v1/topology.grpc.pb.h"
@@ -26,6 +25,7 @@
 #include "common/grpc_status.h"
 #include "common/stable_hash.h"
 #include "common/wrong_shard.h"
+#include "tests/support/recording_resource.h"
 #include "tests/support/three_nodes.h"
 
 namespace baton {
@@ -234,29 +234,6 @@ BOOST_AUTO_TEST_CASE(a_retried_key_never_starts_a_second_transaction) {
 }
 
 // Counts the commits it is told of, by shard.
-class CountingResource : public XaResource {
- public:
-  absl::Status Prepare(const BranchContext&) override {
-    return absl::OkStatus();
-  }
-  PhaseTwoResult Commit(const BranchContext& branch) override {
-    absl::MutexLock lock(&mu_);
-    committed_[branch.xid[0]]++;
-    return PhaseTwoResult::Done();
-  }
-  PhaseTwoResult Rollback(const BranchContext&) override {
-    return PhaseTwoResult::Done();
-  }
-  std::map<char, int> committed() {
-    absl::MutexLock lock(&mu_);
-    return committed_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::map<char, int> committed_ ABSL_GUARDED_BY(mu_);
-};
-
 // One seed, and the participant attaches to all three nodes, so each
 // node's phase two reaches it; a node that dies and comes back is attached
 // again.
@@ -264,7 +241,7 @@ BOOST_AUTO_TEST_CASE(a_participant_attaches_to_every_node_and_follows) {
   ThreeNodes cluster;
   BOOST_REQUIRE_MESSAGE(WaitFor([&] { return cluster.AllAgree(); }, 20s),
                         cluster.Logs());
-  CountingResource resource;
+  RecordingResource resource;
   auto participant = Participant::Create({.seeds = {cluster.node(1).address},
                                           .topology_refresh = 200ms,
                                           .service = "counting"});

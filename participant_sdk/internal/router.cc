@@ -133,6 +133,7 @@ void Router::Learn(const v1::WrongShard& refusal) {
 void Router::Unreachable(const std::string& address) {
   {
     absl::MutexLock lock(&mu_);
+    unreachable_[address] = std::chrono::steady_clock::now() + max_age_;
     for (auto& [id, shard] : shards_) {
       if (shard.owner == address) shard.serving = false;
     }
@@ -182,10 +183,13 @@ void Router::AdoptLocked(const v1::Topology& topology,
   for (const v1::TopologyNode& n : topology.nodes()) {
     nodes_[n.id()] = alone ? dialed : n.address();
   }
+  auto now = std::chrono::steady_clock::now();
+  std::erase_if(unreachable_, [&](const auto& e) { return e.second <= now; });
   for (const v1::TopologyShard& s : topology.shards()) {
     auto it = nodes_.find(s.node());
-    shards_[s.id()] = {it != nodes_.end() ? it->second : "",
-                       s.state() == v1::SHARD_STATE_SERVING};
+    std::string owner = it != nodes_.end() ? it->second : "";
+    shards_[s.id()] = {owner, s.state() == v1::SHARD_STATE_SERVING &&
+                                  !unreachable_.contains(owner)};
     key_shards_.push_back(s.id());
   }
   if (topology.cluster_shards() > 0) {

@@ -51,7 +51,10 @@ class Router {
   // A node refused a call about another shard's xid: remember the owner it
   // named, then look again.
   void Learn(const v1::WrongShard& refusal);
-  // The node at `address` did not answer.
+  // The node at `address` did not answer: its shards take no new
+  // transaction from this router for `max_age`, even if a peer that has
+  // not noticed yet still calls them serving, unless a refusal or another
+  // failure says more first.
   void Unreachable(const std::string& address);
   // Asks the seeds, then the known nodes, for the topology; keeps the first
   // answer. Skipped if the last try was less than refresh_every ago, unless
@@ -81,6 +84,9 @@ class Router {
   std::map<uint32_t, Shard> shards_ ABSL_GUARDED_BY(mu_);       // By id.
   std::vector<uint32_t> key_shards_ ABSL_GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point last_refresh_ ABSL_GUARDED_BY(mu_);
+  // Nodes that did not answer a call, until when they count as down.
+  std::map<std::string, std::chrono::steady_clock::time_point> unreachable_
+      ABSL_GUARDED_BY(mu_);
   bool tried_ ABSL_GUARDED_BY(mu_) = false;
 
   // The body of Refresh.
