@@ -1,6 +1,7 @@
 // batonctl against three nodes: list, stats and participants fanned out and
-// merged, calls about an xid routed to its owner, missing shards named, and
-// a shard drained and undrained.
+// merged, show and forced outcomes routed to the xid's owner, missing shards
+// named (and a call about a dead node's shard told so), and a shard drained
+// and undrained.
 #define BOOST_TEST_MODULE cluster_admin
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
@@ -84,6 +85,41 @@ BOOST_AUTO_TEST_CASE(batonctl_fans_out_and_names_missing_shards) {
   BOOST_TEST(ListedXids(partial.out).size() == 4u);
   BOOST_TEST(partial.err.find("missing shard(s) 2") != std::string::npos,
              partial.err);
+  CtlRun partial_stats = Ctl(cluster, 0, {"stats"});
+  BOOST_TEST(partial_stats.code == 3);
+  BOOST_TEST(
+      partial_stats.out.find("unfinished         4") != std::string::npos,
+      partial_stats.out);
+  BOOST_TEST(partial_stats.err.find("missing shard(s) 2") != std::string::npos,
+             partial_stats.err);
+
+  // Forced outcomes from any node reach the owner, while a node is down; one
+  // about the dead node's shard is refused with what to do, not guessed.
+  std::string on_shard_0 = begun[2], on_shard_1 = begun[4];
+  BOOST_REQUIRE(on_shard_0[0] == '0' && on_shard_1[0] == '1');
+  CtlRun commit =
+      Ctl(cluster, 1, {"commit", on_shard_0, "--reason", "operator test"});
+  BOOST_TEST(commit.code == 0, commit.err);
+  CtlRun rollback =
+      Ctl(cluster, 0, {"rollback", on_shard_1, "--reason", "operator test"});
+  BOOST_TEST(rollback.code == 0, rollback.err);
+  auto client = TransactionClient::Connect(
+      {.seeds = {cluster.node(0).address}, .max_attempts = 1});
+  BOOST_REQUIRE(client.ok());
+  BOOST_TEST(WaitFor(
+      [&] {
+        auto a = (*client)->GetTransaction(on_shard_0);
+        auto b = (*client)->GetTransaction(on_shard_1);
+        return a.ok() && b.ok() && a->status() == v1::GLOBAL_STATUS_COMMITTED &&
+               b->status() == v1::GLOBAL_STATUS_ROLLED_BACK;
+      },
+      20s));
+  CtlRun shown = Ctl(cluster, 1, {"show", on_shard_0});
+  BOOST_TEST(shown.out.find("operator test") != std::string::npos, shown.out);
+  CtlRun dead =
+      Ctl(cluster, 0, {"commit", begun[0], "--reason", "operator test"});
+  BOOST_TEST(dead.code != 0);
+  BOOST_TEST(dead.err.find("owns shard 2") != std::string::npos, dead.err);
 }
 
 // A drained shard takes no new transaction (the SDK's go to the others), its

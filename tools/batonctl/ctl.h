@@ -116,12 +116,26 @@ class Ctl {
     return *fleet_;
   }
 
-  int Fail(const grpc::Status& s, const std::string& address = "") {
+  // With `shard`, the call went to that shard's owner: when it cannot be
+  // reached, the line says whose node is gone and that its transactions
+  // wait for it.
+  int Fail(const grpc::Status& s, const std::string& address = "",
+           std::optional<uint32_t> shard = std::nullopt) {
     Options at = o_;
     if (!address.empty()) at.coordinator = address;
-    return ctl::Fail(
-        at, s,
-        At(at.coordinator).channel->GetState(false) == GRPC_CHANNEL_READY);
+    bool reached =
+        At(at.coordinator).channel->GetState(false) == GRPC_CHANNEL_READY;
+    bool transport = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                     s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    if (shard && fleet().clustered() && transport && !reached) {
+      std::cerr << fmt::format(
+          "batonctl: cannot reach {}, the node that owns shard {}; that "
+          "shard's transactions wait for it: start it again on its data dir, "
+          "then retry\n",
+          at.coordinator, *shard);
+      return 1;
+    }
+    return ctl::Fail(at, s, reached);
   }
   std::unique_ptr<grpc::ClientContext> Context() {
     auto context = std::make_unique<grpc::ClientContext>();
@@ -175,7 +189,7 @@ class Ctl {
     v1::DrainShardResponse response;
     grpc::Status s =
         At(address).admin->DrainShard(Context().get(), request, &response);
-    if (!s.ok()) return Fail(s, address);
+    if (!s.ok()) return Fail(s, address, request.shard());
     if (o_.json) {
       PrintJson(response);
       return 0;
@@ -200,7 +214,7 @@ class Ctl {
     std::string address = fleet().AddressFor(xid);
     grpc::Status s =
         At(address).txns->GetTransaction(Context().get(), request, &response);
-    if (!s.ok()) return Fail(s, address);
+    if (!s.ok()) return Fail(s, address, Fleet::ShardOf(xid));
     if (o_.json) {
       PrintJson(response.transaction());
       return 0;
@@ -280,7 +294,7 @@ class Ctl {
     std::string address = fleet().AddressFor(request.xid());
     grpc::Status s =
         (At(address).admin.get()->*rpc)(Context().get(), request, &response);
-    if (!s.ok()) return Fail(s, address);
+    if (!s.ok()) return Fail(s, address, Fleet::ShardOf(request.xid()));
     const v1::Transaction& t = response.transaction();
     if (o_.json) {
       PrintJson(t);

@@ -6,13 +6,14 @@
 #include "protocols/transitions.h"
 
 namespace baton::ctl {
-namespace {
 
-uint32_t ShardOf(std::string_view xid) {
+uint32_t Fleet::ShardOf(std::string_view xid) {
   uint32_t shard = 0;
   std::from_chars(xid.data(), xid.data() + xid.size(), shard);
   return shard;
 }
+
+namespace {
 
 // Where `t` stands in a cluster-wide listing.
 std::tuple<int, uint32_t, int64_t, std::string_view> OrderKey(
@@ -20,7 +21,7 @@ std::tuple<int, uint32_t, int64_t, std::string_view> OrderKey(
   if (IsTerminal(t.status())) {
     return {1, 0, t.finished_unix_ms(), t.xid()};
   }
-  return {0, ShardOf(t.xid()), 0, ""};
+  return {0, Fleet::ShardOf(t.xid()), 0, ""};
 }
 
 }  // namespace
@@ -56,7 +57,7 @@ Fleet Fleet::From(const std::string& entry,
 }
 
 std::string Fleet::AddressFor(std::string_view xid) const {
-  return AddressForShard(ShardOf(xid));
+  return AddressForShard(Fleet::ShardOf(xid));
 }
 
 std::string Fleet::AddressForShard(uint32_t shard) const {

@@ -31,6 +31,8 @@ class Fleet {
 
   const std::vector<FleetNode>& nodes() const { return nodes_; }
   bool clustered() const { return nodes_.size() > 1; }
+  // The shard `xid` names (its first field; 0 if it names none).
+  static uint32_t ShardOf(std::string_view xid);
   // Where a call about `xid` goes: its shard's owner, else `entry`.
   std::string AddressFor(std::string_view xid) const;
   // Where a call about `shard` goes: its owner, else `entry`.
