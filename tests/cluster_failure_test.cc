@@ -1,7 +1,8 @@
 // A node of three dies under its callers and participant. New transactions
 // go to the other two at once; the dead shard's transactions wait for it,
 // each finishes all committed or all rolled back once it is back, and no
-// caller is told an outcome that did not happen.
+// caller is told an outcome that did not happen. A participant that starts
+// while the node is down gets that node's commands once it returns.
 #define BOOST_TEST_MODULE cluster_failure
 #include <signal.h>
 
@@ -22,11 +23,10 @@ namespace {
 
 using Outcome = RecordingResource::Outcome;
 
-// A transaction begun on `shard` (its key drawn until KeyShard puts it
-// there), with one branch of `resource` enlisted through `participant`.
-std::string BeginWithBranchOn(TransactionClient& client,
-                              Participant& participant, uint32_t shard,
-                              std::chrono::milliseconds timeout) {
+// A transaction begun on `shard`: its key drawn until KeyShard puts it
+// there.
+std::string BeginOnShard(TransactionClient& client, uint32_t shard,
+                         std::chrono::milliseconds timeout) {
   std::string key = client.NewIdempotencyKey();
   while (KeyShard(key, {0, 1, 2}) != shard) key = client.NewIdempotencyKey();
   v1::BeginRequest request;
@@ -36,8 +36,16 @@ std::string BeginWithBranchOn(TransactionClient& client,
   auto begun = client.BeginRaw(request);
   BOOST_REQUIRE_MESSAGE(begun.ok(), begun.status().ToString());
   BOOST_REQUIRE(begun->xid()[0] == static_cast<char>('0' + shard));
-  BOOST_REQUIRE(participant.Enlist(begun->xid(), "ledger", "").ok());
   return begun->xid();
+}
+
+// The same, with one branch of "ledger" enlisted through `participant`.
+std::string BeginWithBranchOn(TransactionClient& client,
+                              Participant& participant, uint32_t shard,
+                              std::chrono::milliseconds timeout) {
+  std::string xid = BeginOnShard(client, shard, timeout);
+  BOOST_REQUIRE(participant.Enlist(xid, "ledger", "").ok());
+  return xid;
 }
 
 v1::GlobalStatus StatusOf(TransactionClient& client, const std::string& xid) {
@@ -124,6 +132,51 @@ BOOST_AUTO_TEST_CASE(the_others_take_new_work_and_the_dead_shard_finishes) {
         return txn.ok() && (*txn)->Commit().ok() && (*txn)->xid()[0] == '2';
       },
       20s));
+}
+
+// A participant that starts while a node is down attaches to the others,
+// and to that node once it is back, which then sends it the phase two it
+// owes: a branch registered and prepared before the node died, of a
+// transaction decided then.
+BOOST_AUTO_TEST_CASE(a_participant_started_while_a_node_is_down_gets_its_work) {
+  ThreeNodes cluster({.cluster_shards = 3});
+  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return cluster.AllAgree(); }, 20s),
+                        cluster.Logs());
+  auto client = TransactionClient::Connect(
+      {.seeds = {cluster.node(0).address}, .call_timeout = 2s});
+  BOOST_REQUIRE(client.ok());
+  TransactionClient& c = **client;
+  std::string xid = BeginOnShard(c, 2, 60s);
+  v1::RegisterBranchRequest branch;
+  branch.set_xid(xid);
+  branch.set_resource("ledger");
+  auto id = c.RegisterBranch(branch);
+  BOOST_REQUIRE_MESSAGE(id.ok(), id.status().ToString());
+  BOOST_REQUIRE(
+      c.ReportBranch(xid, *id, v1::PHASE_ONE_OUTCOME_PREPARED, "").ok());
+  auto decision = c.Commit(xid, /*wait=*/false);
+  BOOST_REQUIRE(decision.ok());
+  BOOST_REQUIRE(*decision == v1::GLOBAL_STATUS_COMMITTING);
+
+  cluster.process(2).Signal(SIGKILL);
+  BOOST_REQUIRE(
+      WaitFor([&] { return cluster.AllAgree(2, v1::SHARD_STATE_DOWN); }, 20s));
+  RecordingResource ledger;
+  auto participant = Participant::Create({.seeds = {cluster.node(0).address},
+                                          .topology_refresh = 200ms,
+                                          .service = "ledger"});
+  BOOST_REQUIRE(participant.ok());
+  BOOST_REQUIRE((*participant)->AddXaResource("ledger", &ledger).ok());
+  BOOST_REQUIRE((*participant)->Start().ok());
+  // Not attached everywhere while node 2 is down.
+  BOOST_TEST(!(*participant)->WaitAttached(500ms));
+
+  cluster.Restart(2);
+  BOOST_REQUIRE((*participant)->WaitAttached(20s));
+  BOOST_TEST(WaitFor(
+      [&] { return ledger.OutcomeOf(xid) == Outcome::kCommitted; }, 20s));
+  BOOST_TEST(WaitFor(
+      [&] { return StatusOf(c, xid) == v1::GLOBAL_STATUS_COMMITTED; }, 20s));
 }
 
 }  // namespace
