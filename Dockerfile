@@ -34,6 +34,8 @@ RUN apt-get update -qq \
 COPY --from=build /out/bin/ /usr/local/bin/
 USER 65532:65532
 VOLUME /var/lib/baton
-EXPOSE 7420 9464
+EXPOSE 7420 7425 9464
 ENTRYPOINT ["/usr/local/bin/batond"]
-CMD ["--listen=0.0.0.0:7420", "--data-dir=/var/lib/baton"]
+# Beyond loopback batond wants TLS: add --tls-cert and --tls-key (the chart
+# does), or --insecure where the network is secured otherwise.
+CMD ["--listen=0.0.0.0:7420", "--data-dir=/var/lib/baton", "--health-listen=0.0.0.0:7425"]

@@ -115,7 +115,39 @@ int main(int argc, char** argv) {
                  "HOST:PORT other nodes, clients and participants reach this "
                  "one at (default: the --listen host, or this host's name "
                  "if that is a wildcard, and the bound port)");
+  std::string health_port_file;
+  app.add_option("--health-listen", options.health_listen_address,
+                 "HOST:PORT serving only the gRPC health service, always in "
+                 "plaintext, for probes that cannot present a client "
+                 "certificate");
+  app.add_option("--health-port-file", health_port_file,
+                 "Write the bound health port to this file once serving");
+  baton::ListenerSecurity& security = options.security;
+  app.add_option("--tls-cert", security.tls.cert,
+                 "PEM certificate chain: every listener but --health-listen "
+                 "serves TLS")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", security.tls.key, "PEM private key of --tls-cert")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-client-ca", security.tls.ca,
+                 "PEM CA bundle: clients must present a certificate that "
+                 "chains to it (mutual TLS)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-ca", security.peer_ca,
+                 "PEM CA bundle other nodes' certificates must chain to "
+                 "(default: --tls-client-ca)")
+      ->check(CLI::ExistingFile);
+  int64_t tls_refresh_s = security.tls.refresh.count();
+  app.add_option("--tls-refresh-s", tls_refresh_s,
+                 "How often the TLS files are read again, so a rotated "
+                 "certificate is used without a restart")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{3600}));
+  app.add_flag("--insecure", security.insecure,
+               "Serve plaintext beyond loopback all the same (a warning is "
+               "logged): only where the network is secured otherwise");
   CLI11_PARSE(app, argc, argv);
+  security.tls.refresh = std::chrono::seconds(tls_refresh_s);
   if (!pod_name.empty()) {
     std::optional<uint32_t> ordinal = baton::PodOrdinal(pod_name);
     if (!ordinal || app.count("--node-id") > 0) {
@@ -157,7 +189,8 @@ int main(int argc, char** argv) {
   }
   for (auto [file, port] : {std::pair{port_file, server->port()},
                             {admin_port_file, server->admin_port()},
-                            {metrics_port_file, server->metrics_port()}}) {
+                            {metrics_port_file, server->metrics_port()},
+                            {health_port_file, server->health_port()}}) {
     if (!file.empty() && !baton::WritePortFile(file, port)) {
       spdlog::critical("cannot write port file {}", file);
       return 1;

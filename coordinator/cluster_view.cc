@@ -162,8 +162,11 @@ void ClusterView::DiscoverByName() {
 void ClusterView::AddAddressLocked(const std::string& address) {
   if (address.empty() || address == self_address_ || stubs_.contains(address))
     return;
-  stubs_.emplace(address, v1::TopologyService::NewStub(grpc::CreateChannel(
-                              address, grpc::InsecureChannelCredentials())));
+  stubs_.emplace(
+      address,
+      v1::TopologyService::NewStub(grpc::CreateChannel(
+          address, options_.credentials ? options_.credentials
+                                        : grpc::InsecureChannelCredentials())));
 }
 
 void ClusterView::HeardLocked(const v1::Topology& part,

@@ -1,6 +1,8 @@
 #ifndef BATON_COORDINATOR_CLUSTER_VIEW_H_
 #define BATON_COORDINATOR_CLUSTER_VIEW_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -49,6 +51,8 @@ struct ClusterOptions {
   int64_t poll_interval_ms = 1000;
   int64_t call_timeout_ms = 500;
   Clock* clock = nullptr;  // Null: SystemClock().
+  // For the calls to peers; null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 // This node's view of the cluster: itself, and every peer it polls or was

@@ -152,10 +152,12 @@ std::string RenderMetrics(const TransactionManager& manager,
 std::unique_ptr<ClusterView> MakeClusterView(
     const ServerOptions& options, const HealthGate* health,
     const std::unique_ptr<TransactionManager>* manager) {
-  ClusterOptions cluster{.node_id = options.manager.node_id,
-                         .peers = options.peers,
-                         .cluster_shards = options.cluster_shards,
-                         .poll_interval_ms = options.topology_poll_ms};
+  ClusterOptions cluster{
+      .node_id = options.manager.node_id,
+      .peers = options.peers,
+      .cluster_shards = options.cluster_shards,
+      .poll_interval_ms = options.topology_poll_ms,
+      .credentials = MakeChannelCredentials(PeerTlsFiles(options.security))};
   for (uint32_t i = 0; i < options.manager.shards; ++i) {
     cluster.shards.push_back(options.manager.node_id + i);
   }
@@ -201,6 +203,14 @@ absl::Status Server::Start(const ServerOptions& options,
   // half way is torn down like a running server: gRPC first, while every
   // object it may still call into is alive.
   SetIllegalMoveObserver(&ReportIllegalMove);
+  if (absl::Status s = CheckListeners(
+          options.security,
+          {{"--listen", options.listen_address},
+           {"--admin-listen", options.admin_listen_address},
+           {"--metrics-listen", options.metrics_listen_address}});
+      !s.ok()) {
+    return s;
+  }
   std::unique_ptr<Server> server(new Server);
   server->parts_ = std::make_unique<Parts>();
   Parts* parts = server->parts_.get();
@@ -249,9 +259,10 @@ absl::Status Server::Start(const ServerOptions& options,
       std::make_unique<TopologyServiceImpl>(parts->cluster.get());
 
   grpc::EnableDefaultHealthCheckService(true);
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      MakeServerCredentials(options.security.tls);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address,
-                           grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(options.listen_address, credentials, &server->port_);
   builder.SetMaxReceiveMessageSize(limits::kMaxMessageBytes);
   builder.SetMaxSendMessageSize(limits::kMaxMessageBytes);
   builder.RegisterService(parts->transaction_service.get());
@@ -271,8 +282,7 @@ absl::Status Server::Start(const ServerOptions& options,
   parts->cluster->Start();
   if (!options.admin_listen_address.empty()) {
     grpc::ServerBuilder admin;
-    admin.AddListeningPort(options.admin_listen_address,
-                           grpc::InsecureServerCredentials(),
+    admin.AddListeningPort(options.admin_listen_address, credentials,
                            &server->admin_port_);
     admin.RegisterService(parts->admin_service.get());
     server->admin_server_ = admin.BuildAndStart();
@@ -282,9 +292,25 @@ absl::Status Server::Start(const ServerOptions& options,
     }
     parts->health.Attach(server->admin_server_->GetHealthCheckService());
   }
+  if (!options.health_listen_address.empty()) {
+    grpc::ServerBuilder health;
+    health.AddListeningPort(options.health_listen_address,
+                            grpc::InsecureServerCredentials(),
+                            &server->health_port_);
+    // gRPC builds no server without a service of its own beside health:
+    // one that answers every other method UNIMPLEMENTED.
+    server->health_only_ = std::make_unique<grpc::CallbackGenericService>();
+    health.RegisterCallbackGenericService(server->health_only_.get());
+    server->health_server_ = health.BuildAndStart();
+    if (server->health_server_ == nullptr || server->health_port_ == 0) {
+      return absl::UnavailableError(fmt::format("cannot serve health on {}",
+                                                options.health_listen_address));
+    }
+    parts->health.Attach(server->health_server_->GetHealthCheckService());
+  }
   if (!options.metrics_listen_address.empty()) {
     auto http = MetricsHttpServer::Start(
-        options.metrics_listen_address,
+        options.metrics_listen_address, options.security.tls,
         [manager = parts->manager.get(), registry = parts->registry.get()] {
           return RenderMetrics(*manager, *registry);
         });
@@ -307,6 +333,7 @@ Server::~Server() {
   // reactors, then the recovery thread, then the committer's callbacks
   // (which call into the manager, and may be queued still).
   if (parts_) parts_->health.Detach();
+  health_server_.reset();
   admin_server_.reset();
   grpc_server_.reset();
   if (!parts_) return;
@@ -328,6 +355,7 @@ int Server::metrics_port() const {
 void Server::Shutdown() {
   if (parts_ && parts_->manager) parts_->manager->StopWaiting();
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(1);
+  if (health_server_) health_server_->Shutdown(deadline);
   if (admin_server_) admin_server_->Shutdown(deadline);
   if (grpc_server_) grpc_server_->Shutdown(deadline);
   // Calls gRPC gave up on may still be answered from these; they must be

@@ -1,6 +1,7 @@
 #ifndef BATON_COORDINATOR_SERVER_H_
 #define BATON_COORDINATOR_SERVER_H_
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "coordinator/listeners.h"
 #include "coordinator/transaction_manager.h"
 #include "recovery/recovery_loop.h"
 
@@ -23,6 +25,10 @@ struct ServerOptions {
   std::string admin_listen_address;
   // If set, Prometheus metrics are served over HTTP here at /metrics.
   std::string metrics_listen_address;
+  // If set, the gRPC health service alone, always plaintext, for probes
+  // that cannot present a client certificate.
+  std::string health_listen_address;
+  ListenerSecurity security;
   // Other nodes of the cluster ("host:port" each); empty for a node that
   // stands alone until another names it.
   std::vector<std::string> peers;
@@ -53,6 +59,7 @@ class Server {
   // The ports actually bound (useful with port 0); 0 for one not served.
   int port() const { return port_; }
   int admin_port() const { return admin_port_; }
+  int health_port() const { return health_port_; }
   int metrics_port() const;
 
   // Blocks until Shutdown() is called from another thread.
@@ -67,8 +74,11 @@ class Server {
   std::unique_ptr<Parts> parts_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<grpc::Server> admin_server_;
+  std::unique_ptr<grpc::CallbackGenericService> health_only_;
+  std::unique_ptr<grpc::Server> health_server_;
   int port_ = 0;
   int admin_port_ = 0;
+  int health_port_ = 0;
 };
 
 }  // namespace baton

@@ -35,8 +35,9 @@ class GrpcTransactionClient : public TransactionClient {
  public:
   explicit GrpcTransactionClient(const ClientOptions& options)
       : options_(options),
+        tls_(internal::ResolveTls(options.tls)),
         router_(internal::SeedList(options.coordinator, options.seeds),
-                options.call_timeout) {}
+                options.call_timeout, tls_) {}
 
   absl::StatusOr<v1::BeginResponse> BeginRaw(
       const v1::BeginRequest& request) override {
@@ -173,7 +174,7 @@ class GrpcTransactionClient : public TransactionClient {
     if (e == nullptr) {
       e = std::make_unique<Endpoint>();
       std::shared_ptr<grpc::Channel> channel =
-          internal::MakeCoordinatorChannel(address);
+          internal::MakeCoordinatorChannel(address, tls_);
       if (options_.pipeline) {
         e->pipeline = std::make_unique<internal::PipelineClient>(channel);
       } else {
@@ -246,6 +247,7 @@ class GrpcTransactionClient : public TransactionClient {
   static inline const std::string kNoXid, kNoKey;
 
   const ClientOptions options_;
+  const TlsFiles tls_;
   internal::Router router_;
   absl::Mutex endpoints_mu_;
   std::map<std::string, std::unique_ptr<Endpoint>> endpoints_

@@ -38,8 +38,9 @@ class ParticipantImpl : public Participant {
                   std::unique_ptr<TransactionClient> client)
       : options_(options),
         client_(std::move(client)),
+        tls_(internal::ResolveTls(options.tls)),
         router_(internal::SeedList(options.coordinator, options.seeds),
-                options.call_timeout),
+                options.call_timeout, tls_),
         workers_(options.worker_threads) {}
 
   ~ParticipantImpl() override {
@@ -187,6 +188,7 @@ class ParticipantImpl : public Participant {
 
   const ParticipantOptions options_;
   std::unique_ptr<TransactionClient> client_;
+  const TlsFiles tls_;
   internal::Router router_;
   std::map<std::string, XaResource*> resources_;  // Fixed after Start.
   // TCC and saga adapters among resources_: their in-doubt list is a scan
@@ -271,6 +273,7 @@ void ParticipantImpl::SyncLinks() {
       if (links_.contains(address)) continue;
       links_[address] = std::make_shared<Link>(Link::Options{
           .address = address,
+          .tls = tls_,
           .hello = hello_,
           .reconnect_initial = options_.reconnect_initial,
           .reconnect_max = options_.reconnect_max,
@@ -495,7 +498,8 @@ absl::StatusOr<std::unique_ptr<Participant>> Participant::Create(
   absl::StatusOr<std::unique_ptr<TransactionClient>> client =
       TransactionClient::Connect({.coordinator = options.coordinator,
                                   .seeds = options.seeds,
-                                  .call_timeout = options.call_timeout});
+                                  .call_timeout = options.call_timeout,
+                                  .tls = options.tls});
   if (!client.ok()) return client.status();
   return std::unique_ptr<Participant>(
       std::make_unique<ParticipantImpl>(resolved, std::move(*client)));

@@ -35,7 +35,7 @@ std::map<uint64_t, v1::PipelineResult> RoundTrip(
     const std::string& address, const v1::PipelineRequest& request,
     size_t expected) {
   auto stub = v1::TransactionService::NewStub(
-      internal::MakeCoordinatorChannel(address));
+      internal::MakeCoordinatorChannel(address, {}));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + 20s);
   auto stream = stub->Pipeline(&context);
@@ -156,7 +156,7 @@ BOOST_AUTO_TEST_CASE(too_many_unanswered_calls_hold_back_reading) {
   BankCluster cluster;
   cluster.StartCoordinator();
   auto stub = v1::TransactionService::NewStub(
-      internal::MakeCoordinatorChannel(cluster.CoordinatorAddress()));
+      internal::MakeCoordinatorChannel(cluster.CoordinatorAddress(), {}));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + 60s);
   auto stream = stub->Pipeline(&context);
@@ -252,7 +252,7 @@ BOOST_AUTO_TEST_CASE(a_kill_ends_unanswered_calls_and_the_client_reconnects) {
   BankCluster cluster;
   cluster.StartCoordinator();
   internal::PipelineClient pipeline(
-      internal::MakeCoordinatorChannel(cluster.CoordinatorAddress()));
+      internal::MakeCoordinatorChannel(cluster.CoordinatorAddress(), {}));
   std::promise<grpc::Status> cut_off;
   std::string xid = CommitThatWaits(&cluster, &pipeline, &cut_off);
   cluster.coordinator().Signal(SIGKILL);
@@ -276,7 +276,7 @@ BOOST_AUTO_TEST_CASE(an_oversized_call_is_refused_without_breaking_the_stream) {
   BankCluster cluster;
   cluster.StartCoordinator();
   internal::PipelineClient pipeline(
-      internal::MakeCoordinatorChannel(cluster.CoordinatorAddress()));
+      internal::MakeCoordinatorChannel(cluster.CoordinatorAddress(), {}));
   v1::PipelineResult result;
   BOOST_REQUIRE(
       pipeline.CallAndWait(BeginCall(0, "before"), InTenSeconds(), &result)
@@ -305,7 +305,7 @@ BOOST_AUTO_TEST_CASE(destroying_the_client_cancels_its_unanswered_calls) {
   std::promise<grpc::Status> ended;
   {
     internal::PipelineClient pipeline(
-        internal::MakeCoordinatorChannel(cluster.CoordinatorAddress()));
+        internal::MakeCoordinatorChannel(cluster.CoordinatorAddress(), {}));
     CommitThatWaits(&cluster, &pipeline, &ended);
   }
   std::future<grpc::Status> status = ended.get_future();

@@ -11,7 +11,7 @@ namespace baton::internal {
 CoordinatorLink::CoordinatorLink(Options options)
     : options_(std::move(options)),
       stub_(v1::ParticipantService::NewStub(
-          MakeCoordinatorChannel(options_.address))),
+          MakeCoordinatorChannel(options_.address, options_.tls))),
       thread_([this] { Run(); }) {}
 
 CoordinatorLink::~CoordinatorLink() {

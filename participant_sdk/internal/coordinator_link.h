@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "baton/v1/participant_service.grpc.pb.h"
 #include "common/steady_cond_var.h"
+#include "common/tls.h"
 
 namespace baton::internal {
 
@@ -25,6 +26,7 @@ class CoordinatorLink {
  public:
   struct Options {
     std::string address;
+    TlsFiles tls;
     v1::ParticipantMessage hello;  // Sent first on every stream.
     std::chrono::milliseconds reconnect_initial{100};
     std::chrono::milliseconds reconnect_max{2000};

@@ -33,11 +33,12 @@ std::vector<std::string> SeedList(const std::string& coordinator,
 }
 
 Router::Router(std::vector<std::string> seeds,
-               std::chrono::milliseconds timeout,
+               std::chrono::milliseconds timeout, TlsFiles tls,
                std::chrono::milliseconds refresh_every,
                std::chrono::milliseconds max_age)
     : seeds_(std::move(seeds)),
       timeout_(timeout),
+      tls_(std::move(tls)),
       refresh_every_(refresh_every),
       max_age_(max_age) {}
 
@@ -157,7 +158,8 @@ void Router::RefreshLocked(bool force) {
     for (const auto& [id, address] : nodes_) targets.push_back(address);
   }
   for (const std::string& address : targets) {
-    auto stub = v1::TopologyService::NewStub(MakeCoordinatorChannel(address));
+    auto stub =
+        v1::TopologyService::NewStub(MakeCoordinatorChannel(address, tls_));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + timeout_);
     v1::Topology topology;

@@ -12,6 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "baton/v1/topology.pb.h"
+#include "common/tls.h"
 
 namespace baton::internal {
 
@@ -32,6 +33,7 @@ namespace baton::internal {
 class Router {
  public:
   Router(std::vector<std::string> seeds, std::chrono::milliseconds timeout,
+         TlsFiles tls = {},
          std::chrono::milliseconds refresh_every = std::chrono::seconds(1),
          std::chrono::milliseconds max_age = std::chrono::seconds(5));
 
@@ -76,6 +78,7 @@ class Router {
 
   const std::vector<std::string> seeds_;
   const std::chrono::milliseconds timeout_;
+  const TlsFiles tls_;
   const std::chrono::milliseconds refresh_every_;
   const std::chrono::milliseconds max_age_;
 

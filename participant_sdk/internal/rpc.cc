@@ -8,8 +8,14 @@
 
 namespace baton::internal {
 
+TlsFiles ResolveTls(const TlsOptions& options) {
+  return WithTlsEnvironment(TlsFiles{.cert = options.cert_file,
+                                     .key = options.key_file,
+                                     .ca = options.ca_file});
+}
+
 std::shared_ptr<grpc::Channel> MakeCoordinatorChannel(
-    const std::string& address) {
+    const std::string& address, const TlsFiles& tls) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(limits::kMaxMessageBytes);
   args.SetMaxSendMessageSize(limits::kMaxMessageBytes);
@@ -19,8 +25,7 @@ std::shared_ptr<grpc::Channel> MakeCoordinatorChannel(
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5'000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(address, MakeChannelCredentials(tls), args);
 }
 
 grpc::Status CallWithRetry(

@@ -8,12 +8,19 @@
 #include <memory>
 #include <string>
 
+#include "baton/tls.h"
+#include "common/tls.h"
+
 namespace baton::internal {
 
+// The files `options` names, each empty one taken from the environment.
+TlsFiles ResolveTls(const TlsOptions& options);
+
 // A channel to the coordinator with message limits matching the server and
-// quick reconnects, so a restarted coordinator is found within a second.
+// quick reconnects, so a restarted coordinator is found within a second;
+// over TLS if `tls` turns it on.
 std::shared_ptr<grpc::Channel> MakeCoordinatorChannel(
-    const std::string& address);
+    const std::string& address, const TlsFiles& tls);
 
 // Runs `call` with a fresh context (deadline `timeout`) until it returns
 // something other than UNAVAILABLE, or `max_attempts` ran out, backing off

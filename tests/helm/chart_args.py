@@ -3,7 +3,7 @@
 its stable address and batond's arguments with $(POD_NAME) filled in, for
 a test that starts the same topology as local processes.
 
-Usage: chart_args.py HELM_BINARY REPLICAS
+Usage: chart_args.py HELM_BINARY REPLICAS [helm template flags...]
 """
 import json
 import os
@@ -17,10 +17,10 @@ CHART = os.path.join(HERE, "..", "..", "helm", "baton")
 
 
 def main():
-    helm, replicas = sys.argv[1], int(sys.argv[2])
+    helm, replicas, extra = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     done = subprocess.run(
         [helm, "template", "r", CHART, "--namespace", "test",
-         "--set", f"replicas={replicas}"],
+         "--set", f"replicas={replicas}", *extra],
         capture_output=True, text=True, timeout=120, check=True)
     (sts,) = [o for o in yaml.safe_load_all(done.stdout)
               if o and o["kind"] == "StatefulSet"]

@@ -17,6 +17,8 @@ HELM = None
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHART = os.path.join(HERE, "..", "..", "helm", "baton")
 CUSTOM = os.path.join(HERE, "values-custom.yaml")
+# The default values but for the one choice a release must make.
+INSECURE = ["--set", "insecure=true"]
 
 
 def helm(*args):
@@ -47,16 +49,22 @@ def flag(args, name):
 
 
 class Lint(unittest.TestCase):
-    def test_lint_strict_passes_with_default_and_custom_values(self):
-        for extra in ([], ["-f", CUSTOM]):
+    def test_lint_strict_passes_with_plaintext_chosen_and_custom_values(self):
+        for extra in (INSECURE, ["-f", CUSTOM]):
             done = helm("lint", "--strict", CHART, *extra)
             self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+
+    def test_a_release_must_choose_tls_or_plaintext(self):
+        done = helm("template", "r", CHART)
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("set tls.existingSecret", done.stderr)
+        self.assertIn("insecure=true", done.stderr)
 
 
 class Defaults(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.objects = render()
+        cls.objects = render(*INSECURE)
         (cls.sts,) = by_kind(cls.objects, "StatefulSet")
         cls.pod = cls.sts["spec"]["template"]["spec"]
         (cls.container,) = cls.pod["containers"]
@@ -84,10 +92,14 @@ class Defaults(unittest.TestCase):
         self.assertEqual(by_kind(self.objects, "ServiceMonitor"), [])
         self.assertEqual(by_kind(self.objects, "NetworkPolicy"), [])
 
-    def test_probes_ask_the_grpc_health_service(self):
+    def test_probes_ask_the_grpc_health_service_on_its_own_port(self):
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            self.assertEqual(self.container[probe]["grpc"], {"port": 7420},
+            self.assertEqual(self.container[probe]["grpc"], {"port": 7425},
                              probe)
+        args = args_of(self.sts)
+        self.assertEqual(flag(args, "--health-listen"), "0.0.0.0:7425")
+        self.assertIn("--insecure", args)
+        self.assertIsNone(flag(args, "--tls-cert"))
         startup = self.container["startupProbe"]
         # Long enough to load a large backlog before liveness starts.
         self.assertGreaterEqual(
@@ -160,11 +172,30 @@ class Custom(unittest.TestCase):
         mounts = {m["name"]: m for m in self.container["volumeMounts"]}
         self.assertTrue(mounts["admin-token"]["readOnly"])
 
+    def test_tls_from_the_secret_on_every_port_but_health(self):
+        args = args_of(self.sts)
+        self.assertEqual(flag(args, "--tls-cert"), "/etc/baton/tls/tls.crt")
+        self.assertEqual(flag(args, "--tls-key"), "/etc/baton/tls/tls.key")
+        self.assertEqual(flag(args, "--tls-ca"), "/etc/baton/tls/ca.crt")
+        self.assertEqual(flag(args, "--tls-client-ca"),
+                         "/etc/baton/tls/ca.crt")
+        self.assertNotIn("--insecure", args)
+        volumes = {v["name"]: v
+                   for v in self.sts["spec"]["template"]["spec"]["volumes"]}
+        self.assertEqual(volumes["tls"]["secret"]["secretName"], "baton-tls")
+        mounts = {m["name"]: m for m in self.container["volumeMounts"]}
+        self.assertEqual(mounts["tls"]["mountPath"], "/etc/baton/tls")
+        self.assertTrue(mounts["tls"]["readOnly"])
+
     def test_service_monitor_and_network_policy(self):
         (monitor,) = by_kind(self.objects, "ServiceMonitor")
         self.assertEqual(monitor["metadata"]["labels"]["release"],
                          "prometheus")
-        self.assertEqual(monitor["spec"]["endpoints"][0]["port"], "metrics")
+        endpoint = monitor["spec"]["endpoints"][0]
+        self.assertEqual(endpoint["port"], "metrics")
+        self.assertEqual(endpoint["scheme"], "https")
+        self.assertEqual(endpoint["tlsConfig"]["serverName"],
+                         "r-baton.prod.svc")
         (policy,) = by_kind(self.objects, "NetworkPolicy")
         grpc_rule = policy["spec"]["ingress"][0]
         allowed = [p["podSelector"]["matchLabels"] for p in grpc_rule["from"]]
@@ -183,8 +214,10 @@ class Schema(unittest.TestCase):
             ("port=70000", "port"),
             ("extraArgs[0]=oops", "extraArgs"),
             ("image.pullPolicy=Sometimes", "image.pullPolicy"),
+            ("healthPort=0", "healthPort"),
+            ("tls.mutual=maybe", "tls.mutual"),
         ]:
-            done = helm("template", "r", CHART, "--set", setting)
+            done = helm("template", "r", CHART, *INSECURE, "--set", setting)
             self.assertNotEqual(done.returncode, 0, setting)
             self.assertIn(named, done.stderr, setting)
 

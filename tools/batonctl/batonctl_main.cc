@@ -18,6 +18,7 @@
 #include <map>
 #include <optional>
 
+#include "common/tls_flags.h"
 #include "tools/batonctl/ctl.h"
 
 namespace baton::ctl {
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", options.token_file,
                  "File with the admin token (or set BATON_ADMIN_TOKEN)");
   app.add_flag("--json", options.json, "Machine-readable output");
+  AddTlsClientFlags(&app, &options.tls);
 
   std::vector<std::string> statuses;
   std::string protocol, name, older_than, resource, page_token, xid;
@@ -144,6 +146,7 @@ int main(int argc, char** argv) {
     }
   }
   CLI11_PARSE(app, argc, argv);
+  options.tls = WithTlsEnvironment(options.tls);
 
   ctl::Ctl ctl(options);
   std::string command = app.get_subcommands().front()->get_name();

@@ -15,6 +15,7 @@
 #include "baton/v1/admin_service.grpc.pb.h"
 #include "baton/v1/topology.grpc.pb.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
+#include "common/tls.h"
 #include "fmt/format.h"
 #include "google/protobuf/util/json_util.h"
 #include "protocols/saga.h"
@@ -29,6 +30,7 @@ struct Options {
   std::string coordinator = "127.0.0.1:7420";
   std::string token_file;
   bool json = false;
+  TlsFiles tls;  // Environment already applied.
 };
 
 inline int64_t NowMs() {
@@ -44,9 +46,16 @@ inline int Fail(const Options& o, const grpc::Status& s, bool reached) {
   bool transport = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
                    s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
   if (transport && !reached) {
+    // Over TLS, gRPC's own words say whether the handshake failed (a CA or
+    // a client certificate that does not match).
     std::cerr << fmt::format(
-        "batonctl: cannot reach the coordinator at {} (is batond running?)\n",
-        o.coordinator);
+        "batonctl: cannot reach the coordinator at {} (is batond running?{})"
+        "\n",
+        o.coordinator,
+        o.tls.client_enabled()
+            ? " are --tls-ca and --tls-cert the ones it expects? " +
+                  s.error_message()
+            : "");
   } else {
     std::cerr << fmt::format("batonctl: {}\n", s.error_message());
   }
@@ -95,7 +104,7 @@ class Ctl {
     if (node == nullptr) {
       node = std::make_unique<Node>();
       node->channel =
-          grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+          grpc::CreateChannel(address, MakeChannelCredentials(o_.tls));
       node->admin = v1::AdminService::NewStub(node->channel);
       node->txns = v1::TransactionService::NewStub(node->channel);
       node->topology = v1::TopologyService::NewStub(node->channel);

@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "common/port_file.h"
 #include "common/signals.h"
+#include "common/tls_flags.h"
 #include "echo.grpc.pb.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
@@ -169,8 +170,10 @@ int RunBenchmark(const Flags& flags, const std::string& workload) {
   report.concurrency = flags.concurrency;
   report.rate = flags.rate;
   report.nodes = flags.nodes;
-  Workloads workloads(CoordinatorOptions{
-      .nodes = nodes, .pipeline = !flags.unary, .routed = flags.nodes > 0});
+  Workloads workloads(CoordinatorOptions{.nodes = nodes,
+                                         .pipeline = !flags.unary,
+                                         .routed = flags.nodes > 0,
+                                         .tls = flags.tls});
   Operation operation = ChooseWorkload(flags, workload, nodes.front(),
                                        &workloads, &fleet, &report);
 
@@ -260,6 +263,7 @@ int main(int argc, char** argv) {
                  "Open loop: start this many transactions per second")
       ->check(CLI::PositiveNumber);
   app.add_flag("--json", flags.json, "Print one JSON object");
+  baton::AddTlsClientFlags(&app, &flags.tls);
   app.add_option("--token-file", flags.token_file,
                  "Admin token of the --coordinator batond (for its counters)");
   app.add_flag("--baseline", flags.baseline,
@@ -307,6 +311,7 @@ int main(int argc, char** argv) {
   std::string sync_file;
   echo->add_option("--sync-file", sync_file);
   CLI11_PARSE(app, argc, argv);
+  flags.tls = baton::WithTlsEnvironment(flags.tls);
 
   // As in batond: Debian's abseil checks every mutex for deadlock cycles,
   // which costs the load generator and the participants ~5% for nothing.

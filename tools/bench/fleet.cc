@@ -123,7 +123,13 @@ std::vector<ParticipantTarget> Fleet::Participants(
       argv.push_back("--barrier-dir");
       argv.push_back((dir_.path() / (resource + ".barrier")).string());
     }
-    processes_.push_back(ChildProcess::Start(resource, argv, {}, dir_.path()));
+    std::vector<std::string> env;
+    for (auto [name, value] : {std::pair{"BATON_TLS_CA", flags_.tls.ca},
+                               {"BATON_TLS_CERT", flags_.tls.cert},
+                               {"BATON_TLS_KEY", flags_.tls.key}}) {
+      if (!value.empty()) env.push_back(std::string(name) + "=" + value);
+    }
+    processes_.push_back(ChildProcess::Start(resource, argv, env, dir_.path()));
     int port = WaitForPortFile(ready, 30s);
     if (port == 0) {
       Die(resource + " did not attach: " + processes_.back()->Stderr());
@@ -155,7 +161,7 @@ std::optional<NodeCounters> Fleet::Counters(
   NodeCounters sum;
   for (const std::string& node : nodes) {
     auto admin = v1::AdminService::NewStub(
-        grpc::CreateChannel(node, grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(node, MakeChannelCredentials(flags_.tls)));
     grpc::ClientContext context;
     context.AddMetadata("authorization", "Bearer " + AdminToken());
     context.set_deadline(std::chrono::system_clock::now() + 5s);

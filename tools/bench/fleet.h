@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/child_process.h"
+#include "common/tls.h"
 #include "tools/bench/workloads.h"
 
 namespace baton::bench {
@@ -31,6 +32,9 @@ struct Flags {
   int participants = 2;
   int64_t retention_s = 60;
   std::vector<std::string> batond_args;  // Appended to each started batond's.
+  // For calls to a --coordinator batond, from the load generator and the
+  // participants it starts; environment applied.
+  TlsFiles tls;
 };
 
 // What the coordinator nodes counted, summed over them.

@@ -31,15 +31,15 @@ class Coordinator {
       // Learned once: a refresh blocks on the network, which no callback
       // thread may do, and a benchmark's topology does not change.
       router_ = std::make_unique<internal::Router>(
-          options.nodes, std::chrono::seconds(5), std::chrono::seconds(1),
-          std::chrono::hours(24));
+          options.nodes, std::chrono::seconds(5), options.tls,
+          std::chrono::seconds(1), std::chrono::hours(24));
       router_->Refresh(/*force=*/true);
     }
     std::vector<std::string> addresses =
         router_ ? router_->Addresses() : options.nodes;
     for (const std::string& address : addresses) {
       std::shared_ptr<grpc::Channel> channel =
-          internal::MakeCoordinatorChannel(address);
+          internal::MakeCoordinatorChannel(address, options.tls);
       Endpoint& e = endpoints_[address];
       if (options.pipeline) {
         e.pipeline = std::make_shared<internal::PipelineClient>(channel);

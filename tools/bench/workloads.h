@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/tls.h"
 #include "tools/bench/load_driver.h"
 
 namespace baton::bench {
@@ -34,6 +35,7 @@ struct CoordinatorOptions {
   // idempotency key and goes to the node of the key's shard; every later
   // call goes to the owner of its xid's shard.
   bool routed = false;
+  TlsFiles tls;  // For every call to the nodes.
 };
 
 // Transactions as chains of asynchronous calls on gRPC's callback API, so a

@@ -39,3 +39,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- join "," $peers -}}
 {{- end -}}
+
+{{/* A release says how its ports are secured: TLS from a Secret, or
+plaintext on purpose. */}}
+{{- define "baton.requireTransportChoice" -}}
+{{- if and (not .Values.tls.existingSecret) (not .Values.insecure) -}}
+{{- fail "baton: set tls.existingSecret (a Secret with tls.crt, tls.key and ca.crt, as cert-manager writes) or insecure=true; batond will not serve plaintext beyond loopback unless told to" -}}
+{{- end -}}
+{{- end -}}

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "baton/tls.h"
 #include "baton/v1/transaction_service.pb.h"
 
 // The caller's side of Baton: begin a global transaction, let services join
@@ -45,6 +46,7 @@ struct ClientOptions {
   // answers and guarantees at a fraction of the CPU per call on both ends;
   // turn off only for a proxy that cannot hold streams.
   bool pipeline = true;
+  TlsOptions tls;
 };
 
 class GlobalTransaction;

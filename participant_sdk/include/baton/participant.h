@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "baton/tls.h"
 
 // The participant's side of Baton: a service registers resources, joins
 // global transactions as branches, and serves the coordinator's phase-two
@@ -124,6 +125,8 @@ struct ParticipantOptions {
   // not list at attach (its database was down) is still resolved. Zero: at
   // attach only.
   std::chrono::milliseconds recovery_interval{std::chrono::minutes(1)};
+  // For the streams and calls to every node.
+  TlsOptions tls;
 };
 
 class SagaResource;
