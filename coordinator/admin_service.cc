@@ -10,6 +10,7 @@
 
 #include "common/grpc_status.h"
 #include "common/limits.h"
+#include "coordinator/authz.h"
 #include "coordinator/message_size.h"
 #include "fmt/format.h"
 #include "protocols/instants.h"
@@ -34,13 +35,6 @@ uint64_t ResidentBytes() {
   uint64_t size = 0, resident = 0;
   statm >> size >> resident;
   return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
-bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i];
-  return diff == 0;
 }
 
 // Filter of ListTransactions, applied to records from memory and the store.
@@ -148,6 +142,10 @@ grpc::Status AdminServiceImpl::Authorize(const Context& context) const {
           ? ""
           : std::string_view(it->second.data(), it->second.size());
   if (!ConstantTimeEquals(given, "Bearer " + admin_token_)) {
+    CountRefusal("admin", given.empty() ? "no_token" : "wrong_token",
+                 fmt::format("an admin call from {} without the admin token",
+                             context.peer()),
+                 manager_->log_summary());
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "admin calls need the admin token");
   }

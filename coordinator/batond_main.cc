@@ -143,6 +143,11 @@ int main(int argc, char** argv) {
                  "certificate is used without a restart")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{3600}));
+  app.add_option("--authz-policy", options.authz_policy_file,
+                 "JSON file saying which participant identities (client "
+                 "certificates, or token digests) may serve which resources; "
+                 "its schema is proto/baton/v1/authz_policy.proto")
+      ->check(CLI::ExistingFile);
   app.add_flag("--insecure", security.insecure,
                "Serve plaintext beyond loopback all the same (a warning is "
                "logged): only where the network is secured otherwise");

@@ -49,7 +49,11 @@ CoordinatorMetrics::CoordinatorMetrics()
           "baton_illegal_status_moves_total",
           "Status moves the status graph refused where Baton's own checks "
           "should have made them legal: a bug; the log names the xid.",
-          {}) {}
+          {}),
+      refused_calls("baton_refused_calls_total",
+                    "Calls and streams refused by authentication or the "
+                    "authorization policy, by method and reason.",
+                    {"method", "reason"}) {}
 
 std::string CoordinatorMetrics::Render() const {
   std::string out;
@@ -65,6 +69,7 @@ std::string CoordinatorMetrics::Render() const {
   operator_actions.Render(&out);
   participant_results_ignored.Render(&out);
   illegal_status_moves.Render(&out);
+  refused_calls.Render(&out);
   return out;
 }
 

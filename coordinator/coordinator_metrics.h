@@ -37,6 +37,10 @@ struct CoordinatorMetrics {
   // Branch results that answered no command outstanding on their stream.
   metrics::Family<metrics::Counter> participant_results_ignored;
   metrics::Family<metrics::Counter> illegal_status_moves;
+  // {method, reason}: calls and streams refused before they did anything
+  // (an admin call without the token, a resource the policy does not
+  // grant).
+  metrics::Family<metrics::Counter> refused_calls;
 
   // Everything above, in the text format.
   std::string Render() const;

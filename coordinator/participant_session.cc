@@ -15,10 +15,13 @@ namespace baton {
 
 ParticipantSession::ParticipantSession(ParticipantRegistry* registry,
                                        TransactionManager* manager,
-                                       uint32_t node_id)
+                                       uint32_t node_id,
+                                       const AuthzPolicy* policy, Peer peer)
     : registry_(registry),
       manager_(manager),
       node_id_(node_id),
+      policy_(policy),
+      peer_(std::move(peer)),
       max_message_bytes_(PeerReceiveBytes(0)) {
   StartRead(&incoming_);
 }
@@ -131,6 +134,17 @@ void ParticipantSession::HandleHello(const v1::Hello& hello) {
     CloseLocked(ToGrpcStatus(s));
     return;
   }
+  if (policy_ != nullptr) {
+    absl::Status allowed = policy_->MayServeAll(
+        peer_, {hello.resources().begin(), hello.resources().end()});
+    if (!allowed.ok()) {
+      CountRefusal("Attach", "resource_not_granted", allowed.ToString(),
+                   manager_->log_summary());
+      absl::MutexLock lock(&mu_);
+      CloseLocked(ToGrpcStatus(allowed));
+      return;
+    }
+  }
   {
     absl::MutexLock lock(&mu_);
     v1::CoordinatorMessage welcome;
@@ -181,8 +195,19 @@ void ParticipantSession::HandleInDoubt(const v1::InDoubt& in_doubt) {
     return;
   }
   registry_->Touch(this);
-  std::vector<v1::InDoubtBranch> branches(in_doubt.branches().begin(),
-                                          in_doubt.branches().end());
+  std::vector<v1::InDoubtBranch> branches;
+  for (const v1::InDoubtBranch& b : in_doubt.branches()) {
+    // An outcome is news only to a peer that may serve the resource.
+    if (policy_ != nullptr && !policy_->MayServe(peer_, b.resource())) {
+      CountRefusal("InDoubt", "resource_not_granted",
+                   fmt::format("{} reported resource '{}' in doubt, which "
+                               "the policy does not grant it; ignored",
+                               peer_.Describe(), b.resource()),
+                   manager_->log_summary());
+      continue;
+    }
+    branches.push_back(b);
+  }
   manager_->ResolveInDoubt(instance_id_, branches);
 }
 

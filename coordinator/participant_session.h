@@ -8,6 +8,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "baton/v1/participant_service.grpc.pb.h"
+#include "coordinator/authz.h"
 #include "coordinator/participant_registry.h"
 #include "coordinator/transaction_manager.h"
 
@@ -24,8 +25,11 @@ class ParticipantSession
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
       public CommandStream {
  public:
+  // With a `policy`, the stream may serve only what it grants `peer`: a
+  // Hello naming anything else ends the stream with PERMISSION_DENIED, and
+  // in-doubt reports about other resources are dropped.
   ParticipantSession(ParticipantRegistry* registry, TransactionManager* manager,
-                     uint32_t node_id);
+                     uint32_t node_id, const AuthzPolicy* policy, Peer peer);
 
   bool Write(const v1::BranchCommand& command) override;
 
@@ -49,6 +53,8 @@ class ParticipantSession
   ParticipantRegistry* const registry_;
   TransactionManager* const manager_;
   const uint32_t node_id_;
+  const AuthzPolicy* const policy_;  // Null: every resource allowed.
+  const Peer peer_;
   grpc::ByteBuffer incoming_;       // Owned by the single outstanding read.
   v1::ParticipantMessage message_;  // The last one read; the read path's.
   uint64_t messages_read_ = 0;      // Likewise.

@@ -79,6 +79,7 @@ class HealthGate {
 // Declared in dependency order: destroyed in reverse.
 struct Server::Parts {
   HealthGate health;
+  std::unique_ptr<AuthzPolicy> policy;
   std::unique_ptr<TransactionStore> store;
   std::unique_ptr<GroupCommitter> committer;
   std::unique_ptr<Timeline> timeline;
@@ -214,6 +215,11 @@ absl::Status Server::Start(const ServerOptions& options,
   std::unique_ptr<Server> server(new Server);
   server->parts_ = std::make_unique<Parts>();
   Parts* parts = server->parts_.get();
+  if (!options.authz_policy_file.empty()) {
+    auto policy = AuthzPolicy::Load(options.authz_policy_file);
+    if (!policy.ok()) return policy.status();
+    parts->policy = std::move(*policy);
+  }
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) {
@@ -250,7 +256,8 @@ absl::Status Server::Start(const ServerOptions& options,
   parts->transaction_service =
       std::make_unique<TransactionServiceImpl>(parts->manager.get());
   parts->participant_service = std::make_unique<ParticipantServiceImpl>(
-      parts->registry.get(), parts->manager.get(), options.manager.node_id);
+      parts->registry.get(), parts->manager.get(), options.manager.node_id,
+      parts->policy.get());
 
   parts->admin_service = std::make_unique<AdminServiceImpl>(
       options.admin_token, parts->store.get(), parts->committer.get(),

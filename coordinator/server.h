@@ -29,6 +29,9 @@ struct ServerOptions {
   // that cannot present a client certificate.
   std::string health_listen_address;
   ListenerSecurity security;
+  // An authorization policy file (AuthzPolicy); empty: none, every
+  // participant may serve every resource.
+  std::string authz_policy_file;
   // Other nodes of the cluster ("host:port" each); empty for a node that
   // stands alone until another names it.
   std::vector<std::string> peers;

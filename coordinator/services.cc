@@ -84,7 +84,8 @@ TransactionServiceImpl::Pipeline(grpc::CallbackServerContext* context) {
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 ParticipantServiceImpl::Attach(grpc::CallbackServerContext* context) {
-  return new ParticipantSession(registry_, manager_, node_id_);
+  return new ParticipantSession(registry_, manager_, node_id_, policy_,
+                                PeerOf(*context));
 }
 
 }  // namespace baton

@@ -3,6 +3,7 @@
 
 #include "baton/v1/participant_service.grpc.pb.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
+#include "coordinator/authz.h"
 #include "coordinator/participant_registry.h"
 #include "coordinator/transaction_manager.h"
 
@@ -66,9 +67,14 @@ class ParticipantServiceImpl final
     : public v1::ParticipantService::WithRawCallbackMethod_Attach<
           v1::ParticipantService::Service> {
  public:
+  // `policy` (null: none) must outlive this service.
   ParticipantServiceImpl(ParticipantRegistry* registry,
-                         TransactionManager* manager, uint32_t node_id)
-      : registry_(registry), manager_(manager), node_id_(node_id) {}
+                         TransactionManager* manager, uint32_t node_id,
+                         const AuthzPolicy* policy)
+      : registry_(registry),
+        manager_(manager),
+        node_id_(node_id),
+        policy_(policy) {}
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Attach(
       grpc::CallbackServerContext* context) override;
@@ -77,6 +83,7 @@ class ParticipantServiceImpl final
   ParticipantRegistry* const registry_;
   TransactionManager* const manager_;
   const uint32_t node_id_;
+  const AuthzPolicy* const policy_;
 };
 
 }  // namespace baton

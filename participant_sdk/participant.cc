@@ -274,6 +274,7 @@ void ParticipantImpl::SyncLinks() {
       links_[address] = std::make_shared<Link>(Link::Options{
           .address = address,
           .tls = tls_,
+          .token = options_.token,
           .hello = hello_,
           .reconnect_initial = options_.reconnect_initial,
           .reconnect_max = options_.reconnect_max,

@@ -4,7 +4,9 @@
 // one), a server of an untrusted CA refused by the client, a plaintext
 // client refused by a TLS port, a certificate rotated while a participant's
 // stream stays up, batonctl over mutual TLS, HTTPS metrics beside a
-// plaintext health port, and batond refusing a bad setup at start.
+// plaintext health port, and batond refusing a bad setup at start. Then the
+// authorization policy: a participant may serve only the resources its
+// certificate (or, without mutual TLS, its token) is granted.
 #define BOOST_TEST_MODULE tls
 #include <grpcpp/grpcpp.h>
 
@@ -23,6 +25,7 @@
 #include "baton/participant.h"
 #include "common/child_process.h"
 #include "health.grpc.pb.h"
+#include "tests/support/raw_participant.h"
 #include "tests/support/recording_resource.h"
 #include "tests/support/test_pki.h"
 
@@ -38,8 +41,8 @@ constexpr char kToken[] = "tls-test-admin-token";
 // mutual TLS), its metrics over HTTPS and its health in plaintext.
 class TlsNode {
  public:
-  TlsNode(const std::filesystem::path& dir, const TlsFiles& server,
-          bool mutual) {
+  TlsNode(const std::filesystem::path& dir, const TlsFiles& server, bool mutual,
+          const std::vector<std::string>& flags = {}) {
     std::vector<std::string> argv = {BinPath("batond"),
                                      "--listen",
                                      "127.0.0.1:0",
@@ -62,6 +65,7 @@ class TlsNode {
                                      "--tls-refresh-s",
                                      "1"};
     if (mutual) argv.insert(argv.end(), {"--tls-client-ca", server.ca});
+    argv.insert(argv.end(), flags.begin(), flags.end());
     process_ = ChildProcess::Start(
         "batond", argv, {std::string("BATON_ADMIN_TOKEN=") + kToken}, dir);
     port_ = WaitForPortFile(dir / "port", 20s);
@@ -326,6 +330,110 @@ BOOST_FIXTURE_TEST_CASE(batond_refuses_a_bad_setup_at_start, Fixture) {
       dir, {"--listen", "127.0.0.1:0", "--tls-client-ca", pki.ca()});
   BOOST_TEST(half == 1);
   BOOST_TEST(half_said.find("--tls-client-ca") != std::string::npos, half_said);
+}
+
+std::string WritePolicy(const std::filesystem::path& dir,
+                        const std::string& json) {
+  std::string path = (dir / "policy.json").string();
+  std::ofstream(path) << json;
+  return path;
+}
+
+// The count of a labelled sample in a /metrics text; 0 if absent.
+double Sample(const std::string& text, const std::string& series) {
+  size_t at = text.find(series + " ");
+  return at == std::string::npos ? 0
+                                 : std::stod(text.substr(at + series.size()));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_certificate_serves_only_the_resources_granted_it,
+                        Fixture) {
+  std::string policy = WritePolicy(dir.path(), R"({"participants": [
+      {"identities": ["spiffe://baton/bank"], "resources": ["bank-*"]}]})");
+  TlsNode node(dir.path(), pki.Issue("batond"), /*mutual=*/true,
+               {"--authz-policy", policy});
+  TlsFiles bank = pki.Issue("bank", {"URI:spiffe://baton/bank"});
+  TlsFiles shop = pki.Issue("shop", {"URI:spiffe://baton/shop"});
+
+  // Granted: the SDK's participant attaches and gets its phase two.
+  RecordingResource ledger;
+  auto participant = Participant::Create(
+      {.coordinator = node.address(), .service = "bank", .tls = Client(bank)});
+  BOOST_REQUIRE(participant.ok());
+  BOOST_REQUIRE((*participant)->AddXaResource("bank-a", &ledger).ok());
+  BOOST_REQUIRE((*participant)->Start().ok());
+  BOOST_REQUIRE((*participant)->WaitAttached(20s));
+  auto client = TransactionClient::Connect(
+      {.coordinator = node.address(), .tls = Client(shop)});
+  BOOST_REQUIRE(client.ok());
+  auto txn = (*client)->Begin("granted");
+  BOOST_REQUIRE_MESSAGE(txn.ok(), txn.status());
+  BOOST_REQUIRE((*participant)->Enlist((*txn)->xid(), "bank-a", "").ok());
+  BOOST_REQUIRE((*txn)->Commit(/*wait=*/true).ok());
+  BOOST_TEST((ledger.OutcomeOf((*txn)->xid()) ==
+              RecordingResource::Outcome::kCommitted));
+
+  // Not granted: another identity for the same resource, and the granted
+  // identity for another resource, are refused at the Hello.
+  for (const auto& [who, resource] :
+       {std::pair{shop, "bank-a"}, std::pair{bank, "payroll"}}) {
+    testing::RawParticipant raw(
+        node.address(),
+        {.resources = {resource}, .instance_id = "raw", .tls = who});
+    BOOST_TEST(!raw.Attached(5s));
+    grpc::Status s = raw.Finish();
+    BOOST_TEST(static_cast<int>(s.error_code()) ==
+               static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
+    BOOST_TEST(s.error_message().find(std::string("'") + resource + "'") !=
+                   std::string::npos,
+               s.error_message());
+  }
+  std::string metrics;
+  BOOST_REQUIRE(GetMetrics(node.metrics_port(), bank, &metrics) == 200);
+  BOOST_TEST(Sample(metrics,
+                    "baton_refused_calls_total{method=\"Attach\",reason="
+                    "\"resource_not_granted\"}") == 2);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_token_grants_resources_without_mutual_tls, Fixture) {
+  // The digest of "ledger-secret" (echo -n ledger-secret | sha256sum).
+  std::string policy = WritePolicy(dir.path(), R"({"participants": [
+      {"tokenSha256": ["b4a849c63746af549a8833daaa6df615a3ae6f8d0ebf75b1b1f102928e28517a"],
+       "resources": ["ledger"]}]})");
+  TlsNode node(dir.path(), pki.Issue("batond"), /*mutual=*/false,
+               {"--authz-policy", policy});
+  TlsFiles trust{.ca = pki.ca()};
+  testing::RawParticipant good(node.address(), {.resources = {"ledger"},
+                                                .instance_id = "good",
+                                                .tls = trust,
+                                                .token = "ledger-secret"});
+  BOOST_TEST(good.Attached(10s));
+  testing::RawParticipant bad(node.address(), {.resources = {"ledger"},
+                                               .instance_id = "bad",
+                                               .tls = trust,
+                                               .token = "guessed"});
+  BOOST_TEST(!bad.Attached(5s));
+  BOOST_TEST(static_cast<int>(bad.Finish().error_code()) ==
+             static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
+  RecordingResource ledger;
+  auto participant = Participant::Create({.coordinator = node.address(),
+                                          .service = "ledger",
+                                          .tls = {.ca_file = pki.ca()},
+                                          .token = "ledger-secret"});
+  BOOST_REQUIRE(participant.ok());
+  BOOST_REQUIRE((*participant)->AddXaResource("ledger", &ledger).ok());
+  BOOST_REQUIRE((*participant)->Start().ok());
+  BOOST_TEST((*participant)->WaitAttached(20s));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_policy_that_does_not_parse_stops_the_start, Fixture) {
+  std::string policy =
+      WritePolicy(dir.path(), R"({"participants": [{"identity": ["typo"]}]})");
+  auto [code, said] =
+      StartRefused(dir, {"--listen", "127.0.0.1:0", "--authz-policy", policy});
+  BOOST_TEST(code == 1);
+  BOOST_TEST(said.find("authz_policy.proto") != std::string::npos, said);
+  BOOST_TEST(said.find("identity") != std::string::npos, said);
 }
 
 }  // namespace

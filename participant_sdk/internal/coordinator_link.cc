@@ -51,6 +51,9 @@ bool CoordinatorLink::RunStream() {
     if (stopping_) return false;
     context_ = &context;
   }
+  if (!options_.token.empty()) {
+    context.AddMetadata("authorization", "Bearer " + options_.token);
+  }
   std::unique_ptr<Stream> stream = stub_->Attach(&context);
   v1::CoordinatorMessage message;
   bool attached = stream->Write(options_.hello) && stream->Read(&message) &&

@@ -9,7 +9,10 @@ RawParticipant::RawParticipant(const std::string& coordinator,
     args.SetMaxReceiveMessageSize(options.channel_max_receive_bytes);
   }
   stub_ = v1::ParticipantService::NewStub(grpc::CreateCustomChannel(
-      coordinator, grpc::InsecureChannelCredentials(), args));
+      coordinator, MakeChannelCredentials(options.tls), args));
+  if (!options.token.empty()) {
+    context_.AddMetadata("authorization", "Bearer " + options.token);
+  }
   stream_ = stub_->Attach(&context_);
   v1::ParticipantMessage hello;
   v1::Hello* h = hello.mutable_hello();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "baton/v1/participant_service.grpc.pb.h"
+#include "common/tls.h"
 
 namespace baton::testing {
 
@@ -30,6 +31,8 @@ class RawParticipant {
     uint32_t max_message_bytes = 0;
     // The channel's own receive limit; 0 keeps gRPC's default (4 MiB).
     int channel_max_receive_bytes = 0;
+    TlsFiles tls;       // Empty: plaintext.
+    std::string token;  // Sent as "authorization: Bearer TOKEN" if set.
   };
 
   // Opens the stream and sends the Hello; Attached() tells whether the

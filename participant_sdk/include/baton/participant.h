@@ -127,6 +127,10 @@ struct ParticipantOptions {
   std::chrono::milliseconds recovery_interval{std::chrono::minutes(1)};
   // For the streams and calls to every node.
   TlsOptions tls;
+  // Where the coordinator has an authorization policy and no client
+  // certificate says who this is: the token its policy knows by digest
+  // (AuthzPolicy's token_sha256), sent on every Attach stream.
+  std::string token;
 };
 
 class SagaResource;
