@@ -6,6 +6,7 @@
 
 #include "baton/v1/admin_service.grpc.pb.h"
 #include "common/serial_executor.h"
+#include "coordinator/authz.h"
 #include "coordinator/group_commit.h"
 #include "coordinator/participant_registry.h"
 #include "coordinator/store.h"
@@ -28,18 +29,22 @@ using RawAdminService = v1::AdminService::WithRawCallbackMethod_GetStats<
                                             v1::AdminService::Service>>>>>>>>>>;
 
 // Serves AdminService on gRPC's raw callback API (see wire.h). Every call
-// must carry "authorization: Bearer <admin_token>"; with an empty token the
-// admin API is off and every call is PERMISSION_DENIED. Replies fit 4 MiB
+// must carry "authorization: Bearer <admin_token>" or come with a client
+// certificate the policy names an admin; with neither an empty token turns
+// the admin API off and every call is PERMISSION_DENIED. Replies fit 4 MiB
 // (gRPC's default receive limit): pages end early and a record travels
 // without its application data if need be. Once the store has failed, the
 // transactions held in memory may be ahead of the disk, so listing them is
 // refused with the store's error; GetStats still answers and says why.
 class AdminServiceImpl final : public RawAdminService {
  public:
-  AdminServiceImpl(std::string admin_token, TransactionStore* store,
-                   GroupCommitter* committer, TransactionManager* manager,
-                   ParticipantRegistry* registry)
+  // An admin call needs `admin_token`, or a client certificate naming one
+  // of `policy`'s admin identities (`policy` may be null).
+  AdminServiceImpl(std::string admin_token, const AuthzPolicy* policy,
+                   TransactionStore* store, GroupCommitter* committer,
+                   TransactionManager* manager, ParticipantRegistry* registry)
       : admin_token_(std::move(admin_token)),
+        policy_(policy),
         store_(store),
         committer_(committer),
         manager_(manager),
@@ -102,6 +107,7 @@ class AdminServiceImpl final : public RawAdminService {
 
  private:
   const std::string admin_token_;
+  const AuthzPolicy* const policy_;
   TransactionStore* const store_;
   GroupCommitter* const committer_;
   TransactionManager* const manager_;

@@ -82,24 +82,34 @@ absl::StatusOr<std::unique_ptr<AuthzPolicy>> AuthzPolicy::Load(
                     "proto/baton/v1/authz_policy.proto): {}",
                     path, std::string(parsed.message())));
   }
-  for (int g = 0; g < policy.participants_size(); ++g) {
-    const v1::ParticipantGrant& grant = policy.participants(g);
-    for (const std::string& digest : grant.token_sha256()) {
-      if (!IsHexDigest(digest)) {
-        return absl::InvalidArgumentError(fmt::format(
-            "the authorization policy {}: participants[{}].tokenSha256 holds "
-            "'{}', not 64 lower-case hex digits (sha256sum's output)",
-            path, g, digest));
+  auto check_digests = [&](const auto& grants,
+                           std::string_view field) -> absl::Status {
+    for (int g = 0; g < grants.size(); ++g) {
+      for (const std::string& digest : grants[g].token_sha256()) {
+        if (!IsHexDigest(digest)) {
+          return absl::InvalidArgumentError(fmt::format(
+              "the authorization policy {}: {}[{}].tokenSha256 holds '{}', "
+              "not 64 lower-case hex digits (sha256sum's output)",
+              path, field, g, digest));
+        }
       }
     }
+    return absl::OkStatus();
+  };
+  if (absl::Status s = check_digests(policy.participants(), "participants");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = check_digests(policy.callers(), "callers"); !s.ok()) {
+    return s;
   }
   return std::make_unique<AuthzPolicy>(std::move(policy));
 }
 
 AuthzPolicy::AuthzPolicy(v1::AuthzPolicy policy) : policy_(std::move(policy)) {}
 
-bool AuthzPolicy::Matches(const Peer& peer,
-                          const v1::ParticipantGrant& grant) const {
+template <typename Grant>
+bool AuthzPolicy::Matches(const Peer& peer, const Grant& grant) const {
   for (const std::string& id : grant.identities()) {
     for (const std::string& have : peer.identities) {
       if (id == have) return true;
@@ -122,6 +132,41 @@ bool AuthzPolicy::MayServe(const Peer& peer, std::string_view resource) const {
     }
   }
   return false;
+}
+
+absl::Status AuthzPolicy::MayCall(const Peer& peer,
+                                  std::string_view method) const {
+  if (!limits_callers()) return absl::OkStatus();
+  for (const v1::CallerGrant& grant : policy_.callers()) {
+    if (!Matches(peer, grant)) continue;
+    for (const std::string& m : grant.methods()) {
+      if (m == "*" || m == method) return absl::OkStatus();
+    }
+  }
+  if (method == "RegisterBranch" || method == "ReportBranch") {
+    for (const v1::ParticipantGrant& grant : policy_.participants()) {
+      if (Matches(peer, grant)) return absl::OkStatus();
+    }
+  }
+  return absl::PermissionDeniedError(
+      fmt::format("{} may not call {}: no caller grant of the authorization "
+                  "policy lists it for this peer",
+                  peer.Describe(), method));
+}
+
+bool AuthzPolicy::IsAdmin(const Peer& peer) const {
+  for (const std::string& id : policy_.admin_identities()) {
+    for (const std::string& have : peer.identities) {
+      if (id == have) return true;
+    }
+  }
+  return false;
+}
+
+std::string_view MethodOf(const google::protobuf::Message& request) {
+  std::string_view name = request.GetDescriptor()->name();
+  if (name.ends_with("Request")) name.remove_suffix(7);
+  return name;
 }
 
 absl::Status AuthzPolicy::MayServeAll(

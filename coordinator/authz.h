@@ -41,13 +41,20 @@ class AuthzPolicy {
   explicit AuthzPolicy(v1::AuthzPolicy policy);
 
   bool MayServe(const Peer& peer, std::string_view resource) const;
+  // Whether calls are limited at all (the policy has caller grants).
+  bool limits_callers() const { return policy_.callers_size() > 0; }
+  // OK, or PERMISSION_DENIED naming the method and the caller.
+  absl::Status MayCall(const Peer& peer, std::string_view method) const;
+  // Whether `peer`'s certificate names an admin identity.
+  bool IsAdmin(const Peer& peer) const;
   // OK, or PERMISSION_DENIED naming the first resource `peer` may not
   // serve and who the peer is.
   absl::Status MayServeAll(const Peer& peer,
                            const std::vector<std::string>& resources) const;
 
  private:
-  bool Matches(const Peer& peer, const v1::ParticipantGrant& grant) const;
+  template <typename Grant>
+  bool Matches(const Peer& peer, const Grant& grant) const;
 
   const v1::AuthzPolicy policy_;
 };
@@ -58,6 +65,9 @@ class AuthzPolicy {
 // secret.
 void CountRefusal(std::string_view method, std::string_view reason,
                   std::string_view why, LogSummary* log);
+
+// A TransactionService request's method name: "Begin" for BeginRequest.
+std::string_view MethodOf(const google::protobuf::Message& request);
 
 // Whether two strings are equal, in time that depends on their lengths
 // only: for secrets.

@@ -179,8 +179,12 @@ FinishCall<Response> AnswerTo(
 
 }  // namespace
 
-PipelineSession::PipelineSession(TransactionManager* manager)
-    : manager_(manager), outbox_(std::make_shared<Outbox>(this)) {
+PipelineSession::PipelineSession(TransactionManager* manager,
+                                 const AuthzPolicy* policy, Peer peer)
+    : manager_(manager),
+      policy_(policy),
+      peer_(std::move(peer)),
+      outbox_(std::make_shared<Outbox>(this)) {
   StartRead(&incoming_);
 }
 
@@ -224,6 +228,22 @@ void PipelineSession::Dispatch(int index) {
                     "message",
                     kMaxCallsPerMessage, index + 1, request_.calls_size())));
     return;
+  }
+  if (policy_ != nullptr && call.request_case() != call.REQUEST_NOT_SET) {
+    const auto* field =
+        call.GetDescriptor()->FindFieldByNumber(call.request_case());
+    const auto& request = call.GetReflection()->GetMessage(call, field);
+    absl::Status allowed = policy_->MayCall(peer_, MethodOf(request));
+    if (!allowed.ok()) {
+      CountRefusal(MethodOf(request), "method_not_granted", allowed.ToString(),
+                   manager_->log_summary());
+      v1::PipelineResult refused;
+      refused.set_call_id(call.call_id());
+      refused.set_code(grpc::StatusCode::PERMISSION_DENIED);
+      refused.set_message(std::string(allowed.message()));
+      outbox_->Answer(std::move(refused));
+      return;
+    }
   }
   switch (call.request_case()) {
     case v1::PipelineCall::kBegin:

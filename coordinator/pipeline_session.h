@@ -7,6 +7,7 @@
 #include <string>
 
 #include "baton/v1/transaction_service.grpc.pb.h"
+#include "coordinator/authz.h"
 #include "coordinator/transaction_manager.h"
 
 namespace baton {
@@ -28,7 +29,10 @@ class PipelineSession
   static constexpr int kMaxCallsPerMessage = 1024;
   static constexpr int kMaxCallsInFlight = 4096;
 
-  explicit PipelineSession(TransactionManager* manager);
+  // With a `policy`, each call is let through only if it grants `peer`
+  // the call's method (AuthzPolicy::MayCall).
+  PipelineSession(TransactionManager* manager, const AuthzPolicy* policy,
+                  Peer peer);
 
   class Outbox;
 
@@ -43,6 +47,8 @@ class PipelineSession
   static v1::PipelineResult Refused(uint64_t call_id, std::string message);
 
   TransactionManager* const manager_;
+  const AuthzPolicy* const policy_;  // Null: every call let through.
+  const Peer peer_;
   // Shared with the manager's pending answers, which may outlive the stream.
   const std::shared_ptr<Outbox> outbox_;
   grpc::ByteBuffer incoming_;    // Owned by the single outstanding read.

@@ -253,15 +253,15 @@ absl::Status Server::Start(const ServerOptions& options,
       parts->registry.get(), parts->recovery->hooks());
   if (s = parts->manager->Init(); !s.ok()) return s;
   parts->recovery->Attach(parts->manager.get());
-  parts->transaction_service =
-      std::make_unique<TransactionServiceImpl>(parts->manager.get());
+  parts->transaction_service = std::make_unique<TransactionServiceImpl>(
+      parts->manager.get(), parts->policy.get());
   parts->participant_service = std::make_unique<ParticipantServiceImpl>(
       parts->registry.get(), parts->manager.get(), options.manager.node_id,
       parts->policy.get());
 
   parts->admin_service = std::make_unique<AdminServiceImpl>(
-      options.admin_token, parts->store.get(), parts->committer.get(),
-      parts->manager.get(), parts->registry.get());
+      options.admin_token, parts->policy.get(), parts->store.get(),
+      parts->committer.get(), parts->manager.get(), parts->registry.get());
   parts->topology_service =
       std::make_unique<TopologyServiceImpl>(parts->cluster.get());
 

@@ -9,12 +9,26 @@
 namespace baton {
 namespace {
 
-// Finishes the RPC from the handler's answer, on whichever thread it comes.
+// Finishes the RPC from the handler's answer, on whichever thread it comes;
+// a caller the policy does not let make the call is refused before its
+// request is even parsed.
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* Serve(TransactionManager* manager,
+                                const AuthzPolicy* policy,
                                 grpc::CallbackServerContext* context,
                                 const grpc::ByteBuffer* request,
                                 grpc::ByteBuffer* response) {
+  if (policy != nullptr && policy->limits_callers()) {
+    std::string_view method = MethodOf(Request::default_instance());
+    absl::Status allowed = policy->MayCall(PeerOf(*context), method);
+    if (!allowed.ok()) {
+      CountRefusal(method, "method_not_granted", allowed.ToString(),
+                   manager->log_summary());
+      grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+      reactor->Finish(ToGrpcStatus(allowed));
+      return reactor;
+    }
+  }
   return wire::ServeUnary<Request, Response>(
       context, request, response,
       [manager](const Request& r, wire::Finish<Response> finish) {
@@ -31,55 +45,57 @@ grpc::ServerUnaryReactor* Serve(TransactionManager* manager,
 grpc::ServerUnaryReactor* TransactionServiceImpl::Begin(
     grpc::CallbackServerContext* context, const Bytes* request,
     Bytes* response) {
-  return Serve<v1::BeginRequest, v1::BeginResponse>(manager_, context, request,
-                                                    response);
+  return Serve<v1::BeginRequest, v1::BeginResponse>(manager_, policy_, context,
+                                                    request, response);
 }
 
 grpc::ServerUnaryReactor* TransactionServiceImpl::SubmitSaga(
     grpc::CallbackServerContext* context, const Bytes* request,
     Bytes* response) {
   return Serve<v1::SubmitSagaRequest, v1::SubmitSagaResponse>(
-      manager_, context, request, response);
+      manager_, policy_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* TransactionServiceImpl::Commit(
     grpc::CallbackServerContext* context, const Bytes* request,
     Bytes* response) {
-  return Serve<v1::CommitRequest, v1::CommitResponse>(manager_, context,
-                                                      request, response);
+  return Serve<v1::CommitRequest, v1::CommitResponse>(
+      manager_, policy_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* TransactionServiceImpl::Rollback(
     grpc::CallbackServerContext* context, const Bytes* request,
     Bytes* response) {
-  return Serve<v1::RollbackRequest, v1::RollbackResponse>(manager_, context,
-                                                          request, response);
+  return Serve<v1::RollbackRequest, v1::RollbackResponse>(
+      manager_, policy_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* TransactionServiceImpl::GetTransaction(
     grpc::CallbackServerContext* context, const Bytes* request,
     Bytes* response) {
   return Serve<v1::GetTransactionRequest, v1::GetTransactionResponse>(
-      manager_, context, request, response);
+      manager_, policy_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* TransactionServiceImpl::RegisterBranch(
     grpc::CallbackServerContext* context, const Bytes* request,
     Bytes* response) {
   return Serve<v1::RegisterBranchRequest, v1::RegisterBranchResponse>(
-      manager_, context, request, response);
+      manager_, policy_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* TransactionServiceImpl::ReportBranch(
     grpc::CallbackServerContext* context, const Bytes* request,
     Bytes* response) {
   return Serve<v1::ReportBranchRequest, v1::ReportBranchResponse>(
-      manager_, context, request, response);
+      manager_, policy_, context, request, response);
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 TransactionServiceImpl::Pipeline(grpc::CallbackServerContext* context) {
-  return new PipelineSession(manager_);
+  bool limited = policy_ != nullptr && policy_->limits_callers();
+  return new PipelineSession(manager_, limited ? policy_ : nullptr,
+                             limited ? PeerOf(*context) : Peer{});
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*

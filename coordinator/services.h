@@ -31,8 +31,11 @@ using RawTransactionService =
 
 class TransactionServiceImpl final : public RawTransactionService {
  public:
-  explicit TransactionServiceImpl(TransactionManager* manager)
-      : manager_(manager) {}
+  // With a `policy` that limits callers, each call (or Pipeline call) is
+  // let through only if it grants the caller the method. `policy` (null:
+  // none) must outlive this service.
+  TransactionServiceImpl(TransactionManager* manager, const AuthzPolicy* policy)
+      : manager_(manager), policy_(policy) {}
 
   using Bytes = grpc::ByteBuffer;
   grpc::ServerUnaryReactor* Begin(grpc::CallbackServerContext* context,
@@ -61,6 +64,7 @@ class TransactionServiceImpl final : public RawTransactionService {
 
  private:
   TransactionManager* const manager_;
+  const AuthzPolicy* const policy_;
 };
 
 class ParticipantServiceImpl final

@@ -174,7 +174,7 @@ class GrpcTransactionClient : public TransactionClient {
     if (e == nullptr) {
       e = std::make_unique<Endpoint>();
       std::shared_ptr<grpc::Channel> channel =
-          internal::MakeCoordinatorChannel(address, tls_);
+          internal::MakeCoordinatorChannel(address, tls_, options_.token);
       if (options_.pipeline) {
         e->pipeline = std::make_unique<internal::PipelineClient>(channel);
       } else {

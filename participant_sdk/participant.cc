@@ -500,7 +500,8 @@ absl::StatusOr<std::unique_ptr<Participant>> Participant::Create(
       TransactionClient::Connect({.coordinator = options.coordinator,
                                   .seeds = options.seeds,
                                   .call_timeout = options.call_timeout,
-                                  .tls = options.tls});
+                                  .tls = options.tls,
+                                  .token = options.token});
   if (!client.ok()) return client.status();
   return std::unique_ptr<Participant>(
       std::make_unique<ParticipantImpl>(resolved, std::move(*client)));

@@ -426,6 +426,86 @@ BOOST_FIXTURE_TEST_CASE(a_token_grants_resources_without_mutual_tls, Fixture) {
   BOOST_TEST((*participant)->WaitAttached(20s));
 }
 
+// Callers limited by the policy: the shop may begin, commit and read; the
+// bank, granted only as a participant, may make its own phase-one calls
+// but begin nothing; on the SDK's Pipeline and in unary calls alike.
+BOOST_FIXTURE_TEST_CASE(callers_make_only_the_calls_granted_them, Fixture) {
+  std::string policy = WritePolicy(dir.path(), R"({
+      "participants": [{"identities": ["spiffe://baton/bank"],
+                        "resources": ["bank-a"]}],
+      "callers": [{"identities": ["spiffe://baton/shop"],
+                   "methods": ["Begin", "Commit", "GetTransaction"]}]})");
+  TlsNode node(dir.path(), pki.Issue("batond"), /*mutual=*/true,
+               {"--authz-policy", policy});
+  TlsFiles bank = pki.Issue("bank", {"URI:spiffe://baton/bank"});
+  TlsFiles shop = pki.Issue("shop", {"URI:spiffe://baton/shop"});
+  RecordingResource ledger;
+  auto participant = Participant::Create(
+      {.coordinator = node.address(), .service = "bank", .tls = Client(bank)});
+  BOOST_REQUIRE(participant.ok());
+  BOOST_REQUIRE((*participant)->AddXaResource("bank-a", &ledger).ok());
+  BOOST_REQUIRE((*participant)->Start().ok());
+  BOOST_REQUIRE((*participant)->WaitAttached(20s));
+  for (bool pipeline : {true, false}) {
+    BOOST_TEST_CONTEXT("pipeline " << pipeline) {
+      auto as_shop = TransactionClient::Connect({.coordinator = node.address(),
+                                                 .max_attempts = 1,
+                                                 .pipeline = pipeline,
+                                                 .tls = Client(shop)});
+      auto as_bank = TransactionClient::Connect({.coordinator = node.address(),
+                                                 .max_attempts = 1,
+                                                 .pipeline = pipeline,
+                                                 .tls = Client(bank)});
+      BOOST_REQUIRE(as_shop.ok());
+      BOOST_REQUIRE(as_bank.ok());
+      auto txn = (*as_shop)->Begin("granted");
+      BOOST_REQUIRE_MESSAGE(txn.ok(), txn.status());
+      // The participant's RegisterBranch and ReportBranch go through.
+      BOOST_REQUIRE((*participant)->Enlist((*txn)->xid(), "bank-a", "").ok());
+      BOOST_REQUIRE((*txn)->Commit(/*wait=*/true).ok());
+      BOOST_TEST((ledger.OutcomeOf((*txn)->xid()) ==
+                  RecordingResource::Outcome::kCommitted));
+      auto begun = (*as_bank)->Begin("not granted");
+      BOOST_TEST(absl::IsPermissionDenied(begun.status()), begun.status());
+      BOOST_TEST(begun.status().message().find("may not call Begin") !=
+                 std::string::npos);
+      auto other = (*as_shop)->Begin("rolled back");
+      BOOST_REQUIRE(other.ok());
+      auto rollback =
+          (*as_shop)->Rollback((*other)->xid(), "not granted", false);
+      BOOST_TEST(absl::IsPermissionDenied(rollback.status()),
+                 rollback.status());
+      BOOST_TEST((*other)->Commit().ok());  // Leaves nothing open.
+    }
+  }
+}
+
+// An operator's certificate named among the admin identities needs no
+// admin token; another certificate without the token gets nothing.
+BOOST_FIXTURE_TEST_CASE(an_admin_identity_needs_no_token, Fixture) {
+  std::string policy =
+      WritePolicy(dir.path(), R"({"adminIdentities": ["spiffe://baton/ops"]})");
+  TlsNode node(dir.path(), pki.Issue("batond"), /*mutual=*/true,
+               {"--authz-policy", policy});
+  TlsFiles ops = pki.Issue("ops", {"URI:spiffe://baton/ops"});
+  TlsFiles shop = pki.Issue("shop", {"URI:spiffe://baton/shop"});
+  auto stats = [&](const TlsFiles& who) {
+    auto ctl = ChildProcess::Start(
+        "batonctl-" + who.cert.substr(who.cert.rfind('/') + 1),
+        {BinPath("batonctl"), "--coordinator", node.address(), "--tls-ca",
+         who.ca, "--tls-cert", who.cert, "--tls-key", who.key, "stats"},
+        {}, dir.path());
+    int code = ctl->WaitExit(30s);
+    return std::pair{code, ctl->Stdout() + ctl->Stderr()};
+  };
+  auto [ok, out] = stats(ops);
+  BOOST_TEST(ok == 0, out);
+  auto [refused, why] = stats(shop);
+  BOOST_TEST(refused == 1, why);
+  BOOST_TEST(why.find("admin calls need the admin token") != std::string::npos,
+             why);
+}
+
 BOOST_FIXTURE_TEST_CASE(a_policy_that_does_not_parse_stops_the_start, Fixture) {
   std::string policy =
       WritePolicy(dir.path(), R"({"participants": [{"identity": ["typo"]}]})");

@@ -10,8 +10,8 @@ namespace baton::internal {
 
 CoordinatorLink::CoordinatorLink(Options options)
     : options_(std::move(options)),
-      stub_(v1::ParticipantService::NewStub(
-          MakeCoordinatorChannel(options_.address, options_.tls))),
+      stub_(v1::ParticipantService::NewStub(MakeCoordinatorChannel(
+          options_.address, options_.tls, options_.token))),
       thread_([this] { Run(); }) {}
 
 CoordinatorLink::~CoordinatorLink() {
@@ -50,9 +50,6 @@ bool CoordinatorLink::RunStream() {
     absl::MutexLock lock(&mu_);
     if (stopping_) return false;
     context_ = &context;
-  }
-  if (!options_.token.empty()) {
-    context.AddMetadata("authorization", "Bearer " + options_.token);
   }
   std::unique_ptr<Stream> stream = stub_->Attach(&context);
   v1::CoordinatorMessage message;

@@ -27,7 +27,7 @@ class CoordinatorLink {
   struct Options {
     std::string address;
     TlsFiles tls;
-    std::string token;  // Sent as a bearer token on Attach; empty: none.
+    std::string token;  // A bearer token (over TLS only); empty: none.
     v1::ParticipantMessage hello;  // Sent first on every stream.
     std::chrono::milliseconds reconnect_initial{100};
     std::chrono::milliseconds reconnect_max{2000};

@@ -15,7 +15,7 @@ TlsFiles ResolveTls(const TlsOptions& options) {
 }
 
 std::shared_ptr<grpc::Channel> MakeCoordinatorChannel(
-    const std::string& address, const TlsFiles& tls) {
+    const std::string& address, const TlsFiles& tls, const std::string& token) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(limits::kMaxMessageBytes);
   args.SetMaxSendMessageSize(limits::kMaxMessageBytes);
@@ -25,7 +25,13 @@ std::shared_ptr<grpc::Channel> MakeCoordinatorChannel(
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5'000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  return grpc::CreateCustomChannel(address, MakeChannelCredentials(tls), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      MakeChannelCredentials(tls);
+  if (!token.empty() && tls.client_enabled()) {
+    credentials = grpc::CompositeChannelCredentials(
+        credentials, grpc::AccessTokenCredentials(token));
+  }
+  return grpc::CreateCustomChannel(address, credentials, args);
 }
 
 grpc::Status CallWithRetry(

@@ -18,9 +18,12 @@ TlsFiles ResolveTls(const TlsOptions& options);
 
 // A channel to the coordinator with message limits matching the server and
 // quick reconnects, so a restarted coordinator is found within a second;
-// over TLS if `tls` turns it on.
+// over TLS if `tls` turns it on. A `token` goes with every call as
+// "authorization: Bearer TOKEN", over TLS only: gRPC sends no call
+// credentials in plaintext.
 std::shared_ptr<grpc::Channel> MakeCoordinatorChannel(
-    const std::string& address, const TlsFiles& tls);
+    const std::string& address, const TlsFiles& tls,
+    const std::string& token = "");
 
 // Runs `call` with a fresh context (deadline `timeout`) until it returns
 // something other than UNAVAILABLE, or `max_attempts` ran out, backing off

@@ -47,6 +47,10 @@ struct ClientOptions {
   // turn off only for a proxy that cannot hold streams.
   bool pipeline = true;
   TlsOptions tls;
+  // Where the coordinator's authorization policy knows callers by token
+  // (no client certificate): the token, sent with every call as
+  // "authorization: Bearer TOKEN", and only over TLS.
+  std::string token;
 };
 
 class GlobalTransaction;

@@ -129,7 +129,8 @@ struct ParticipantOptions {
   TlsOptions tls;
   // Where the coordinator has an authorization policy and no client
   // certificate says who this is: the token its policy knows by digest
-  // (AuthzPolicy's token_sha256), sent on every Attach stream.
+  // (AuthzPolicy's token_sha256), sent on every stream and call, and only
+  // over TLS.
   std::string token;
 };
 
