@@ -102,6 +102,39 @@ absl::Status BeginAndCommit(const std::string& address, TlsOptions tls) {
   return (*txn)->Commit();
 }
 
+// A participant serving `resource` with `ledger`, attached to `node`.
+std::unique_ptr<Participant> AttachedParticipant(const std::string& node,
+                                                 const std::string& resource,
+                                                 RecordingResource* ledger,
+                                                 TlsOptions tls,
+                                                 std::string token = "") {
+  auto participant = Participant::Create({.coordinator = node,
+                                          .service = resource,
+                                          .tls = std::move(tls),
+                                          .token = std::move(token)});
+  BOOST_REQUIRE(participant.ok());
+  BOOST_REQUIRE((*participant)->AddXaResource(resource, ledger).ok());
+  BOOST_REQUIRE((*participant)->Start().ok());
+  BOOST_REQUIRE((*participant)->WaitAttached(20s));
+  return std::move(*participant);
+}
+
+// A transaction through `client` with a branch of `resource` enlisted at
+// `participant`, committed and waited for: the resource was told to commit.
+// Returns its xid.
+std::string CommitWithBranch(TransactionClient& client,
+                             Participant& participant,
+                             const std::string& resource,
+                             RecordingResource& ledger) {
+  auto txn = client.Begin("with-a-branch");
+  BOOST_REQUIRE_MESSAGE(txn.ok(), txn.status());
+  BOOST_REQUIRE(participant.Enlist((*txn)->xid(), resource, "").ok());
+  BOOST_REQUIRE((*txn)->Commit(/*wait=*/true).ok());
+  BOOST_TEST((ledger.OutcomeOf((*txn)->xid()) ==
+              RecordingResource::Outcome::kCommitted));
+  return (*txn)->xid();
+}
+
 struct Fixture {
   TempDir dir;
   TestPki pki{dir.path()};
@@ -110,23 +143,13 @@ struct Fixture {
 BOOST_FIXTURE_TEST_CASE(a_commit_over_tls_reaches_a_participant, Fixture) {
   TlsNode node(dir.path(), pki.Issue("batond"), /*mutual=*/false);
   RecordingResource ledger;
-  auto participant = Participant::Create({.coordinator = node.address(),
-                                          .service = "ledger",
-                                          .tls = {.ca_file = pki.ca()}});
-  BOOST_REQUIRE(participant.ok());
-  BOOST_REQUIRE((*participant)->AddXaResource("ledger", &ledger).ok());
-  BOOST_REQUIRE((*participant)->Start().ok());
-  BOOST_REQUIRE((*participant)->WaitAttached(20s));
+  auto participant = AttachedParticipant(node.address(), "ledger", &ledger,
+                                         {.ca_file = pki.ca()});
   auto client = TransactionClient::Connect(
       {.coordinator = node.address(), .tls = {.ca_file = pki.ca()}});
   BOOST_REQUIRE(client.ok());
-  auto txn = (*client)->Begin("transfer");
-  BOOST_REQUIRE_MESSAGE(txn.ok(), txn.status());
-  BOOST_REQUIRE((*participant)->Enlist((*txn)->xid(), "ledger", "").ok());
-  BOOST_REQUIRE((*txn)->Commit(/*wait=*/true).ok());
-  BOOST_TEST((ledger.OutcomeOf((*txn)->xid()) ==
-              RecordingResource::Outcome::kCommitted));
-  auto record = (*client)->GetTransaction((*txn)->xid());
+  std::string xid = CommitWithBranch(**client, *participant, "ledger", ledger);
+  auto record = (*client)->GetTransaction(xid);
   BOOST_REQUIRE(record.ok());
   BOOST_TEST(record->status() == v1::GLOBAL_STATUS_COMMITTED);
 }
@@ -186,13 +209,8 @@ BOOST_FIXTURE_TEST_CASE(a_rotated_certificate_is_used_without_a_restart,
     out << std::ifstream(pki.ca()).rdbuf() << std::ifstream(next.ca()).rdbuf();
   }
   RecordingResource ledger;
-  auto participant = Participant::Create({.coordinator = node.address(),
-                                          .service = "ledger",
-                                          .tls = {.ca_file = both}});
-  BOOST_REQUIRE(participant.ok());
-  BOOST_REQUIRE((*participant)->AddXaResource("ledger", &ledger).ok());
-  BOOST_REQUIRE((*participant)->Start().ok());
-  BOOST_REQUIRE((*participant)->WaitAttached(20s));
+  auto participant =
+      AttachedParticipant(node.address(), "ledger", &ledger, {.ca_file = both});
   BOOST_TEST(!BeginAndCommit(node.address(), {.ca_file = next.ca()}).ok());
 
   TlsFiles rotated = next.Issue("batond-next");
@@ -209,12 +227,7 @@ BOOST_FIXTURE_TEST_CASE(a_rotated_certificate_is_used_without_a_restart,
   auto client = TransactionClient::Connect(
       {.coordinator = node.address(), .tls = {.ca_file = both}});
   BOOST_REQUIRE(client.ok());
-  auto txn = (*client)->Begin("after-rotation");
-  BOOST_REQUIRE_MESSAGE(txn.ok(), txn.status());
-  BOOST_REQUIRE((*participant)->Enlist((*txn)->xid(), "ledger", "").ok());
-  BOOST_REQUIRE((*txn)->Commit(/*wait=*/true).ok());
-  BOOST_TEST((ledger.OutcomeOf((*txn)->xid()) ==
-              RecordingResource::Outcome::kCommitted));
+  CommitWithBranch(**client, *participant, "ledger", ledger);
 }
 
 BOOST_FIXTURE_TEST_CASE(batonctl_speaks_mutual_tls, Fixture) {
@@ -357,21 +370,12 @@ BOOST_FIXTURE_TEST_CASE(a_certificate_serves_only_the_resources_granted_it,
 
   // Granted: the SDK's participant attaches and gets its phase two.
   RecordingResource ledger;
-  auto participant = Participant::Create(
-      {.coordinator = node.address(), .service = "bank", .tls = Client(bank)});
-  BOOST_REQUIRE(participant.ok());
-  BOOST_REQUIRE((*participant)->AddXaResource("bank-a", &ledger).ok());
-  BOOST_REQUIRE((*participant)->Start().ok());
-  BOOST_REQUIRE((*participant)->WaitAttached(20s));
+  auto participant =
+      AttachedParticipant(node.address(), "bank-a", &ledger, Client(bank));
   auto client = TransactionClient::Connect(
       {.coordinator = node.address(), .tls = Client(shop)});
   BOOST_REQUIRE(client.ok());
-  auto txn = (*client)->Begin("granted");
-  BOOST_REQUIRE_MESSAGE(txn.ok(), txn.status());
-  BOOST_REQUIRE((*participant)->Enlist((*txn)->xid(), "bank-a", "").ok());
-  BOOST_REQUIRE((*txn)->Commit(/*wait=*/true).ok());
-  BOOST_TEST((ledger.OutcomeOf((*txn)->xid()) ==
-              RecordingResource::Outcome::kCommitted));
+  CommitWithBranch(**client, *participant, "bank-a", ledger);
 
   // Not granted: another identity for the same resource, and the granted
   // identity for another resource, are refused at the Hello.
@@ -415,15 +419,10 @@ BOOST_FIXTURE_TEST_CASE(a_token_grants_resources_without_mutual_tls, Fixture) {
   BOOST_TEST(!bad.Attached(5s));
   BOOST_TEST(static_cast<int>(bad.Finish().error_code()) ==
              static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
+  // The SDK's participant, with the token, attaches.
   RecordingResource ledger;
-  auto participant = Participant::Create({.coordinator = node.address(),
-                                          .service = "ledger",
-                                          .tls = {.ca_file = pki.ca()},
-                                          .token = "ledger-secret"});
-  BOOST_REQUIRE(participant.ok());
-  BOOST_REQUIRE((*participant)->AddXaResource("ledger", &ledger).ok());
-  BOOST_REQUIRE((*participant)->Start().ok());
-  BOOST_TEST((*participant)->WaitAttached(20s));
+  AttachedParticipant(node.address(), "ledger", &ledger, {.ca_file = pki.ca()},
+                      "ledger-secret");
 }
 
 // Callers limited by the policy: the shop may begin, commit and read; the
@@ -440,12 +439,8 @@ BOOST_FIXTURE_TEST_CASE(callers_make_only_the_calls_granted_them, Fixture) {
   TlsFiles bank = pki.Issue("bank", {"URI:spiffe://baton/bank"});
   TlsFiles shop = pki.Issue("shop", {"URI:spiffe://baton/shop"});
   RecordingResource ledger;
-  auto participant = Participant::Create(
-      {.coordinator = node.address(), .service = "bank", .tls = Client(bank)});
-  BOOST_REQUIRE(participant.ok());
-  BOOST_REQUIRE((*participant)->AddXaResource("bank-a", &ledger).ok());
-  BOOST_REQUIRE((*participant)->Start().ok());
-  BOOST_REQUIRE((*participant)->WaitAttached(20s));
+  auto participant =
+      AttachedParticipant(node.address(), "bank-a", &ledger, Client(bank));
   for (bool pipeline : {true, false}) {
     BOOST_TEST_CONTEXT("pipeline " << pipeline) {
       auto as_shop = TransactionClient::Connect({.coordinator = node.address(),
@@ -458,13 +453,8 @@ BOOST_FIXTURE_TEST_CASE(callers_make_only_the_calls_granted_them, Fixture) {
                                                  .tls = Client(bank)});
       BOOST_REQUIRE(as_shop.ok());
       BOOST_REQUIRE(as_bank.ok());
-      auto txn = (*as_shop)->Begin("granted");
-      BOOST_REQUIRE_MESSAGE(txn.ok(), txn.status());
       // The participant's RegisterBranch and ReportBranch go through.
-      BOOST_REQUIRE((*participant)->Enlist((*txn)->xid(), "bank-a", "").ok());
-      BOOST_REQUIRE((*txn)->Commit(/*wait=*/true).ok());
-      BOOST_TEST((ledger.OutcomeOf((*txn)->xid()) ==
-                  RecordingResource::Outcome::kCommitted));
+      CommitWithBranch(**as_shop, *participant, "bank-a", ledger);
       auto begun = (*as_bank)->Begin("not granted");
       BOOST_TEST(absl::IsPermissionDenied(begun.status()), begun.status());
       BOOST_TEST(begun.status().message().find("may not call Begin") !=
