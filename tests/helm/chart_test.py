@@ -6,6 +6,7 @@ that the schema refuses bad values with a message naming them.
 
 Usage: chart_test.py HELM_BINARY
 """
+import json
 import os
 import subprocess
 import sys
@@ -187,6 +188,22 @@ class Custom(unittest.TestCase):
         self.assertEqual(mounts["tls"]["mountPath"], "/etc/baton/tls")
         self.assertTrue(mounts["tls"]["readOnly"])
 
+    def test_the_authorization_policy_as_json_in_a_config_map(self):
+        args = args_of(self.sts)
+        self.assertEqual(flag(args, "--authz-policy"),
+                         "/etc/baton/authz/policy.json")
+        (config,) = by_kind(self.objects, "ConfigMap")
+        policy = json.loads(config["data"]["policy.json"])
+        self.assertEqual(policy["participants"][0]["resources"], ["bank-*"])
+        self.assertEqual(policy["adminIdentities"],
+                         ["spiffe://example.org/ops"])
+        volumes = {v["name"]: v
+                   for v in self.sts["spec"]["template"]["spec"]["volumes"]}
+        self.assertEqual(volumes["authz"]["configMap"]["name"],
+                         config["metadata"]["name"])
+        annotations = self.sts["spec"]["template"]["metadata"]["annotations"]
+        self.assertIn("baton.io/authz-policy", annotations)
+
     def test_service_monitor_and_network_policy(self):
         (monitor,) = by_kind(self.objects, "ServiceMonitor")
         self.assertEqual(monitor["metadata"]["labels"]["release"],
@@ -216,6 +233,7 @@ class Schema(unittest.TestCase):
             ("image.pullPolicy=Sometimes", "image.pullPolicy"),
             ("healthPort=0", "healthPort"),
             ("tls.mutual=maybe", "tls.mutual"),
+            ("authzPolicy.particpants[0]=x", "authzPolicy"),
         ]:
             done = helm("template", "r", CHART, *INSECURE, "--set", setting)
             self.assertNotEqual(done.returncode, 0, setting)
