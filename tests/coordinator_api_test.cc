@@ -266,5 +266,43 @@ BOOST_AUTO_TEST_CASE(serves_the_standard_health_service) {
              grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
+// A 100 MiB message is refused by size, by gRPC before Baton parses
+// anything, on a unary call and on the Pipeline; the node stays healthy
+// and answers the next call.
+BOOST_AUTO_TEST_CASE(a_100_mib_message_is_refused_and_costs_nothing_lasting) {
+  Coordinator c;
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(-1);
+  auto stub = v1::TransactionService::NewStub(
+      grpc::CreateCustomChannel(c.cluster.CoordinatorAddress(),
+                                grpc::InsecureChannelCredentials(), args));
+  v1::BeginRequest huge;
+  huge.set_name(std::string(100 << 20, 'x'));
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 30s);
+    v1::BeginResponse response;
+    grpc::Status s = stub->Begin(&context, huge, &response);
+    BOOST_TEST(static_cast<int>(s.error_code()) ==
+               static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  }
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 30s);
+    auto stream = stub->Pipeline(&context);
+    v1::PipelineRequest request;
+    *request.add_calls()->mutable_begin() = huge;
+    stream->Write(request);
+    v1::PipelineReply response;
+    while (stream->Read(&response)) {
+    }
+    grpc::Status s = stream->Finish();
+    BOOST_TEST(static_cast<int>(s.error_code()) ==
+               static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  }
+  BOOST_TEST(c.cluster.WaitForHealth(/*serving=*/true, 5s));
+  BOOST_TEST(!c.Begin().empty());
+}
+
 }  // namespace
 }  // namespace baton::testing
