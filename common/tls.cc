@@ -55,8 +55,6 @@ absl::Status ReadCertificate(const std::string& path, std::string_view what,
   return absl::OkStatus();
 }
 
-std::string FileWatcherRoot(const TlsFiles& files) { return files.ca; }
-
 unsigned RefreshSeconds(const TlsFiles& files) {
   return static_cast<unsigned>(std::max<int64_t>(1, files.refresh.count()));
 }
@@ -64,7 +62,7 @@ unsigned RefreshSeconds(const TlsFiles& files) {
 std::shared_ptr<FileWatcherCertificateProvider> Provider(
     const TlsFiles& files) {
   return std::make_shared<FileWatcherCertificateProvider>(
-      files.key, files.cert, FileWatcherRoot(files), RefreshSeconds(files));
+      files.key, files.cert, files.ca, RefreshSeconds(files));
 }
 
 }  // namespace

@@ -15,8 +15,12 @@ tests cannot disturb one another and each can pick its flags.
 import argparse
 import contextlib
 import functools
+import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -1222,6 +1226,112 @@ class ClusterRoutingTest(BatonTestCase):
         # The refusal changed nothing: the owner commits it.
         other.tx.Commit(self.ts.CommitRequest(xid=xid), timeout=CALL_TIMEOUT_S)
         other.wait_status(xid, self.ty.GLOBAL_STATUS_COMMITTED)
+
+
+class SecurityTest(BatonTestCase):
+    """TLS, mutual TLS and the authorization policy, as a client in another
+    language meets them: plain gRPC credentials and status codes, with a CA
+    and certificates made by openssl for the test."""
+
+    def setUp(self):
+        # The coordinator is started by each test, with its certificates.
+        self.pb = harness.load_stubs()
+        self.ts = self.pb.transaction_service
+        self.ps = self.pb.participant_service
+        self.coordinators = []
+        self.pki = tempfile.mkdtemp(prefix="baton-conformance-pki-")
+        self.addCleanup(shutil.rmtree, self.pki, True)
+        self.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                     "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                     self.path("ca.key"), "-out", self.path("ca.pem"),
+                     "-days", "1", "-subj", "/CN=conformance-ca")
+
+    def path(self, name):
+        return os.path.join(self.pki, name)
+
+    def openssl(self, *args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    def issue(self, name, san):
+        """A certificate of the test CA for 127.0.0.1 and `san`."""
+        with open(self.path(name + ".ext"), "w") as f:
+            f.write("extendedKeyUsage=serverAuth,clientAuth\n"
+                    f"subjectAltName=IP:127.0.0.1,{san}\n")
+        self.openssl("req", "-newkey", "ec", "-pkeyopt",
+                     "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                     self.path(name + ".key"), "-out", self.path(name + ".csr"),
+                     "-subj", "/CN=" + name)
+        self.openssl("x509", "-req", "-in", self.path(name + ".csr"), "-CA",
+                     self.path("ca.pem"), "-CAkey", self.path("ca.key"),
+                     "-CAcreateserial", "-days", "1", "-extfile",
+                     self.path(name + ".ext"), "-out", self.path(name + ".pem"))
+
+    def credentials(self, name=None):
+        def read(n):
+            with open(self.path(n), "rb") as f:
+                return f.read()
+        if name is None:
+            return grpc.ssl_channel_credentials(read("ca.pem"))
+        return grpc.ssl_channel_credentials(read("ca.pem"),
+                                            read(name + ".key"),
+                                            read(name + ".pem"))
+
+    def test_tls_mutual_tls_and_the_policy_in_plain_grpc(self):
+        for name, san in [("batond", "DNS:localhost"),
+                          ("shop", "URI:spiffe://conformance/shop"),
+                          ("bank", "URI:spiffe://conformance/bank")]:
+            self.issue(name, san)
+        policy = self.path("policy.json")
+        with open(policy, "w") as f:
+            f.write(json.dumps({
+                "participants": [{"identities": ["spiffe://conformance/bank"],
+                                  "resources": ["bank-*"]}],
+                "callers": [{"identities": ["spiffe://conformance/shop"],
+                             "methods": ["Begin", "Commit"]}]}))
+        self.c = self.start_coordinator(
+            "--tls-cert", self.path("batond.pem"), "--tls-key",
+            self.path("batond.key"), "--tls-client-ca", self.path("ca.pem"),
+            "--authz-policy", policy, credentials=self.credentials("shop"))
+        stub = self.pb.transaction_service_grpc.TransactionServiceStub
+        begin = self.ts.BeginRequest(name="over tls")
+
+        with self.check("a granted caller begins and commits"):
+            xid = self.c.tx.Begin(begin, timeout=CALL_TIMEOUT_S).xid
+            self.c.tx.Commit(self.ts.CommitRequest(xid=xid),
+                             timeout=CALL_TIMEOUT_S)
+        with self.check("a call the caller is not granted"):
+            self.assertRpcError(
+                grpc.StatusCode.PERMISSION_DENIED, self.c.tx.Rollback,
+                self.ts.RollbackRequest(xid=xid), contains=["Rollback"],
+                what="Rollback by the shop")
+        bank = self.c.channel_with(self.credentials("bank"))
+        self.addCleanup(bank.close)
+        with self.check("a participant's identity begins nothing"):
+            self.assertRpcError(
+                grpc.StatusCode.PERMISSION_DENIED, stub(bank).Begin, begin,
+                contains=["may not call Begin"], what="Begin by the bank")
+        anonymous = self.c.channel_with(self.credentials())
+        self.addCleanup(anonymous.close)
+        plaintext = self.c.channel_with(None)
+        self.addCleanup(plaintext.close)
+        for label, channel in [("no client certificate", anonymous),
+                               ("plaintext on the TLS port", plaintext)]:
+            with self.check(label):
+                self.assertRpcError(grpc.StatusCode.UNAVAILABLE,
+                                    stub(channel).Begin, begin, what=label)
+
+        with self.check("Attach for a granted resource"):
+            granted = RawParticipant(self.c, channel=bank, label="bank")
+            self.addCleanup(granted.close)
+            granted.hello(["bank-a"])
+        with self.check("Attach for a resource not granted"):
+            refused = RawParticipant(self.c, channel=bank, label="payroll")
+            self.addCleanup(refused.close)
+            refused.hello(["payroll"], wait_welcome=False)
+            wait_for(refused.ended.is_set, 10, "the refused stream to end")
+            self.assertEqual(refused.code, grpc.StatusCode.PERMISSION_DENIED)
+            self.assertIn("'payroll'", refused.details)
+            self.assertFalse(refused.welcome.is_set())
 
 
 # ---------------------------------------------------------------------------

@@ -186,13 +186,16 @@ def _spawn(args, **kwargs):
     return subprocess.Popen(args, preexec_fn=_die_with_parent, **kwargs)
 
 
-def _channel(port, options=()):
+def _channel(port, options=(), credentials=None):
     # Default message limits on purpose (4 MiB receive): the suite checks
     # batond against what an ordinary client accepts. No proxy: the
     # environment may name one, and 127.0.0.1 must be dialled directly.
-    return grpc.insecure_channel(
-        f"127.0.0.1:{port}",
-        options=[("grpc.enable_http_proxy", 0)] + list(options))
+    # With `credentials` (grpc.ssl_channel_credentials), over TLS.
+    options = [("grpc.enable_http_proxy", 0)] + list(options)
+    target = f"127.0.0.1:{port}"
+    if credentials is not None:
+        return grpc.secure_channel(target, credentials, options=options)
+    return grpc.insecure_channel(target, options=options)
 
 
 def identity(b):
@@ -206,8 +209,10 @@ class Coordinator:
     can use AdminService; `admin_md` is the metadata that carries it.
     """
 
-    def __init__(self, *extra_args, env=None, metrics=False, name="batond"):
+    def __init__(self, *extra_args, env=None, metrics=False, name="batond",
+                 credentials=None):
         self.pb = load_stubs()
+        self.credentials = credentials  # The suite's own channel's TLS.
         self.extra_args = list(extra_args)
         self.env_extra = dict(env or {})
         self.metrics = metrics
@@ -273,7 +278,7 @@ class Coordinator:
                 raise AssertionError(f"{self.name} exited with {got[1]} before "
                                      f"serving metrics\n{self.log_tail()}")
             self.metrics_port = got[1]
-        self.channel = _channel(self.port)
+        self.channel = _channel(self.port, credentials=self.credentials)
         grpc.channel_ready_future(self.channel).result(timeout=30)
         self.tx = self.pb.transaction_service_grpc.TransactionServiceStub(
             self.channel)
@@ -334,6 +339,11 @@ class Coordinator:
 
     # -- helpers --
 
+    def channel_with(self, credentials):
+        """A new channel to this batond, over TLS with `credentials` (or in
+        plaintext with None)."""
+        return _channel(self.port, credentials=credentials)
+
     def new_channel(self, fast_reconnect=False):
         """A channel of its own, as another process would have.
 
@@ -345,7 +355,7 @@ class Coordinator:
             options = [("grpc.initial_reconnect_backoff_ms", 50),
                        ("grpc.min_reconnect_backoff_ms", 50),
                        ("grpc.max_reconnect_backoff_ms", 200)]
-        return _channel(self.port, options)
+        return _channel(self.port, options, self.credentials)
 
     def raw_unary(self, method_path, channel=None):
         """A unary callable that sends and returns raw bytes."""

@@ -39,13 +39,17 @@ inline int64_t NowMs() {
       .count();
 }
 
+// Whether `s` may mean the call never reached batond.
+inline bool MayNotHaveReached(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
 // One readable line for a failed call. UNAVAILABLE from a coordinator that
 // answered (still loading after a restart, say) is its message, not "cannot
 // reach".
 inline int Fail(const Options& o, const grpc::Status& s, bool reached) {
-  bool transport = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                   s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-  if (transport && !reached) {
+  if (MayNotHaveReached(s) && !reached) {
     // Over TLS, gRPC's own words say whether the handshake failed (a CA or
     // a client certificate that does not match).
     std::cerr << fmt::format(
@@ -134,9 +138,7 @@ class Ctl {
     if (!address.empty()) at.coordinator = address;
     bool reached =
         At(at.coordinator).channel->GetState(false) == GRPC_CHANNEL_READY;
-    bool transport = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                     s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-    if (shard && fleet().clustered() && transport && !reached) {
+    if (shard && fleet().clustered() && MayNotHaveReached(s) && !reached) {
       std::cerr << fmt::format(
           "batonctl: cannot reach {}, the node that owns shard {}; that "
           "shard's transactions wait for it: start it again on its data dir, "
