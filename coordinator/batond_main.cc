@@ -138,11 +138,38 @@ int main(int argc, char** argv) {
                  "(default: --tls-client-ca)")
       ->check(CLI::ExistingFile);
   int64_t tls_refresh_s = security.tls.refresh.count();
+  int participant_queue_mib =
+      static_cast<int>(options.streams.participant_queue_bytes >> 20);
   app.add_option("--tls-refresh-s", tls_refresh_s,
                  "How often the TLS files are read again, so a rotated "
                  "certificate is used without a restart")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{3600}));
+  app.add_option("--max-attach-streams", options.streams.max_attach_streams,
+                 "Attach streams open at once; more are refused with "
+                 "RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
+  app.add_option("--max-pipeline-streams", options.streams.max_pipeline_streams,
+                 "Pipeline streams open at once; more are refused with "
+                 "RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
+  app.add_option("--hello-timeout-ms", options.streams.hello_timeout_ms,
+                 "An Attach stream that sends no Hello this long after "
+                 "opening is closed with DEADLINE_EXCEEDED")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{100}, int64_t{600'000}));
+  app.add_option("--participant-queue-mib", participant_queue_mib,
+                 "Commands queued for one participant stream, in MiB; past "
+                 "it the stream takes no more until it reads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--participant-stall-ms", options.streams.participant_stall_ms,
+                 "A participant stream with a full queue that took nothing "
+                 "this long is cut")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{100}, int64_t{3'600'000}));
   app.add_option("--authz-policy", options.authz_policy_file,
                  "JSON file saying which participant identities (client "
                  "certificates, or token digests) may serve which resources; "
@@ -153,6 +180,7 @@ int main(int argc, char** argv) {
                "logged): only where the network is secured otherwise");
   CLI11_PARSE(app, argc, argv);
   security.tls.refresh = std::chrono::seconds(tls_refresh_s);
+  options.streams.participant_queue_bytes = size_t(participant_queue_mib) << 20;
   if (!pod_name.empty()) {
     std::optional<uint32_t> ordinal = baton::PodOrdinal(pod_name);
     if (!ordinal || app.count("--node-id") > 0) {

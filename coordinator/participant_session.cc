@@ -13,17 +13,51 @@
 
 namespace baton {
 
-ParticipantSession::ParticipantSession(ParticipantRegistry* registry,
-                                       TransactionManager* manager,
-                                       uint32_t node_id,
-                                       const AuthzPolicy* policy, Peer peer)
-    : registry_(registry),
+namespace {
+
+size_t CommandBytes(const v1::CoordinatorMessage& message) {
+  return message.has_command() ? message.command().ByteSizeLong() : 0;
+}
+
+}  // namespace
+
+ParticipantSession::ParticipantSession(
+    grpc::CallbackServerContext* context, ParticipantRegistry* registry,
+    TransactionManager* manager, uint32_t node_id, const AuthzPolicy* policy,
+    Peer peer, const StreamLimits& limits, StreamGate::Slot slot)
+    : context_(context),
+      registry_(registry),
       manager_(manager),
       node_id_(node_id),
       policy_(policy),
       peer_(std::move(peer)),
+      limits_(limits),
+      slot_(std::move(slot)),
       max_message_bytes_(PeerReceiveBytes(0)) {
+  Ref();
+  hello_timer_.Set(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(limits_.hello_timeout_ms),
+                   [this](bool fired) {
+                     if (fired) HelloTimedOut();
+                     Unref();
+                   });
   StartRead(&incoming_);
+}
+
+void ParticipantSession::Unref() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+void ParticipantSession::HelloTimedOut() {
+  absl::MutexLock lock(&mu_);
+  if (greeted_ || closing_) return;
+  std::string message = fmt::format(
+      "no Hello within {} ms of opening Attach: a participant's first "
+      "message must be its Hello",
+      limits_.hello_timeout_ms);
+  CountRefusal("Attach", "no_hello", peer_.Describe() + ": " + message,
+               manager_->log_summary());
+  CloseLocked(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, message));
 }
 
 bool ParticipantSession::Write(const v1::BranchCommand& command) {
@@ -31,11 +65,46 @@ bool ParticipantSession::Write(const v1::BranchCommand& command) {
   if (closing_) return false;
   v1::CoordinatorMessage message;
   *message.mutable_command() = command;
+  if (outbox_command_bytes_ + CommandBytes(message) >
+      limits_.participant_queue_bytes) {
+    auto stalled = std::chrono::steady_clock::now() - last_progress_;
+    if (stalled < std::chrono::milliseconds(limits_.participant_stall_ms)) {
+      return false;  // Full for now: another stream or a retry takes it.
+    }
+    std::string reason = fmt::format(
+        "{} ({}) is not reading its commands: {} bytes queued, the limit is "
+        "{}, and it took nothing for {} ms; its stream is cut and its "
+        "commands wait for another instance or its return",
+        instance_id_, peer_.Describe(), outbox_command_bytes_,
+        limits_.participant_queue_bytes,
+        std::chrono::duration_cast<std::chrono::milliseconds>(stalled).count());
+    CountRefusal("Attach", "not_reading", reason, manager_->log_summary());
+    cutting_ = true;
+    CloseLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, reason));
+    Ref();
+    cut_timer_.Set(std::chrono::system_clock::now(), [this](bool) {
+      CutOff();
+      Unref();
+    });
+    return false;
+  }
   QueueLocked(std::move(message));
   return true;
 }
 
+void ParticipantSession::CutOff() {
+  context_->TryCancel();
+  absl::MutexLock lock(&mu_);
+  cutting_ = false;
+  if (!writing_ && !finished_) {
+    finished_ = true;
+    Finish(final_status_);
+  }
+}
+
 void ParticipantSession::QueueLocked(v1::CoordinatorMessage message) {
+  if (!writing_) last_progress_ = std::chrono::steady_clock::now();
+  outbox_command_bytes_ += CommandBytes(message);
   outbox_.push_back(std::move(message));
   WriteNextLocked();
 }
@@ -45,6 +114,7 @@ void ParticipantSession::WriteNextLocked() {
   v1::CoordinatorMessage message;
   if (!batches_ || !outbox_.front().has_command() || outbox_.size() == 1) {
     message = std::move(outbox_.front());
+    outbox_command_bytes_ -= CommandBytes(message);
     outbox_.pop_front();
   } else {
     // Commands queued behind a write in flight leave together, as many as
@@ -60,6 +130,7 @@ void ParticipantSession::WriteNextLocked() {
         break;
       }
       bytes += size;
+      outbox_command_bytes_ -= CommandBytes(outbox_.front());
       batch->add_commands()->Swap(outbox_.front().mutable_command());
       outbox_.pop_front();
     }
@@ -72,7 +143,7 @@ void ParticipantSession::CloseLocked(const grpc::Status& status) {
   if (closing_) return;
   closing_ = true;
   final_status_ = status;
-  if (!writing_ && !finished_) {
+  if (!writing_ && !finished_ && !cutting_) {
     finished_ = true;
     Finish(final_status_);
   }
@@ -81,10 +152,11 @@ void ParticipantSession::CloseLocked(const grpc::Status& status) {
 void ParticipantSession::OnWriteDone(bool ok) {
   absl::MutexLock lock(&mu_);
   writing_ = false;
+  if (ok) last_progress_ = std::chrono::steady_clock::now();
   if (!ok)
     CloseLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
   if (closing_) {
-    if (!finished_) {
+    if (!finished_ && !cutting_) {
       finished_ = true;
       Finish(final_status_);
     }
@@ -100,6 +172,11 @@ void ParticipantSession::OnReadDone(bool ok) {
     return;
   }
   ++messages_read_;
+  {
+    absl::MutexLock lock(&mu_);
+    if (closing_) return;
+    greeted_ = true;
+  }
   if (!wire::Parse(incoming_, &message_)) {
     absl::MutexLock lock(&mu_);
     CloseLocked(wire::Unparseable<v1::ParticipantMessage>(
@@ -145,6 +222,7 @@ void ParticipantSession::HandleHello(const v1::Hello& hello) {
       return;
     }
   }
+  hello_timer_.Cancel();
   {
     absl::MutexLock lock(&mu_);
     v1::CoordinatorMessage welcome;
@@ -215,7 +293,8 @@ void ParticipantSession::OnDone() {
   for (const InFlightCommand& c : registry_->Detach(this)) {
     manager_->OnCommandLost(c.xid, c.branch_id, c.command_id);
   }
-  delete this;
+  hello_timer_.Cancel();
+  Unref();
 }
 
 }  // namespace baton

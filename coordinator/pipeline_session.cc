@@ -180,10 +180,12 @@ FinishCall<Response> AnswerTo(
 }  // namespace
 
 PipelineSession::PipelineSession(TransactionManager* manager,
-                                 const AuthzPolicy* policy, Peer peer)
+                                 const AuthzPolicy* policy, Peer peer,
+                                 StreamGate::Slot slot)
     : manager_(manager),
       policy_(policy),
       peer_(std::move(peer)),
+      slot_(std::move(slot)),
       outbox_(std::make_shared<Outbox>(this)) {
   StartRead(&incoming_);
 }

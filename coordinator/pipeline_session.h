@@ -8,6 +8,7 @@
 
 #include "baton/v1/transaction_service.grpc.pb.h"
 #include "coordinator/authz.h"
+#include "coordinator/stream_limits.h"
 #include "coordinator/transaction_manager.h"
 
 namespace baton {
@@ -31,8 +32,9 @@ class PipelineSession
 
   // With a `policy`, each call is let through only if it grants `peer`
   // the call's method (AuthzPolicy::MayCall).
+  // `slot` is the stream's place at the Pipeline gate.
   PipelineSession(TransactionManager* manager, const AuthzPolicy* policy,
-                  Peer peer);
+                  Peer peer, StreamGate::Slot slot);
 
   class Outbox;
 
@@ -49,6 +51,7 @@ class PipelineSession
   TransactionManager* const manager_;
   const AuthzPolicy* const policy_;  // Null: every call let through.
   const Peer peer_;
+  const StreamGate::Slot slot_;
   // Shared with the manager's pending answers, which may outlive the stream.
   const std::shared_ptr<Outbox> outbox_;
   grpc::ByteBuffer incoming_;    // Owned by the single outstanding read.

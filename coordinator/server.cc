@@ -254,10 +254,10 @@ absl::Status Server::Start(const ServerOptions& options,
   if (s = parts->manager->Init(); !s.ok()) return s;
   parts->recovery->Attach(parts->manager.get());
   parts->transaction_service = std::make_unique<TransactionServiceImpl>(
-      parts->manager.get(), parts->policy.get());
+      parts->manager.get(), parts->policy.get(), options.streams);
   parts->participant_service = std::make_unique<ParticipantServiceImpl>(
       parts->registry.get(), parts->manager.get(), options.manager.node_id,
-      parts->policy.get());
+      parts->policy.get(), options.streams);
 
   parts->admin_service = std::make_unique<AdminServiceImpl>(
       options.admin_token, parts->policy.get(), parts->store.get(),

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "coordinator/listeners.h"
+#include "coordinator/stream_limits.h"
 #include "coordinator/transaction_manager.h"
 #include "recovery/recovery_loop.h"
 
@@ -42,6 +43,7 @@ struct ServerOptions {
   int64_t topology_poll_ms = 1000;
   // The cluster's shard count (ClusterOptions::cluster_shards); 0: unknown.
   uint32_t cluster_shards = 0;
+  StreamLimits streams;
   ManagerOptions manager;
   RecoveryOptions recovery;
 };

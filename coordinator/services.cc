@@ -93,15 +93,30 @@ grpc::ServerUnaryReactor* TransactionServiceImpl::ReportBranch(
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 TransactionServiceImpl::Pipeline(grpc::CallbackServerContext* context) {
+  grpc::Status refusal;
+  StreamGate::Slot slot = pipelines_.Enter(&refusal);
+  if (!slot) {
+    CountRefusal("Pipeline", "too_many_streams", refusal.error_message(),
+                 manager_->log_summary());
+    return new RefusedStream(refusal);
+  }
   bool limited = policy_ != nullptr && policy_->limits_callers();
   return new PipelineSession(manager_, limited ? policy_ : nullptr,
-                             limited ? PeerOf(*context) : Peer{});
+                             limited ? PeerOf(*context) : Peer{},
+                             std::move(slot));
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 ParticipantServiceImpl::Attach(grpc::CallbackServerContext* context) {
-  return new ParticipantSession(registry_, manager_, node_id_, policy_,
-                                PeerOf(*context));
+  grpc::Status refusal;
+  StreamGate::Slot slot = attaches_.Enter(&refusal);
+  if (!slot) {
+    CountRefusal("Attach", "too_many_streams", refusal.error_message(),
+                 manager_->log_summary());
+    return new RefusedStream(refusal);
+  }
+  return new ParticipantSession(context, registry_, manager_, node_id_, policy_,
+                                PeerOf(*context), limits_, std::move(slot));
 }
 
 }  // namespace baton

@@ -5,6 +5,7 @@
 #include "baton/v1/transaction_service.grpc.pb.h"
 #include "coordinator/authz.h"
 #include "coordinator/participant_registry.h"
+#include "coordinator/stream_limits.h"
 #include "coordinator/transaction_manager.h"
 
 namespace baton {
@@ -34,8 +35,13 @@ class TransactionServiceImpl final : public RawTransactionService {
   // With a `policy` that limits callers, each call (or Pipeline call) is
   // let through only if it grants the caller the method. `policy` (null:
   // none) must outlive this service.
-  TransactionServiceImpl(TransactionManager* manager, const AuthzPolicy* policy)
-      : manager_(manager), policy_(policy) {}
+  // Pipeline streams beyond limits.max_pipeline_streams are refused.
+  TransactionServiceImpl(TransactionManager* manager, const AuthzPolicy* policy,
+                         const StreamLimits& limits)
+      : manager_(manager),
+        policy_(policy),
+        pipelines_("Pipeline", "--max-pipeline-streams",
+                   limits.max_pipeline_streams) {}
 
   using Bytes = grpc::ByteBuffer;
   grpc::ServerUnaryReactor* Begin(grpc::CallbackServerContext* context,
@@ -65,20 +71,25 @@ class TransactionServiceImpl final : public RawTransactionService {
  private:
   TransactionManager* const manager_;
   const AuthzPolicy* const policy_;
+  StreamGate pipelines_;
 };
 
 class ParticipantServiceImpl final
     : public v1::ParticipantService::WithRawCallbackMethod_Attach<
           v1::ParticipantService::Service> {
  public:
-  // `policy` (null: none) must outlive this service.
+  // `policy` (null: none) must outlive this service. Sessions keep to
+  // `limits`; Attach streams beyond limits.max_attach_streams are refused.
   ParticipantServiceImpl(ParticipantRegistry* registry,
                          TransactionManager* manager, uint32_t node_id,
-                         const AuthzPolicy* policy)
+                         const AuthzPolicy* policy, const StreamLimits& limits)
       : registry_(registry),
         manager_(manager),
         node_id_(node_id),
-        policy_(policy) {}
+        policy_(policy),
+        limits_(limits),
+        attaches_("Attach", "--max-attach-streams", limits.max_attach_streams) {
+  }
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Attach(
       grpc::CallbackServerContext* context) override;
@@ -88,6 +99,8 @@ class ParticipantServiceImpl final
   TransactionManager* const manager_;
   const uint32_t node_id_;
   const AuthzPolicy* const policy_;
+  const StreamLimits limits_;
+  StreamGate attaches_;
 };
 
 }  // namespace baton

@@ -223,6 +223,8 @@ class TransactionTable {
   // Finished records by key, from KeepUnclaimedKeyLocked: the newest
   // kMaxUnclaimedKeys, oldest first in unclaimed_order_.
   static constexpr size_t kMaxUnclaimedKeys = 16'384;
+  // How soon a command no stream could take (all full) is offered again.
+  static constexpr int64_t kFullQueueRetryMs = 200;
   absl::flat_hash_map<std::string, v1::Transaction> unclaimed_
       ABSL_GUARDED_BY(mu_);
   std::deque<std::string> unclaimed_order_ ABSL_GUARDED_BY(mu_);

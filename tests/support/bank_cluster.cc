@@ -299,7 +299,8 @@ std::unique_ptr<TransactionClient> OneShotClient(const BankCluster& cluster) {
 }
 
 absl::StatusOr<PreparedBranch> BeginWithPreparedBranch(
-    TransactionClient* client, const std::string& resource) {
+    TransactionClient* client, const std::string& resource,
+    const std::string& data) {
   v1::BeginRequest begin;
   begin.set_name("test");
   auto begun = client->BeginRaw(begin);
@@ -307,6 +308,7 @@ absl::StatusOr<PreparedBranch> BeginWithPreparedBranch(
   v1::RegisterBranchRequest reg;
   reg.set_xid(begun->xid());
   reg.set_resource(resource);
+  reg.set_application_data(data);
   auto branch = client->RegisterBranch(reg);
   if (!branch.ok()) return branch.status();
   absl::Status s = client->ReportBranch(begun->xid(), *branch,

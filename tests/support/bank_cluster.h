@@ -141,14 +141,16 @@ class BankCluster {
 // UNAVAILABLE, so a test sees that answer itself.
 std::unique_ptr<TransactionClient> OneShotClient(const BankCluster& cluster);
 
-// A transaction opened on `client` with one branch on `resource` reported
-// prepared. Safe from any thread (it makes no test assertions).
+// A transaction opened on `client` with one branch on `resource` (carrying
+// `data` as its application data) reported prepared. Safe from any thread
+// (it makes no test assertions).
 struct PreparedBranch {
   std::string xid;
   uint64_t branch_id = 0;
 };
 absl::StatusOr<PreparedBranch> BeginWithPreparedBranch(
-    TransactionClient* client, const std::string& resource);
+    TransactionClient* client, const std::string& resource,
+    const std::string& data = "");
 
 }  // namespace baton::testing
 
