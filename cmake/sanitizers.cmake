@@ -44,8 +44,11 @@ if(BATON_SANITIZE STREQUAL "thread")
   string(REGEX MATCHALL "_ZN4absl7debian3[A-Za-z0-9_]+" baton_wrapped
          "${baton_wrappers}")
   list(REMOVE_DUPLICATES baton_wrapped)
+  # --undefined pulls each wrapper out of the archive even into a program
+  # that locks nothing itself: ld checks the shared libraries' references
+  # against the wrapped names too.
   foreach(symbol IN LISTS baton_wrapped)
-    add_link_options(-Wl,--wrap=${symbol})
+    add_link_options(-Wl,--wrap=${symbol} -Wl,--undefined=__wrap_${symbol})
   endforeach()
   link_libraries(baton_tsan_absl)
 endif()
