@@ -15,8 +15,10 @@ namespace baton {
 
 namespace {
 
+// A queued command's size, as Write measured it (and protobuf cached):
+// the queue is accounted without measuring each command again.
 size_t CommandBytes(const v1::CoordinatorMessage& message) {
-  return message.has_command() ? message.command().ByteSizeLong() : 0;
+  return message.has_command() ? message.command().GetCachedSize() : 0;
 }
 
 }  // namespace
@@ -63,9 +65,7 @@ void ParticipantSession::HelloTimedOut() {
 bool ParticipantSession::Write(const v1::BranchCommand& command) {
   absl::MutexLock lock(&mu_);
   if (closing_) return false;
-  v1::CoordinatorMessage message;
-  *message.mutable_command() = command;
-  if (outbox_command_bytes_ + CommandBytes(message) >
+  if (outbox_command_bytes_ + command.ByteSizeLong() >
       limits_.participant_queue_bytes) {
     auto stalled = std::chrono::steady_clock::now() - last_progress_;
     if (stalled < std::chrono::milliseconds(limits_.participant_stall_ms)) {
@@ -88,6 +88,9 @@ bool ParticipantSession::Write(const v1::BranchCommand& command) {
     });
     return false;
   }
+  v1::CoordinatorMessage message;
+  *message.mutable_command() = command;
+  message.command().ByteSizeLong();  // Cached for CommandBytes.
   QueueLocked(std::move(message));
   return true;
 }
@@ -171,10 +174,9 @@ void ParticipantSession::OnReadDone(bool ok) {
     CloseLocked(grpc::Status::OK);
     return;
   }
-  ++messages_read_;
-  {
+  if (++messages_read_ == 1) {
     absl::MutexLock lock(&mu_);
-    if (closing_) return;
+    if (closing_) return;  // The Hello timer closed the stream first.
     greeted_ = true;
   }
   if (!wire::Parse(incoming_, &message_)) {

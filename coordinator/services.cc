@@ -91,14 +91,27 @@ grpc::ServerUnaryReactor* TransactionServiceImpl::ReportBranch(
       manager_, policy_, context, request, response);
 }
 
+namespace {
+
+// Takes a place at `gate` into `slot`; if it is full, counts the refusal
+// and returns the stream that tells the peer so.
+RefusedStream* EnterOrRefuse(StreamGate* gate, TransactionManager* manager,
+                             StreamGate::Slot* slot) {
+  grpc::Status refusal;
+  *slot = gate->Enter(&refusal);
+  if (*slot) return nullptr;
+  CountRefusal(gate->kind(), "too_many_streams", refusal.error_message(),
+               manager->log_summary());
+  return new RefusedStream(refusal);
+}
+
+}  // namespace
+
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 TransactionServiceImpl::Pipeline(grpc::CallbackServerContext* context) {
-  grpc::Status refusal;
-  StreamGate::Slot slot = pipelines_.Enter(&refusal);
-  if (!slot) {
-    CountRefusal("Pipeline", "too_many_streams", refusal.error_message(),
-                 manager_->log_summary());
-    return new RefusedStream(refusal);
+  StreamGate::Slot slot;
+  if (auto* refused = EnterOrRefuse(&pipelines_, manager_, &slot)) {
+    return refused;
   }
   bool limited = policy_ != nullptr && policy_->limits_callers();
   return new PipelineSession(manager_, limited ? policy_ : nullptr,
@@ -108,12 +121,9 @@ TransactionServiceImpl::Pipeline(grpc::CallbackServerContext* context) {
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 ParticipantServiceImpl::Attach(grpc::CallbackServerContext* context) {
-  grpc::Status refusal;
-  StreamGate::Slot slot = attaches_.Enter(&refusal);
-  if (!slot) {
-    CountRefusal("Attach", "too_many_streams", refusal.error_message(),
-                 manager_->log_summary());
-    return new RefusedStream(refusal);
+  StreamGate::Slot slot;
+  if (auto* refused = EnterOrRefuse(&attaches_, manager_, &slot)) {
+    return refused;
   }
   return new ParticipantSession(context, registry_, manager_, node_id_, policy_,
                                 PeerOf(*context), limits_, std::move(slot));

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 // What one client may cost batond through its long-lived streams, so that
 // idle, silent or never-reading peers get a clear status and a bounded
@@ -43,22 +44,28 @@ class StreamGate {
    public:
     Slot() = default;
     explicit Slot(StreamGate* gate) : gate_(gate) {}
-    Slot(Slot&& other) noexcept : gate_(other.gate_) { other.gate_ = nullptr; }
-    Slot& operator=(Slot&&) = delete;
-    ~Slot() {
-      if (gate_ != nullptr)
-        gate_->open_.fetch_sub(1, std::memory_order_relaxed);
+    Slot(Slot&& other) noexcept : gate_(std::exchange(other.gate_, nullptr)) {}
+    Slot& operator=(Slot&& other) noexcept {
+      Leave();
+      gate_ = std::exchange(other.gate_, nullptr);
+      return *this;
     }
+    ~Slot() { Leave(); }
     explicit operator bool() const { return gate_ != nullptr; }
 
    private:
+    void Leave() {
+      if (gate_ != nullptr)
+        gate_->open_.fetch_sub(1, std::memory_order_relaxed);
+      gate_ = nullptr;
+    }
     StreamGate* gate_ = nullptr;
   };
 
   // A slot, or an empty one (and `refusal` set to RESOURCE_EXHAUSTED
   // naming the cap and its flag) if `max` are open.
   Slot Enter(grpc::Status* refusal);
-  int open() const { return open_.load(std::memory_order_relaxed); }
+  const std::string& kind() const { return kind_; }
 
  private:
   const std::string kind_;

@@ -186,24 +186,23 @@ void TransactionTable::ReleaseLocked(LiveTransaction* t, int64_t now) {
         }
         continue;
       }
-      if (options_.sink->Serves(command.resource())) {
-        // Served, but every stream serving it has a full queue (see
-        // StreamLimits): no attach will come to wake this, so a timer does.
+      // Served, but every stream serving it has a full queue (see
+      // StreamLimits): no attach will come to wake this, so a timer does.
+      const bool queues_full = options_.sink->Serves(command.resource());
+      if (queues_full) {
         options_.wakeups->WakeAt(t->key, now + kFullQueueRetryMs);
-        options_.log_summary->Log(
-            spdlog::level::info,
-            fmt::format("queues full for '{}'", command.resource()),
-            fmt::format("xid={} branch {} waits: every participant serving "
-                        "'{}' has a full queue",
-                        t->record.xid(), o.branch_id, command.resource()));
-      } else {
-        options_.log_summary->Log(
-            spdlog::level::info,
-            fmt::format("waiting for '{}'", command.resource()),
-            fmt::format("xid={} branch {} waits for a participant serving "
-                        "'{}'",
-                        t->record.xid(), o.branch_id, command.resource()));
       }
+      options_.log_summary->Log(
+          spdlog::level::info,
+          fmt::format("{} '{}'",
+                      queues_full ? "queues full for" : "waiting for",
+                      command.resource()),
+          fmt::format("xid={} branch {} waits {} '{}'", t->record.xid(),
+                      o.branch_id,
+                      queues_full ? "for room: every participant has a full "
+                                    "queue serving"
+                                  : "for a participant serving",
+                      command.resource()));
     }
     kept.push_back(o);
   }
