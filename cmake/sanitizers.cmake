@@ -35,22 +35,27 @@ if(baton_sanitizer_flags)
 endif()
 
 if(BATON_SANITIZE STREQUAL "thread")
-  # Tells TSan what absl::Mutex does (see tools/sanitizers/tsan_absl.cc):
-  # every executable links the wrappers, and every call of ours to these
-  # entry points goes through them.
-  add_library(baton_tsan_absl STATIC tools/sanitizers/tsan_absl.cc)
-  target_link_libraries(baton_tsan_absl PUBLIC absl::synchronization)
+  # Tells TSan what absl::Mutex does and how libgrpc orders a call's
+  # operations (tools/sanitizers/tsan_absl.cc, tsan_grpc.cc): every
+  # executable defines and exports those entry points, so that both our
+  # calls and the shared libraries' reach them before the real ones.
+  add_library(baton_tsan_hooks STATIC tools/sanitizers/tsan_absl.cc
+    tools/sanitizers/tsan_grpc.cc)
+  target_link_libraries(baton_tsan_hooks PUBLIC absl::synchronization
+    gRPC::grpc ${CMAKE_DL_LIBS})
   file(READ tools/sanitizers/tsan_absl.cc baton_wrappers)
   string(REGEX MATCHALL "_ZN4absl7debian3[A-Za-z0-9_]+" baton_wrapped
          "${baton_wrappers}")
   list(REMOVE_DUPLICATES baton_wrapped)
-  # --undefined pulls each wrapper out of the archive even into a program
-  # that locks nothing itself: ld checks the shared libraries' references
-  # against the wrapped names too.
-  foreach(symbol IN LISTS baton_wrapped)
-    add_link_options(-Wl,--wrap=${symbol} -Wl,--undefined=__wrap_${symbol})
+  # --undefined pulls each definition out of the archive even into a
+  # program that locks nothing itself, and ahead of the shared libraries'.
+  foreach(symbol IN LISTS baton_wrapped ITEMS grpc_call_start_batch
+                 grpc_completion_queue_next grpc_completion_queue_pluck
+                 gpr_mu_lock gpr_mu_trylock gpr_mu_unlock gpr_cv_wait)
+    add_link_options(-Wl,--undefined=${symbol}
+      -Wl,--export-dynamic-symbol=${symbol})
   endforeach()
-  link_libraries(baton_tsan_absl)
+  link_libraries(baton_tsan_hooks)
 endif()
 
 if(BATON_FUZZ)

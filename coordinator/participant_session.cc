@@ -3,6 +3,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
+#include "common/happens_before.h"
 #include "common/limits.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/message_size.h"
@@ -36,10 +37,13 @@ ParticipantSession::ParticipantSession(
       limits_(limits),
       slot_(std::move(slot)),
       max_message_bytes_(PeerReceiveBytes(0)) {
+  EndOfReaction end(this);
   Ref();
+  HappensBefore(this);
   hello_timer_.Set(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(limits_.hello_timeout_ms),
                    [this](bool fired) {
+                     HappensAfter(this);
                      if (fired) HelloTimedOut();
                      Unref();
                    });
@@ -82,7 +86,9 @@ bool ParticipantSession::Write(const v1::BranchCommand& command) {
     cutting_ = true;
     CloseLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, reason));
     Ref();
+    HappensBefore(this);
     cut_timer_.Set(std::chrono::system_clock::now(), [this](bool) {
+      HappensAfter(this);
       CutOff();
       Unref();
     });
@@ -153,6 +159,7 @@ void ParticipantSession::CloseLocked(const grpc::Status& status) {
 }
 
 void ParticipantSession::OnWriteDone(bool ok) {
+  EndOfReaction end(this);
   absl::MutexLock lock(&mu_);
   writing_ = false;
   if (ok) last_progress_ = std::chrono::steady_clock::now();
@@ -169,6 +176,7 @@ void ParticipantSession::OnWriteDone(bool ok) {
 }
 
 void ParticipantSession::OnReadDone(bool ok) {
+  EndOfReaction end(this);
   if (!ok) {
     absl::MutexLock lock(&mu_);
     CloseLocked(grpc::Status::OK);
@@ -292,6 +300,7 @@ void ParticipantSession::HandleInDoubt(const v1::InDoubt& in_doubt) {
 }
 
 void ParticipantSession::OnDone() {
+  HappensAfter(this);
   for (const InFlightCommand& c : registry_->Detach(this)) {
     manager_->OnCommandLost(c.xid, c.branch_id, c.command_id);
   }

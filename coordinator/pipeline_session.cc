@@ -6,6 +6,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
+#include "common/happens_before.h"
 #include "common/limits.h"
 #include "common/wrong_shard.h"
 #include "coordinator/call_handler.h"
@@ -187,10 +188,12 @@ PipelineSession::PipelineSession(TransactionManager* manager,
       peer_(std::move(peer)),
       slot_(std::move(slot)),
       outbox_(std::make_shared<Outbox>(this)) {
+  EndOfReaction end(this);
   StartRead(&incoming_);
 }
 
 void PipelineSession::OnReadDone(bool ok) {
+  EndOfReaction end(this);
   if (!ok) {
     outbox_->ReadsEnded(/*cancelled=*/false);
     return;
@@ -299,11 +302,18 @@ v1::PipelineResult PipelineSession::Refused(uint64_t call_id,
   return result;
 }
 
-void PipelineSession::OnWriteDone(bool ok) { outbox_->WriteDone(ok); }
+void PipelineSession::OnWriteDone(bool ok) {
+  EndOfReaction end(this);
+  outbox_->WriteDone(ok);
+}
 
-void PipelineSession::OnCancel() { outbox_->ReadsEnded(/*cancelled=*/true); }
+void PipelineSession::OnCancel() {
+  EndOfReaction end(this);
+  outbox_->ReadsEnded(/*cancelled=*/true);
+}
 
 void PipelineSession::OnDone() {
+  HappensAfter(this);
   outbox_->Detach();
   delete this;
 }

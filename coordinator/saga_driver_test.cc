@@ -12,9 +12,11 @@ namespace {
 using testing::Answer;
 using testing::TableFixture;
 
-// A two-step chain: "book" on `first`, then "pay" on `second`.
-std::string StartSaga(TableFixture& f, const std::string& first,
-                      const std::string& second) {
+// Begins a two-step chain: "book" on `first`, then "pay" on `second`.
+// Asserts nothing, so that a test may call it off the main thread (Boost.Test
+// is not thread-safe).
+absl::StatusOr<std::string> BeginSaga(TableFixture& f, const std::string& first,
+                                      const std::string& second) {
   v1::SagaDefinition definition;
   v1::SagaStep* book = definition.add_steps();
   book->set_name("book");
@@ -36,9 +38,20 @@ std::string StartSaga(TableFixture& f, const std::string& first,
         return saga::Start(r, definition, f.timeline.Now());
       },
       nullptr, a.done());
-  auto [s, r] = a.get();
-  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
+  if (a.future.wait_for(std::chrono::seconds(10)) !=
+      std::future_status::ready) {
+    return absl::DeadlineExceededError("no answer to the saga's Create");
+  }
+  auto [s, r] = a.future.get();
+  if (!s.ok()) return s;
   return r.xid();
+}
+
+std::string StartSaga(TableFixture& f, const std::string& first,
+                      const std::string& second) {
+  absl::StatusOr<std::string> xid = BeginSaga(f, first, second);
+  BOOST_REQUIRE_MESSAGE(xid.ok(), xid.status().ToString());
+  return *xid;
 }
 
 BOOST_AUTO_TEST_SUITE(saga_driver)
@@ -48,11 +61,13 @@ BOOST_FIXTURE_TEST_CASE(a_step_goes_out_only_once_its_dispatch_is_durable,
   sink.Serve("hotel");
   sink.Serve("bank");
   store.Hold();
-  std::thread start([&] { StartSaga(*this, "hotel", "bank"); });
+  absl::StatusOr<std::string> begun;
+  std::thread start([&] { begun = BeginSaga(*this, "hotel", "bank"); });
   BOOST_REQUIRE(store.WriteWaiting());
   BOOST_TEST(sink.Take().empty());
   store.Release();
   start.join();
+  BOOST_REQUIRE_MESSAGE(begun.ok(), begun.status().ToString());
   Sync();
   std::vector<v1::BranchCommand> sent = sink.Take();
   BOOST_REQUIRE(sent.size() == 1u);

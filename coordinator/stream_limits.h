@@ -9,6 +9,8 @@
 #include <string>
 #include <utility>
 
+#include "common/happens_before.h"
+
 // What one client may cost batond through its long-lived streams, so that
 // idle, silent or never-reading peers get a clear status and a bounded
 // share while everyone else is served. docs/SECURITY.md "Limits".
@@ -79,8 +81,14 @@ class StreamGate {
 class RefusedStream
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  explicit RefusedStream(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
+  explicit RefusedStream(const grpc::Status& status) {
+    EndOfReaction end(this);
+    Finish(status);
+  }
+  void OnDone() override {
+    HappensAfter(this);
+    delete this;
+  }
 };
 
 }  // namespace baton

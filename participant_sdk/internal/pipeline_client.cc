@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/grpc_status.h"
+#include "common/happens_before.h"
 #include "common/limits.h"
 #include "common/steady_cond_var.h"
 #include "common/wrong_shard.h"
@@ -40,6 +41,7 @@ class PipelineClient::Stream
  public:
   Stream(PipelineClient* owner, v1::TransactionService::Stub* stub)
       : owner_(owner) {
+    EndOfReaction end(this);
     stub->async()->Pipeline(&context_, this);
     StartRead(&incoming_);
   }
@@ -63,6 +65,7 @@ class PipelineClient::Stream
 
  private:
   void OnReadDone(bool ok) override {
+    EndOfReaction end(this);
     if (!ok) {
       Break();
       return;
@@ -82,12 +85,14 @@ class PipelineClient::Stream
   }
 
   void OnWriteDone(bool ok) override {
+    EndOfReaction end(this);
     absl::MutexLock lock(&mu_);
     writing_ = false;
     if (ok) WriteLocked();
   }
 
   void OnDone(const grpc::Status& status) override {
+    HappensAfter(this);
     Break();
     std::unordered_map<uint64_t, Done> unanswered;
     {
