@@ -88,6 +88,19 @@ void Family<Counter>::Render(std::string* out) const {
 }
 
 template <>
+uint64_t Family<Counter>::Sum(int label, std::string_view value) const {
+  uint64_t sum = 0;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [values, counter] : children_) {
+    if (label < 0 || (static_cast<size_t>(label) < values.size() &&
+                      values[label] == value)) {
+      sum += counter->value();
+    }
+  }
+  return sum;
+}
+
+template <>
 void Family<Histogram>::Render(std::string* out) const {
   RenderHeader(out, name_, help_, "histogram");
   std::vector<std::string> bucket_labels = labels_;

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -77,6 +78,10 @@ class Family {
   // Appends HELP, TYPE and one line per child (several for a histogram).
   void Render(std::string* out) const;
 
+  // Counters only: the sum of the children whose `label`-th value is
+  // `value`, or of every child for a negative `label`.
+  uint64_t Sum(int label = -1, std::string_view value = {}) const;
+
  private:
   std::unique_ptr<T> MakeChild() const;
 
@@ -94,6 +99,8 @@ template <>
 std::unique_ptr<Histogram> Family<Histogram>::MakeChild() const;
 template <>
 void Family<Counter>::Render(std::string* out) const;
+template <>
+uint64_t Family<Counter>::Sum(int label, std::string_view value) const;
 template <>
 void Family<Histogram>::Render(std::string* out) const;
 

@@ -135,8 +135,10 @@ grpc::Status AdminServiceImpl::Authorize(const Context& context) const {
   }
   if (admin_token_.empty()) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "the admin API is off: start batond with "
-                        "--admin-token-file or BATON_ADMIN_TOKEN");
+                        "the admin API is off: batond listens for it "
+                        "beyond loopback, where it needs a token an operator "
+                        "chose (--admin-token-file or BATON_ADMIN_TOKEN) or "
+                        "admin identities in --authz-policy");
   }
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");

@@ -4,18 +4,46 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <optional>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "common/admin_token.h"
 #include "common/logging.h"
 #include "common/port_file.h"
 #include "common/signals.h"
+#include "common/tls.h"
 #include "coordinator/cluster_view.h"
 #include "coordinator/server.h"
 #include "spdlog/spdlog.h"
+
+namespace {
+
+constexpr char kDefaultConsoleListen[] = "127.0.0.1:7480";
+
+// Where the admin API listens: its own address, or the main one.
+const std::string& AdminListen(const baton::ServerOptions& options) {
+  return options.admin_listen_address.empty() ? options.listen_address
+                                              : options.admin_listen_address;
+}
+
+// The admin token: --admin-token-file's, else BATON_ADMIN_TOKEN, else, while
+// the admin API listens on loopback only, the one batond keeps in its data
+// dir (made on the first run; `*generated` names its file). Beyond loopback
+// only an operator's token will do, so there it stays empty: the admin API
+// is off, unless the policy names admin identities.
+absl::StatusOr<std::string> AdminToken(const baton::ServerOptions& options,
+                                       const std::string& token_file,
+                                       std::string* generated) {
+  if (!token_file.empty()) return baton::ReadTokenFile(token_file);
+  if (const char* env = std::getenv("BATON_ADMIN_TOKEN")) return env;
+  if (!baton::IsLoopbackListen(AdminListen(options))) return "";
+  *generated = baton::GeneratedAdminTokenPath(options.data_dir);
+  return baton::LoadOrCreateAdminToken(*generated);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   baton::ServerOptions options;
@@ -79,7 +107,9 @@ int main(int argc, char** argv) {
   std::string admin_token_file;
   app.add_option("--admin-token-file", admin_token_file,
                  "File holding the token admin calls must carry (or set "
-                 "BATON_ADMIN_TOKEN); without one the admin API is off")
+                 "BATON_ADMIN_TOKEN); without either, batond makes one in "
+                 "--data-dir while the admin API listens on loopback, and "
+                 "beyond loopback the admin API is off")
       ->check(CLI::ExistingFile);
   app.add_option("--port-file", port_file,
                  "Write the bound port to this file once serving");
@@ -88,6 +118,16 @@ int main(int argc, char** argv) {
                  "HOST:PORT serving AdminService alone (then not on --listen)");
   app.add_option("--admin-port-file", admin_port_file,
                  "Write the bound admin port to this file once serving");
+  std::string console_listen;
+  app.add_option("--console-listen", console_listen,
+                 "IP:PORT for the operators' web console, where they sign in "
+                 "with the admin token; 'off' for none. Default: " +
+                     std::string(kDefaultConsoleListen) +
+                     " (a free port if that one is taken) while the admin "
+                     "API is on loopback, else off");
+  std::string console_port_file;
+  app.add_option("--console-port-file", console_port_file,
+                 "Write the bound console port to this file once serving");
   app.add_option("--metrics-listen", options.metrics_listen_address,
                  "IP:PORT for Prometheus metrics over HTTP at /metrics");
   app.add_option("--metrics-port-file", metrics_port_file,
@@ -202,11 +242,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.recovery.finished_retention_ms = retention_s * 1000;
-  if (const char* env = std::getenv("BATON_ADMIN_TOKEN"))
-    options.admin_token = env;
-  if (!admin_token_file.empty()) {
-    std::ifstream in(admin_token_file);
-    std::getline(in, options.admin_token);
+  std::string generated_token;
+  absl::StatusOr<std::string> admin_token =
+      AdminToken(options, admin_token_file, &generated_token);
+  if (!admin_token.ok()) {
+    std::cerr << "batond: " << admin_token.status().message() << "\n";
+    return 1;
+  }
+  options.admin_token = *admin_token;
+  if (console_listen.empty() && !options.admin_token.empty() &&
+      baton::IsLoopbackListen(AdminListen(options))) {
+    options.console_listen_address = kDefaultConsoleListen;
+    options.console_any_port_if_taken = true;
+  } else if (console_listen != "off") {
+    options.console_listen_address = console_listen;
   }
 
   // Debian's abseil is built with mutex deadlock detection on; inside gRPC's
@@ -220,9 +269,28 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", s.ToString());
     return 1;
   }
+  if (server->console_port() != 0) {
+    const std::string& at = options.console_listen_address;
+    spdlog::info("console at {}://{}:{}/ (sign in with the admin token)",
+                 options.security.tls.server_enabled() ? "https" : "http",
+                 at.substr(0, at.rfind(':')), server->console_port());
+  }
+  if (!generated_token.empty()) {
+    spdlog::info(
+        "admin API on loopback, with the token batond keeps in {} "
+        "(batonctl reads it from there given --data-dir {}; without the "
+        "flag it looks in ./data)",
+        generated_token, options.data_dir);
+  } else if (options.admin_token.empty()) {
+    spdlog::warn(
+        "admin API off: it listens beyond loopback, where it needs a token "
+        "an operator chose (--admin-token-file or BATON_ADMIN_TOKEN) or "
+        "admin identities in --authz-policy");
+  }
   for (auto [file, port] : {std::pair{port_file, server->port()},
                             {admin_port_file, server->admin_port()},
                             {metrics_port_file, server->metrics_port()},
+                            {console_port_file, server->console_port()},
                             {health_port_file, server->health_port()}}) {
     if (!file.empty() && !baton::WritePortFile(file, port)) {
       spdlog::critical("cannot write port file {}", file);

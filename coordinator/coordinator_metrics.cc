@@ -31,6 +31,11 @@ CoordinatorMetrics::CoordinatorMetrics()
       store_sync_seconds("baton_store_sync_duration_seconds",
                          "Duration of one synced store write.", {},
                          metrics::LatencyBuckets()),
+      store_write_failures(
+          "baton_store_write_failures_total",
+          "Synced store writes that failed; after one, batond acknowledges "
+          "nothing until it is restarted with the cause fixed.",
+          {}),
       pipeline_message_calls(
           "baton_pipeline_message_calls",
           "Calls (direction in) or answers (out) carried by one Pipeline "
@@ -65,6 +70,7 @@ std::string CoordinatorMetrics::Render() const {
   request_seconds.Render(&out);
   store_group_batches.Render(&out);
   store_sync_seconds.Render(&out);
+  store_write_failures.Render(&out);
   pipeline_message_calls.Render(&out);
   operator_actions.Render(&out);
   participant_results_ignored.Render(&out);

@@ -30,6 +30,8 @@ struct CoordinatorMetrics {
   // Change batches per synced store write, and the write's duration.
   metrics::Family<metrics::Histogram> store_group_batches;
   metrics::Family<metrics::Histogram> store_sync_seconds;
+  // Synced writes that failed (each stops acknowledgements until restart).
+  metrics::Family<metrics::Counter> store_write_failures;
   // {direction}: calls ("in") or answers ("out") per Pipeline message.
   metrics::Family<metrics::Histogram> pipeline_message_calls;
   // {action}

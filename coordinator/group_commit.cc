@@ -125,6 +125,7 @@ absl::Status GroupCommitter::Write(const std::vector<Pending>& group) {
           .count());
   group_batches->Observe(static_cast<double>(batches.size()));
   if (!status.ok()) {
+    Metrics().store_write_failures.With({})->Add();
     {
       absl::MutexLock lock(&mu_);
       failed_ = absl::Status(

@@ -2,6 +2,7 @@
 #define BATON_COORDINATOR_PROTOCOL_DRIVER_H_
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 
@@ -100,8 +101,11 @@ class ProtocolDriver {
   // resume).
   virtual void Kick(LiveTransaction* t, int64_t now, Effects* fx) = 0;
 
-  // Owed commands neither in flight nor queued to go.
-  virtual uint64_t Backlog(const LiveTransaction& t, int64_t now) const = 0;
+  // Counts into `by_resource` the owed commands neither in flight nor
+  // queued to go, under the resource each is for.
+  virtual void AddBacklog(
+      const LiveTransaction& t, int64_t now,
+      std::map<std::string, uint64_t>* by_resource) const = 0;
 };
 
 }  // namespace baton

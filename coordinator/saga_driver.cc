@@ -218,8 +218,12 @@ void SagaDriver::Kick(LiveTransaction* t, int64_t now, Effects* fx) {
   Advance(t, now, fx);
 }
 
-uint64_t SagaDriver::Backlog(const LiveTransaction& t, int64_t now) const {
-  return saga::Backlog(t.record, now);
+void SagaDriver::AddBacklog(
+    const LiveTransaction& t, int64_t now,
+    std::map<std::string, uint64_t>* by_resource) const {
+  for (const saga::StepCommand& c : saga::OwedCommands(t.record, now)) {
+    ++(*by_resource)[saga::CallFor(t.record, c).resource()];
+  }
 }
 
 }  // namespace baton

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -13,6 +14,7 @@
 #include "common/limits.h"
 #include "coordinator/admin_service.h"
 #include "coordinator/cluster_view.h"
+#include "coordinator/console/console.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/metrics_http.h"
 #include "coordinator/participant_registry.h"
@@ -91,7 +93,8 @@ struct Server::Parts {
   std::unique_ptr<ParticipantServiceImpl> participant_service;
   std::unique_ptr<AdminServiceImpl> admin_service;
   std::unique_ptr<TopologyServiceImpl> topology_service;
-  std::unique_ptr<MetricsHttpServer> metrics_http;
+  std::unique_ptr<HttpServer> metrics_http;
+  std::unique_ptr<Console> console;
 };
 
 namespace {
@@ -142,9 +145,31 @@ std::string RenderMetrics(const TransactionManager& manager,
                        "Owed phase-two commands waiting for a retry or a "
                        "participant, by shard.",
                        {"shard"}, backlog);
+  std::vector<std::pair<metrics::LabelValues, double>> owed, serving;
+  for (const auto& [resource, count] : summary.backlog_by_resource) {
+    owed.push_back({{resource}, static_cast<double>(count)});
+  }
+  metrics::RenderGauge(&out, "baton_owed_commands",
+                       "Owed commands (phase two, saga actions and "
+                       "compensations) waiting for a retry or a participant, "
+                       "by the resource they are for.",
+                       {"resource"}, owed);
+  std::vector<AttachedParticipant> attached = registry.List();
+  std::map<std::string, double> streams_by_resource;
+  for (const AttachedParticipant& p : attached) {
+    for (const std::string& resource : p.hello.resources()) {
+      ++streams_by_resource[resource];
+    }
+  }
+  for (const auto& [resource, count] : streams_by_resource) {
+    serving.push_back({{resource}, count});
+  }
   metrics::RenderGauge(&out, "baton_participants_attached",
                        "Participant streams attached.", {},
-                       {{{}, static_cast<double>(registry.List().size())}});
+                       {{{}, static_cast<double>(attached.size())}});
+  metrics::RenderGauge(&out, "baton_resource_participants",
+                       "Attached participant streams serving each resource.",
+                       {"resource"}, serving);
   return out;
 }
 
@@ -208,7 +233,8 @@ absl::Status Server::Start(const ServerOptions& options,
           options.security,
           {{"--listen", options.listen_address},
            {"--admin-listen", options.admin_listen_address},
-           {"--metrics-listen", options.metrics_listen_address}});
+           {"--metrics-listen", options.metrics_listen_address},
+           {"--console-listen", options.console_listen_address}});
       !s.ok()) {
     return s;
   }
@@ -316,13 +342,16 @@ absl::Status Server::Start(const ServerOptions& options,
     parts->health.Attach(server->health_server_->GetHealthCheckService());
   }
   if (!options.metrics_listen_address.empty()) {
-    auto http = MetricsHttpServer::Start(
+    auto http = StartMetricsHttp(
         options.metrics_listen_address, options.security.tls,
         [manager = parts->manager.get(), registry = parts->registry.get()] {
           return RenderMetrics(*manager, *registry);
         });
     if (!http.ok()) return http.status();
     parts->metrics_http = std::move(*http);
+  }
+  if (!options.console_listen_address.empty()) {
+    if (s = server->StartConsole(options); !s.ok()) return s;
   }
   failpoint::Hit("before_resume_unfinished").IgnoreError();
   if (s = parts->recovery->ResumeUnfinished(); !s.ok()) return s;
@@ -340,6 +369,8 @@ Server::~Server() {
   // reactors, then the recovery thread, then the committer's callbacks
   // (which call into the manager, and may be queued still).
   if (parts_) parts_->health.Detach();
+  // The console calls the servers below in-process.
+  if (parts_) parts_->console.reset();
   health_server_.reset();
   admin_server_.reset();
   grpc_server_.reset();
@@ -353,6 +384,37 @@ Server::~Server() {
 
 void Server::Wait() {
   if (grpc_server_) grpc_server_->Wait();
+}
+
+absl::Status Server::StartConsole(const ServerOptions& options) {
+  grpc::ChannelArguments arguments;
+  arguments.SetMaxReceiveMessageSize(limits::kMaxMessageBytes);
+  grpc::Server* admin =
+      admin_server_ != nullptr ? admin_server_.get() : grpc_server_.get();
+  Console::Backend backend{
+      .admin = admin->InProcessChannel(arguments),
+      .transactions = grpc_server_->InProcessChannel(arguments),
+      .admin_token = options.admin_token,
+      .clock = SystemClock(),
+      .log = parts_->manager->log_summary()};
+  Console::Options console{.listen = options.console_listen_address,
+                           .tls = options.security.tls};
+  absl::StatusOr<std::unique_ptr<Console>> started =
+      Console::Start(console, backend);
+  if (absl::IsUnavailable(started.status()) &&
+      options.console_any_port_if_taken) {
+    console.listen = console.listen.substr(0, console.listen.rfind(':')) + ":0";
+    spdlog::warn("{}; the console takes a free port instead",
+                 std::string(started.status().message()));
+    started = Console::Start(console, std::move(backend));
+  }
+  if (!started.ok()) return started.status();
+  parts_->console = std::move(*started);
+  return absl::OkStatus();
+}
+
+int Server::console_port() const {
+  return parts_ && parts_->console ? parts_->console->port() : 0;
 }
 
 int Server::metrics_port() const {

@@ -26,6 +26,12 @@ struct ServerOptions {
   std::string admin_listen_address;
   // If set, Prometheus metrics are served over HTTP here at /metrics.
   std::string metrics_listen_address;
+  // If set, the operators' console (coordinator/console/console.h), over
+  // HTTPS with the same TLS files as the rest.
+  std::string console_listen_address;
+  // If the console's address is taken: serve it on a free port instead of
+  // failing (for the default address, which no operator chose).
+  bool console_any_port_if_taken = false;
   // If set, the gRPC health service alone, always plaintext, for probes
   // that cannot present a client certificate.
   std::string health_listen_address;
@@ -66,6 +72,7 @@ class Server {
   int admin_port() const { return admin_port_; }
   int health_port() const { return health_port_; }
   int metrics_port() const;
+  int console_port() const;
 
   // Blocks until Shutdown() is called from another thread.
   void Wait();
@@ -75,6 +82,9 @@ class Server {
  private:
   Server() = default;
   struct Parts;
+
+  // Once the gRPC servers run: the console calls them in-process.
+  absl::Status StartConsole(const ServerOptions& options);
 
   std::unique_ptr<Parts> parts_;
   std::unique_ptr<grpc::Server> grpc_server_;

@@ -533,7 +533,12 @@ TransactionManager::Summary TransactionManager::Summarize() const {
           summary.oldest_xid = r.xid();
           summary.oldest_begun_unix_ms = r.begun_unix_ms();
         }
-        shard.retry_backlog += DriverFor(r)->Backlog(t, now);
+        std::map<std::string, uint64_t> owed;
+        DriverFor(r)->AddBacklog(t, now, &owed);
+        for (const auto& [resource, count] : owed) {
+          shard.retry_backlog += count;
+          summary.backlog_by_resource[resource] += count;
+        }
         return true;
       });
     } while (!after.empty());

@@ -178,6 +178,8 @@ class TransactionManager {
       uint64_t retry_backlog = 0;  // Owed commands not in flight.
     };
     std::map<uint32_t, Shard> shards;  // Every hosted shard, by id.
+    // The owed commands of every shard, by the resource they are for.
+    std::map<std::string, uint64_t> backlog_by_resource;
     std::string oldest_xid;
     int64_t oldest_begun_unix_ms = 0;
 

@@ -262,13 +262,17 @@ void TwoPhaseDriver::Kick(LiveTransaction* t, int64_t, Effects* fx) {
   QueueOwed(t, fx, [](const v1::Branch&) { return true; });
 }
 
-uint64_t TwoPhaseDriver::Backlog(const LiveTransaction& t, int64_t) const {
-  uint64_t owed = 0;
-  for (const two_phase::Command& c : two_phase::PendingCommands(t.record)) {
-    auto d = t.deliveries.find(c.branch_id);
-    if (d == t.deliveries.end() || d->second.command_id == 0) ++owed;
+void TwoPhaseDriver::AddBacklog(
+    const LiveTransaction& t, int64_t,
+    std::map<std::string, uint64_t>* by_resource) const {
+  for (const v1::Branch& b : t.record.branches()) {
+    v1::BranchAction action;
+    if (!two_phase::OwedAction(t.record, b, &action)) continue;
+    auto d = t.deliveries.find(b.branch_id());
+    if (d == t.deliveries.end() || d->second.command_id == 0) {
+      ++(*by_resource)[b.resource()];
+    }
   }
-  return owed;
 }
 
 }  // namespace baton

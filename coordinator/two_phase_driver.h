@@ -54,7 +54,8 @@ class TwoPhaseDriver : public ProtocolDriver {
   void Resume(LiveTransaction* t, int64_t now, Effects* fx) override;
   void OnDue(LiveTransaction* t, int64_t now, Effects* fx) override;
   void Kick(LiveTransaction* t, int64_t now, Effects* fx) override;
-  uint64_t Backlog(const LiveTransaction& t, int64_t now) const override;
+  void AddBacklog(const LiveTransaction& t, int64_t now,
+                  std::map<std::string, uint64_t>* by_resource) const override;
 
  private:
   // Queues the owed commands of branches for which `pick` holds.

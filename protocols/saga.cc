@@ -504,19 +504,31 @@ int64_t NextActionTime(const v1::Transaction& txn, int64_t retry_window_ms) {
   return next;
 }
 
-size_t Backlog(const v1::Transaction& txn, int64_t now_ms) {
-  if (!HasSaga(txn) || IsTerminal(txn.status())) return 0;
-  std::set<uint32_t> owed;
-  for (const StepCommand& c : NextCommands(txn, now_ms)) owed.insert(c.step);
+std::vector<StepCommand> OwedCommands(const v1::Transaction& txn,
+                                      int64_t now_ms) {
+  if (!HasSaga(txn) || IsTerminal(txn.status())) return {};
+  std::map<uint32_t, StepKind> owed;
+  for (const StepCommand& c : NextCommands(txn, now_ms)) {
+    owed.emplace(c.step, c.kind);
+  }
   for (int i = 0; i < txn.saga().steps_size(); ++i) {
     const v1::StepProgress& p = txn.saga().steps(i);
     bool waits = p.status() == v1::STEP_STATUS_PENDING ||
                  p.status() == v1::STEP_STATUS_COMPENSATION_PENDING;
     if (waits && p.next_attempt_unix_ms() > now_ms) {
-      owed.insert(static_cast<uint32_t>(i));
+      owed.emplace(static_cast<uint32_t>(i),
+                   p.status() == v1::STEP_STATUS_PENDING
+                       ? StepKind::kAction
+                       : StepKind::kCompensation);
     }
   }
-  return owed.size();
+  std::vector<StepCommand> commands;
+  for (const auto& [step, kind] : owed) commands.push_back({step, kind});
+  return commands;
+}
+
+size_t Backlog(const v1::Transaction& txn, int64_t now_ms) {
+  return OwedCommands(txn, now_ms).size();
 }
 
 int64_t BackoffMs(const v1::RetryPolicy& policy, uint32_t failures) {

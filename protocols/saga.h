@@ -149,9 +149,12 @@ bool MarkStuckIfRetryWindowPassed(v1::Transaction* txn, int64_t now_ms,
 // for none.
 int64_t NextActionTime(const v1::Transaction& txn, int64_t retry_window_ms);
 
-// How many steps owe a command that is not in flight at now_ms: listed by
-// NextCommands (a participant may be missing to send it to) or waiting out
-// a backoff. What baton_retry_backlog counts for a saga.
+// The commands steps owe that are not in flight at now_ms, one per step in
+// step order: listed by NextCommands (a participant may be missing to send
+// it to) or waiting out a backoff. What baton_retry_backlog counts for a
+// saga, and Backlog how many.
+std::vector<StepCommand> OwedCommands(const v1::Transaction& txn,
+                                      int64_t now_ms);
 size_t Backlog(const v1::Transaction& txn, int64_t now_ms);
 
 // Operators (see operator_actions.h, which routes sagas here).

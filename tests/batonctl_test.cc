@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE batonctl
 #include <google/protobuf/util/json_util.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <boost/test/unit_test.hpp>
 #include <fstream>
@@ -150,7 +151,11 @@ BOOST_AUTO_TEST_CASE(errors_are_one_readable_line) {
   Seeded s;
   CtlResult no_token = s.Ctl({"list"}, /*with_token=*/false);
   BOOST_TEST(no_token.exit_code == 1);
-  BOOST_TEST(no_token.err == "batonctl: admin calls need the admin token\n");
+  BOOST_TEST(Has(no_token.err,
+                 "batonctl: admin calls need the admin token; "
+                 "batonctl found no admin token"),
+             no_token.err);
+  BOOST_TEST(std::count(no_token.err.begin(), no_token.err.end(), '\n') == 1);
 
   CtlResult unknown = s.Ctl({"show", "0-99-1"});
   BOOST_TEST(unknown.exit_code == 1);
@@ -287,6 +292,82 @@ BOOST_AUTO_TEST_CASE(forget_needs_force_and_leaves_a_tombstone) {
       s.Ctl({"list", "--status", "needs-attention", "--status", "committed"});
   BOOST_TEST(!Has(list.out, s.stuck), list.out);
   BOOST_TEST(!Has(list.out, s.committed));
+}
+
+// batonctl with no token, flags or environment but the ones given here, run
+// from `cwd`.
+CtlResult BareCtl(BankCluster& cluster, const std::vector<std::string>& args,
+                  const std::vector<std::string>& env,
+                  const std::filesystem::path& cwd) {
+  std::vector<std::string> argv = {"/bin/sh",
+                                   "-c",
+                                   R"(cd "$1" && shift && exec "$@")",
+                                   "sh",
+                                   cwd.string(),
+                                   BinPath("batonctl"),
+                                   "--coordinator",
+                                   cluster.CoordinatorAddress()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  static int runs = 0;
+  auto p = ChildProcess::Start("bare-batonctl-" + std::to_string(++runs), argv,
+                               env, cluster.dir());
+  return CtlResult{p->WaitExit(30s), p->Stdout(), p->Stderr()};
+}
+
+BOOST_AUTO_TEST_CASE(a_first_run_needs_no_token_setup) {
+  BankCluster cluster;
+  cluster.StartCoordinator();
+  const std::filesystem::path data = cluster.dir() / "coordinator";
+  const std::filesystem::path token = data / "admin-token";
+  struct stat st;
+  BOOST_REQUIRE(stat(token.c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0600u);
+  BOOST_TEST(Has(cluster.coordinator().Stderr(), token.string()));
+  cluster.StartBank("bank-a", {"alice=100"});
+  cluster.StartBank("bank-b", {"bob=100"});
+  auto transfer = cluster.Transfer("bank-a", "alice", "bank-b", "bob", 5);
+  BOOST_REQUIRE_MESSAGE(transfer.exit_code == 0, transfer.output);
+
+  // Found by --data-dir, by BATON_DATA_DIR, and from where batond's default
+  // ./data would be.
+  CtlResult by_flag =
+      BareCtl(cluster, {"--data-dir", data.string(), "stats"}, {}, "/");
+  BOOST_TEST(by_flag.exit_code == 0, by_flag.err);
+  CtlResult by_env = BareCtl(cluster, {"list", "--status", "committed"},
+                             {"BATON_DATA_DIR=" + data.string()}, "/");
+  BOOST_TEST(by_env.exit_code == 0, by_env.err);
+  BOOST_TEST(Has(by_env.out, transfer.xid), by_env.out);
+  std::filesystem::create_directories(cluster.dir() / "tour");
+  std::filesystem::create_symlink(data, cluster.dir() / "tour" / "data");
+  CtlResult from_cwd =
+      BareCtl(cluster, {"show", transfer.xid}, {}, cluster.dir() / "tour");
+  BOOST_TEST(from_cwd.exit_code == 0, from_cwd.err);
+  BOOST_TEST(Has(from_cwd.out, "committed"), from_cwd.out);
+
+  // A restart keeps the token.
+  std::string before;
+  std::getline(std::ifstream(token), before);
+  cluster.coordinator().Signal(SIGKILL);
+  cluster.coordinator().WaitExit(10s);
+  cluster.StartCoordinator();
+  std::string after;
+  std::getline(std::ifstream(token), after);
+  BOOST_TEST(after == before);
+  BOOST_TEST(BareCtl(cluster, {"--data-dir", data.string(), "stats"}, {}, "/")
+                 .exit_code == 0);
+}
+
+BOOST_AUTO_TEST_CASE(beyond_loopback_only_an_operators_token_opens_admin) {
+  BankCluster cluster;
+  // Every address of this host: still reached here over loopback.
+  cluster.StartCoordinator({}, {"--listen", "0.0.0.0:0", "--insecure"});
+  const std::filesystem::path data = cluster.dir() / "coordinator";
+  BOOST_TEST(!std::filesystem::exists(data / "admin-token"));
+  CtlResult off =
+      BareCtl(cluster, {"--data-dir", data.string(), "stats"}, {}, "/");
+  BOOST_TEST(off.exit_code == 1);
+  BOOST_TEST(Has(off.err, "the admin API is off"), off.err);
+  BOOST_TEST(Has(off.err, "--admin-token-file"), off.err);
 }
 
 }  // namespace

@@ -2,42 +2,29 @@
 // moved to its own listen address.
 #define BOOST_TEST_MODULE observability
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/test/unit_test.hpp>
+#include <cstring>
 #include <fstream>
 #include <map>
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include "baton/v1/admin_service.grpc.pb.h"
 #include "tests/support/bank_cluster.h"
+#include "tests/support/http_client.h"
 
 namespace baton::testing {
 namespace {
 
-namespace http = boost::beast::http;
-using tcp = boost::asio::ip::tcp;
-
 // GET http://127.0.0.1:port/target; returns the status code and body.
 std::pair<int, std::string> HttpGet(int port, const std::string& target) {
-  boost::asio::io_context io;
-  boost::beast::tcp_stream stream(io);
-  stream.expires_after(std::chrono::seconds(10));
-  stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"),
-                               static_cast<uint16_t>(port)));
-  http::request<http::empty_body> request(http::verb::get, target, 11);
-  request.set(http::field::host, "127.0.0.1");
-  http::write(stream, request);
-  boost::beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  http::read(stream, buffer, response);
-  return {response.result_int(), response.body()};
+  HttpReply reply = HttpRequestTo(port, "GET", target);
+  return {reply.status, reply.body};
 }
 
-// The samples of a text exposition, keyed by the whole series
-// (`name{labels}`), after checking every line is well formed.
 struct Exposition {
   std::map<std::string, double> samples;
   std::map<std::string, std::string> types;  // family -> type
@@ -99,13 +86,19 @@ void CheckConventions(const Exposition& e) {
   BOOST_TEST(histograms > 0);
 }
 
-BOOST_AUTO_TEST_CASE(metrics_endpoint_reports_transactions_store_and_gauges) {
-  BankCluster cluster;
+// Starts the coordinator with metrics on a free port, and returns it.
+int StartWithMetrics(BankCluster& cluster) {
   std::string port_file = (cluster.dir() / "metrics.port").string();
   cluster.StartCoordinator({}, {"--metrics-listen", "127.0.0.1:0",
                                 "--metrics-port-file", port_file});
   int port = WaitForPortFile(port_file, 20s);
   BOOST_REQUIRE(port > 0);
+  return port;
+}
+
+BOOST_AUTO_TEST_CASE(metrics_endpoint_reports_transactions_store_and_gauges) {
+  BankCluster cluster;
+  const int port = StartWithMetrics(cluster);
   cluster.StartBank("bank-a", {"alice=100"});
   cluster.StartBank("bank-b", {"bob=100"});
   BOOST_REQUIRE(
@@ -150,8 +143,83 @@ BOOST_AUTO_TEST_CASE(metrics_endpoint_reports_transactions_store_and_gauges) {
   BOOST_TEST(e.Get("baton_oldest_unfinished_age_seconds") == 0);
   BOOST_TEST(e.types.at("baton_request_duration_seconds") == "histogram");
   BOOST_TEST(e.types.at("baton_retry_backlog") == "gauge");
+  BOOST_TEST(e.Get("baton_resource_participants{resource=\"bank-a\"}") == 1);
+  BOOST_TEST(e.types.at("baton_owed_commands") == "gauge");
+  BOOST_TEST(e.types.at("baton_store_write_failures_total") == "counter");
 
   BOOST_TEST(HttpGet(port, "/").first == 404);
+}
+
+// The metric families the chart's dashboard and alerting rules name: every
+// baton_ word in them, histogram series folded into their family.
+std::set<std::string> NamedMetrics() {
+  std::set<std::string> names;
+  for (const char* file : {BATON_CHART_DIR "/dashboards/baton.json",
+                           BATON_CHART_DIR "/templates/prometheusrule.yaml"}) {
+    std::ifstream in(file);
+    BOOST_TEST_REQUIRE(in.good(), "cannot read " << file);
+    std::stringstream text;
+    text << in.rdbuf();
+    static const std::regex metric("baton_[a-z_]+");
+    std::string body = text.str();
+    for (auto it = std::sregex_iterator(body.begin(), body.end(), metric);
+         it != std::sregex_iterator(); ++it) {
+      std::string name = it->str();
+      for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+        if (name.ends_with(suffix)) {
+          name.resize(name.size() - std::strlen(suffix));
+        }
+      }
+      names.insert(name);
+    }
+  }
+  return names;
+}
+
+BOOST_AUTO_TEST_CASE(every_metric_the_dashboard_and_alerts_name_exists) {
+  BankCluster cluster;
+  const int port = StartWithMetrics(cluster);
+  auto [code, body] = HttpGet(port, "/metrics");
+  BOOST_REQUIRE(code == 200);
+  Exposition e = Parse(body);
+  std::set<std::string> named = NamedMetrics();
+  BOOST_TEST(named.size() >= 12u);
+  for (const std::string& name : named) {
+    BOOST_TEST(e.types.contains(name), name << " is not in /metrics");
+  }
+}
+
+// What BatonResourceWithoutParticipant watches: commands owed to a
+// resource, and whether anything serving it is attached.
+BOOST_AUTO_TEST_CASE(owed_commands_of_a_resource_nobody_serves_show) {
+  BankCluster cluster;
+  const int port = StartWithMetrics(cluster);
+  cluster.StartBank("bank-a", {"alice=100"},
+                    {"BATON_FAILPOINTS=participant_before_commit=error"});
+  cluster.StartBank("bank-b", {"bob=100"});
+  auto transfer =
+      cluster.Transfer("bank-a", "alice", "bank-b", "bob", 5, {"--no-wait"});
+  BOOST_REQUIRE_MESSAGE(transfer.exit_code == 0, transfer.output);
+  auto scrape = [&] { return Parse(HttpGet(port, "/metrics").second); };
+  // bank-a keeps refusing its commit: owed, and served.
+  BOOST_REQUIRE(WaitFor(
+      [&] {
+        Exposition e = scrape();
+        return e.samples.contains("baton_owed_commands{resource=\"bank-a\"}");
+      },
+      20s));
+  cluster.bank("bank-a").Signal(SIGKILL);
+  cluster.bank("bank-a").WaitExit(10s);
+  BOOST_TEST(WaitFor(
+      [&] {
+        Exposition e = scrape();
+        return !e.samples.contains(
+                   "baton_resource_participants{resource=\"bank-a\"}") &&
+               e.samples.contains("baton_owed_commands{resource=\"bank-a\"}") &&
+               e.samples.contains(
+                   "baton_resource_participants{resource=\"bank-b\"}");
+      },
+      20s));
 }
 
 BOOST_AUTO_TEST_CASE(admin_service_can_live_on_its_own_address) {

@@ -192,7 +192,8 @@ class Custom(unittest.TestCase):
         args = args_of(self.sts)
         self.assertEqual(flag(args, "--authz-policy"),
                          "/etc/baton/authz/policy.json")
-        (config,) = by_kind(self.objects, "ConfigMap")
+        (config,) = [o for o in by_kind(self.objects, "ConfigMap")
+                     if o["metadata"]["name"] == "r-baton-authz"]
         policy = json.loads(config["data"]["policy.json"])
         self.assertEqual(policy["participants"][0]["resources"], ["bank-*"])
         self.assertEqual(policy["adminIdentities"],
@@ -219,6 +220,47 @@ class Custom(unittest.TestCase):
         self.assertIn({"app": "payments"}, allowed)
         self.assertIn({"app": "orders"}, allowed)
         self.assertEqual(grpc_rule["ports"], [{"port": 7420}])
+
+    def test_alerting_rules_each_point_at_a_runbook_section(self):
+        (rule,) = by_kind(self.objects, "PrometheusRule")
+        self.assertEqual(rule["metadata"]["labels"]["release"], "prometheus")
+        rules = rule["spec"]["groups"][0]["rules"]
+        self.assertEqual(
+            {r["alert"] for r in rules},
+            {"BatonNeedsAttention", "BatonOldestUnfinishedTooOld",
+             "BatonPhaseTwoFailuresRising", "BatonStoreWriteFailed",
+             "BatonResourceWithoutParticipant"})
+        with open(os.path.join(HERE, "..", "..", "docs",
+                               "OPERATIONS.md")) as f:
+            headings = {line.lstrip("#").strip() for line in f
+                        if line.startswith("#")}
+        for r in rules:
+            self.assertIn('namespace="prod"', r["expr"], r["alert"])
+            self.assertIn(r["alert"], headings,
+                          "OPERATIONS.md has no section " + r["alert"])
+            self.assertEqual(r["annotations"]["runbook"],
+                             "docs/OPERATIONS.md, section " + r["alert"])
+            self.assertEqual(
+                r["annotations"]["runbook_url"],
+                "https://docs.example.com/baton/OPERATIONS.md#"
+                + r["alert"].lower())
+        (old,) = [r for r in rules
+                  if r["alert"] == "BatonOldestUnfinishedTooOld"]
+        self.assertTrue(old["expr"].endswith("> 660"), old["expr"])
+
+    def test_the_dashboard_for_grafanas_sidecar(self):
+        (config,) = [o for o in by_kind(self.objects, "ConfigMap")
+                     if o["metadata"]["name"] == "r-baton-dashboard"]
+        self.assertEqual(config["metadata"]["labels"]["grafana_dashboard"],
+                         "1")
+        dashboard = json.loads(config["data"]["baton.json"])
+        with open(os.path.join(CHART, "dashboards", "baton.json")) as f:
+            self.assertEqual(dashboard, json.load(f))
+        titles = {p["title"] for p in dashboard["panels"]}
+        for wanted in ("Throughput", "Transaction latency",
+                       "Phase-two retries by resource", "Needs attention",
+                       "Oldest unfinished", "Store sync latency"):
+            self.assertIn(wanted, titles)
 
 
 class Schema(unittest.TestCase):

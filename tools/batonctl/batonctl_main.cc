@@ -13,11 +13,11 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
 
+#include "common/list_filter.h"
 #include "common/tls_flags.h"
 #include "tools/batonctl/ctl.h"
 
@@ -32,28 +32,6 @@ std::string Actor() {
   return fmt::format("{}@{}", user != nullptr ? user : "unknown", host);
 }
 
-// Maps --status words to statuses; "needs-attention" is both stuck states.
-bool AddStatuses(const std::vector<std::string>& words,
-                 v1::ListTransactionsRequest* request) {
-  const std::map<std::string, std::vector<v1::GlobalStatus>> names = {
-      {"begun", {v1::GLOBAL_STATUS_BEGUN}},
-      {"committing", {v1::GLOBAL_STATUS_COMMITTING}},
-      {"committed", {v1::GLOBAL_STATUS_COMMITTED}},
-      {"rolling-back", {v1::GLOBAL_STATUS_ROLLING_BACK}},
-      {"rolled-back", {v1::GLOBAL_STATUS_ROLLED_BACK}},
-      {"commit-stuck", {v1::GLOBAL_STATUS_COMMIT_STUCK}},
-      {"rollback-stuck", {v1::GLOBAL_STATUS_ROLLBACK_STUCK}},
-      {"needs-attention",
-       {v1::GLOBAL_STATUS_COMMIT_STUCK, v1::GLOBAL_STATUS_ROLLBACK_STUCK}},
-  };
-  for (const std::string& word : words) {
-    auto it = names.find(word);
-    if (it == names.end()) return false;
-    for (v1::GlobalStatus s : it->second) request->add_statuses(s);
-  }
-  return true;
-}
-
 }  // namespace
 }  // namespace baton::ctl
 
@@ -66,7 +44,12 @@ int main(int argc, char** argv) {
   app.add_option("--coordinator", options.coordinator, "batond address")
       ->capture_default_str();
   app.add_option("--token-file", options.token_file,
-                 "File with the admin token (or set BATON_ADMIN_TOKEN)");
+                 "File with the admin token (or set BATON_ADMIN_TOKEN, or "
+                 "BATON_TOKEN_FILE); without any, batonctl uses the one "
+                 "batond made in its data dir");
+  app.add_option("--data-dir", options.data_dir,
+                 "batond's data dir, where a batond on loopback keeps the "
+                 "admin token it made (default BATON_DATA_DIR, else ./data)");
   app.add_flag("--json", options.json, "Machine-readable output");
   AddTlsClientFlags(&app, &options.tls);
 
@@ -147,6 +130,14 @@ int main(int argc, char** argv) {
   }
   CLI11_PARSE(app, argc, argv);
   options.tls = WithTlsEnvironment(options.tls);
+  absl::StatusOr<ctl::FoundToken> token =
+      ctl::FindAdminToken(options.token_file, options.data_dir,
+                          [](const char* name) { return std::getenv(name); });
+  if (!token.ok()) {
+    std::cerr << "batonctl: " << token.status().message() << "\n";
+    return 2;
+  }
+  options.token = *std::move(token);
 
   ctl::Ctl ctl(options);
   std::string command = app.get_subcommands().front()->get_name();
@@ -171,24 +162,23 @@ int main(int argc, char** argv) {
   }
 
   v1::ListTransactionsRequest request;
-  if (!ctl::AddStatuses(statuses, &request)) {
-    std::cerr << "batonctl: unknown --status; see batonctl list --help\n";
-    return 2;
+  for (const std::string& word : statuses) {
+    if (!AddStatusWord(word, &request)) {
+      std::cerr << "batonctl: unknown --status; see batonctl list --help\n";
+      return 2;
+    }
   }
-  const std::map<std::string, v1::Protocol> protocols = {
-      {"2pc", v1::PROTOCOL_TWO_PHASE},
-      {"tcc", v1::PROTOCOL_TCC},
-      {"saga", v1::PROTOCOL_SAGA}};
   if (!protocol.empty()) {
-    if (!protocols.contains(protocol)) {
+    v1::Protocol p;
+    if (!ProtocolWord(protocol, &p)) {
       std::cerr << "batonctl: --protocol must be 2pc, tcc or saga\n";
       return 2;
     }
-    request.set_protocol(protocols.at(protocol));
+    request.set_protocol(p);
   }
   int64_t age_ms = 0;
   if (!older_than.empty()) {
-    if (!ctl::ParseDuration(older_than, &age_ms)) {
+    if (!ParseDuration(older_than, &age_ms)) {
       std::cerr
           << "batonctl: --older-than takes 30s, 5m, 2h, 1d or milliseconds\n";
       return 2;

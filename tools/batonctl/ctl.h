@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -22,6 +21,7 @@
 #include "protocols/transitions.h"
 #include "tools/batonctl/fleet.h"
 #include "tools/batonctl/table.h"
+#include "tools/batonctl/token_lookup.h"
 
 // batonctl's calls and views: one Ctl per run, on the main thread.
 namespace baton::ctl {
@@ -29,6 +29,8 @@ namespace baton::ctl {
 struct Options {
   std::string coordinator = "127.0.0.1:7420";
   std::string token_file;
+  std::string data_dir;
+  FoundToken token;  // Found from the two above and the environment.
   bool json = false;
   TlsFiles tls;  // Environment already applied.
 };
@@ -60,6 +62,10 @@ inline int Fail(const Options& o, const grpc::Status& s, bool reached) {
             ? " are --tls-ca and --tls-cert the ones it expects? " +
                   s.error_message()
             : "");
+  } else if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED &&
+             o.token.token.empty()) {
+    std::cerr << fmt::format("batonctl: {}; {}\n", s.error_message(),
+                             NoTokenHint());
   } else {
     std::cerr << fmt::format("batonctl: {}\n", s.error_message());
   }
@@ -152,14 +158,8 @@ class Ctl {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(std::chrono::system_clock::now() +
                           std::chrono::seconds(10));
-    std::string token;
-    if (const char* env = std::getenv("BATON_ADMIN_TOKEN")) token = env;
-    if (!o_.token_file.empty()) {
-      std::ifstream in(o_.token_file);
-      std::getline(in, token);
-    }
-    if (!token.empty())
-      context->AddMetadata("authorization", "Bearer " + token);
+    if (!o_.token.token.empty())
+      context->AddMetadata("authorization", "Bearer " + o_.token.token);
     return context;
   }
 

@@ -1,7 +1,6 @@
 #include "tools/batonctl/table.h"
 
 #include <algorithm>
-#include <charconv>
 #include <ctime>
 
 #include "fmt/format.h"
@@ -46,22 +45,6 @@ std::string FormatAge(int64_t ms) {
   if (s < 3600) return fmt::format("{}m{:02d}s", s / 60, s % 60);
   if (s < 86400) return fmt::format("{}h{:02d}m", s / 3600, (s % 3600) / 60);
   return fmt::format("{}d{:02d}h", s / 86400, (s % 86400) / 3600);
-}
-
-bool ParseDuration(const std::string& text, int64_t* ms) {
-  int64_t value = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || value < 0) return false;
-  std::string unit(p, text.data() + text.size());
-  const int64_t scale = unit.empty() || unit == "ms" ? 1
-                        : unit == "s"                ? 1000
-                        : unit == "m"                ? 60'000
-                        : unit == "h"                ? 3'600'000
-                        : unit == "d"                ? 86'400'000
-                                                     : 0;
-  if (scale == 0) return false;
-  *ms = value * scale;
-  return true;
 }
 
 }  // namespace baton::ctl

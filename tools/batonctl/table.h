@@ -24,8 +24,6 @@ class Table {
 std::string FormatTime(int64_t unix_ms);
 // "3m12s" from a duration in milliseconds.
 std::string FormatAge(int64_t ms);
-// Parses "90s", "5m", "2h", "1d" or plain milliseconds; false if malformed.
-bool ParseDuration(const std::string& text, int64_t* ms);
 
 }  // namespace baton::ctl
 

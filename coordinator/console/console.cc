@@ -1,0 +1,289 @@
+#include "coordinator/console/console.h"
+
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "baton/v1/admin_service.grpc.pb.h"
+#include "baton/v1/transaction_service.grpc.pb.h"
+#include "coordinator/authz.h"
+#include "coordinator/console/console_api.h"
+#include "coordinator/console/console_rates.h"
+#include "coordinator/console/console_sessions.h"
+#include "coordinator/coordinator_metrics.h"
+#include "coordinator/http_server.h"
+#include "fmt/format.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace baton {
+
+// console_assets.cc, generated from console/assets/ at build time.
+std::string_view EmbeddedFile(std::string_view name);
+
+namespace {
+
+constexpr char kCookie[] = "baton_console";
+
+void AddSecurityHeaders(HttpResponse* response) {
+  response->headers.push_back(
+      {"Content-Security-Policy",
+       "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+       "form-action 'self'"});
+  response->headers.push_back({"X-Content-Type-Options", "nosniff"});
+  response->headers.push_back({"X-Frame-Options", "DENY"});
+  response->headers.push_back({"Referrer-Policy", "no-referrer"});
+}
+
+// The page's own files, or 404.
+HttpResponse Asset(std::string_view path) {
+  static const std::map<std::string_view,
+                        std::pair<std::string_view, std::string_view>>
+      kAssets = {
+          {"/", {"index.html", "text/html; charset=utf-8"}},
+          {"/index.html", {"index.html", "text/html; charset=utf-8"}},
+          {"/console.css", {"console.css", "text/css; charset=utf-8"}},
+          {"/console.js", {"console.js", "text/javascript; charset=utf-8"}},
+      };
+  HttpResponse response;
+  if (path == "/favicon.ico") {  // Browsers ask; the page has none.
+    response.status = 204;
+    return response;
+  }
+  auto it = kAssets.find(path);
+  if (it == kAssets.end()) {
+    response.status = 404;
+    response.body = "not found\n";
+    return response;
+  }
+  response.content_type = std::string(it->second.second);
+  response.body = std::string(EmbeddedFile(it->second.first));
+  response.headers.push_back({"Cache-Control", "no-cache"});
+  return response;
+}
+
+// The value of cookie `name` in a Cookie header ("a=1; b=2"), or "".
+std::string CookieValue(const std::string& header, std::string_view name) {
+  std::string_view rest = header;
+  while (!rest.empty()) {
+    size_t semicolon = rest.find(';');
+    std::string_view pair = rest.substr(0, semicolon);
+    rest =
+        semicolon == std::string_view::npos ? "" : rest.substr(semicolon + 1);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+      return std::string(pair.substr(eq + 1));
+    }
+  }
+  return "";
+}
+
+std::string SessionJson(const ConsoleSessions::Session& session) {
+  return fmt::format(R"({{"csrf_token":"{}","expires_unix_ms":"{}"}})",
+                     session.csrf_token, session.expires_unix_ms);
+}
+
+// A state change from a page of another origin is refused even with the
+// cookie: browsers send Origin on every cross-origin POST.
+bool SameOrigin(const HttpRequest& request) {
+  const std::string& origin = request.Header("origin");
+  if (origin.empty()) return true;
+  return origin ==
+         (request.tls ? "https://" : "http://") + request.Header("host");
+}
+
+}  // namespace
+
+struct Console::Impl {
+  Options options;
+  Backend backend;
+  std::unique_ptr<v1::AdminService::Stub> admin;
+  std::unique_ptr<v1::TransactionService::Stub> transactions;
+  ConsoleSessions sessions;
+  ConsoleRates rates;
+  std::unique_ptr<HttpServer> http;
+
+  absl::Mutex mu;
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+  std::thread sampler;
+
+  Impl(const Options& o, Backend b)
+      : options(o),
+        backend(std::move(b)),
+        admin(v1::AdminService::NewStub(backend.admin)),
+        transactions(v1::TransactionService::NewStub(backend.transactions)),
+        sessions(backend.clock, o.session_lifetime_ms, o.max_sessions),
+        rates([] {
+          CoordinatorMetrics& m = Metrics();
+          return ConsoleRates::Totals{m.begun.Sum(),
+                                      m.finished.Sum(1, "committed"),
+                                      m.finished.Sum(1, "rolled_back")};
+        }) {}
+
+  void SampleEverySecond() {
+    absl::MutexLock lock(&mu);
+    while (!stopping) {
+      rates.Sample(backend.clock->WallMs());
+      mu.AwaitWithTimeout(absl::Condition(&stopping), absl::Seconds(1));
+    }
+  }
+
+  void Handle(const HttpRequest& request, console::Respond respond) {
+    auto secured = [respond = std::move(respond)](HttpResponse response) {
+      AddSecurityHeaders(&response);
+      respond(std::move(response));
+    };
+    if (!request.path.starts_with("/api/")) {
+      if (request.method != "GET" && request.method != "HEAD") {
+        return secured(console::JsonError(405, "only GET"));
+      }
+      return secured(Asset(request.path));
+    }
+    if (request.path == "/api/login") {
+      if (request.method != "POST") {
+        return secured(console::JsonError(405, "sign in with POST"));
+      }
+      return secured(Login(request));
+    }
+    std::optional<ConsoleSessions::Session> session =
+        sessions.Find(CookieValue(request.Header("cookie"), kCookie));
+    if (!session) {
+      return secured(console::JsonError(401, "sign in first"));
+    }
+    if (request.method != "GET") {
+      if (!SameOrigin(request)) {
+        return secured(
+            console::JsonError(403, "a request from another site's page"));
+      }
+      if (!ConstantTimeEquals(request.Header("x-csrf-token"),
+                              session->csrf_token)) {
+        return secured(console::JsonError(
+            403, "missing or wrong CSRF token: reload the console"));
+      }
+    }
+    Route(request, *session, std::move(secured));
+  }
+
+  HttpResponse Login(const HttpRequest& request) {
+    google::protobuf::Struct body;
+    if (!google::protobuf::util::JsonStringToMessage(request.body, &body)
+             .ok()) {
+      return console::JsonError(400, R"(sign in with {"token": "..."})");
+    }
+    auto field = body.fields().find("token");
+    std::string token = field == body.fields().end()
+                            ? ""
+                            : std::string(field->second.string_value());
+    if (backend.admin_token.empty()) {
+      return console::JsonError(
+          403,
+          "the admin API is off, so the console is too: batond needs an "
+          "admin token (--admin-token-file or BATON_ADMIN_TOKEN)");
+    }
+    if (!ConstantTimeEquals(token, backend.admin_token)) {
+      CountRefusal("console", token.empty() ? "no_token" : "wrong_token",
+                   "a console sign-in without the admin token", backend.log);
+      return console::JsonError(401, "that is not the admin token");
+    }
+    absl::StatusOr<ConsoleSessions::Session> session =
+        sessions.Open(std::move(token));
+    if (!session.ok()) {
+      return console::JsonError(500, std::string(session.status().message()));
+    }
+    HttpResponse response = console::Json(200, SessionJson(*session));
+    response.headers.push_back(
+        {"Set-Cookie",
+         fmt::format("{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+                     kCookie, session->id, options.session_lifetime_ms / 1000,
+                     request.tls ? "; Secure" : "")});
+    return response;
+  }
+
+  void Route(const HttpRequest& request,
+             const ConsoleSessions::Session& session,
+             console::Respond respond) {
+    console::Caller caller{admin.get(), transactions.get(), session.admin_token,
+                           "console"};
+    const std::string& path = request.path;
+    const bool get = request.method == "GET";
+    if (path == "/api/session" && get) {
+      return respond(console::Json(200, SessionJson(session)));
+    }
+    if (path == "/api/logout" && !get) {
+      sessions.Close(session.id);
+      HttpResponse response = console::Json(200, "{}");
+      response.headers.push_back(
+          {"Set-Cookie", fmt::format("{}=; Path=/; HttpOnly; SameSite=Strict; "
+                                     "Max-Age=0",
+                                     kCookie)});
+      return respond(std::move(response));
+    }
+    if (path == "/api/overview" && get) {
+      return console::Overview(caller, rates.Recent(), std::move(respond));
+    }
+    if (path == "/api/participants" && get) {
+      return console::Participants(caller, std::move(respond));
+    }
+    if (path == "/api/transactions" && get) {
+      return console::ListTransactions(
+          caller, console::ParseQuery(request.query), backend.clock->WallMs(),
+          std::move(respond));
+    }
+    constexpr std::string_view kOne = "/api/transactions/";
+    if (path.starts_with(kOne)) {
+      std::string_view rest = std::string_view(path).substr(kOne.size());
+      size_t slash = rest.find('/');
+      std::string xid = console::PercentDecode(rest.substr(0, slash));
+      if (slash == std::string_view::npos && get) {
+        return console::ShowTransaction(caller, xid, std::move(respond));
+      }
+      if (slash != std::string_view::npos && request.method == "POST") {
+        return console::Act(caller, xid, rest.substr(slash + 1),
+                            ReasonOf(request.body), std::move(respond));
+      }
+    }
+    respond(
+        console::JsonError(404, fmt::format("no {} {}", request.method, path)));
+  }
+
+  // {"reason": "..."}; "" when absent.
+  static std::string ReasonOf(const std::string& json) {
+    google::protobuf::Struct body;
+    if (json.empty() ||
+        !google::protobuf::util::JsonStringToMessage(json, &body).ok()) {
+      return "";
+    }
+    auto field = body.fields().find("reason");
+    return field == body.fields().end() ? "" : field->second.string_value();
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Console>> Console::Start(const Options& options,
+                                                        Backend backend) {
+  auto impl = std::make_unique<Impl>(options, std::move(backend));
+  Impl* raw = impl.get();
+  absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
+      "console", options.listen, options.tls, HttpServer::Limits{},
+      [raw](const HttpRequest& request, console::Respond respond) {
+        raw->Handle(request, std::move(respond));
+      });
+  if (!http.ok()) return http.status();
+  impl->http = std::move(*http);
+  impl->sampler = std::thread([raw] { raw->SampleEverySecond(); });
+  return std::unique_ptr<Console>(new Console(std::move(impl)));
+}
+
+Console::Console(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Console::~Console() {
+  {
+    absl::MutexLock lock(&impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->sampler.join();
+  impl_->http.reset();
+}
+
+int Console::port() const { return impl_->http->port(); }
+
+}  // namespace baton

@@ -1,0 +1,58 @@
+#ifndef BATON_COORDINATOR_CONSOLE_CONSOLE_API_H_
+#define BATON_COORDINATOR_CONSOLE_CONSOLE_API_H_
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "baton/v1/admin_service.grpc.pb.h"
+#include "baton/v1/transaction_service.grpc.pb.h"
+#include "coordinator/console/console_rates.h"
+#include "coordinator/http_server.h"
+
+// The console's JSON API over batond's own gRPC services (console.h). Each
+// call answers through `respond`, once, on a gRPC thread; bodies are the
+// services' messages in protobuf's JSON mapping with the proto field names.
+namespace baton::console {
+
+using Respond = std::function<void(HttpResponse)>;
+// Query parameters, percent-decoded; a name may repeat.
+using Query = std::multimap<std::string, std::string>;
+
+// What every call needs: the stubs and the signed-in operator.
+struct Caller {
+  v1::AdminService::Stub* admin;
+  v1::TransactionService::Stub* transactions;
+  std::string admin_token;  // The operator's, sent with every call.
+  std::string actor;        // For audit records: "console@PEER".
+};
+
+HttpResponse Json(int status, std::string body);
+// {"error": message}, for a person to read.
+HttpResponse JsonError(int status, std::string_view message);
+// Percent-decoded `query` ("a=1&b=x%20y").
+Query ParseQuery(std::string_view query);
+std::string PercentDecode(std::string_view text);
+
+// GetStats, the oldest unfinished transaction and the chart's seconds.
+void Overview(const Caller& caller, std::vector<ConsoleRates::Second> rates,
+              Respond respond);
+// ListTransactions with batonctl's filter words: status (repeated),
+// protocol, name, older_than, resource, limit, page_token. 400 naming a
+// word it does not know.
+void ListTransactions(const Caller& caller, const Query& query,
+                      int64_t now_unix_ms, Respond respond);
+void ShowTransaction(const Caller& caller, const std::string& xid,
+                     Respond respond);
+// retry, pause, resume, force-commit, force-rollback or forget on `xid`,
+// with the operator's reason (required for the last three, as batonctl
+// requires it). 404 for another action.
+void Act(const Caller& caller, const std::string& xid, std::string_view action,
+         const std::string& reason, Respond respond);
+void Participants(const Caller& caller, Respond respond);
+
+}  // namespace baton::console
+
+#endif  // BATON_COORDINATOR_CONSOLE_CONSOLE_API_H_

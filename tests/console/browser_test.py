@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""The operators' console in a real browser (Debian's headless Chromium,
+driven by Selenium) against a real batond whose bank-d participant keeps
+failing its rollbacks, so that a transaction is stuck.
+
+An operator signs in, finds the stuck transaction from the overview, reads
+its branch's error, presses retry, then force rollback with a reason; the
+outcome is checked with batonctl and in the audit records. A request
+without a session and a state change without the CSRF token are refused.
+Screenshots of every page at a laptop's and a phone's width land in
+--screenshots; any JavaScript error in the browser's log fails the test.
+
+Usage: browser_test.py --bin-dir build/bin --proto-dir proto --screenshots DIR
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "conformance"))
+import harness  # noqa: E402
+from harness import wait_for  # noqa: E402
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+SCREENSHOTS = None
+WIDTHS = {"laptop": (1280, 900), "phone": (390, 844)}
+
+
+def open_url(url, data=None, headers=None):
+    """(status, body) of one request, not following the proxy settings."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with opener.open(request, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+class Bank:
+    """One bank_service process attached to the coordinator."""
+
+    def __init__(self, c, resource, seed, env=None):
+        self.dir = tempfile.mkdtemp(prefix=f"baton-console-{resource}-",
+                                    dir=c.dir)
+        port_file = os.path.join(self.dir, "port")
+        self.log = open(os.path.join(self.dir, "log"), "wb")
+        full_env = dict(os.environ)
+        full_env.pop("BATON_FAILPOINTS", None)
+        full_env.update(env or {})
+        self.proc = harness._spawn(
+            [os.path.join(harness.BIN_DIR, "bank_service"), "--resource",
+             resource, "--listen", "127.0.0.1:0", "--port-file", port_file,
+             "--coordinator", f"127.0.0.1:{c.port}", "--data-dir",
+             os.path.join(self.dir, "data"), "--seed", seed],
+            stdin=subprocess.DEVNULL, stdout=self.log,
+            stderr=subprocess.STDOUT, env=full_env)
+        harness._live_processes.add(self.proc)
+
+        def port():
+            try:
+                with open(port_file) as f:
+                    return int(f.read().strip() or 0) or None
+            except (FileNotFoundError, ValueError):
+                return None
+        self.port = wait_for(port, 30, f"{resource}'s port file")
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+
+class Console(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        c = harness.Coordinator("--retry-window-ms", "300",
+                                "--console-listen", "127.0.0.1:0")
+        cls.c = c
+        console_port_file = os.path.join(c.dir, "console.port")
+        c.extra_args += ["--console-port-file", console_port_file]
+        c.start()
+        cls.base = "http://127.0.0.1:{}".format(
+            wait_for(lambda: open(console_port_file).read().strip()
+                     if os.path.exists(console_port_file) else None,
+                     30, "the console's port file"))
+        cls.banks = [Bank(c, "bank-c", "carol=100"),
+                     Bank(c, "bank-d", "dave=50",
+                          {"BATON_FAILPOINTS":
+                           "participant_before_rollback=error"})]
+        carol, dave = cls.banks
+        out = subprocess.run(
+            [os.path.join(harness.BIN_DIR, "bank_client"), "--coordinator",
+             f"127.0.0.1:{c.port}", "transfer", "--from",
+             f"127.0.0.1:{dave.port}/dave", "--to",
+             f"127.0.0.1:{carol.port}/carol", "--amount", "20", "--rollback",
+             "--no-wait"], capture_output=True, text=True, timeout=60)
+        words = out.stdout.split()
+        assert words and words[0] == "rolled-back", out.stdout + out.stderr
+        cls.xid = words[1]
+        c.wait_status(cls.xid, c.pb.types.GLOBAL_STATUS_ROLLBACK_STUCK, 30)
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-quic", "--no-first-run",
+                     "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync",
+                     "--disable-dev-shm-usage", "--no-proxy-server",
+                     f"--user-data-dir={tempfile.mkdtemp(dir=c.dir)}"):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        cls.browser = webdriver.Chrome(
+            service=Service("/usr/bin/chromedriver"), options=options)
+        cls.browser.set_window_size(*WIDTHS["laptop"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.browser.quit()
+        for bank in cls.banks:
+            bank.stop()
+        cls.c.stop()
+
+    # -- helpers --
+
+    def find(self, css, timeout=15):
+        """The first element matching `css` once it is displayed."""
+        def shown():
+            for e in self.browser.find_elements(By.CSS_SELECTOR, css):
+                if e.is_displayed():
+                    return e
+            return None
+        return wait_for(shown, timeout, f"{css} on the page")
+
+    def screenshots(self, page):
+        for width, size in WIDTHS.items():
+            self.browser.set_window_size(*size)
+            self.browser.save_screenshot(
+                os.path.join(SCREENSHOTS, f"{page}-{width}.png"))
+        self.browser.set_window_size(*WIDTHS["laptop"])
+
+    def assert_no_javascript_errors(self):
+        errors = []
+        for entry in self.browser.get_log("browser"):
+            message = entry["message"]
+            # Chromium logs every 4xx answer to fetch; the page shows those
+            # itself (an anonymous /api/session is how it learns it must
+            # ask for the token).
+            if "Failed to load resource" in message:
+                continue
+            if entry["level"] == "SEVERE":
+                errors.append(message)
+        self.assertEqual(errors, [])
+
+    def confirm(self, button, reason=""):
+        self.find(f"#{button}").click()
+        self.find("#confirm")
+        if reason:
+            self.find("#confirm-reason").send_keys(reason)
+        self.find("#confirm-ok").click()
+        return self.find("#action-result")
+
+    # -- the test, in the order an operator would go --
+
+    def test_an_operator_resolves_a_stuck_transaction(self):
+        b = self.browser
+        b.get(self.base + "/")
+        self.find("#signin")
+        self.screenshots("signin")
+        self.find("#token").send_keys("not the token")
+        self.find("#signin-submit").click()
+        wait_for(lambda: self.find("#error").text.strip(), 10, "an error")
+        token = self.find("#token")
+        token.clear()
+        token.send_keys(self.c.token)
+        self.find("#signin-submit").click()
+
+        # The overview puts what needs attention first.
+        self.find("#needs-attention-link")
+        self.find("#rate-chart")
+        wait_for(lambda: "rollback" in self.find("#counts").text.lower(), 10,
+                 "the stuck transaction counted on the overview")
+        self.screenshots("overview")
+        self.find("#needs-attention-link").click()
+        row = self.find(f'[data-xid="{self.xid}"]')
+        self.screenshots("transactions")
+        row.find_element(By.CSS_SELECTOR, "a").click()
+
+        # Its page shows the failing branch's error.
+        branches = self.find("#branches")
+        wait_for(lambda: "bank-d" in self.find("#branches").text, 10,
+                 "bank-d's branch")
+        self.assertIn("participant_before_rollback", branches.text)
+        self.screenshots("transaction")
+
+        result = self.confirm("action-retry")
+        wait_for(lambda: result.text.strip(), 10, "the retry's result")
+        rollback = self.confirm("action-force-rollback",
+                                "dave's hold released by hand")
+        wait_for(lambda: "rolled" in self.find("#action-result").text.lower(),
+                 15, "the force rollback's result")
+        self.assertIn("rolled", rollback.text.lower())
+        wait_for(lambda: "force-rollback" in self.find("#audit").text, 15,
+                 "the audit record on the page")
+
+        # batonctl sees the same outcome and audit.
+        show = subprocess.run(
+            [os.path.join(harness.BIN_DIR, "batonctl"), "--coordinator",
+             f"127.0.0.1:{self.c.port}", "--token-file", self.c.token_file,
+             "--json", "show", self.xid],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(show.returncode, 0, show.stderr)
+        shown = json.loads(show.stdout)
+        self.assertEqual(shown["status"], "GLOBAL_STATUS_ROLLED_BACK")
+        actions = [a["action"] for a in shown["audit"]]
+        self.assertEqual(actions, ["retry", "force-rollback"])
+        self.assertEqual(shown["audit"][1]["reason"],
+                         "dave's hold released by hand")
+        self.assertEqual(shown["audit"][1]["actor"], "console")
+
+        self.find("#nav-participants").click()
+        self.find("#participants")
+        self.screenshots("participants")
+        self.assert_no_javascript_errors()
+
+        # Without a session nothing is served; without the CSRF token
+        # nothing changes, even with the session's cookie.
+        status, _ = open_url(self.base + "/api/overview")
+        self.assertEqual(status, 401)
+        cookie = b.get_cookie("baton_console")
+        self.assertIsNotNone(cookie)
+        self.assertTrue(cookie["httpOnly"])
+        self.assertEqual(cookie.get("sameSite"), "Strict")
+        status, body = open_url(
+            f"{self.base}/api/transactions/{self.xid}/pause", data=b"{}",
+            headers={"Cookie": f"baton_console={cookie['value']}",
+                     "Content-Type": "application/json"})
+        self.assertEqual(status, 403, body)
+        self.assertFalse(self.c.get(self.xid).paused)
+
+
+def main():
+    global SCREENSHOTS
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--bin-dir", required=True)
+    parser.add_argument("--proto-dir", required=True)
+    parser.add_argument("--screenshots", required=True)
+    args, rest = parser.parse_known_args()
+    harness.configure(args.bin_dir, args.proto_dir)
+    SCREENSHOTS = os.path.abspath(args.screenshots)
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+    unittest.main(argv=[sys.argv[0]] + rest)
+
+
+if __name__ == "__main__":
+    main()
