@@ -1,6 +1,7 @@
 #include "common/list_filter.h"
 
 #include <charconv>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -51,7 +52,7 @@ bool ParseDuration(std::string_view text, int64_t* ms) {
                         : unit == "h"                ? 3'600'000
                         : unit == "d"                ? 86'400'000
                                                      : 0;
-  if (scale == 0) return false;
+  if (scale == 0 || value > INT64_MAX / scale) return false;
   *ms = value * scale;
   return true;
 }

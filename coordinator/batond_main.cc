@@ -29,16 +29,26 @@ const std::string& AdminListen(const baton::ServerOptions& options) {
 }
 
 // The admin token: --admin-token-file's, else BATON_ADMIN_TOKEN, else, while
-// the admin API listens on loopback only, the one batond keeps in its data
-// dir (made on the first run; `*generated` names its file). Beyond loopback
-// only an operator's token will do, so there it stays empty: the admin API
-// is off, unless the policy names admin identities.
+// the admin API and the console listen on loopback only, the one batond
+// keeps in its data dir (made on the first run; `*generated` names its
+// file). Beyond loopback only an operator's token will do, so there it
+// stays empty: the admin API is off, unless the policy names admin
+// identities.
 absl::StatusOr<std::string> AdminToken(const baton::ServerOptions& options,
                                        const std::string& token_file,
+                                       const std::string& console_listen,
                                        std::string* generated) {
   if (!token_file.empty()) return baton::ReadTokenFile(token_file);
-  if (const char* env = std::getenv("BATON_ADMIN_TOKEN")) return env;
-  if (!baton::IsLoopbackListen(AdminListen(options))) return "";
+  const char* env = std::getenv("BATON_ADMIN_TOKEN");
+  if (env != nullptr && *env != '\0') return env;
+  // The console is an admin client too.
+  const bool console_beyond_loopback = !console_listen.empty() &&
+                                       console_listen != "off" &&
+                                       !baton::IsLoopbackListen(console_listen);
+  if (!baton::IsLoopbackListen(AdminListen(options)) ||
+      console_beyond_loopback) {
+    return "";
+  }
   *generated = baton::GeneratedAdminTokenPath(options.data_dir);
   return baton::LoadOrCreateAdminToken(*generated);
 }
@@ -244,7 +254,7 @@ int main(int argc, char** argv) {
   options.recovery.finished_retention_ms = retention_s * 1000;
   std::string generated_token;
   absl::StatusOr<std::string> admin_token =
-      AdminToken(options, admin_token_file, &generated_token);
+      AdminToken(options, admin_token_file, console_listen, &generated_token);
   if (!admin_token.ok()) {
     std::cerr << "batond: " << admin_token.status().message() << "\n";
     return 1;

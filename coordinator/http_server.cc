@@ -1,5 +1,6 @@
 #include "coordinator/http_server.h"
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -24,6 +25,9 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 constexpr auto kIdleTimeout = std::chrono::seconds(5);
+// Connections open at once; more are closed as they come, so that a flood
+// cannot take the process's file descriptors from the store and gRPC.
+constexpr int kMaxConnections = 256;
 
 // The sessions waiting for a handler's answer, and the way answers given on
 // other threads are handed back to the server's thread. A session is kept
@@ -94,12 +98,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // as long as the session: a reload does not pull it from under it.
   Session(std::shared_ptr<void> context, Stream stream,
           const HttpHandler* handler, const HttpServer::Limits* limits,
-          std::shared_ptr<AnswerQueue> answers)
+          std::shared_ptr<AnswerQueue> answers,
+          std::shared_ptr<std::atomic<int>> open)
       : context_(std::move(context)),
         stream_(std::move(stream)),
         handler_(handler),
         limits_(limits),
-        answers_(std::move(answers)) {}
+        answers_(std::move(answers)),
+        open_(std::move(open)) {
+    open_->fetch_add(1);
+  }
+  ~Session() { open_->fetch_sub(1); }
 
   void Start() {
     if constexpr (kPlain) {
@@ -139,6 +148,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     if (ec) return;  // Closed, timed out or not HTTP: nothing to answer.
     const http::request<http::string_body>& request = parser_->get();
+    head_ = request.method() == http::verb::head;
     const bool keep_alive = request.keep_alive();
     const unsigned version = request.version();
     answers_->Hold(this->shared_from_this());
@@ -157,14 +167,38 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void Write(HttpResponse answer, bool keep_alive, unsigned version) {
+    if (head_) {
+      // The length a GET would get, and no body.
+      auto response = std::make_shared<http::response<http::empty_body>>();
+      Head(answer, keep_alive, version, response.get());
+      response->content_length(answer.body.size());
+      Send(std::move(response));
+      return;
+    }
     auto response = std::make_shared<http::response<http::string_body>>();
+    Head(answer, keep_alive, version, response.get());
+    response->body() = std::move(answer.body);
+    response->prepare_payload();
+    Send(std::move(response));
+  }
+
+  template <typename Response>
+  static void Head(const HttpResponse& answer, bool keep_alive,
+                   unsigned version, Response* response) {
     response->version(version);
     response->keep_alive(keep_alive);
     response->result(static_cast<unsigned>(answer.status));
     response->set(http::field::content_type, answer.content_type);
-    for (auto& [name, value] : answer.headers) response->set(name, value);
-    response->body() = std::move(answer.body);
-    response->prepare_payload();
+    for (const auto& [name, value] : answer.headers) {
+      // Beast writes a value as given: one with a line break would split
+      // the response.
+      if (value.find_first_of("\r\n") != std::string::npos) continue;
+      response->set(name, value);
+    }
+  }
+
+  template <typename Response>
+  void Send(std::shared_ptr<Response> response) {
     beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
     http::async_write(stream_, *response,
                       [self = this->shared_from_this(), response](
@@ -186,6 +220,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   const HttpHandler* const handler_;
   const HttpServer::Limits* const limits_;
   const std::shared_ptr<AnswerQueue> answers_;
+  const std::shared_ptr<std::atomic<int>> open_;
+  bool head_ = false;
 };
 
 // The TLS context for new connections, built again when a file changed.
@@ -274,6 +310,11 @@ const std::string& HttpRequest::Header(const std::string& name) const {
 struct HttpServer::Impl {
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
+  asio::steady_timer retry_accept{io};
+  std::shared_ptr<std::atomic<int>> open =
+      std::make_shared<std::atomic<int>>(0);
+  int port = 0;
+  std::string what;
   HttpHandler handler;
   Limits limits;
   std::shared_ptr<AnswerQueue> answers = std::make_shared<AnswerQueue>(&io);
@@ -282,18 +323,33 @@ struct HttpServer::Impl {
 
   void Accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
-      if (ec) return;  // Closed: stopping.
-      if (tls == nullptr) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
+        return;  // Stopping.
+      }
+      if (ec) {
+        // Out of file descriptors or memory for a moment: try again soon
+        // rather than stop serving for good.
+        spdlog::warn("{}: cannot accept a connection: {}", what, ec.message());
+        retry_accept.expires_after(std::chrono::milliseconds(100));
+        retry_accept.async_wait([this](beast::error_code waited) {
+          if (!waited) Accept();
+        });
+        return;
+      }
+      if (open->load() >= kMaxConnections) {
+        socket.close(ec);  // Full: the client may try again.
+      } else if (tls == nullptr) {
         std::make_shared<Session<beast::tcp_stream>>(
             nullptr, beast::tcp_stream(std::move(socket)), &handler, &limits,
-            answers)
+            answers, open)
             ->Start();
       } else {
         using TlsStream = beast::ssl_stream<beast::tcp_stream>;
         std::shared_ptr<ssl::context> context = tls->Current();
         TlsStream stream(beast::tcp_stream(std::move(socket)), *context);
-        std::make_shared<Session<TlsStream>>(
-            std::move(context), std::move(stream), &handler, &limits, answers)
+        std::make_shared<Session<TlsStream>>(std::move(context),
+                                             std::move(stream), &handler,
+                                             &limits, answers, open)
             ->Start();
       }
       Accept();
@@ -320,6 +376,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
         "{} address '{}' is not IP:PORT (e.g. 127.0.0.1:9464)", what, listen));
   }
   auto impl = std::make_unique<Impl>();
+  impl->what = what;
   impl->handler = std::move(handler);
   impl->limits = limits;
   if (tls.server_enabled()) {
@@ -336,6 +393,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     return absl::UnavailableError(
         fmt::format("cannot serve {} on {}: {}", what, listen, ec.message()));
   }
+  impl->port = impl->acceptor.local_endpoint(ec).port();
   impl->Accept();
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->io.run(); });
@@ -350,6 +408,6 @@ HttpServer::~HttpServer() {
   impl_->answers->Close();
 }
 
-int HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+int HttpServer::port() const { return impl_->port; }
 
 }  // namespace baton

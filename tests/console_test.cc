@@ -65,8 +65,11 @@ class Console {
     BOOST_REQUIRE(!csrf_.empty());
   }
 
-  HttpReply Get(const std::string& target) {
-    return HttpRequestTo(port, "GET", target, "", {{"Cookie", cookie_}});
+  HttpReply Get(const std::string& target, bool with_csrf = true) {
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"Cookie", cookie_}};
+    if (with_csrf) headers.push_back({"X-CSRF-Token", csrf_});
+    return HttpRequestTo(port, "GET", target, "", headers);
   }
   HttpReply Post(const std::string& target, const std::string& body,
                  bool with_csrf = true) {
@@ -86,6 +89,12 @@ class Console {
 
 BOOST_AUTO_TEST_CASE(signing_in_needs_the_token_and_gives_a_strict_cookie) {
   Console c;
+  HttpReply not_json =
+      HttpRequestTo(c.port, "POST", "/api/login",
+                    std::string(R"({"token": ")") + kToken + "\"}",
+                    {{"Content-Type", "text/plain"}});
+  BOOST_TEST(not_json.status == 405);
+  BOOST_TEST(not_json.Header("set-cookie").empty());
   HttpReply wrong = c.SignIn("guess");
   BOOST_TEST(wrong.status == 401);
   BOOST_TEST(wrong.Header("set-cookie").empty());
@@ -114,13 +123,17 @@ BOOST_AUTO_TEST_CASE(without_a_session_or_csrf_token_nothing_changes) {
   BOOST_TEST(forged.status == 401);
 
   c.SignIn();
+  // The cookie alone reads nothing either: browsers send it to every port
+  // of the host.
+  BOOST_TEST(c.Get("/api/overview", /*with_csrf=*/false).status == 401);
+  BOOST_TEST(c.Get("/api/session", /*with_csrf=*/false).status == 401);
   HttpReply no_csrf = c.Post("/api/transactions/" + c.stuck + "/force-rollback",
                              R"({"reason": "x"})", /*with_csrf=*/false);
   BOOST_TEST(no_csrf.status == 403);
   BOOST_TEST(Has(no_csrf.body, "CSRF"), no_csrf.body);
   HttpReply other_site = HttpRequestTo(c.port, "POST", "/api/logout", "{}",
                                        {{"Origin", "https://evil.example"}});
-  BOOST_TEST(other_site.status == 401);  // No cookie: refused before origin.
+  BOOST_TEST(other_site.status == 403);  // Refused for its origin alone.
   absl::StatusOr<v1::Transaction> t = c.cluster.GetTransaction(c.stuck);
   BOOST_REQUIRE(t.ok());
   BOOST_TEST(t->status() == v1::GLOBAL_STATUS_ROLLBACK_STUCK);
@@ -146,6 +159,9 @@ BOOST_AUTO_TEST_CASE(a_stuck_transaction_is_found_retried_and_rolled_back) {
   BOOST_REQUIRE(listed.transactions_size() == 1);
   BOOST_TEST(listed.transactions(0).xid() == c.stuck);
   BOOST_TEST(c.Get("/api/transactions?status=sideways").status == 400);
+  HttpReply typo = c.Get("/api/transactions?statuss=commit-stuck");
+  BOOST_TEST(typo.status == 400);
+  BOOST_TEST(Has(typo.body, "statuss"), typo.body);
 
   HttpReply shown = c.Get("/api/transactions/" + c.stuck);
   BOOST_REQUIRE_MESSAGE(shown.status == 200, shown.body);

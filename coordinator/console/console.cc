@@ -139,9 +139,16 @@ struct Console::Impl {
       }
       return secured(Asset(request.path));
     }
+    const bool read = request.method == "GET";
+    if (!read && !SameOrigin(request)) {
+      return secured(
+          console::JsonError(403, "a request from another site's page"));
+    }
     if (request.path == "/api/login") {
-      if (request.method != "POST") {
-        return secured(console::JsonError(405, "sign in with POST"));
+      if (request.method != "POST" ||
+          !request.Header("content-type").starts_with("application/json")) {
+        return secured(console::JsonError(
+            405, R"(sign in with a POST of {"token": "..."} as JSON)"));
       }
       return secured(Login(request));
     }
@@ -150,16 +157,14 @@ struct Console::Impl {
     if (!session) {
       return secured(console::JsonError(401, "sign in first"));
     }
-    if (request.method != "GET") {
-      if (!SameOrigin(request)) {
-        return secured(
-            console::JsonError(403, "a request from another site's page"));
-      }
-      if (!ConstantTimeEquals(request.Header("x-csrf-token"),
-                              session->csrf_token)) {
-        return secured(console::JsonError(
-            403, "missing or wrong CSRF token: reload the console"));
-      }
+    // Reads need the CSRF token too: browsers send the cookie to every
+    // port of this host, so the cookie alone must open nothing.
+    if (!ConstantTimeEquals(request.Header("x-csrf-token"),
+                            session->csrf_token)) {
+      return secured(
+          read ? console::JsonError(401, "sign in again")
+               : console::JsonError(
+                     403, "missing or wrong CSRF token: reload the console"));
     }
     Route(request, *session, std::move(secured));
   }
@@ -181,8 +186,10 @@ struct Console::Impl {
           "admin token (--admin-token-file or BATON_ADMIN_TOKEN)");
     }
     if (!ConstantTimeEquals(token, backend.admin_token)) {
-      CountRefusal("console", token.empty() ? "no_token" : "wrong_token",
-                   "a console sign-in without the admin token", backend.log);
+      if (backend.log != nullptr) {
+        CountRefusal("console", token.empty() ? "no_token" : "wrong_token",
+                     "a console sign-in without the admin token", backend.log);
+      }
       return console::JsonError(401, "that is not the admin token");
     }
     absl::StatusOr<ConsoleSessions::Session> session =
@@ -233,7 +240,8 @@ struct Console::Impl {
     if (path.starts_with(kOne)) {
       std::string_view rest = std::string_view(path).substr(kOne.size());
       size_t slash = rest.find('/');
-      std::string xid = console::PercentDecode(rest.substr(0, slash));
+      std::string xid = console::PercentDecode(rest.substr(0, slash),
+                                               /*plus_is_space=*/false);
       if (slash == std::string_view::npos && get) {
         return console::ShowTransaction(caller, xid, std::move(respond));
       }

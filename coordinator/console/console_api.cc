@@ -90,10 +90,52 @@ int HexDigit(char c) {
   return -1;
 }
 
-// A JSON string literal of `text`, for the few bodies written by hand.
+// The length of the well-formed UTF-8 sequence at the start of `text`, or
+// 0 if there is none there.
+size_t Utf8Length(std::string_view text) {
+  const auto byte = [&](size_t i) {
+    return static_cast<unsigned char>(text[i]);
+  };
+  const unsigned char lead = byte(0);
+  size_t length = lead < 0x80           ? 1
+                  : (lead >> 5) == 0x6  ? 2
+                  : (lead >> 4) == 0xE  ? 3
+                  : (lead >> 3) == 0x1E ? 4
+                                        : 0;
+  if (length == 0 || length > text.size() || (length == 2 && lead < 0xC2)) {
+    return 0;
+  }
+  for (size_t i = 1; i < length; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) return 0;
+  }
+  if (length == 3) {
+    const unsigned code = (lead & 0x0F) << 12 | (byte(1) & 0x3F) << 6;
+    if (code < 0x800 || (code >= 0xD800 && code < 0xE000)) return 0;
+  }
+  if (length == 4) {
+    const unsigned code = (lead & 0x07) << 18 | (byte(1) & 0x3F) << 12;
+    if (code < 0x10000 || code > 0x10FFFF) return 0;
+  }
+  return length;
+}
+
+// A JSON string literal of `text`, for the few bodies written by hand;
+// bytes that are not UTF-8 become U+FFFD, so the body always parses.
 std::string Quoted(std::string_view text) {
   std::string out = "\"";
-  for (char c : text) {
+  for (size_t i = 0; i < text.size();) {
+    const size_t length = Utf8Length(text.substr(i));
+    if (length == 0) {
+      out += "\\ufffd";
+      ++i;
+      continue;
+    }
+    if (length > 1) {
+      out += text.substr(i, length);
+      i += length;
+      continue;
+    }
+    const char c = text[i++];
     switch (c) {
       case '"':
         out += "\\\"";
@@ -130,10 +172,10 @@ HttpResponse JsonError(int status, std::string_view message) {
   return Json(status, "{\"error\":" + Quoted(message) + "}");
 }
 
-std::string PercentDecode(std::string_view text) {
+std::string PercentDecode(std::string_view text, bool plus_is_space) {
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
+    if (text[i] == '+' && plus_is_space) {
       out += ' ';
     } else if (text[i] == '%' && i + 2 < text.size() &&
                HexDigit(text[i + 1]) >= 0 && HexDigit(text[i + 2]) >= 0) {
@@ -227,6 +269,8 @@ void ListTransactions(const Caller& caller, const Query& query,
         return respond(JsonError(400, "limit is a number up to 1000"));
       }
       request.set_limit(limit);
+    } else {
+      return respond(JsonError(400, "unknown filter '" + name + "'"));
     }
   }
   Call<v1::ListTransactionsRequest, v1::ListTransactionsResponse>(

@@ -26,7 +26,7 @@ struct Caller {
   v1::AdminService::Stub* admin;
   v1::TransactionService::Stub* transactions;
   std::string admin_token;  // The operator's, sent with every call.
-  std::string actor;        // For audit records: "console@PEER".
+  std::string actor;        // For audit records.
 };
 
 HttpResponse Json(int status, std::string body);
@@ -34,14 +34,15 @@ HttpResponse Json(int status, std::string body);
 HttpResponse JsonError(int status, std::string_view message);
 // Percent-decoded `query` ("a=1&b=x%20y").
 Query ParseQuery(std::string_view query);
-std::string PercentDecode(std::string_view text);
+// `+` is a space in a query, itself in a path.
+std::string PercentDecode(std::string_view text, bool plus_is_space = true);
 
 // GetStats, the oldest unfinished transaction and the chart's seconds.
 void Overview(const Caller& caller, std::vector<ConsoleRates::Second> rates,
               Respond respond);
 // ListTransactions with batonctl's filter words: status (repeated),
 // protocol, name, older_than, resource, limit, page_token. 400 naming a
-// word it does not know.
+// parameter or word it does not know.
 void ListTransactions(const Caller& caller, const Query& query,
                       int64_t now_unix_ms, Respond respond);
 void ShowTransaction(const Caller& caller, const std::string& xid,

@@ -31,9 +31,20 @@ from harness import wait_for  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException)
 
 SCREENSHOTS = None
 WIDTHS = {"laptop": (1280, 900), "phone": (390, 844)}
+
+
+def read_port(path):
+    """The port a port file holds, or None until it is written."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0) or None
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def open_url(url, data=None, headers=None):
@@ -66,14 +77,8 @@ class Bank:
             stdin=subprocess.DEVNULL, stdout=self.log,
             stderr=subprocess.STDOUT, env=full_env)
         harness._live_processes.add(self.proc)
-
-        def port():
-            try:
-                with open(port_file) as f:
-                    return int(f.read().strip() or 0) or None
-            except (FileNotFoundError, ValueError):
-                return None
-        self.port = wait_for(port, 30, f"{resource}'s port file")
+        self.port = wait_for(lambda: read_port(port_file), 30,
+                             f"{resource}'s port file")
 
     def stop(self):
         self.proc.kill()
@@ -91,9 +96,8 @@ class Console(unittest.TestCase):
         c.extra_args += ["--console-port-file", console_port_file]
         c.start()
         cls.base = "http://127.0.0.1:{}".format(
-            wait_for(lambda: open(console_port_file).read().strip()
-                     if os.path.exists(console_port_file) else None,
-                     30, "the console's port file"))
+            wait_for(lambda: read_port(console_port_file), 30,
+                     "the console's port file"))
         cls.banks = [Bank(c, "bank-c", "carol=100"),
                      Bank(c, "bank-d", "dave=50",
                           {"BATON_FAILPOINTS":
@@ -134,13 +138,28 @@ class Console(unittest.TestCase):
     # -- helpers --
 
     def find(self, css, timeout=15):
-        """The first element matching `css` once it is displayed."""
+        """The first element matching `css` once it is displayed. The page
+        renders again as answers come, so an element found may be replaced
+        while it is looked at: then it is looked for again."""
         def shown():
-            for e in self.browser.find_elements(By.CSS_SELECTOR, css):
-                if e.is_displayed():
-                    return e
+            try:
+                for e in self.browser.find_elements(By.CSS_SELECTOR, css):
+                    if e.is_displayed():
+                        return e
+            except StaleElementReferenceException:
+                pass
             return None
         return wait_for(shown, timeout, f"{css} on the page")
+
+    def text(self, css):
+        """The text of `css` as shown now ("" while it is being replaced)."""
+        try:
+            return self.find(css).text
+        except StaleElementReferenceException:
+            return ""
+
+    def wait_text(self, css, part, what, timeout=15):
+        wait_for(lambda: part in self.text(css).lower(), timeout, what)
 
     def screenshots(self, page):
         for width, size in WIDTHS.items():
@@ -168,7 +187,6 @@ class Console(unittest.TestCase):
         if reason:
             self.find("#confirm-reason").send_keys(reason)
         self.find("#confirm-ok").click()
-        return self.find("#action-result")
 
     # -- the test, in the order an operator would go --
 
@@ -179,7 +197,7 @@ class Console(unittest.TestCase):
         self.screenshots("signin")
         self.find("#token").send_keys("not the token")
         self.find("#signin-submit").click()
-        wait_for(lambda: self.find("#error").text.strip(), 10, "an error")
+        wait_for(lambda: self.text("#error").strip(), 10, "an error")
         token = self.find("#token")
         token.clear()
         token.send_keys(self.c.token)
@@ -188,30 +206,26 @@ class Console(unittest.TestCase):
         # The overview puts what needs attention first.
         self.find("#needs-attention-link")
         self.find("#rate-chart")
-        wait_for(lambda: "rollback" in self.find("#counts").text.lower(), 10,
-                 "the stuck transaction counted on the overview")
+        self.wait_text("#counts", "rollback",
+                       "the stuck transaction counted on the overview")
         self.screenshots("overview")
         self.find("#needs-attention-link").click()
-        row = self.find(f'[data-xid="{self.xid}"]')
+        self.find(f'[data-xid="{self.xid}"]')
         self.screenshots("transactions")
-        row.find_element(By.CSS_SELECTOR, "a").click()
+        self.find(f'[data-xid="{self.xid}"] a').click()
 
         # Its page shows the failing branch's error.
-        branches = self.find("#branches")
-        wait_for(lambda: "bank-d" in self.find("#branches").text, 10,
-                 "bank-d's branch")
-        self.assertIn("participant_before_rollback", branches.text)
+        self.wait_text("#branches", "bank-d", "bank-d's branch")
+        self.wait_text("#branches", "participant_before_rollback",
+                       "bank-d's last error")
         self.screenshots("transaction")
 
-        result = self.confirm("action-retry")
-        wait_for(lambda: result.text.strip(), 10, "the retry's result")
-        rollback = self.confirm("action-force-rollback",
-                                "dave's hold released by hand")
-        wait_for(lambda: "rolled" in self.find("#action-result").text.lower(),
-                 15, "the force rollback's result")
-        self.assertIn("rolled", rollback.text.lower())
-        wait_for(lambda: "force-rollback" in self.find("#audit").text, 15,
-                 "the audit record on the page")
+        self.confirm("action-retry")
+        self.wait_text("#audit", "retry", "the retry in the audit")
+        self.confirm("action-force-rollback", "dave's hold released by hand")
+        self.wait_text("#action-result", "rolled", "the force rollback's result")
+        self.wait_text("#audit", "force-rollback",
+                       "the audit record on the page")
 
         # batonctl sees the same outcome and audit.
         show = subprocess.run(

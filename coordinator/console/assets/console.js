@@ -229,7 +229,9 @@ class ApiError extends Error {
 async function api(method, path, body) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (method !== 'GET' && path !== '/api/login') headers['X-CSRF-Token'] = state.csrf;
+  // Every call but sign-in carries the CSRF token, reads included: the
+  // cookie alone (browsers send it to every port of the host) opens nothing.
+  if (path !== '/api/login') headers['X-CSRF-Token'] = state.csrf;
   let res;
   try {
     res = await fetch(path, {
@@ -275,9 +277,12 @@ function handleError(e, source = '') {
 }
 
 // --------------------------------------------------------------- session
+// Where this origin keeps the session's CSRF token between page loads.
+const CSRF_KEY = 'baton_csrf';
 function startSession(s) {
   state.signedIn = true;
   state.csrf = s && s.csrf_token ? String(s.csrf_token) : '';
+  try { localStorage.setItem(CSRF_KEY, state.csrf); } catch (e) { /* private mode */ }
   $('signin-view').hidden = true;
   $('nav').hidden = false;
   $('signout').hidden = false;
@@ -296,6 +301,7 @@ function sessionEnded(note) {
   const was = state.signedIn;
   state.signedIn = false;
   state.csrf = '';
+  try { localStorage.removeItem(CSRF_KEY); } catch (e) { /* private mode */ }
   state.gen++;
   stopTimer();
   const dialog = $('confirm');
@@ -940,6 +946,7 @@ function init() {
   $('confirm').addEventListener('cancel', () => { state.pending = null; });
   window.addEventListener('hashchange', route);
   window.addEventListener('unhandledrejection', (ev) => { ev.preventDefault(); handleError(ev.reason); });
+  try { state.csrf = localStorage.getItem(CSRF_KEY) || ''; } catch (e) { state.csrf = ''; }
   api('GET', '/api/session').then((s) => {
     startSession(s);
     route();
