@@ -69,7 +69,10 @@ void ParticipantSession::HelloTimedOut() {
 bool ParticipantSession::Write(const v1::BranchCommand& command) {
   absl::MutexLock lock(&mu_);
   if (closing_) return false;
-  if (outbox_command_bytes_ + command.ByteSizeLong() >
+  v1::CoordinatorMessage message;
+  *message.mutable_command() = command;
+  // Measured once here; protobuf caches it for CommandBytes and the write.
+  if (outbox_command_bytes_ + message.command().ByteSizeLong() >
       limits_.participant_queue_bytes) {
     auto stalled = std::chrono::steady_clock::now() - last_progress_;
     if (stalled < std::chrono::milliseconds(limits_.participant_stall_ms)) {
@@ -94,9 +97,6 @@ bool ParticipantSession::Write(const v1::BranchCommand& command) {
     });
     return false;
   }
-  v1::CoordinatorMessage message;
-  *message.mutable_command() = command;
-  message.command().ByteSizeLong();  // Cached for CommandBytes.
   QueueLocked(std::move(message));
   return true;
 }

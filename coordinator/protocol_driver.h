@@ -102,8 +102,8 @@ class ProtocolDriver {
   virtual void Kick(LiveTransaction* t, int64_t now, Effects* fx) = 0;
 
   // Counts into `by_resource` the owed commands neither in flight nor
-  // queued to go, under the resource each is for.
-  virtual void AddBacklog(
+  // queued to go, under the resource each is for; returns how many.
+  virtual uint64_t AddBacklog(
       const LiveTransaction& t, int64_t now,
       std::map<std::string, uint64_t>* by_resource) const = 0;
 };

@@ -218,12 +218,14 @@ void SagaDriver::Kick(LiveTransaction* t, int64_t now, Effects* fx) {
   Advance(t, now, fx);
 }
 
-void SagaDriver::AddBacklog(
+uint64_t SagaDriver::AddBacklog(
     const LiveTransaction& t, int64_t now,
     std::map<std::string, uint64_t>* by_resource) const {
-  for (const saga::StepCommand& c : saga::OwedCommands(t.record, now)) {
+  std::vector<saga::StepCommand> owed = saga::OwedCommands(t.record, now);
+  for (const saga::StepCommand& c : owed) {
     ++(*by_resource)[saga::CallFor(t.record, c).resource()];
   }
+  return owed.size();
 }
 
 }  // namespace baton

@@ -533,12 +533,8 @@ TransactionManager::Summary TransactionManager::Summarize() const {
           summary.oldest_xid = r.xid();
           summary.oldest_begun_unix_ms = r.begun_unix_ms();
         }
-        std::map<std::string, uint64_t> owed;
-        DriverFor(r)->AddBacklog(t, now, &owed);
-        for (const auto& [resource, count] : owed) {
-          shard.retry_backlog += count;
-          summary.backlog_by_resource[resource] += count;
-        }
+        shard.retry_backlog +=
+            DriverFor(r)->AddBacklog(t, now, &summary.backlog_by_resource);
         return true;
       });
     } while (!after.empty());

@@ -262,17 +262,20 @@ void TwoPhaseDriver::Kick(LiveTransaction* t, int64_t, Effects* fx) {
   QueueOwed(t, fx, [](const v1::Branch&) { return true; });
 }
 
-void TwoPhaseDriver::AddBacklog(
+uint64_t TwoPhaseDriver::AddBacklog(
     const LiveTransaction& t, int64_t,
     std::map<std::string, uint64_t>* by_resource) const {
+  uint64_t owed = 0;
   for (const v1::Branch& b : t.record.branches()) {
     v1::BranchAction action;
     if (!two_phase::OwedAction(t.record, b, &action)) continue;
     auto d = t.deliveries.find(b.branch_id());
     if (d == t.deliveries.end() || d->second.command_id == 0) {
       ++(*by_resource)[b.resource()];
+      ++owed;
     }
   }
+  return owed;
 }
 
 }  // namespace baton

@@ -54,8 +54,9 @@ class TwoPhaseDriver : public ProtocolDriver {
   void Resume(LiveTransaction* t, int64_t now, Effects* fx) override;
   void OnDue(LiveTransaction* t, int64_t now, Effects* fx) override;
   void Kick(LiveTransaction* t, int64_t now, Effects* fx) override;
-  void AddBacklog(const LiveTransaction& t, int64_t now,
-                  std::map<std::string, uint64_t>* by_resource) const override;
+  uint64_t AddBacklog(
+      const LiveTransaction& t, int64_t now,
+      std::map<std::string, uint64_t>* by_resource) const override;
 
  private:
   // Queues the owed commands of branches for which `pick` holds.

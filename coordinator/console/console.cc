@@ -1,5 +1,6 @@
 #include "coordinator/console/console.h"
 
+#include <optional>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
@@ -85,6 +86,18 @@ std::string SessionJson(const ConsoleSessions::Session& session) {
 
 // A state change from a page of another origin is refused even with the
 // cookie: browsers send Origin on every cross-origin POST.
+// The string `name` of a JSON object body ("" when it has none), or nullopt
+// for a body that is not a JSON object.
+std::optional<std::string> StringField(const std::string& json,
+                                       const std::string& name) {
+  google::protobuf::Struct body;
+  if (!google::protobuf::util::JsonStringToMessage(json, &body).ok()) {
+    return std::nullopt;
+  }
+  auto field = body.fields().find(name);
+  return field == body.fields().end() ? "" : field->second.string_value();
+}
+
 bool SameOrigin(const HttpRequest& request) {
   const std::string& origin = request.Header("origin");
   if (origin.empty()) return true;
@@ -170,15 +183,11 @@ struct Console::Impl {
   }
 
   HttpResponse Login(const HttpRequest& request) {
-    google::protobuf::Struct body;
-    if (!google::protobuf::util::JsonStringToMessage(request.body, &body)
-             .ok()) {
+    std::optional<std::string> given = StringField(request.body, "token");
+    if (!given) {
       return console::JsonError(400, R"(sign in with {"token": "..."})");
     }
-    auto field = body.fields().find("token");
-    std::string token = field == body.fields().end()
-                            ? ""
-                            : std::string(field->second.string_value());
+    std::string token = std::move(*given);
     if (backend.admin_token.empty()) {
       return console::JsonError(
           403,
@@ -247,22 +256,12 @@ struct Console::Impl {
       }
       if (slash != std::string_view::npos && request.method == "POST") {
         return console::Act(caller, xid, rest.substr(slash + 1),
-                            ReasonOf(request.body), std::move(respond));
+                            StringField(request.body, "reason").value_or(""),
+                            std::move(respond));
       }
     }
     respond(
         console::JsonError(404, fmt::format("no {} {}", request.method, path)));
-  }
-
-  // {"reason": "..."}; "" when absent.
-  static std::string ReasonOf(const std::string& json) {
-    google::protobuf::Struct body;
-    if (json.empty() ||
-        !google::protobuf::util::JsonStringToMessage(json, &body).ok()) {
-      return "";
-    }
-    auto field = body.fields().find("reason");
-    return field == body.fields().end() ? "" : field->second.string_value();
   }
 };
 
