@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
 #include "coordinator/store.h"
@@ -83,6 +84,11 @@ class LevelDbStore : public TransactionStore {
           "record {} is corrupt: its {} bytes do not parse as a transaction",
           Printable(key), value.size()));
     }
+    if (txn->xid() != xid) {
+      return absl::DataLossError(
+          fmt::format("record {} is corrupt: it holds transaction {}",
+                      Printable(key), Printable(txn->xid())));
+    }
     return ReadParts(xid, txn);
   }
 
@@ -95,6 +101,9 @@ class LevelDbStore : public TransactionStore {
     const std::string prefix(store_keys::kUnfinishedPrefix);
     leveldb::WriteBatch dangling;
     int dropped = 0;
+    // The index is written with its record in one batch, so a second entry
+    // for one xid is damage; acting on it would resume the record twice.
+    absl::flat_hash_set<std::string> seen;
     absl::Status s;
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
          it->Next()) {
@@ -116,6 +125,11 @@ class LevelDbStore : public TransactionStore {
         continue;
       }
       if (!s.ok()) return s;
+      if (!seen.insert(xid).second) {
+        return absl::DataLossError(
+            fmt::format("index key {} names transaction {} a second time",
+                        Printable(key), xid));
+      }
       if (!fn(txn)) break;
     }
     s = FromLevelDb(it->status(), "scan unfinished transactions");

@@ -212,6 +212,35 @@ BOOST_AUTO_TEST_CASE(a_malformed_index_key_is_data_loss_naming_it) {
   BOOST_TEST(Names(s, "u/not-a-time/0-1-1"), s);
 }
 
+BOOST_AUTO_TEST_CASE(a_record_holding_another_xid_is_data_loss_naming_it) {
+  ScratchDir dir;
+  WriteRecords(dir.path, 3, /*finished=*/false, /*compact=*/false);
+  v1::Transaction other = Record(2, /*finished=*/false);
+  PutRaw(dir.path, store_keys::RecordKey(XidOf(1)), other.SerializeAsString());
+  std::unique_ptr<TransactionStore> store;
+  BOOST_REQUIRE(OpenLevelDbStore(dir.path.string(), &store).ok());
+  int seen = 0;
+  absl::Status s = ScanAll(store.get(), &seen);
+  BOOST_TEST(absl::IsDataLoss(s), s);
+  BOOST_TEST(Names(s, "t/0-1-1"), s);
+  BOOST_TEST(Names(s, "0-1-2"), s);
+}
+
+// Found by fuzz_store: two index entries for one xid made batond resume the
+// record twice, and the second adopt freed the first's live state.
+BOOST_AUTO_TEST_CASE(a_second_index_entry_for_one_xid_is_data_loss) {
+  ScratchDir dir;
+  WriteRecords(dir.path, 3, /*finished=*/false, /*compact=*/false);
+  PutRaw(dir.path, store_keys::UnfinishedKey(999999, XidOf(1)), "");
+  std::unique_ptr<TransactionStore> store;
+  BOOST_REQUIRE(OpenLevelDbStore(dir.path.string(), &store).ok());
+  int seen = 0;
+  absl::Status s = ScanAll(store.get(), &seen);
+  BOOST_TEST(absl::IsDataLoss(s), s);
+  BOOST_TEST(Names(s, store_keys::UnfinishedKey(999999, XidOf(1))), s);
+  BOOST_TEST(seen == 3);
+}
+
 // What an older batond's forget of a not-yet-loaded transaction left: an
 // index entry whose record is gone. The load drops it for good and goes on.
 BOOST_AUTO_TEST_CASE(a_dangling_index_entry_is_dropped_and_the_load_goes_on) {

@@ -144,8 +144,7 @@ absl::Status TransactionManager::Adopt(v1::Transaction record) {
                       {.grace_ms = options_.restart_grace_ms,
                        .retry_max_ms = options_.retry_max_ms,
                        .retry_window_ms = options_.retry_window_ms});
-  table->Adopt(std::move(record));
-  return absl::OkStatus();
+  return table->Adopt(std::move(record));
 }
 
 void TransactionManager::AnswerWhenDurable(absl::Status status,

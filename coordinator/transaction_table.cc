@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "common/wrong_shard.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/xid.h"
@@ -473,8 +474,18 @@ bool TransactionTable::Remove(
   return true;
 }
 
-void TransactionTable::Adopt(v1::Transaction record) {
+absl::Status TransactionTable::Adopt(v1::Transaction record) {
+  std::optional<RecordKey> key = RecordKeyOf(record.xid());
+  if (!key.has_value()) {
+    return absl::DataLossError(
+        fmt::format("unfinished record {} has no valid xid",
+                    absl::CHexEscape(record.xid())));
+  }
   absl::MutexLock lock(&mu_);
+  if (live_.contains(*key)) {
+    return absl::DataLossError(fmt::format(
+        "transaction {} was loaded twice from the store", record.xid()));
+  }
   auto t = std::make_unique<LiveTransaction>();
   t->persisted_due = record.next_action_unix_ms();
   t->record = std::move(record);
@@ -482,7 +493,7 @@ void TransactionTable::Adopt(v1::Transaction record) {
   t->decision_durable = t->record.status() != v1::GLOBAL_STATUS_BEGUN;
   t->definition_stored = true;
   const std::string xid = t->record.xid();
-  t->key = *RecordKeyOf(xid);  // The caller routed it here by its xid.
+  t->key = *key;
   if (!t->record.request_id().empty()) {
     xid_by_key_.try_emplace(t->record.request_id(), xid);
   }
@@ -494,6 +505,7 @@ void TransactionTable::Adopt(v1::Transaction record) {
   raw->record.set_next_action_unix_ms(driver->NextActionTime(raw->record));
   // Decided here, not when resumed, so no caller can commit it meanwhile.
   if (fx.writes()) PersistLocked(raw, nullptr);
+  return absl::OkStatus();
 }
 
 void TransactionTable::Resume(const std::string& xid) {

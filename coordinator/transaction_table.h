@@ -149,8 +149,9 @@ class TransactionTable {
               absl::Status* status);
 
   // Takes over a record loaded after a restart; the driver makes it safe
-  // (Adopt), and nothing is sent for it until Resume.
-  void Adopt(v1::Transaction record);
+  // (Adopt), and nothing is sent for it until Resume. DATA_LOSS if its xid
+  // is not one or the table already holds it: a damaged store.
+  absl::Status Adopt(v1::Transaction record);
   void Resume(const std::string& xid);
 
   // Timed work due at `now` on the record: the driver's, and waiters whose

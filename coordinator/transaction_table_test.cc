@@ -87,6 +87,23 @@ BOOST_FIXTURE_TEST_CASE(a_finished_transaction_leaves_memory_once_durable,
 
 // absl::Mutex is not reentrant: a reply run under the lock would deadlock
 // calling back in.
+// What a damaged store would make of a restart; the live record stays.
+BOOST_FIXTURE_TEST_CASE(a_record_adopted_twice_is_data_loss, TableFixture) {
+  std::string xid = Begin();
+  Prepare(xid, 1);
+  v1::Transaction loaded = Read(xid);
+  TableFixture other;
+  BOOST_REQUIRE(other.table.Adopt(loaded).ok());
+  absl::Status twice = other.table.Adopt(loaded);
+  BOOST_TEST(absl::IsDataLoss(twice), twice);
+  v1::Transaction bad = loaded;
+  bad.set_xid("not an xid");
+  BOOST_TEST(absl::IsDataLoss(other.table.Adopt(bad)));
+  BOOST_TEST(other.table.LiveCount() == 1u);
+  other.Sync();
+  BOOST_TEST(other.Read(xid).status() == v1::GLOBAL_STATUS_ROLLING_BACK);
+}
+
 BOOST_FIXTURE_TEST_CASE(replies_run_without_the_lock, TableFixture) {
   std::string xid = Begin();
   Answer a;

@@ -109,7 +109,7 @@ BOOST_FIXTURE_TEST_CASE(an_adopted_open_transaction_rolls_back_and_waits,
   v1::Transaction loaded = Read(xid);
   TableFixture other;
   other.sink.Serve("bank");
-  other.table.Adopt(loaded);
+  BOOST_REQUIRE(other.table.Adopt(loaded).ok());
   other.Sync();
   // Decided at once, sent only once resumed.
   BOOST_TEST(other.Read(xid).status() == v1::GLOBAL_STATUS_ROLLING_BACK);
@@ -131,7 +131,7 @@ BOOST_FIXTURE_TEST_CASE(a_resume_before_the_adopted_rollback_is_durable,
   TableFixture other;
   other.sink.Serve("bank");
   other.store.Hold();
-  other.table.Adopt(loaded);
+  BOOST_REQUIRE(other.table.Adopt(loaded).ok());
   BOOST_REQUIRE(other.store.WriteWaiting());
   other.table.Resume(xid);
   BOOST_TEST(other.sink.Take().empty());

@@ -87,7 +87,7 @@ BOOST_FIXTURE_TEST_CASE(resumes_adopted_records_a_few_per_run, ScheduledTable) {
   for (const std::string& xid : xids) {
     v1::Transaction record;
     BOOST_REQUIRE(store.Get(xid, &record).ok());
-    scheduled.Adopt(record);
+    BOOST_REQUIRE(scheduled.Adopt(record).ok());
     schedule.QueueResume(xid);
   }
   schedule.RunDue(&scheduled, timeline.Now());
