@@ -180,7 +180,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(Context* context,
                                                      Bytes* response) {
   return Read<v1::GetStatsRequest, v1::GetStatsResponse>(
       context, request, response,
-      [this](const auto&, auto* out) { return FillStats(out); });
+      [this](const auto& r, auto* out) { return FillStats(r, out); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListTransactions(
@@ -355,7 +355,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DrainShard(Context* context,
       });
 }
 
-grpc::Status AdminServiceImpl::FillStats(v1::GetStatsResponse* response) {
+grpc::Status AdminServiceImpl::FillStats(const v1::GetStatsRequest& request,
+                                         v1::GetStatsResponse* response) {
   StoreStats stats = store_->Stats();
   response->set_store_syncs(stats.syncs);
   response->set_store_batches(stats.batches);
@@ -375,6 +376,9 @@ grpc::Status AdminServiceImpl::FillStats(v1::GetStatsResponse* response) {
   response->set_oldest_unfinished_begun_unix_ms(summary.oldest_begun_unix_ms);
   if (absl::Status failed = committer_->failure(); !failed.ok()) {
     response->set_store_error(failed.ToString());
+  }
+  for (v1::SecondCounts& second : rates_->Recent(request.recent_seconds())) {
+    response->add_recent()->Swap(&second);
   }
   return grpc::Status::OK;
 }

@@ -9,6 +9,7 @@
 #include "coordinator/authz.h"
 #include "coordinator/group_commit.h"
 #include "coordinator/participant_registry.h"
+#include "coordinator/recent_rates.h"
 #include "coordinator/store.h"
 #include "coordinator/transaction_manager.h"
 #include "coordinator/wire.h"
@@ -39,16 +40,19 @@ using RawAdminService = v1::AdminService::WithRawCallbackMethod_GetStats<
 class AdminServiceImpl final : public RawAdminService {
  public:
   // An admin call needs `admin_token`, or a client certificate naming one
-  // of `policy`'s admin identities (`policy` may be null).
+  // of `policy`'s admin identities (`policy` may be null). GetStats reads
+  // its recent seconds from `rates`.
   AdminServiceImpl(std::string admin_token, const AuthzPolicy* policy,
                    TransactionStore* store, GroupCommitter* committer,
-                   TransactionManager* manager, ParticipantRegistry* registry)
+                   TransactionManager* manager, ParticipantRegistry* registry,
+                   const RecentRates* rates)
       : admin_token_(std::move(admin_token)),
         policy_(policy),
         store_(store),
         committer_(committer),
         manager_(manager),
-        registry_(registry) {}
+        registry_(registry),
+        rates_(rates) {}
 
   using Bytes = grpc::ByteBuffer;
   using Context = grpc::CallbackServerContext;
@@ -96,7 +100,8 @@ class AdminServiceImpl final : public RawAdminService {
   grpc::Status Authorize(const Context& context) const;
   void List(const Context& context, const v1::ListTransactionsRequest& request,
             const wire::Finish<v1::ListTransactionsResponse>& finish);
-  grpc::Status FillStats(v1::GetStatsResponse* response);
+  grpc::Status FillStats(const v1::GetStatsRequest& request,
+                         v1::GetStatsResponse* response);
   grpc::Status FillList(const v1::ListTransactionsRequest& request,
                         v1::ListTransactionsResponse* response);
   grpc::Status FillParticipants(v1::ListParticipantsResponse* response);
@@ -112,6 +117,7 @@ class AdminServiceImpl final : public RawAdminService {
   GroupCommitter* const committer_;
   TransactionManager* const manager_;
   ParticipantRegistry* const registry_;
+  const RecentRates* const rates_;
   // Reads and scans run here, off gRPC's threads, one at a time: a long
   // listing waits behind another rather than taking a second core. Last,
   // so it stops first.

@@ -18,6 +18,7 @@
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/metrics_http.h"
 #include "coordinator/participant_registry.h"
+#include "coordinator/recent_rates.h"
 #include "coordinator/services.h"
 #include "coordinator/store.h"
 #include "coordinator/topology_service.h"
@@ -89,6 +90,7 @@ struct Server::Parts {
   std::unique_ptr<RecoveryLoop> recovery;
   std::unique_ptr<ClusterView> cluster;
   std::unique_ptr<TransactionManager> manager;
+  std::unique_ptr<RecentRates> rates;
   std::unique_ptr<TransactionServiceImpl> transaction_service;
   std::unique_ptr<ParticipantServiceImpl> participant_service;
   std::unique_ptr<AdminServiceImpl> admin_service;
@@ -285,9 +287,16 @@ absl::Status Server::Start(const ServerOptions& options,
       parts->registry.get(), parts->manager.get(), options.manager.node_id,
       parts->policy.get(), options.streams);
 
+  parts->rates = std::make_unique<RecentRates>([] {
+    CoordinatorMetrics& m = Metrics();
+    return RecentRates::Totals{m.begun.Sum(), m.finished.Sum(1, "committed"),
+                               m.finished.Sum(1, "rolled_back")};
+  });
+  parts->rates->Start(SystemClock());
   parts->admin_service = std::make_unique<AdminServiceImpl>(
       options.admin_token, parts->policy.get(), parts->store.get(),
-      parts->committer.get(), parts->manager.get(), parts->registry.get());
+      parts->committer.get(), parts->manager.get(), parts->registry.get(),
+      parts->rates.get());
   parts->topology_service =
       std::make_unique<TopologyServiceImpl>(parts->cluster.get());
 
@@ -394,6 +403,13 @@ absl::Status Server::StartConsole(const ServerOptions& options) {
   Console::Backend backend{
       .admin = admin->InProcessChannel(arguments),
       .transactions = grpc_server_->InProcessChannel(arguments),
+      .self_address = AdvertisedAddress(options, port_),
+      .topology =
+          [cluster = parts_->cluster.get()] {
+            return cluster->Describe(/*self_only=*/false, nullptr);
+          },
+      .peer_credentials =
+          MakeChannelCredentials(PeerTlsFiles(options.security)),
       .admin_token = options.admin_token,
       .clock = SystemClock(),
       .log = parts_->manager->log_summary()};

@@ -11,9 +11,13 @@
 #include <vector>
 
 #include "baton/client.h"
+#include "baton/v1/admin_service.pb.h"
 #include "common/grpc_status.h"
 #include "common/stable_hash.h"
 #include "common/wrong_shard.h"
+#include "fmt/format.h"
+#include "google/protobuf/struct.pb.h"
+#include "tests/support/http_client.h"
 #include "tests/support/three_nodes.h"
 
 namespace baton {
@@ -120,6 +124,118 @@ BOOST_AUTO_TEST_CASE(batonctl_fans_out_and_names_missing_shards) {
       Ctl(cluster, 0, {"commit", begun[0], "--reason", "operator test"});
   BOOST_TEST(dead.code != 0);
   BOOST_TEST(dead.err.find("owns shard 2") != std::string::npos, dead.err);
+}
+
+std::string QueryEscaped(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// The console on any node spans the cluster as batonctl does: counts and
+// the chart summed, one listing paged across every node, a transaction
+// shown and acted on at its owner, and a node that does not answer named
+// with its shards.
+BOOST_AUTO_TEST_CASE(the_console_on_any_node_spans_the_cluster) {
+  ThreeNodes cluster({.console = true});
+  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return cluster.AllAgree(); }, 20s),
+                        cluster.Logs());
+  std::vector<std::string> begun;
+  for (uint32_t id : {2u, 0u, 1u}) {
+    for (int i = 0; i < 2; ++i)
+      begun.push_back(BeginOn(cluster.node(id).address));
+  }
+  testing::ConsoleSession console(cluster.node(1).console_port);
+  testing::HttpReply signed_in = console.SignIn(kAdminToken);
+  BOOST_REQUIRE_MESSAGE(signed_in.status == 200, signed_in.body);
+
+  testing::HttpReply overview = console.Get("/api/overview");
+  BOOST_REQUIRE_MESSAGE(overview.status == 200, overview.body);
+  google::protobuf::Struct parsed;
+  BOOST_REQUIRE(testing::ParseJsonBody(overview.body, &parsed));
+  const auto& fields = parsed.fields();
+  BOOST_TEST(fields.at("stats")
+                     .struct_value()
+                     .fields()
+                     .at("live_transactions")
+                     .string_value() == "6",
+             overview.body);
+  BOOST_TEST(fields.at("topology")
+                 .struct_value()
+                 .fields()
+                 .at("nodes")
+                 .list_value()
+                 .values_size() == 3);
+  BOOST_TEST(fields.at("missing").list_value().values_size() == 0);
+
+  std::vector<std::string> listed;
+  std::string token;
+  for (int page = 0; page < 2; ++page) {
+    testing::HttpReply list = console.Get(
+        "/api/transactions?limit=4" +
+        (token.empty() ? "" : "&page_token=" + QueryEscaped(token)));
+    BOOST_REQUIRE_MESSAGE(list.status == 200, list.body);
+    v1::ListTransactionsResponse response;
+    BOOST_REQUIRE(testing::ParseJsonBody(list.body, &response));
+    for (const v1::Transaction& t : response.transactions()) {
+      listed.push_back(t.xid());
+    }
+    token = response.next_page_token();
+    BOOST_TEST((page == 0) == !token.empty(), list.body);
+  }
+  BOOST_REQUIRE(listed.size() == 6u);
+  BOOST_TEST(std::set<std::string>(listed.begin(), listed.end()) ==
+             std::set<std::string>(begun.begin(), begun.end()));
+
+  // begun[0] is on shard 2, so node 2 answers for it.
+  testing::HttpReply shown = console.Get("/api/transactions/" + begun[0]);
+  BOOST_REQUIRE_MESSAGE(shown.status == 200, shown.body);
+  v1::Transaction one;
+  BOOST_REQUIRE(testing::ParseJsonBody(shown.body, &one));
+  BOOST_TEST(one.xid() == begun[0]);
+  testing::HttpReply rolled_back =
+      console.Post("/api/transactions/" + begun[0] + "/force-rollback",
+                   R"({"reason": "console across nodes"})");
+  BOOST_REQUIRE_MESSAGE(rolled_back.status == 200, rolled_back.body);
+  auto client = TransactionClient::Connect(
+      {.seeds = {cluster.node(2).address}, .max_attempts = 1});
+  BOOST_REQUIRE(client.ok());
+  BOOST_TEST(WaitFor(
+      [&] {
+        auto t = (*client)->GetTransaction(begun[0]);
+        return t.ok() && t->status() == v1::GLOBAL_STATUS_ROLLED_BACK &&
+               t->audit_size() == 1 && t->audit(0).actor() == "console";
+      },
+      20s));
+
+  cluster.process(2).Signal(SIGKILL);
+  BOOST_REQUIRE(
+      WaitFor([&] { return cluster.AllAgree(2, v1::SHARD_STATE_DOWN); }, 20s));
+  testing::HttpReply partial = console.Get("/api/transactions");
+  BOOST_REQUIRE_MESSAGE(partial.status == 200, partial.body);
+  v1::ListTransactionsResponse rest;
+  BOOST_REQUIRE(testing::ParseJsonBody(partial.body, &rest));
+  BOOST_TEST(rest.transactions_size() == 4);
+  BOOST_TEST(Has(partial.body, R"("missing":[{"node":2,)"), partial.body);
+  BOOST_TEST(Has(partial.body, R"("shards":[2])"), partial.body);
+  for (const char* target : {"/api/overview", "/api/participants"}) {
+    testing::HttpReply r = console.Get(target);
+    BOOST_TEST(r.status == 200, r.body);
+    BOOST_TEST(Has(r.body, R"("missing":[{"node":2,)"), r.body);
+  }
+  testing::HttpReply gone = console.Get("/api/transactions/" + begun[1]);
+  BOOST_TEST(gone.status == 503, gone.body);
+  BOOST_TEST(Has(gone.body, "did not answer"), gone.body);
 }
 
 // A drained shard takes no new transaction (the SDK's go to the others), its

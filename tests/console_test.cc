@@ -35,6 +35,7 @@ class Console {
          "--console-listen", "127.0.0.1:0", "--console-port-file", port_file});
     port = WaitForPortFile(port_file, 20s);
     BOOST_REQUIRE(port > 0);
+    session = ConsoleSession(port);
     cluster.StartBank("bank-c", {"carol=100"});
     cluster.StartBank("bank-d", {"dave=50"},
                       {"BATON_FAILPOINTS=participant_before_rollback=error"});
@@ -46,45 +47,24 @@ class Console {
         cluster.WaitForStatus(stuck, v1::GLOBAL_STATUS_ROLLBACK_STUCK));
   }
 
-  HttpReply SignIn(const std::string& token) {
-    return HttpRequestTo(port, "POST", "/api/login",
-                         R"({"token": ")" + token + R"("})",
-                         {{"Content-Type", "application/json"}});
-  }
-
+  HttpReply SignIn(const std::string& token) { return session.SignIn(token); }
   // Signs in and keeps the cookie and the CSRF token.
   void SignIn() {
-    HttpReply reply = SignIn(kToken);
+    HttpReply reply = session.SignIn(kToken);
     BOOST_REQUIRE_MESSAGE(reply.status == 200, reply.body);
-    std::string cookie = reply.Header("set-cookie");
-    cookie_ = cookie.substr(0, cookie.find(';'));
-    google::protobuf::Struct session;
-    BOOST_REQUIRE(
-        google::protobuf::util::JsonStringToMessage(reply.body, &session).ok());
-    csrf_ = session.fields().at("csrf_token").string_value();
-    BOOST_REQUIRE(!csrf_.empty());
   }
-
   HttpReply Get(const std::string& target, bool with_csrf = true) {
-    std::vector<std::pair<std::string, std::string>> headers = {
-        {"Cookie", cookie_}};
-    if (with_csrf) headers.push_back({"X-CSRF-Token", csrf_});
-    return HttpRequestTo(port, "GET", target, "", headers);
+    return session.Get(target, with_csrf);
   }
   HttpReply Post(const std::string& target, const std::string& body,
                  bool with_csrf = true) {
-    std::vector<std::pair<std::string, std::string>> headers = {
-        {"Cookie", cookie_}, {"Content-Type", "application/json"}};
-    if (with_csrf) headers.push_back({"X-CSRF-Token", csrf_});
-    return HttpRequestTo(port, "POST", target, body, headers);
+    return session.Post(target, body, with_csrf);
   }
 
   BankCluster cluster;
   int port = 0;
+  ConsoleSession session{0};
   std::string stuck;
-
- private:
-  std::string cookie_, csrf_;
 };
 
 BOOST_AUTO_TEST_CASE(signing_in_needs_the_token_and_gives_a_strict_cookie) {
@@ -154,10 +134,10 @@ BOOST_AUTO_TEST_CASE(a_stuck_transaction_is_found_retried_and_rolled_back) {
   HttpReply list = c.Get("/api/transactions?status=needs-attention");
   BOOST_REQUIRE_MESSAGE(list.status == 200, list.body);
   v1::ListTransactionsResponse listed;
-  BOOST_REQUIRE(
-      google::protobuf::util::JsonStringToMessage(list.body, &listed).ok());
+  BOOST_REQUIRE(ParseJsonBody(list.body, &listed));
   BOOST_REQUIRE(listed.transactions_size() == 1);
   BOOST_TEST(listed.transactions(0).xid() == c.stuck);
+  BOOST_TEST(Has(list.body, R"("missing":[])"), list.body);
   BOOST_TEST(c.Get("/api/transactions?status=sideways").status == 400);
   HttpReply typo = c.Get("/api/transactions?statuss=commit-stuck");
   BOOST_TEST(typo.status == 400);
@@ -166,8 +146,7 @@ BOOST_AUTO_TEST_CASE(a_stuck_transaction_is_found_retried_and_rolled_back) {
   HttpReply shown = c.Get("/api/transactions/" + c.stuck);
   BOOST_REQUIRE_MESSAGE(shown.status == 200, shown.body);
   v1::Transaction t;
-  BOOST_REQUIRE(
-      google::protobuf::util::JsonStringToMessage(shown.body, &t).ok());
+  BOOST_REQUIRE(ParseJsonBody(shown.body, &t));
   BOOST_TEST(t.status() == v1::GLOBAL_STATUS_ROLLBACK_STUCK);
   bool failing = false;
   for (const v1::Branch& b : t.branches()) {

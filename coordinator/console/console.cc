@@ -1,16 +1,15 @@
 #include "coordinator/console/console.h"
 
+#include <map>
 #include <optional>
-#include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "baton/v1/admin_service.grpc.pb.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
+#include "common/limits.h"
 #include "coordinator/authz.h"
 #include "coordinator/console/console_api.h"
-#include "coordinator/console/console_rates.h"
 #include "coordinator/console/console_sessions.h"
-#include "coordinator/coordinator_metrics.h"
 #include "coordinator/http_server.h"
 #include "fmt/format.h"
 #include "google/protobuf/struct.pb.h"
@@ -110,35 +109,58 @@ bool SameOrigin(const HttpRequest& request) {
 struct Console::Impl {
   Options options;
   Backend backend;
-  std::unique_ptr<v1::AdminService::Stub> admin;
-  std::unique_ptr<v1::TransactionService::Stub> transactions;
+  console::NodeStubs self;
   ConsoleSessions sessions;
-  ConsoleRates rates;
   std::unique_ptr<HttpServer> http;
 
-  absl::Mutex mu;
-  bool stopping ABSL_GUARDED_BY(mu) = false;
-  std::thread sampler;
+  absl::Mutex stubs_mu;
+  // Other nodes', by address, made on first use; kept while the console
+  // runs, since calls in flight use them.
+  std::map<std::string, std::unique_ptr<console::NodeStubs>> peers
+      ABSL_GUARDED_BY(stubs_mu);
 
   Impl(const Options& o, Backend b)
       : options(o),
         backend(std::move(b)),
-        admin(v1::AdminService::NewStub(backend.admin)),
-        transactions(v1::TransactionService::NewStub(backend.transactions)),
-        sessions(backend.clock, o.session_lifetime_ms, o.max_sessions),
-        rates([] {
-          CoordinatorMetrics& m = Metrics();
-          return ConsoleRates::Totals{m.begun.Sum(),
-                                      m.finished.Sum(1, "committed"),
-                                      m.finished.Sum(1, "rolled_back")};
-        }) {}
+        self{v1::AdminService::NewStub(backend.admin),
+             v1::TransactionService::NewStub(backend.transactions)},
+        sessions(backend.clock, o.session_lifetime_ms, o.max_sessions) {}
 
-  void SampleEverySecond() {
-    absl::MutexLock lock(&mu);
-    while (!stopping) {
-      rates.Sample(backend.clock->WallMs());
-      mu.AwaitWithTimeout(absl::Condition(&stopping), absl::Seconds(1));
+  console::NodeStubs* At(const std::string& address) {
+    if (address == backend.self_address) return &self;
+    absl::MutexLock lock(&stubs_mu);
+    std::unique_ptr<console::NodeStubs>& stubs = peers[address];
+    if (stubs == nullptr) {
+      grpc::ChannelArguments arguments;
+      arguments.SetMaxReceiveMessageSize(limits::kMaxMessageBytes);
+      std::shared_ptr<grpc::Channel> channel =
+          grpc::CreateCustomChannel(address,
+                                    backend.peer_credentials != nullptr
+                                        ? backend.peer_credentials
+                                        : grpc::InsecureChannelCredentials(),
+                                    arguments);
+      stubs = std::make_unique<console::NodeStubs>(
+          console::NodeStubs{v1::AdminService::NewStub(channel),
+                             v1::TransactionService::NewStub(channel)});
     }
+    return stubs.get();
+  }
+
+  console::Caller CallerFor(const ConsoleSessions::Session& session) {
+    console::Caller caller{
+        .at = [this](const std::string& address) { return At(address); },
+        .admin_token = session.admin_token,
+        .actor = "console"};
+    if (backend.topology) {
+      v1::Topology topology = backend.topology();
+      if (topology.nodes_size() > 1) caller.topology = topology;
+      caller.fleet = std::make_shared<const Fleet>(
+          Fleet::From(backend.self_address, std::move(topology)));
+    } else {
+      caller.fleet = std::make_shared<const Fleet>(
+          Fleet::From(backend.self_address, std::nullopt));
+    }
+    return caller;
   }
 
   void Handle(const HttpRequest& request, console::Respond respond) {
@@ -218,8 +240,7 @@ struct Console::Impl {
   void Route(const HttpRequest& request,
              const ConsoleSessions::Session& session,
              console::Respond respond) {
-    console::Caller caller{admin.get(), transactions.get(), session.admin_token,
-                           "console"};
+    console::Caller caller = CallerFor(session);
     const std::string& path = request.path;
     const bool get = request.method == "GET";
     if (path == "/api/session" && get) {
@@ -235,7 +256,7 @@ struct Console::Impl {
       return respond(std::move(response));
     }
     if (path == "/api/overview" && get) {
-      return console::Overview(caller, rates.Recent(), std::move(respond));
+      return console::Overview(caller, std::move(respond));
     }
     if (path == "/api/participants" && get) {
       return console::Participants(caller, std::move(respond));
@@ -276,20 +297,12 @@ absl::StatusOr<std::unique_ptr<Console>> Console::Start(const Options& options,
       });
   if (!http.ok()) return http.status();
   impl->http = std::move(*http);
-  impl->sampler = std::thread([raw] { raw->SampleEverySecond(); });
   return std::unique_ptr<Console>(new Console(std::move(impl)));
 }
 
 Console::Console(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Console::~Console() {
-  {
-    absl::MutexLock lock(&impl_->mu);
-    impl_->stopping = true;
-  }
-  impl_->sampler.join();
-  impl_->http.reset();
-}
+Console::~Console() { impl_->http.reset(); }
 
 int Console::port() const { return impl_->http->port(); }
 

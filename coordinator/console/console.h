@@ -4,10 +4,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "baton/v1/topology.pb.h"
 #include "common/clock.h"
 #include "common/log_summary.h"
 #include "common/tls.h"
@@ -17,12 +19,13 @@ namespace baton {
 // The operators' console: a web page and its JSON API (docs/OPERATIONS.md,
 // "The console"), served over HTTP, or HTTPS with batond's TLS files. An
 // operator signs in with the admin token; the session is an HttpOnly,
-// SameSite=Strict cookie that expires, and every state change must carry
-// the session's CSRF token. Every call the console makes goes through
-// batond's own AdminService and TransactionService on `admin` and
-// `transactions` (in-process channels), carrying the operator's token, so
-// the console follows the same rules and leaves the same audit records as
-// batonctl.
+// SameSite=Strict cookie that expires, and every API call must carry the
+// session's CSRF token. Every call the console makes goes through batond's
+// own AdminService and TransactionService, carrying the operator's token,
+// so the console follows the same rules and leaves the same audit records
+// as batonctl: this node's in-process, other nodes' at the addresses its
+// topology names. Lists and counts span every node; a call about one
+// transaction goes to its shard's owner.
 class Console {
  public:
   struct Options {
@@ -32,8 +35,15 @@ class Console {
     size_t max_sessions = 256;
   };
   struct Backend {
+    // This node's services.
     std::shared_ptr<grpc::ChannelInterface> admin;
     std::shared_ptr<grpc::ChannelInterface> transactions;
+    // Where the topology names this node.
+    std::string self_address;
+    // The cluster as this node sees it; null for a lone node.
+    std::function<v1::Topology()> topology;
+    // For calls to other nodes; null: plaintext.
+    std::shared_ptr<grpc::ChannelCredentials> peer_credentials;
     // What sign-in compares with; empty: nobody can sign in.
     std::string admin_token;
     Clock* clock = nullptr;  // Must outlive the console.

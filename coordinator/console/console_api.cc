@@ -1,11 +1,13 @@
 #include "coordinator/console/console_api.h"
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <memory>
 
 #include "common/limits.h"
 #include "common/list_filter.h"
+#include "coordinator/recent_rates.h"
 #include "fmt/format.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -52,30 +54,135 @@ int HttpStatusOf(grpc::StatusCode code) {
   }
 }
 
-// Makes one asynchronous call and answers with its response as JSON
-// (through `reply`, which may pick a part of it), or with its error.
+// One node's answer to a fanned-out call.
+template <typename Response>
+struct NodeAnswer {
+  const FleetNode* node;
+  grpc::Status status;
+  Response response;
+};
+
+// Calls each of `asks` (a node and its request) at once, asynchronously,
+// and hands every answer to `all` once the last is in, on a gRPC thread.
+// `start` makes one call: (stubs, context, request, response, done).
 template <typename Request, typename Response, typename Start>
-void Call(const Caller& caller, Request request, Start start,
-          std::function<HttpResponse(const Response&)> reply, Respond respond) {
-  struct State {
+void FanOut(const Caller& caller,
+            std::vector<std::pair<const FleetNode*, Request>> asks, Start start,
+            std::function<void(std::vector<NodeAnswer<Response>>)> all) {
+  struct Slot {
     grpc::ClientContext context;
     Request request;
-    Response response;
+    NodeAnswer<Response> answer;
   };
-  auto state = std::make_shared<State>();
-  state->request = std::move(request);
-  state->context.AddMetadata("authorization", "Bearer " + caller.admin_token);
-  state->context.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
-  start(&state->context, &state->request, &state->response,
-        [state, reply = std::move(reply),
-         respond = std::move(respond)](grpc::Status status) {
-          if (!status.ok()) {
-            respond(JsonError(HttpStatusOf(status.error_code()),
-                              status.error_message()));
-            return;
-          }
-          respond(reply(state->response));
-        });
+  struct State {
+    explicit State(size_t n) : slots(n) {}
+    std::shared_ptr<const Fleet> fleet;  // What the answers' nodes are in.
+    std::vector<Slot> slots;
+    std::atomic<size_t> remaining;
+    std::function<void(std::vector<NodeAnswer<Response>>)> all;
+  };
+  if (asks.empty()) return all({});
+  auto state = std::make_shared<State>(asks.size());
+  state->fleet = caller.fleet;
+  state->remaining = asks.size();
+  state->all = std::move(all);
+  for (size_t i = 0; i < asks.size(); ++i) {
+    Slot& slot = state->slots[i];
+    slot.request = std::move(asks[i].second);
+    slot.answer.node = asks[i].first;
+    slot.context.AddMetadata("authorization", "Bearer " + caller.admin_token);
+    slot.context.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+  }
+  // Started only once every slot is set up: an answer may come at once.
+  for (Slot& slot : state->slots) {
+    start(caller.at(slot.answer.node->address), &slot.context, &slot.request,
+          &slot.answer.response, [state, &slot](grpc::Status status) {
+            slot.answer.status = std::move(status);
+            if (state->remaining.fetch_sub(1) != 1) return;
+            std::vector<NodeAnswer<Response>> answers;
+            for (Slot& s : state->slots) answers.push_back(std::move(s.answer));
+            state->all(std::move(answers));
+          });
+  }
+}
+
+// Every node of the fleet, each with `request`.
+template <typename Request>
+std::vector<std::pair<const FleetNode*, Request>> EveryNode(
+    const Caller& caller, const Request& request) {
+  std::vector<std::pair<const FleetNode*, Request>> asks;
+  for (const FleetNode& node : caller.fleet->nodes()) {
+    asks.push_back({&node, request});
+  }
+  return asks;
+}
+
+// The nodes that did not answer, as the "missing" array of a body.
+std::string MissingJson(const std::vector<const FleetNode*>& nodes,
+                        const std::vector<grpc::Status>& errors);
+
+// The answers that failed, as MissingJson names them.
+template <typename Response>
+std::string Missing(const std::vector<NodeAnswer<Response>>& answers) {
+  std::vector<const FleetNode*> nodes;
+  std::vector<grpc::Status> errors;
+  for (const NodeAnswer<Response>& a : answers) {
+    if (a.status.ok()) continue;
+    nodes.push_back(a.node);
+    errors.push_back(a.status);
+  }
+  return MissingJson(nodes, errors);
+}
+
+// Answers with the first failure when no node answered at all.
+template <typename Response>
+bool NoneAnswered(const std::vector<NodeAnswer<Response>>& answers,
+                  const Respond& respond) {
+  for (const NodeAnswer<Response>& a : answers) {
+    if (a.status.ok()) return false;
+  }
+  const grpc::Status& first = answers.front().status;
+  respond(JsonError(
+      HttpStatusOf(first.error_code()),
+      answers.size() == 1
+          ? first.error_message()
+          : fmt::format("no node answered; node {} at {}: {}",
+                        answers.front().node->id, answers.front().node->address,
+                        first.error_message())));
+  return true;
+}
+
+// Makes one call to the node at `node` and answers with its response as
+// JSON (through `reply`, which may pick a part of it), or with its error.
+template <typename Request, typename Response, typename Start>
+void Call(const Caller& caller, const FleetNode* node, Request request,
+          Start start, std::function<HttpResponse(const Response&)> reply,
+          Respond respond) {
+  std::vector<std::pair<const FleetNode*, Request>> asks;
+  asks.push_back({node, std::move(request)});
+  FanOut<Request, Response>(
+      caller, std::move(asks), std::move(start),
+      [reply = std::move(reply), respond = std::move(respond),
+       clustered = caller.fleet->clustered()](
+          std::vector<NodeAnswer<Response>> answers) {
+        const NodeAnswer<Response>& a = answers.front();
+        if (a.status.ok()) return respond(reply(a.response));
+        std::string message = a.status.error_message();
+        if (clustered &&
+            a.status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+          message = fmt::format(
+              "node {} at {}, which owns this transaction's shard, did not "
+              "answer ({}); the transaction waits for it",
+              a.node->id, a.node->address, message);
+        }
+        respond(JsonError(HttpStatusOf(a.status.error_code()), message));
+      });
+}
+
+// The node that owns `xid`'s shard; this one when no owner is known.
+const FleetNode* OwnerOf(const Caller& caller, std::string_view xid) {
+  const FleetNode* owner = caller.fleet->OwnerOf(Fleet::ShardOf(xid));
+  return owner != nullptr ? owner : &caller.fleet->Entry();
 }
 
 template <typename Response>
@@ -157,6 +264,22 @@ std::string Quoted(std::string_view text) {
   return out + "\"";
 }
 
+std::string MissingJson(const std::vector<const FleetNode*>& nodes,
+                        const std::vector<grpc::Status>& errors) {
+  std::string out = "[";
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    std::string shards;
+    for (uint32_t shard : nodes[i]->shards) {
+      shards += (shards.empty() ? "" : ",") + std::to_string(shard);
+    }
+    out += fmt::format(
+        "{}{{\"node\":{},\"address\":{},\"shards\":[{}],\"error\":{}}}",
+        i == 0 ? "" : ",", nodes[i]->id, Quoted(nodes[i]->address), shards,
+        Quoted(errors[i].error_message()));
+  }
+  return out + "]";
+}
+
 }  // namespace
 
 HttpResponse Json(int status, std::string body) {
@@ -204,33 +327,111 @@ Query ParseQuery(std::string_view query) {
   return out;
 }
 
-void Overview(const Caller& caller, std::vector<ConsoleRates::Second> rates,
-              Respond respond) {
-  auto reply = [rates = std::move(rates)](const v1::GetStatsResponse& stats) {
-    std::string body = "{\"stats\":" + ToJson(stats);
-    if (!stats.oldest_unfinished_xid().empty()) {
-      body += fmt::format(",\"oldest\":{{\"xid\":{},\"begun_unix_ms\":\"{}\"}}",
+void Overview(const Caller& caller, Respond respond) {
+  v1::GetStatsRequest request;
+  request.set_recent_seconds(RecentRates::kSeconds);
+  FanOut<v1::GetStatsRequest, v1::GetStatsResponse>(
+      caller, EveryNode(caller, request),
+      [](NodeStubs* at, auto* c, auto* q, auto* r, auto done) {
+        at->admin->async()->GetStats(c, q, r, std::move(done));
+      },
+      [respond = std::move(respond), topology = caller.topology](
+          std::vector<NodeAnswer<v1::GetStatsResponse>> answers) {
+        if (NoneAnswered(answers, respond)) return;
+        std::map<uint32_t, v1::GetStatsResponse> by_node;
+        std::vector<std::vector<v1::SecondCounts>> seconds;
+        for (NodeAnswer<v1::GetStatsResponse>& a : answers) {
+          if (!a.status.ok()) continue;
+          seconds.emplace_back(a.response.recent().begin(),
+                               a.response.recent().end());
+          a.response.clear_recent();
+          by_node[a.node->id] = std::move(a.response);
+        }
+        v1::GetStatsResponse stats = MergeStats(by_node);
+        std::string body = "{\"stats\":" + ToJson(stats);
+        if (!stats.oldest_unfinished_xid().empty()) {
+          body +=
+              fmt::format(",\"oldest\":{{\"xid\":{},\"begun_unix_ms\":\"{}\"}}",
                           Quoted(stats.oldest_unfinished_xid()),
                           stats.oldest_unfinished_begun_unix_ms());
-    }
-    body += ",\"rate\":[";
-    for (size_t i = 0; i < rates.size(); ++i) {
-      const ConsoleRates::Second& s = rates[i];
-      body += fmt::format(
-          "{}{{\"t_unix_ms\":\"{}\",\"begun\":{},\"committed\":{},"
-          "\"rolled_back\":{}}}",
-          i == 0 ? "" : ",", s.unix_ms, s.during.begun, s.during.committed,
-          s.during.rolled_back);
-    }
-    return Json(200, body + "]}");
-  };
-  Call<v1::GetStatsRequest, v1::GetStatsResponse>(
-      caller, {},
-      [admin = caller.admin](auto* c, auto* q, auto* r, auto done) {
-        admin->async()->GetStats(c, q, r, std::move(done));
-      },
-      std::move(reply), std::move(respond));
+        }
+        body += ",\"rate\":[";
+        bool first = true;
+        for (const v1::SecondCounts& s : SumSeconds(seconds)) {
+          body += fmt::format(
+              "{}{{\"t_unix_ms\":\"{}\",\"begun\":{},\"committed\":{},"
+              "\"rolled_back\":{}}}",
+              first ? "" : ",", s.end_unix_ms(), s.begun(), s.committed(),
+              s.rolled_back());
+          first = false;
+        }
+        body += "]";
+        if (topology) body += ",\"topology\":" + ToJson(*topology);
+        body += ",\"missing\":" + Missing(answers);
+        respond(Json(200, body + "}"));
+      });
 }
+
+namespace {
+
+using ListAnswers = std::vector<NodeAnswer<v1::ListTransactionsResponse>>;
+
+// What ListTransactions makes of each node's page.
+void ListAt(const Caller& caller, const std::vector<FleetListing::Ask>& asks,
+            std::function<void(ListAnswers)> all) {
+  std::vector<std::pair<const FleetNode*, v1::ListTransactionsRequest>> calls;
+  for (const FleetListing::Ask& ask : asks) {
+    calls.push_back({ask.node, ask.request});
+  }
+  FanOut<v1::ListTransactionsRequest, v1::ListTransactionsResponse>(
+      caller, std::move(calls),
+      [](NodeStubs* at, auto* c, auto* q, auto* r, auto done) {
+        at->admin->async()->ListTransactions(c, q, r, std::move(done));
+      },
+      std::move(all));
+}
+
+// One page across every node (FleetListing): each node's page, merged;
+// then those taken in part asked again for that part, for their tokens.
+void ListAcross(const Caller& caller,
+                const v1::ListTransactionsRequest& request, Respond respond) {
+  std::optional<FleetListing> started =
+      FleetListing::Start(*caller.fleet, request);
+  if (!started) {
+    return respond(JsonError(
+        400, "page_token is not one the console gave for this cluster"));
+  }
+  auto listing = std::make_shared<FleetListing>(std::move(*started));
+  ListAt(caller, listing->FirstRound(),
+         [caller, listing, respond = std::move(respond)](ListAnswers first) {
+           if (!first.empty() && NoneAnswered(first, respond)) return;
+           for (const auto& a : first) {
+             if (a.status.ok()) listing->Answered(a.node->id, a.response);
+           }
+           ListAt(caller, listing->Merge(),
+                  [listing, first = std::move(first),
+                   respond = std::move(respond)](ListAnswers again) {
+                    ListAnswers failed;
+                    for (auto& a : first) {
+                      if (!a.status.ok()) failed.push_back(std::move(a));
+                    }
+                    for (auto& a : again) {
+                      if (a.status.ok()) {
+                        listing->Reanswered(a.node->id, a.response);
+                      } else {
+                        failed.push_back(std::move(a));
+                      }
+                    }
+                    std::string body = ToJson(listing->Finish());
+                    body.pop_back();  // The closing brace.
+                    body += std::string(body.size() > 1 ? "," : "") +
+                            "\"missing\":" + Missing(failed) + "}";
+                    respond(Json(200, std::move(body)));
+                  });
+         });
+}
+
+}  // namespace
 
 void ListTransactions(const Caller& caller, const Query& query,
                       int64_t now_unix_ms, Respond respond) {
@@ -273,12 +474,7 @@ void ListTransactions(const Caller& caller, const Query& query,
       return respond(JsonError(400, "unknown filter '" + name + "'"));
     }
   }
-  Call<v1::ListTransactionsRequest, v1::ListTransactionsResponse>(
-      caller, std::move(request),
-      [admin = caller.admin](auto* c, auto* q, auto* r, auto done) {
-        admin->async()->ListTransactions(c, q, r, std::move(done));
-      },
-      Whole<v1::ListTransactionsResponse>(), std::move(respond));
+  ListAcross(caller, request, std::move(respond));
 }
 
 void ShowTransaction(const Caller& caller, const std::string& xid,
@@ -287,10 +483,9 @@ void ShowTransaction(const Caller& caller, const std::string& xid,
   request.set_xid(xid);
   request.set_max_response_bytes(limits::kMaxMessageBytes);
   Call<v1::GetTransactionRequest, v1::GetTransactionResponse>(
-      caller, std::move(request),
-      [transactions = caller.transactions](auto* c, auto* q, auto* r,
-                                           auto done) {
-        transactions->async()->GetTransaction(c, q, r, std::move(done));
+      caller, OwnerOf(caller, xid), std::move(request),
+      [](NodeStubs* at, auto* c, auto* q, auto* r, auto done) {
+        at->transactions->async()->GetTransaction(c, q, r, std::move(done));
       },
       [](const v1::GetTransactionResponse& r) {
         return Json(200, ToJson(r.transaction()));
@@ -323,21 +518,41 @@ void Act(const Caller& caller, const std::string& xid, std::string_view action,
   // The console asked its operator to confirm before it sends this.
   request.set_force(action == "forget");
   Call<v1::OperatorRequest, v1::OperatorResponse>(
-      caller, std::move(request),
-      [admin = caller.admin, method = it->second](auto* c, auto* q, auto* r,
-                                                  auto done) {
-        (admin->async()->*method)(c, q, r, std::move(done));
+      caller, OwnerOf(caller, xid), std::move(request),
+      [method = it->second](NodeStubs* at, auto* c, auto* q, auto* r,
+                            auto done) {
+        (at->admin->async()->*method)(c, q, r, std::move(done));
       },
       Whole<v1::OperatorResponse>(), std::move(respond));
 }
 
 void Participants(const Caller& caller, Respond respond) {
-  Call<v1::ListParticipantsRequest, v1::ListParticipantsResponse>(
-      caller, {},
-      [admin = caller.admin](auto* c, auto* q, auto* r, auto done) {
-        admin->async()->ListParticipants(c, q, r, std::move(done));
+  FanOut<v1::ListParticipantsRequest, v1::ListParticipantsResponse>(
+      caller, EveryNode(caller, v1::ListParticipantsRequest()),
+      [](NodeStubs* at, auto* c, auto* q, auto* r, auto done) {
+        at->admin->async()->ListParticipants(c, q, r, std::move(done));
       },
-      Whole<v1::ListParticipantsResponse>(), std::move(respond));
+      [respond = std::move(respond)](
+          std::vector<NodeAnswer<v1::ListParticipantsResponse>> answers) {
+        if (NoneAnswered(answers, respond)) return;
+        std::map<uint32_t, v1::ListParticipantsResponse> by_node;
+        for (auto& a : answers) {
+          if (a.status.ok()) by_node[a.node->id] = std::move(a.response);
+        }
+        std::map<std::string, std::string> attached_to;
+        v1::ListParticipantsResponse merged =
+            MergeParticipants(by_node, &attached_to);
+        std::string body = "{\"participants\":[";
+        for (int i = 0; i < merged.participants_size(); ++i) {
+          const v1::Participant& p = merged.participants(i);
+          std::string one = ToJson(p);
+          one.pop_back();
+          body += std::string(i == 0 ? "" : ",") + one +
+                  (one.size() > 1 ? "," : "") +
+                  "\"nodes\":" + Quoted(attached_to[p.instance_id()]) + "}";
+        }
+        respond(Json(200, body + "],\"missing\":" + Missing(answers) + "}"));
+      });
 }
 
 }  // namespace baton::console

@@ -3,13 +3,15 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "baton/v1/admin_service.grpc.pb.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
-#include "coordinator/console/console_rates.h"
+#include "common/fleet.h"
 #include "coordinator/http_server.h"
 
 // The console's JSON API over batond's own gRPC services (console.h). Each
@@ -21,10 +23,22 @@ using Respond = std::function<void(HttpResponse)>;
 // Query parameters, percent-decoded; a name may repeat.
 using Query = std::multimap<std::string, std::string>;
 
-// What every call needs: the stubs and the signed-in operator.
+// Stubs for one node.
+struct NodeStubs {
+  std::unique_ptr<v1::AdminService::Stub> admin;
+  std::unique_ptr<v1::TransactionService::Stub> transactions;
+};
+
+// What every call needs: the nodes, as of this request, and the signed-in
+// operator. Calls about one xid go to its shard's owner; lists, counts and
+// participants span every node, and a node that does not answer is named
+// in the body's "missing" rather than left out silently.
 struct Caller {
-  v1::AdminService::Stub* admin;
-  v1::TransactionService::Stub* transactions;
+  std::shared_ptr<const Fleet> fleet;
+  // The stubs for a node's address; they outlive every call.
+  std::function<NodeStubs*(const std::string& address)> at;
+  // The whole topology, for the overview; nullopt on a lone node.
+  std::optional<v1::Topology> topology;
   std::string admin_token;  // The operator's, sent with every call.
   std::string actor;        // For audit records.
 };
@@ -37,9 +51,9 @@ Query ParseQuery(std::string_view query);
 // `+` is a space in a query, itself in a path.
 std::string PercentDecode(std::string_view text, bool plus_is_space = true);
 
-// GetStats, the oldest unfinished transaction and the chart's seconds.
-void Overview(const Caller& caller, std::vector<ConsoleRates::Second> rates,
-              Respond respond);
+// GetStats of every node, merged: the oldest unfinished transaction, the
+// chart's seconds summed across nodes, and the topology.
+void Overview(const Caller& caller, Respond respond);
 // ListTransactions with batonctl's filter words: status (repeated),
 // protocol, name, older_than, resource, limit, page_token. 400 naming a
 // parameter or word it does not know.

@@ -3,7 +3,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include "coordinator/console/console_api.h"
-#include "coordinator/console/console_rates.h"
 
 namespace baton {
 namespace {
@@ -43,31 +42,6 @@ BOOST_AUTO_TEST_CASE(closing_and_too_many_sign_ins_end_sessions) {
   sessions.Close(third.id);
   BOOST_TEST(!sessions.Find(third.id).has_value());
   BOOST_TEST(sessions.Find(second.id).has_value());
-}
-
-BOOST_AUTO_TEST_SUITE_END()
-
-BOOST_AUTO_TEST_SUITE(console_rates)
-
-BOOST_AUTO_TEST_CASE(each_second_holds_what_changed_and_15_minutes_are_kept) {
-  ConsoleRates::Totals totals;
-  ConsoleRates rates([&] { return totals; });
-  rates.Sample(1000);  // The baseline.
-  BOOST_TEST(rates.Recent().empty());
-  totals = {5, 3, 1};
-  rates.Sample(2000);
-  totals = {6, 5, 1};
-  rates.Sample(3000);
-  std::vector<ConsoleRates::Second> recent = rates.Recent();
-  BOOST_REQUIRE(recent.size() == 2u);
-  BOOST_TEST(recent[0].unix_ms == 2000);
-  BOOST_TEST(recent[0].during.begun == 5u);
-  BOOST_TEST(recent[1].during.committed == 2u);
-  BOOST_TEST(recent[1].during.rolled_back == 0u);
-  for (int i = 0; i < 1000; ++i) rates.Sample(4000 + i * 1000);
-  recent = rates.Recent();
-  BOOST_TEST(recent.size() == ConsoleRates::kSeconds);
-  BOOST_TEST(recent.back().unix_ms == 4000 + 999 * 1000);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -5,6 +5,9 @@
 #include <boost/beast/http.hpp>
 #include <cctype>
 
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+
 namespace baton::testing {
 
 std::string HttpReply::Header(const std::string& name) const {
@@ -48,6 +51,44 @@ HttpReply HttpRequestTo(
   }
   reply.body = response.body();
   return reply;
+}
+
+HttpReply ConsoleSession::SignIn(const std::string& token) {
+  HttpReply reply = HttpRequestTo(port_, "POST", "/api/login",
+                                  R"({"token": ")" + token + R"("})",
+                                  {{"Content-Type", "application/json"}});
+  google::protobuf::Struct session;
+  if (reply.status != 200 || !ParseJsonBody(reply.body, &session)) {
+    return reply;
+  }
+  const std::string cookie = reply.Header("set-cookie");
+  cookie_ = cookie.substr(0, cookie.find(';'));
+  auto csrf = session.fields().find("csrf_token");
+  if (csrf != session.fields().end()) csrf_ = csrf->second.string_value();
+  return reply;
+}
+
+HttpReply ConsoleSession::Get(const std::string& target, bool with_csrf) const {
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"Cookie", cookie_}};
+  if (with_csrf) headers.push_back({"X-CSRF-Token", csrf_});
+  return HttpRequestTo(port_, "GET", target, "", headers);
+}
+
+HttpReply ConsoleSession::Post(const std::string& target,
+                               const std::string& body, bool with_csrf) const {
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"Cookie", cookie_}, {"Content-Type", "application/json"}};
+  if (with_csrf) headers.push_back({"X-CSRF-Token", csrf_});
+  return HttpRequestTo(port_, "POST", target, body, headers);
+}
+
+bool ParseJsonBody(const std::string& body,
+                   google::protobuf::Message* message) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  return google::protobuf::util::JsonStringToMessage(body, message, options)
+      .ok();
 }
 
 }  // namespace baton::testing

@@ -28,6 +28,7 @@ constexpr char kAdminToken[] = "cluster-admin-token";
 struct Node {
   std::unique_ptr<ChildProcess> process;
   std::string address;
+  int console_port = 0;  // With ClusterFlags::console.
 };
 
 struct ClusterFlags {
@@ -35,6 +36,8 @@ struct ClusterFlags {
   uint32_t cluster_shards = 0;
   // BATON_FAILPOINTS of each node, by id.
   std::map<uint32_t, std::string> failpoints;
+  // Each node serves its console on a free port.
+  bool console = false;
 };
 
 class ThreeNodes {
@@ -126,6 +129,13 @@ class ThreeNodes {
       argv.push_back("--cluster-shards");
       argv.push_back(std::to_string(flags_.cluster_shards));
     }
+    auto console_port_file = dir_.path() / (name + ".console-port");
+    if (flags_.console) {
+      std::filesystem::remove(console_port_file);
+      argv.insert(argv.end(),
+                  {"--console-listen", "127.0.0.1:0", "--console-port-file",
+                   console_port_file.string()});
+    }
     std::vector<std::string> env = {std::string("BATON_ADMIN_TOKEN=") +
                                     kAdminToken};
     if (!failpoints.empty()) env.push_back("BATON_FAILPOINTS=" + failpoints);
@@ -134,6 +144,10 @@ class ThreeNodes {
     int port = WaitForPortFile(port_file, 20s);
     BOOST_REQUIRE_MESSAGE(port != 0, node.process->Stderr());
     node.address = "127.0.0.1:" + std::to_string(port);
+    if (flags_.console) {
+      node.console_port = WaitForPortFile(console_port_file, 20s);
+      BOOST_REQUIRE_MESSAGE(node.console_port != 0, node.process->Stderr());
+    }
     if (id < nodes_.size()) {
       nodes_[id] = std::move(node);
     } else {

@@ -19,7 +19,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "protocols/saga.h"
 #include "protocols/transitions.h"
-#include "tools/batonctl/fleet.h"
+#include "common/fleet.h"
 #include "tools/batonctl/table.h"
 #include "tools/batonctl/token_lookup.h"
 

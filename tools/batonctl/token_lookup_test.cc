@@ -1,3 +1,4 @@
+#define BOOST_TEST_MODULE batonctl_unit
 #include "tools/batonctl/token_lookup.h"
 
 #include <boost/test/unit_test.hpp>
