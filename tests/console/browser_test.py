@@ -86,56 +86,27 @@ class Bank:
         self.log.close()
 
 
-class Console(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        c = harness.Coordinator("--retry-window-ms", "300",
-                                "--console-listen", "127.0.0.1:0")
-        cls.c = c
-        console_port_file = os.path.join(c.dir, "console.port")
-        c.extra_args += ["--console-port-file", console_port_file]
-        c.start()
-        cls.base = "http://127.0.0.1:{}".format(
-            wait_for(lambda: read_port(console_port_file), 30,
-                     "the console's port file"))
-        cls.banks = [Bank(c, "bank-c", "carol=100"),
-                     Bank(c, "bank-d", "dave=50",
-                          {"BATON_FAILPOINTS":
-                           "participant_before_rollback=error"})]
-        carol, dave = cls.banks
-        out = subprocess.run(
-            [os.path.join(harness.BIN_DIR, "bank_client"), "--coordinator",
-             f"127.0.0.1:{c.port}", "transfer", "--from",
-             f"127.0.0.1:{dave.port}/dave", "--to",
-             f"127.0.0.1:{carol.port}/carol", "--amount", "20", "--rollback",
-             "--no-wait"], capture_output=True, text=True, timeout=60)
-        words = out.stdout.split()
-        assert words and words[0] == "rolled-back", out.stdout + out.stderr
-        cls.xid = words[1]
-        c.wait_status(cls.xid, c.pb.types.GLOBAL_STATUS_ROLLBACK_STUCK, 30)
+def start_browser(scratch):
+    """Headless Chromium that logs the page's console, its profile in
+    `scratch`."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--disable-quic", "--no-first-run",
+                 "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--no-proxy-server",
+                 f"--user-data-dir={tempfile.mkdtemp(dir=scratch)}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(
+        service=Service("/usr/bin/chromedriver"), options=options)
+    browser.set_window_size(*WIDTHS["laptop"])
+    return browser
 
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-quic", "--no-first-run",
-                     "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync",
-                     "--disable-dev-shm-usage", "--no-proxy-server",
-                     f"--user-data-dir={tempfile.mkdtemp(dir=c.dir)}"):
-            options.add_argument(flag)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        cls.browser = webdriver.Chrome(
-            service=Service("/usr/bin/chromedriver"), options=options)
-        cls.browser.set_window_size(*WIDTHS["laptop"])
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.browser.quit()
-        for bank in cls.banks:
-            bank.stop()
-        cls.c.stop()
-
-    # -- helpers --
+class BrowserCase(unittest.TestCase):
+    """What every console test does with its browser (cls.browser)."""
 
     def find(self, css, timeout=15):
         """The first element matching `css` once it is displayed. The page
@@ -187,6 +158,50 @@ class Console(unittest.TestCase):
         if reason:
             self.find("#confirm-reason").send_keys(reason)
         self.find("#confirm-ok").click()
+
+    def sign_in(self, base, token):
+        self.browser.get(base + "/")
+        self.find("#token").send_keys(token)
+        self.find("#signin-submit").click()
+        self.find("#needs-attention-link")
+
+
+class Console(BrowserCase):
+    @classmethod
+    def setUpClass(cls):
+        c = harness.Coordinator("--retry-window-ms", "300",
+                                "--console-listen", "127.0.0.1:0")
+        cls.c = c
+        console_port_file = os.path.join(c.dir, "console.port")
+        c.extra_args += ["--console-port-file", console_port_file]
+        c.start()
+        cls.base = "http://127.0.0.1:{}".format(
+            wait_for(lambda: read_port(console_port_file), 30,
+                     "the console's port file"))
+        cls.banks = [Bank(c, "bank-c", "carol=100"),
+                     Bank(c, "bank-d", "dave=50",
+                          {"BATON_FAILPOINTS":
+                           "participant_before_rollback=error"})]
+        carol, dave = cls.banks
+        out = subprocess.run(
+            [os.path.join(harness.BIN_DIR, "bank_client"), "--coordinator",
+             f"127.0.0.1:{c.port}", "transfer", "--from",
+             f"127.0.0.1:{dave.port}/dave", "--to",
+             f"127.0.0.1:{carol.port}/carol", "--amount", "20", "--rollback",
+             "--no-wait"], capture_output=True, text=True, timeout=60)
+        words = out.stdout.split()
+        assert words and words[0] == "rolled-back", out.stdout + out.stderr
+        cls.xid = words[1]
+        c.wait_status(cls.xid, c.pb.types.GLOBAL_STATUS_ROLLBACK_STUCK, 30)
+
+        cls.browser = start_browser(c.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.browser.quit()
+        for bank in cls.banks:
+            bank.stop()
+        cls.c.stop()
 
     # -- the test, in the order an operator would go --
 
@@ -262,6 +277,77 @@ class Console(unittest.TestCase):
         self.assertEqual(status, 403, body)
         self.assertFalse(self.c.get(self.xid).paused)
 
+
+
+class ClusterConsole(BrowserCase):
+    """Three nodes, one shard each; the console of node 0 shows them all."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.nodes = []
+        for node_id in range(3):
+            peers = ",".join(f"127.0.0.1:{n.port}" for n in cls.nodes)
+            args = ["--node-id", str(node_id), "--topology-poll-ms", "100"]
+            if peers:
+                args += ["--peers", peers]
+            n = harness.Coordinator(*args, name=f"batond-{node_id}")
+            if cls.nodes:  # One admin token for the whole cluster.
+                n.token, n.token_file = cls.nodes[0].token, cls.nodes[0].token_file
+                n.admin_md = cls.nodes[0].admin_md
+            if node_id == 0:
+                port_file = os.path.join(n.dir, "console.port")
+                n.extra_args += ["--console-listen", "127.0.0.1:0",
+                                 "--console-port-file", port_file]
+            cls.nodes.append(n.start())
+        cls.base = "http://127.0.0.1:{}".format(
+            wait_for(lambda: read_port(port_file), 30,
+                     "the console's port file"))
+        ts = cls.nodes[0].pb.transaction_service
+        cls.xids = [n.tx.Begin(ts.BeginRequest(name=f"order-{i}"),
+                               timeout=10).xid
+                    for n in cls.nodes for i in range(2)]
+        cls.browser = start_browser(cls.nodes[0].dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.browser.quit()
+        for n in cls.nodes:
+            n.stop()
+
+    def test_the_console_of_one_node_shows_and_acts_on_every_node(self):
+        self.sign_in(self.base, self.nodes[0].token)
+        # Every node, and the transactions of all three, on one page.
+        wait_for(lambda: len(self.browser.find_elements(
+            By.CSS_SELECTOR, "#nodes tbody tr")) == 3 and
+            "serving" in self.text("#nodes").lower() and
+            self.text("#stat-unfinished").startswith("6"), 20,
+            "three serving nodes and six unfinished transactions")
+        self.screenshots("cluster-overview")
+        self.find("#stat-unfinished a").click()
+        for xid in self.xids:
+            self.find(f'[data-xid="{xid}"]')
+
+        # One of node 2's, acted on from node 0's console.
+        on_node_2 = next(x for x in self.xids if x.startswith("2-"))
+        self.find(f'[data-xid="{on_node_2}"] a').click()
+        self.find(f'.tx[data-xid="{on_node_2}"]')
+        self.confirm("action-force-rollback", "cancelled by the shop")
+        self.wait_text("#action-result", "rolled", "the force rollback's result")
+        t = self.nodes[2].get(on_node_2)
+        self.assertEqual(t.status,
+                         self.nodes[2].pb.types.GLOBAL_STATUS_ROLLED_BACK)
+        self.assertEqual([a.actor for a in t.audit], ["console"])
+
+        # A node that stops answering is named, with its shard.
+        self.nodes[2].kill9()
+        self.find("#nav-overview").click()
+        self.wait_text("#missing-nodes", "node 2", "node 2 named as missing",
+                       timeout=20)
+        self.assertIn("shard 2", self.text("#missing-nodes"))
+        self.wait_text("#nodes", "unreachable", "node 2 unreachable",
+                       timeout=20)
+        self.screenshots("cluster-node-down")
+        self.assert_no_javascript_errors()
 
 def main():
     global SCREENSHOTS

@@ -157,6 +157,18 @@ function table(id, head, rows) {
 function section(title, ...kids) {
   return el('section', { class: 'panel' }, el('h2', null, title), kids);
 }
+// What the API says of nodes that did not answer ("missing"): their
+// transactions are left out of what is shown, so the page says so.
+function missingBanner(missing) {
+  if (!missing || missing.length === 0) return null;
+  return el('div', { class: 'alert alert-warn', id: 'missing-nodes', role: 'status' },
+    el('strong', null, plural(missing.length, 'node', 'nodes') + ' did not answer: '),
+    missing.map((m, i) => [i ? '; ' : '',
+      el('span', { 'data-node': String(num(m.node)) },
+        `node ${num(m.node)} at ${m.address} (shard${(m.shards || []).length === 1 ? '' : 's'} ${(m.shards || []).join(', ') || '-'}): ${m.error}`)]),
+    missing.length === 1 ? '. Its transactions are not shown here and wait for it.'
+      : '. Their transactions are not shown here and wait for them.');
+}
 function txLink(xid, attrs) {
   return el('a', Object.assign({ href: '#/tx/' + encodeURIComponent(xid), class: 'xid' }, attrs), xid);
 }
@@ -436,11 +448,34 @@ function renderOverview(data, chartWidth) {
       el('strong', null, 'Store failed: '), stats.store_error,
       ' — batond acknowledges nothing more until it is restarted once the cause is fixed.'));
   }
+  parts.push(missingBanner(data.missing));
   parts.push(summaryCards(stats, data.oldest, attention));
+  if (data.topology) parts.push(section('Nodes', nodesTable(data.topology)));
   parts.push(section('Unfinished transactions by status and protocol', countsTable(counts)));
   parts.push(section('Transactions per second, last 15 minutes', rateChart(data.rate || [], chartWidth), rateSummary(data.rate || [])));
-  parts.push(section('Process', processList(stats)));
+  parts.push(section(data.topology ? 'Processes, summed' : 'Process', processList(stats)));
   return el('div', { class: 'overview' }, parts);
+}
+const HEALTH_TONE = { SERVING: 'ok', NOT_SERVING: 'warn', UNREACHABLE: 'bad' };
+const SHARD_TONE = { SERVING: 'ok', DRAINING: 'warn', DOWN: 'bad' };
+// An enum's name without its prefix ("NODE_HEALTH_SERVING" is "SERVING").
+const shortName = (v, prefix) => String(v || prefix + 'UNSPECIFIED').replace(prefix, '');
+function nodesTable(topology) {
+  const shards = topology.shards || [];
+  const rows = (topology.nodes || []).map((n) => {
+    const health = shortName(n.health, 'NODE_HEALTH_');
+    const own = shards.filter((s) => num(s.node) === num(n.id));
+    return { attrs: { 'data-node': String(num(n.id)), class: health === 'UNREACHABLE' ? 'attention attention-active' : null },
+      cells: [String(num(n.id)), el('span', { class: 'mono' }, orDash(n.address)),
+        badge({ label: health.toLowerCase().replace('_', ' '), tone: HEALTH_TONE[health] || 'muted' }),
+        el('span', { class: 'wrap' }, own.map((s, i) => {
+          const st = shortName(s.state, 'SHARD_STATE_');
+          return [i ? ' ' : '', badge({ label: `${num(s.id)} ${st.toLowerCase()}`, tone: SHARD_TONE[st] || 'muted' })];
+        })),
+        String(own.reduce((a, s) => a + num(s.unfinished), 0)),
+        num(n.last_seen_ms_ago) ? fmtAge(num(n.last_seen_ms_ago)) + ' ago' : 'now'] };
+  });
+  return table('nodes', ['node', 'address', 'health', 'shards', 'unfinished', 'heard from'], rows);
 }
 function card(id, label, value, extraClass) {
   return el('div', { class: 'card' + (extraClass ? ' ' + extraClass : ''), id },
@@ -575,7 +610,8 @@ async function loadTransactions(gen, params) {
     throw e;
   }
   if (gen !== state.gen) return;
-  results.replaceChildren(txTable(data.transactions || []), pager(params, data.next_page_token || ''));
+  results.replaceChildren(...[missingBanner(data.missing), txTable(data.transactions || []),
+    pager(params, data.next_page_token || '')].filter(Boolean));
 }
 function field(label, control) {
   return el('label', { class: 'field' }, el('span', null, label), control);
@@ -923,15 +959,21 @@ async function loadParticipants(gen) {
   const list = (data.participants || []).slice().sort((a, b) =>
     String(a.service || '').localeCompare(String(b.service || '')) ||
     String(a.instance_id || '').localeCompare(String(b.instance_id || '')));
+  // Each participant attaches to every node; the column shows to which.
+  const nodeIds = new Set(list.flatMap((p) => String(p.nodes || '').split(',').filter(Boolean)));
+  const clustered = nodeIds.size > 1 || (data.missing || []).length > 0;
+  const head = ['service', 'instance', 'resources', 'attached since', 'last seen', 'in flight'];
+  if (clustered) head.push('nodes');
   const body = list.length === 0
     ? el('p', { class: 'muted', id: 'participants-empty' }, 'No participants attached.')
-    : table('participants', ['service', 'instance', 'resources', 'attached since', 'last seen', 'in flight'],
+    : table('participants', head,
       list.map((p) => ({ attrs: { 'data-instance': p.instance_id || '' },
         cells: [orDash(p.service), orDash(p.instance_id), el('span', { class: 'wrap' }, orDash((p.resources || []).join(', '))),
           timeNode(p.attached_unix_ms), el('span', { title: fmtTime(p.last_seen_unix_ms) }, fmtRelative(p.last_seen_unix_ms)),
-          String(num(p.commands_in_flight))] })));
-  mount(el('div', null, el('h1', null, 'Participants'),
-    el('p', { class: 'muted small' }, plural(list.length, 'participant stream', 'participant streams') + ' attached to this coordinator.'),
+          String(num(p.commands_in_flight)), ...(clustered ? [orDash(p.nodes)] : [])] })));
+  mount(el('div', null, el('h1', null, 'Participants'), missingBanner(data.missing),
+    el('p', { class: 'muted small' }, plural(list.length, 'participant', 'participants') +
+      (clustered ? ' attached to the cluster.' : ' attached to this coordinator.')),
     section('Attached participants', body)));
 }
 
