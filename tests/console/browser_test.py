@@ -7,7 +7,8 @@ An operator signs in, finds the stuck transaction from the overview, reads
 its branch's error, presses retry, then force rollback with a reason; the
 outcome is checked with batonctl and in the audit records. A request
 without a session and a state change without the CSRF token are refused.
-Screenshots of every page at a laptop's and a phone's width land in
+Screenshots of every page at a laptop's and a phone's width (and in dark
+mode, which must keep text light on dark) land in
 --screenshots; any JavaScript error in the browser's log fails the test.
 
 Usage: browser_test.py --bin-dir build/bin --proto-dir proto --screenshots DIR
@@ -139,6 +140,33 @@ class BrowserCase(unittest.TestCase):
                 os.path.join(SCREENSHOTS, f"{page}-{width}.png"))
         self.browser.set_window_size(*WIDTHS["laptop"])
 
+    def luminance(self, css, prop):
+        """The relative luminance (0 black .. 1 white) of a colour
+        property of `css`, as the browser computed it."""
+        rgb = self.browser.execute_script(
+            "return getComputedStyle(document.querySelector(arguments[0]))"
+            "[arguments[1]];", css, prop)
+        r, g, b = [int(v) / 255 for v in
+                   rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3]]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    def assert_readable_in_dark_mode(self, page):
+        """With the system in dark mode the page turns dark and its text
+        light, with contrast to spare; a screenshot of it lands beside the
+        others."""
+        self.browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+            "features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        try:
+            wait_for(lambda: self.luminance("body", "backgroundColor") < 0.1,
+                     10, "a dark background")
+            for css in ("body", "h1", ".panel"):
+                self.assertGreater(self.luminance(css, "color"), 0.6, css)
+            self.browser.save_screenshot(
+                os.path.join(SCREENSHOTS, f"{page}-dark.png"))
+        finally:
+            self.browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                         {"features": []})
+
     def assert_no_javascript_errors(self):
         errors = []
         for entry in self.browser.get_log("browser"):
@@ -224,6 +252,7 @@ class Console(BrowserCase):
         self.wait_text("#counts", "rollback",
                        "the stuck transaction counted on the overview")
         self.screenshots("overview")
+        self.assert_readable_in_dark_mode("overview")
         self.find("#needs-attention-link").click()
         self.find(f'[data-xid="{self.xid}"]')
         self.screenshots("transactions")
@@ -234,6 +263,7 @@ class Console(BrowserCase):
         self.wait_text("#branches", "participant_before_rollback",
                        "bank-d's last error")
         self.screenshots("transaction")
+        self.assert_readable_in_dark_mode("transaction")
 
         self.confirm("action-retry")
         self.wait_text("#audit", "retry", "the retry in the audit")
