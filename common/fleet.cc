@@ -134,16 +134,17 @@ std::vector<size_t> MergePages(const std::vector<NodePage>& pages,
 }
 
 std::optional<FleetListing> FleetListing::Start(
-    const Fleet& fleet, const v1::ListTransactionsRequest& request) {
+    std::shared_ptr<const Fleet> fleet,
+    const v1::ListTransactionsRequest& request) {
   FleetToken token;
   if (!DecodeFleetToken(request.page_token(), &token)) return std::nullopt;
-  return FleetListing(&fleet, request, std::move(token));
+  return FleetListing(std::move(fleet), request, std::move(token));
 }
 
-FleetListing::FleetListing(const Fleet* fleet,
+FleetListing::FleetListing(std::shared_ptr<const Fleet> fleet,
                            v1::ListTransactionsRequest request,
                            FleetToken token)
-    : fleet_(fleet),
+    : fleet_(std::move(fleet)),
       request_(std::move(request)),
       limit_(request_.limit() == 0 ? 100 : request_.limit()),
       token_(std::move(token)) {

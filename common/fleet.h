@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,13 +88,14 @@ std::vector<size_t> MergePages(const std::vector<NodePage>& pages,
 class FleetListing {
  public:
   struct Ask {
-    const FleetNode* node;  // Points into the Fleet given to Start.
+    const FleetNode* node;  // Points into the listing's fleet.
     v1::ListTransactionsRequest request;
   };
 
   // Nullopt if the request's page token is not one Finish wrote.
   static std::optional<FleetListing> Start(
-      const Fleet& fleet, const v1::ListTransactionsRequest& request);
+      std::shared_ptr<const Fleet> fleet,
+      const v1::ListTransactionsRequest& request);
 
   const std::vector<Ask>& FirstRound() const { return first_; }
   // Each of FirstRound's answers, by the node's id; a node that failed
@@ -106,10 +108,10 @@ class FleetListing {
   v1::ListTransactionsResponse Finish();
 
  private:
-  FleetListing(const Fleet* fleet, v1::ListTransactionsRequest request,
-               FleetToken token);
+  FleetListing(std::shared_ptr<const Fleet> fleet,
+               v1::ListTransactionsRequest request, FleetToken token);
 
-  const Fleet* fleet_;
+  std::shared_ptr<const Fleet> fleet_;
   v1::ListTransactionsRequest request_;
   uint32_t limit_;
   FleetToken token_;

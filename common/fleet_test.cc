@@ -111,7 +111,8 @@ v1::ListTransactionsResponse Page(std::vector<v1::Transaction> ts,
 // page is taken only in part, so it is asked again for that part, and its
 // own token then stands where the merged page stopped.
 BOOST_AUTO_TEST_CASE(a_listing_asks_again_for_a_page_taken_in_part) {
-  Fleet fleet = Fleet::From("10.0.0.1:7420", TwoNodes());
+  auto fleet =
+      std::make_shared<const Fleet>(Fleet::From("10.0.0.1:7420", TwoNodes()));
   v1::ListTransactionsRequest request;
   request.set_limit(3);
   std::optional<FleetListing> listing = FleetListing::Start(fleet, request);
@@ -141,6 +142,29 @@ BOOST_AUTO_TEST_CASE(a_listing_asks_again_for_a_page_taken_in_part) {
   BOOST_TEST(listing->FirstRound()[0].request.page_token() == "after-1-1-1");
   request.set_page_token("not ours");
   BOOST_TEST(!FleetListing::Start(fleet, request).has_value());
+}
+
+// A node that does not answer is left out of the page and asked again
+// from where it was by the next.
+BOOST_AUTO_TEST_CASE(a_node_that_fails_keeps_its_place_in_the_token) {
+  auto fleet =
+      std::make_shared<const Fleet>(Fleet::From("10.0.0.1:7420", TwoNodes()));
+  v1::ListTransactionsRequest request;
+  FleetToken start;
+  start.next = {{0, "t0"}, {1, "t1"}};
+  start.done = {{0, false}, {1, false}};
+  request.set_page_token(EncodeFleetToken(start));
+  std::optional<FleetListing> listing = FleetListing::Start(fleet, request);
+  BOOST_REQUIRE(listing.has_value());
+  listing->Answered(0, Page({Open("0-1-5")}, ""));  // Node 1 failed.
+  BOOST_TEST(listing->Merge().empty());
+  v1::ListTransactionsResponse page = listing->Finish();
+  BOOST_TEST(page.transactions_size() == 1);
+  FleetToken token;
+  BOOST_REQUIRE(DecodeFleetToken(page.next_page_token(), &token));
+  BOOST_TEST(token.done[0]);
+  BOOST_TEST(!token.done[1]);
+  BOOST_TEST(token.next[1] == "t1");
 }
 
 BOOST_AUTO_TEST_CASE(stats_and_participants_merge_across_nodes) {

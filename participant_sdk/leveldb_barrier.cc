@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 
+#include "common/failpoint.h"
 #include "fmt/format.h"
 
 namespace baton {
@@ -54,48 +55,143 @@ bool SplitBranch(std::string_view tail, std::string* xid, uint64_t* branch) {
   return ec == std::errc() && p == tail.data() + tail.size();
 }
 
-class LevelDbLocalTransaction : public LocalTransaction {
+// Records, in a group, what each write of a batch leaves its key holding.
+class KeysOf : public leveldb::WriteBatch::Handler {
  public:
-  explicit LevelDbLocalTransaction(leveldb::DB* db) : db(db) {}
-  leveldb::DB* db;
-  leveldb::WriteBatch batch;
+  explicit KeysOf(
+      std::map<std::string, std::optional<std::string>, std::less<>>* keys)
+      : keys_(keys) {}
+  void Put(const leveldb::Slice& key, const leveldb::Slice& value) override {
+    (*keys_)[key.ToString()] = value.ToString();
+  }
+  void Delete(const leveldb::Slice& key) override {
+    (*keys_)[key.ToString()] = std::nullopt;
+  }
+
+ private:
+  std::map<std::string, std::optional<std::string>, std::less<>>* keys_;
 };
 
 }  // namespace
 
+class LevelDbBarrier::Local : public LocalTransaction {
+ public:
+  explicit Local(LevelDbBarrier* barrier) : barrier(barrier) {}
+  LevelDbBarrier* const barrier;
+  leveldb::WriteBatch batch;
+};
+
+LevelDbBarrier::LevelDbBarrier(leveldb::DB* db)
+    : db_(db), open_(std::make_unique<Group>()) {
+  open_->number = 1;
+}
+
+LevelDbBarrier::~LevelDbBarrier() = default;
+
 leveldb::WriteBatch* LevelDbBarrier::Batch(LocalTransaction& local) {
-  return &static_cast<LevelDbLocalTransaction&>(local).batch;
+  return &static_cast<Local&>(local).batch;
 }
 
-leveldb::DB* LevelDbBarrier::Db(LocalTransaction& local) {
-  return static_cast<LevelDbLocalTransaction&>(local).db;
+leveldb::Status LevelDbBarrier::Get(LocalTransaction& local,
+                                    const std::string& key,
+                                    std::string* value) {
+  LevelDbBarrier* barrier = static_cast<Local&>(local).barrier;
+  barrier->mu_.AssertHeld();  // Hooks run under it.
+  return barrier->GetLocked(key, value);
 }
 
-absl::Status LevelDbBarrier::Write(leveldb::WriteBatch* batch) {
-  leveldb::WriteOptions options;
-  options.sync = true;
-  leveldb::Status s = db_->Write(options, batch);
-  return s.ok() ? absl::OkStatus() : absl::UnavailableError(s.ToString());
+leveldb::Status LevelDbBarrier::GetLocked(const std::string& key,
+                                          std::string* value) {
+  for (const Group* group : {open_.get(), syncing_.get()}) {
+    if (group == nullptr) continue;
+    auto it = group->keys.find(key);
+    if (it == group->keys.end()) continue;
+    if (!it->second) return leveldb::Status::NotFound(key);
+    *value = *it->second;
+    return leveldb::Status::OK();
+  }
+  return db_->Get(leveldb::ReadOptions(), key, value);
+}
+
+uint64_t LevelDbBarrier::AppendLocked(const leveldb::WriteBatch& batch) {
+  open_->batch.Append(batch);
+  KeysOf keys(&open_->keys);
+  (void)batch.Iterate(&keys);  // A batch built here always parses.
+  return open_->number;
+}
+
+absl::Status LevelDbBarrier::WaitDurableLocked(uint64_t number) {
+  while (durable_ < number && failed_.ok()) {
+    if (syncing_ != nullptr) {
+      synced_.Wait(&mu_);
+      continue;
+    }
+    syncing_ = std::move(open_);
+    open_ = std::make_unique<Group>();
+    open_->number = syncing_->number + 1;
+    Group* group = syncing_.get();
+    mu_.Unlock();
+    // Hooks go on meanwhile, into the next group.
+    absl::Status s = failpoint::Hit("barrier_before_sync");
+    if (s.ok()) {
+      leveldb::WriteOptions options;
+      options.sync = true;
+      leveldb::Status written = db_->Write(options, &group->batch);
+      if (!written.ok()) s = absl::UnavailableError(written.ToString());
+    }
+    if (s.ok()) failpoint::Hit("barrier_after_sync").IgnoreError();
+    mu_.Lock();
+    ++syncs_;
+    if (s.ok()) {
+      durable_ = group->number;
+    } else {
+      failed_ = absl::UnavailableError(fmt::format(
+          "the barrier's synced write failed ({}); it acknowledges nothing "
+          "more: restart the service once the cause is fixed (what it "
+          "acknowledged before is durable)",
+          std::string(s.message())));
+    }
+    syncing_.reset();
+    synced_.SignalAll();
+  }
+  return failed_;
+}
+
+uint64_t LevelDbBarrier::syncs() {
+  absl::MutexLock lock(&mu_);
+  return syncs_;
+}
+
+uint64_t LevelDbBarrier::LastAcceptedLocked() const {
+  return open_->keys.empty() ? open_->number - 1 : open_->number;
+}
+
+absl::Status LevelDbBarrier::WriteLocked(const leveldb::WriteBatch& batch) {
+  return WaitDurableLocked(AppendLocked(batch));
 }
 
 absl::StatusOr<BarrierResult> LevelDbBarrier::Run(const BarrierCall& call,
                                                   const BarrierHook& hook) {
   absl::MutexLock lock(&mu_);
-  return RunLocked(call, hook);
+  const std::pair<std::string, uint64_t> branch(call.xid, call.branch_id);
+  while (busy_.contains(branch)) synced_.Wait(&mu_);
+  if (!failed_.ok()) return failed_;
+  busy_.insert(branch);
+  absl::StatusOr<BarrierResult> result = RunLocked(call, hook);
+  busy_.erase(branch);
+  synced_.SignalAll();
+  return result;
 }
 
 absl::StatusOr<BarrierResult> LevelDbBarrier::RunLocked(
     const BarrierCall& call, const BarrierHook& hook) {
   auto get = [&](char phase, std::string* value) {
-    return db_
-        ->Get(leveldb::ReadOptions(),
-              RecordKey(call.xid, call.branch_id, phase), value)
-        .ok();
+    return GetLocked(RecordKey(call.xid, call.branch_id, phase), value).ok();
   };
   std::string try_value, ignored;
   bool tried = get('t', &try_value);
   bool cancelled = get('x', &ignored);
-  LevelDbLocalTransaction local(db_);
+  Local local(this);
   const std::string own_key =
       RecordKey(call.xid, call.branch_id, PhaseLetter(call.phase));
 
@@ -110,11 +206,11 @@ absl::StatusOr<BarrierResult> LevelDbBarrier::RunLocked(
     if (!tried) {
       leveldb::WriteBatch started;
       started.Put(own_key, kTryStarted);
-      if (absl::Status s = Write(&started); !s.ok()) return s;
+      if (absl::Status s = WriteLocked(started); !s.ok()) return s;
     }
     if (absl::Status s = hook(local, TryState::kNone); !s.ok()) return s;
     local.batch.Put(own_key, kTryDone);
-    if (absl::Status s = Write(&local.batch); !s.ok()) return s;
+    if (absl::Status s = WriteLocked(local.batch); !s.ok()) return s;
     return BarrierResult::kRan;
   }
 
@@ -128,18 +224,20 @@ absl::StatusOr<BarrierResult> LevelDbBarrier::RunLocked(
                     call.branch_id, call.xid));
   }
   if (call.phase == TccPhase::kCancel && !tried) {
-    if (absl::Status s = Write(&local.batch); !s.ok()) return s;
+    if (absl::Status s = WriteLocked(local.batch); !s.ok()) return s;
     return BarrierResult::kEmptyCancel;
   }
   TryState state =
       try_value == kTryDone ? TryState::kCompleted : TryState::kStarted;
   if (absl::Status s = hook(local, state); !s.ok()) return s;
-  if (absl::Status s = Write(&local.batch); !s.ok()) return s;
+  if (absl::Status s = WriteLocked(local.batch); !s.ok()) return s;
   return BarrierResult::kRan;
 }
 
 std::vector<std::pair<std::string, uint64_t>> LevelDbBarrier::Unresolved() {
   absl::MutexLock lock(&mu_);
+  // What is accepted goes to disk first, so the scan below sees it.
+  WaitDurableLocked(LastAcceptedLocked()).IgnoreError();
   std::vector<std::pair<std::string, uint64_t>> out;
   std::unique_ptr<leveldb::Iterator> it(
       db_->NewIterator(leveldb::ReadOptions()));
@@ -168,6 +266,9 @@ std::vector<std::pair<std::string, uint64_t>> LevelDbBarrier::Unresolved() {
 absl::StatusOr<size_t> LevelDbBarrier::PurgeResolvedBefore(
     int64_t cutoff_unix_ms) {
   absl::MutexLock lock(&mu_);
+  if (absl::Status s = WaitDurableLocked(LastAcceptedLocked()); !s.ok()) {
+    return s;
+  }
   std::unique_ptr<leveldb::Iterator> it(
       db_->NewIterator(leveldb::ReadOptions()));
   leveldb::WriteBatch batch;
@@ -187,7 +288,7 @@ absl::StatusOr<size_t> LevelDbBarrier::PurgeResolvedBefore(
     ++purged;
   }
   if (purged == 0) return purged;
-  if (absl::Status s = Write(&batch); !s.ok()) return s;
+  if (absl::Status s = WriteLocked(batch); !s.ok()) return s;
   return purged;
 }
 

@@ -6,7 +6,6 @@
 #include "absl/synchronization/mutex.h"
 #include "baton/v1/admin_service.grpc.pb.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
-#include "common/limits.h"
 #include "coordinator/authz.h"
 #include "coordinator/console/console_api.h"
 #include "coordinator/console/console_sessions.h"
@@ -109,57 +108,31 @@ bool SameOrigin(const HttpRequest& request) {
 struct Console::Impl {
   Options options;
   Backend backend;
-  console::NodeStubs self;
+  std::shared_ptr<console::ConsoleNodes> nodes;
   ConsoleSessions sessions;
   std::unique_ptr<HttpServer> http;
-
-  absl::Mutex stubs_mu;
-  // Other nodes', by address, made on first use; kept while the console
-  // runs, since calls in flight use them.
-  std::map<std::string, std::unique_ptr<console::NodeStubs>> peers
-      ABSL_GUARDED_BY(stubs_mu);
 
   Impl(const Options& o, Backend b)
       : options(o),
         backend(std::move(b)),
-        self{v1::AdminService::NewStub(backend.admin),
-             v1::TransactionService::NewStub(backend.transactions)},
+        nodes(std::make_shared<console::ConsoleNodes>(
+            backend.self_address,
+            std::make_shared<console::NodeStubs>(console::NodeStubs{
+                v1::AdminService::NewStub(backend.admin),
+                v1::TransactionService::NewStub(backend.transactions)}),
+            backend.peer_credentials)),
         sessions(backend.clock, o.session_lifetime_ms, o.max_sessions) {}
 
-  console::NodeStubs* At(const std::string& address) {
-    if (address == backend.self_address) return &self;
-    absl::MutexLock lock(&stubs_mu);
-    std::unique_ptr<console::NodeStubs>& stubs = peers[address];
-    if (stubs == nullptr) {
-      grpc::ChannelArguments arguments;
-      arguments.SetMaxReceiveMessageSize(limits::kMaxMessageBytes);
-      std::shared_ptr<grpc::Channel> channel =
-          grpc::CreateCustomChannel(address,
-                                    backend.peer_credentials != nullptr
-                                        ? backend.peer_credentials
-                                        : grpc::InsecureChannelCredentials(),
-                                    arguments);
-      stubs = std::make_unique<console::NodeStubs>(
-          console::NodeStubs{v1::AdminService::NewStub(channel),
-                             v1::TransactionService::NewStub(channel)});
-    }
-    return stubs.get();
-  }
-
+  // The cluster as of now, for one request.
   console::Caller CallerFor(const ConsoleSessions::Session& session) {
     console::Caller caller{
-        .at = [this](const std::string& address) { return At(address); },
-        .admin_token = session.admin_token,
-        .actor = "console"};
-    if (backend.topology) {
-      v1::Topology topology = backend.topology();
-      if (topology.nodes_size() > 1) caller.topology = topology;
-      caller.fleet = std::make_shared<const Fleet>(
-          Fleet::From(backend.self_address, std::move(topology)));
-    } else {
-      caller.fleet = std::make_shared<const Fleet>(
-          Fleet::From(backend.self_address, std::nullopt));
-    }
+        .nodes = nodes, .admin_token = session.admin_token, .actor = "console"};
+    std::optional<v1::Topology> topology;
+    if (backend.topology) topology = backend.topology();
+    if (topology && topology->nodes_size() > 1) caller.topology = topology;
+    caller.fleet = std::make_shared<const Fleet>(
+        Fleet::From(backend.self_address, topology));
+    nodes->KeepOnly(*caller.fleet);
     return caller;
   }
 
@@ -240,7 +213,6 @@ struct Console::Impl {
   void Route(const HttpRequest& request,
              const ConsoleSessions::Session& session,
              console::Respond respond) {
-    console::Caller caller = CallerFor(session);
     const std::string& path = request.path;
     const bool get = request.method == "GET";
     if (path == "/api/session" && get) {
@@ -255,6 +227,7 @@ struct Console::Impl {
                                      kCookie)});
       return respond(std::move(response));
     }
+    console::Caller caller = CallerFor(session);
     if (path == "/api/overview" && get) {
       return console::Overview(caller, std::move(respond));
     }

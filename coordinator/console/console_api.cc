@@ -71,6 +71,7 @@ void FanOut(const Caller& caller,
             std::function<void(std::vector<NodeAnswer<Response>>)> all) {
   struct Slot {
     grpc::ClientContext context;
+    std::shared_ptr<NodeStubs> stubs;  // Held while the call is in flight.
     Request request;
     NodeAnswer<Response> answer;
   };
@@ -90,13 +91,14 @@ void FanOut(const Caller& caller,
     Slot& slot = state->slots[i];
     slot.request = std::move(asks[i].second);
     slot.answer.node = asks[i].first;
+    slot.stubs = caller.nodes->At(slot.answer.node->address);
     slot.context.AddMetadata("authorization", "Bearer " + caller.admin_token);
     slot.context.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
   }
   // Started only once every slot is set up: an answer may come at once.
   for (Slot& slot : state->slots) {
-    start(caller.at(slot.answer.node->address), &slot.context, &slot.request,
-          &slot.answer.response, [state, &slot](grpc::Status status) {
+    start(slot.stubs.get(), &slot.context, &slot.request, &slot.answer.response,
+          [state, &slot](grpc::Status status) {
             slot.answer.status = std::move(status);
             if (state->remaining.fetch_sub(1) != 1) return;
             std::vector<NodeAnswer<Response>> answers;
@@ -282,6 +284,41 @@ std::string MissingJson(const std::vector<const FleetNode*>& nodes,
 
 }  // namespace
 
+ConsoleNodes::ConsoleNodes(
+    std::string self_address, std::shared_ptr<NodeStubs> self,
+    std::shared_ptr<grpc::ChannelCredentials> peer_credentials)
+    : self_address_(std::move(self_address)),
+      self_(std::move(self)),
+      peer_credentials_(peer_credentials != nullptr
+                            ? std::move(peer_credentials)
+                            : grpc::InsecureChannelCredentials()) {}
+
+std::shared_ptr<NodeStubs> ConsoleNodes::At(const std::string& address) {
+  if (address == self_address_) return self_;
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<NodeStubs>& stubs = peers_[address];
+  if (stubs == nullptr) {
+    grpc::ChannelArguments arguments;
+    arguments.SetMaxReceiveMessageSize(limits::kMaxMessageBytes);
+    std::shared_ptr<grpc::Channel> channel =
+        grpc::CreateCustomChannel(address, peer_credentials_, arguments);
+    stubs = std::make_shared<NodeStubs>(
+        NodeStubs{v1::AdminService::NewStub(channel),
+                  v1::TransactionService::NewStub(channel)});
+  }
+  return stubs;
+}
+
+void ConsoleNodes::KeepOnly(const Fleet& fleet) {
+  absl::MutexLock lock(&mu_);
+  std::erase_if(peers_, [&](const auto& entry) {
+    for (const FleetNode& node : fleet.nodes()) {
+      if (node.address == entry.first) return false;
+    }
+    return true;
+  });
+}
+
 HttpResponse Json(int status, std::string body) {
   HttpResponse response;
   response.status = status;
@@ -396,7 +433,7 @@ void ListAt(const Caller& caller, const std::vector<FleetListing::Ask>& asks,
 void ListAcross(const Caller& caller,
                 const v1::ListTransactionsRequest& request, Respond respond) {
   std::optional<FleetListing> started =
-      FleetListing::Start(*caller.fleet, request);
+      FleetListing::Start(caller.fleet, request);
   if (!started) {
     return respond(JsonError(
         400, "page_token is not one the console gave for this cluster"));

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "baton/v1/admin_service.grpc.pb.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
 #include "common/fleet.h"
@@ -29,14 +31,35 @@ struct NodeStubs {
   std::unique_ptr<v1::TransactionService::Stub> transactions;
 };
 
+// The stubs the console calls each node with: this node's over its
+// in-process channels, another's made on first use. Calls hold their
+// node's stubs while in flight, so they may outlive the console and a
+// node's leaving the fleet. Thread-safe.
+class ConsoleNodes {
+ public:
+  ConsoleNodes(std::string self_address, std::shared_ptr<NodeStubs> self,
+               std::shared_ptr<grpc::ChannelCredentials> peer_credentials);
+
+  std::shared_ptr<NodeStubs> At(const std::string& address);
+  // Forgets the stubs of addresses `fleet` does not name, so nodes that
+  // came and went leave no channel behind.
+  void KeepOnly(const Fleet& fleet);
+
+ private:
+  const std::string self_address_;
+  const std::shared_ptr<NodeStubs> self_;
+  const std::shared_ptr<grpc::ChannelCredentials> peer_credentials_;
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<NodeStubs>> peers_ ABSL_GUARDED_BY(mu_);
+};
+
 // What every call needs: the nodes, as of this request, and the signed-in
 // operator. Calls about one xid go to its shard's owner; lists, counts and
 // participants span every node, and a node that does not answer is named
 // in the body's "missing" rather than left out silently.
 struct Caller {
   std::shared_ptr<const Fleet> fleet;
-  // The stubs for a node's address; they outlive every call.
-  std::function<NodeStubs*(const std::string& address)> at;
+  std::shared_ptr<ConsoleNodes> nodes;
   // The whole topology, for the overview; nullopt on a lone node.
   std::optional<v1::Topology> topology;
   std::string admin_token;  // The operator's, sent with every call.

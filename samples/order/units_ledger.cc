@@ -11,14 +11,20 @@ int64_t ReadCount(leveldb::DB* db, const std::string& key) {
   return std::stoll(value);
 }
 
+// In a hook: what earlier hooks left, synced or not yet.
+int64_t ReadCount(LocalTransaction& local, const std::string& key) {
+  std::string value;
+  if (!LevelDbBarrier::Get(local, key, &value).ok()) return 0;
+  return std::stoll(value);
+}
+
 // Adds `delta` to each named counter of `key` through the hook's batch.
 void Move(LocalTransaction& local, const std::string& key,
           std::initializer_list<std::pair<const char*, int64_t>> deltas) {
-  leveldb::DB* db = LevelDbBarrier::Db(local);
   for (const auto& [counter, delta] : deltas) {
     std::string k = fmt::format("{}/{}", counter, key);
-    LevelDbBarrier::Batch(local)->Put(k,
-                                      std::to_string(ReadCount(db, k) + delta));
+    LevelDbBarrier::Batch(local)->Put(
+        k, std::to_string(ReadCount(local, k) + delta));
   }
 }
 
@@ -74,7 +80,7 @@ absl::Status UnitsLedger::Try(const TccContext& branch,
   if (!Parse(branch, &key, &units) || units <= 0) {
     return absl::InvalidArgumentError("reserve needs a key and positive units");
   }
-  int64_t available = ReadCount(LevelDbBarrier::Db(local), "available/" + key);
+  int64_t available = ReadCount(local, "available/" + key);
   if (available < units) {
     return absl::FailedPreconditionError(fmt::format(
         "insufficient {}: {} available, {} requested", key, available, units));

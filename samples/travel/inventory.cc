@@ -14,14 +14,20 @@ int64_t ReadCount(leveldb::DB* db, const std::string& key) {
   return std::stoll(value);
 }
 
+// In a hook: what earlier hooks left, synced or not yet.
+int64_t ReadCount(LocalTransaction& local, const std::string& key) {
+  std::string value;
+  if (!LevelDbBarrier::Get(local, key, &value).ok()) return 0;
+  return std::stoll(value);
+}
+
 // Moves `units` of `key` from one counter to another through the batch.
 void Move(LocalTransaction& local, const std::string& key, const char* from,
           const char* to, int64_t units) {
-  leveldb::DB* db = LevelDbBarrier::Db(local);
   for (auto [counter, delta] : {std::pair{from, -units}, {to, units}}) {
     std::string k = fmt::format("{}/{}", counter, key);
-    LevelDbBarrier::Batch(local)->Put(k,
-                                      std::to_string(ReadCount(db, k) + delta));
+    LevelDbBarrier::Batch(local)->Put(
+        k, std::to_string(ReadCount(local, k) + delta));
   }
 }
 
@@ -98,8 +104,7 @@ PhaseTwoResult Inventory::Act(const SagaStepContext& step,
     return PhaseTwoResult::Failed(
         fmt::format("{} refused to book {}", resource_, p->key));
   }
-  int64_t available =
-      ReadCount(LevelDbBarrier::Db(local), "available/" + p->key);
+  int64_t available = ReadCount(local, "available/" + p->key);
   if (available < p->units) {
     return PhaseTwoResult::Failed(fmt::format(
         "no {} left: {} available, {} requested", p->key, available, p->units));

@@ -347,11 +347,16 @@ class ClusterConsole(BrowserCase):
     def test_the_console_of_one_node_shows_and_acts_on_every_node(self):
         self.sign_in(self.base, self.nodes[0].token)
         # Every node, and the transactions of all three, on one page.
-        wait_for(lambda: len(self.browser.find_elements(
-            By.CSS_SELECTOR, "#nodes tbody tr")) == 3 and
-            "serving" in self.text("#nodes").lower() and
-            self.text("#stat-unfinished").startswith("6"), 20,
-            "three serving nodes and six unfinished transactions")
+        def serving_nodes():
+            try:
+                return len([b for b in self.browser.find_elements(
+                    By.CSS_SELECTOR, "#nodes tbody tr td:nth-child(3) .badge")
+                    if b.text == "serving"])
+            except StaleElementReferenceException:
+                return 0
+        wait_for(lambda: serving_nodes() == 3 and
+                 self.text("#stat-unfinished").startswith("6"), 20,
+                 "three serving nodes and six unfinished transactions")
         self.screenshots("cluster-overview")
         self.find("#stat-unfinished a").click()
         for xid in self.xids:

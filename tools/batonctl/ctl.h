@@ -14,12 +14,12 @@
 #include "baton/v1/admin_service.grpc.pb.h"
 #include "baton/v1/topology.grpc.pb.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
+#include "common/fleet.h"
 #include "common/tls.h"
 #include "fmt/format.h"
 #include "google/protobuf/util/json_util.h"
 #include "protocols/saga.h"
 #include "protocols/transitions.h"
-#include "common/fleet.h"
 #include "tools/batonctl/table.h"
 #include "tools/batonctl/token_lookup.h"
 
@@ -129,10 +129,14 @@ class Ctl {
       grpc::Status s =
           At(o_.coordinator)
               .topology->GetTopology(Context().get(), {}, &topology);
-      fleet_ = Fleet::From(o_.coordinator,
-                           s.ok() ? std::optional(topology) : std::nullopt);
+      fleet_ = std::make_shared<const Fleet>(Fleet::From(
+          o_.coordinator, s.ok() ? std::optional(topology) : std::nullopt));
     }
     return *fleet_;
+  }
+  std::shared_ptr<const Fleet> shared_fleet() {
+    fleet();
+    return fleet_;
   }
 
   // With `shard`, the call went to that shard's owner: when it cannot be
@@ -451,7 +455,7 @@ class Ctl {
 
   Options o_;
   std::map<std::string, std::unique_ptr<Node>> nodes_;
-  std::optional<Fleet> fleet_;
+  std::shared_ptr<const Fleet> fleet_;
 };
 
 }  // namespace baton::ctl

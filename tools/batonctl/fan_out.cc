@@ -20,7 +20,8 @@ int Ctl::ReportMissing(const std::vector<Missing>& missing) {
 }
 
 int Ctl::ListAcross(const v1::ListTransactionsRequest& request) {
-  std::optional<FleetListing> listing = FleetListing::Start(fleet(), request);
+  std::optional<FleetListing> listing =
+      FleetListing::Start(shared_fleet(), request);
   if (!listing) {
     std::cerr << "batonctl: --page-token is not one batonctl printed for this "
                  "cluster\n";
