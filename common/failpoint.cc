@@ -146,4 +146,14 @@ void TEST_Reload() {
   Load(GetRegistry());
 }
 
+ScopedArmForTest::ScopedArmForTest(const char* spec) {
+  setenv("BATON_FAILPOINTS", spec, 1);
+  TEST_Reload();
+}
+
+ScopedArmForTest::~ScopedArmForTest() {
+  unsetenv("BATON_FAILPOINTS");
+  TEST_Reload();
+}
+
 }  // namespace baton::failpoint

@@ -30,6 +30,16 @@ absl::Status Hit(std::string_view name);
 // Re-reads BATON_FAILPOINTS. For tests in one process.
 void TEST_Reload();
 
+// Arms `spec` (BATON_FAILPOINTS' syntax) in this process for one scope, and
+// disarms every point when it ends. For tests in one process.
+class ScopedArmForTest {
+ public:
+  explicit ScopedArmForTest(const char* spec);
+  ~ScopedArmForTest();
+  ScopedArmForTest(const ScopedArmForTest&) = delete;
+  ScopedArmForTest& operator=(const ScopedArmForTest&) = delete;
+};
+
 }  // namespace baton::failpoint
 
 #endif  // BATON_COMMON_FAILPOINT_H_

@@ -157,17 +157,7 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST((*r == BarrierResult::kRan));
 }
 
-// Arms BATON_FAILPOINTS for one test in this process.
-struct ArmedFailpoints {
-  explicit ArmedFailpoints(const char* spec) {
-    setenv("BATON_FAILPOINTS", spec, 1);
-    failpoint::TEST_Reload();
-  }
-  ~ArmedFailpoints() {
-    unsetenv("BATON_FAILPOINTS");
-    failpoint::TEST_Reload();
-  }
-};
+using ArmedFailpoints = failpoint::ScopedArmForTest;
 
 // Each hook adds one to a counter it reads through Get: hooks that share a
 // synced write still see each other's increments, in order.

@@ -187,18 +187,7 @@ class Committing : public XaResource {
   }
 };
 
-// Arms fault points in this process for one scope.
-class ArmedFailpoints {
- public:
-  explicit ArmedFailpoints(const char* spec) {
-    setenv("BATON_FAILPOINTS", spec, 1);
-    failpoint::TEST_Reload();
-  }
-  ~ArmedFailpoints() {
-    unsetenv("BATON_FAILPOINTS");
-    failpoint::TEST_Reload();
-  }
-};
+using ArmedFailpoints = failpoint::ScopedArmForTest;
 
 BOOST_AUTO_TEST_CASE(
     results_to_a_coordinator_that_reads_no_batches_all_arrive) {
