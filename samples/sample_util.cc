@@ -25,6 +25,10 @@ int ServeUntilSignal(const std::string& listen, const std::string& port_file,
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(service);
+  // Keep idle threads: gRPC's sync server otherwise ends them and makes new
+  // ones under load, which costs more than the calls (docs/TCC.md).
+  builder.SetSyncServerOption(
+      grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 256);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     spdlog::critical("cannot listen on {}", listen);
