@@ -185,7 +185,8 @@ absl::StatusOr<BarrierResult> LevelDbBarrier::Run(const BarrierCall& call,
 
 absl::StatusOr<BarrierResult> LevelDbBarrier::RunLocked(
     const BarrierCall& call, const BarrierHook& hook) {
-  auto get = [&](char phase, std::string* value) {
+  auto get = [&](char phase,
+                 std::string* value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return GetLocked(RecordKey(call.xid, call.branch_id, phase), value).ok();
   };
   std::string try_value, ignored;
