@@ -20,6 +20,7 @@
 #include "tools/bench/fleet.h"
 #include "tools/bench/null_coordinator.h"
 #include "tools/bench/participant_process.h"
+#include "tools/bench/postgres_bank.h"
 #include "tools/bench/report.h"
 #include "tools/bench/workloads.h"
 
@@ -107,6 +108,13 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
         Resources(fleet->Participants(coordinator, "saga", processes)),
         flags.parallel);
   }
+  if (flags.postgres) {
+    report->workload =
+        fmt::format("2pc --branches {} --postgres", flags.branches);
+    report->rpcs_per_transaction = 2 + 3 * flags.branches;
+    return workloads->PostgresTransfer(
+        flags.branches, fleet->Participants(coordinator, "xa", processes));
+  }
   report->workload = fmt::format("2pc --branches {}", flags.branches);
   report->rpcs_per_transaction = 2 + 2 * flags.branches;
   return workloads->TwoPhase(
@@ -163,6 +171,42 @@ void RunBaseline(const Flags& flags, const std::string& workload, Fleet* fleet,
   if (flags.rate > 0) report->baseline_load = std::move(r);
 }
 
+// The server's WAL flushes from its making to PerTransaction, on the
+// run's PostgreSQL; nothing without one.
+class WalCounter {
+ public:
+  explicit WalCounter(Fleet* fleet)
+      : conninfo_(fleet ? fleet->PostgresDatabase("local") : ""),
+        start_(Read()) {}
+  std::optional<double> PerTransaction(const LoadResult& load) const {
+    std::optional<int64_t> end = Read();
+    uint64_t ok = load.completed - load.errors;
+    if (!start_ || !end || ok == 0) return std::nullopt;
+    return double(*end - *start_) / ok;
+  }
+
+ private:
+  std::optional<int64_t> Read() const {
+    if (conninfo_.empty()) return std::nullopt;
+    absl::StatusOr<int64_t> flushes = WalFlushes(conninfo_);
+    return flushes.ok() ? std::optional(*flushes) : std::nullopt;
+  }
+  const std::string conninfo_;
+  const std::optional<int64_t> start_;
+};
+
+// The floor of 2pc --postgres: the same transfers as local transactions,
+// after the distributed run, at the same concurrency and for as long.
+void RunLocalFloor(const Flags& flags, Fleet* fleet, Report* report) {
+  const std::string conninfo = fleet->PostgresDatabase("local");
+  RunLocalTransfers(conninfo, {.concurrency = flags.concurrency,
+                               .operations = uint64_t(flags.concurrency) * 4});
+  WalCounter wal(fleet);
+  report->local_load = RunLocalTransfers(conninfo, ToLoadOptions(flags));
+  report->local_wal_flushes_per_transaction =
+      wal.PerTransaction(*report->local_load);
+}
+
 int RunBenchmark(const Flags& flags, const std::string& workload) {
   Fleet fleet(flags);
   std::vector<std::string> nodes = fleet.Coordinators();
@@ -182,7 +226,9 @@ int RunBenchmark(const Flags& flags, const std::string& workload) {
       .operations = static_cast<uint64_t>(flags.concurrency) * 4};
   RunLoad(warmup, operation);
   std::optional<NodeCounters> before = fleet.Counters(nodes);
+  WalCounter wal(flags.postgres ? &fleet : nullptr);
   report.load = RunLoad(ToLoadOptions(flags), operation);
+  report.wal_flushes_per_transaction = wal.PerTransaction(report.load);
   std::optional<NodeCounters> after = fleet.Counters(nodes);
   uint64_t ok = report.load.completed - report.load.errors;
   if (before && after && ok > 0) {
@@ -193,6 +239,7 @@ int RunBenchmark(const Flags& flags, const std::string& workload) {
     report.coordinator_resident_mb = after->resident_bytes / 1048576.0;
   }
   report.routing_ns_per_call = workloads.RoutingNanosPerCall();
+  if (flags.postgres) RunLocalFloor(flags, &fleet, &report);
   if (flags.baseline) RunBaseline(flags, workload, &fleet, &report);
   if (flags.json) {
     PrintJson(report);
@@ -200,8 +247,8 @@ int RunBenchmark(const Flags& flags, const std::string& workload) {
     PrintTable(report);
   }
   // A floor measured with errors is no floor.
-  for (const auto* floor :
-       {&report.baseline_load, &report.synced_baseline_load}) {
+  for (const auto* floor : {&report.baseline_load, &report.synced_baseline_load,
+                            &report.local_load}) {
     if (*floor && (*floor)->errors > 0) return 1;
   }
   return report.load.errors == 0 && ok > 0 ? 0 : 1;
@@ -285,6 +332,11 @@ int main(int argc, char** argv) {
   CLI::App* two_phase =
       app.add_subcommand("2pc", "2PC with N prepared branches");
   AddBranchOptions(two_phase, "--branches", &flags.branches, &flags);
+  two_phase->add_flag(
+      "--postgres", flags.postgres,
+      "Start a throwaway PostgreSQL; each participant moves money in its own "
+      "database with the SDK's PostgresXaResource, and the same transfers "
+      "then run as local transactions for the floor (local_tps)");
   CLI::App* tcc = app.add_subcommand(
       "tcc", "TCC with N branches, each tried in a participant process");
   AddBranchOptions(tcc, "--branches", &flags.branches, &flags);
@@ -303,6 +355,7 @@ int main(int argc, char** argv) {
   participant->add_option("--protocol", participant_flags.protocol)
       ->check(CLI::IsMember({"xa", "tcc", "saga"}));
   participant->add_option("--barrier-dir", participant_flags.barrier_dir);
+  participant->add_option("--postgres", participant_flags.postgres);
   participant->add_flag("--routed", participant_flags.routed);
   participant->add_option("--ready-file", participant_flags.ready_file)
       ->required();

@@ -9,6 +9,7 @@
 #include "baton/v1/topology.grpc.pb.h"
 #include "common/port_file.h"
 #include "fmt/format.h"
+#include "tools/bench/postgres_bank.h"
 
 namespace baton::bench {
 namespace {
@@ -123,6 +124,10 @@ std::vector<ParticipantTarget> Fleet::Participants(
       argv.push_back("--barrier-dir");
       argv.push_back((dir_.path() / (resource + ".barrier")).string());
     }
+    if (flags_.postgres) {
+      argv.push_back("--postgres");
+      argv.push_back(PostgresDatabase(fmt::format("bank_{}", i)));
+    }
     std::vector<std::string> env;
     for (auto [name, value] : {std::pair{"BATON_TLS_CA", flags_.tls.ca},
                                {"BATON_TLS_CERT", flags_.tls.cert},
@@ -134,11 +139,30 @@ std::vector<ParticipantTarget> Fleet::Participants(
     if (port == 0) {
       Die(resource + " did not attach: " + processes_.back()->Stderr());
     }
-    targets.push_back({resource, protocol == "tcc"
+    targets.push_back({resource, protocol == "tcc" || flags_.postgres
                                      ? fmt::format("127.0.0.1:{}", port)
                                      : std::string()});
   }
   return targets;
+}
+
+std::string Fleet::PostgresDatabase(const std::string& database) {
+  try {
+    if (postgres_ == nullptr) {
+      postgres_ = std::make_unique<testing::PgCluster>(
+          testing::PgCluster::Options{.max_prepared_transactions = 1024});
+    }
+    if (postgres_databases_.insert(database).second) {
+      postgres_->CreateDatabase(database);
+    }
+  } catch (const std::exception& e) {
+    Die(std::string("cannot start PostgreSQL: ") + e.what());
+  }
+  std::string conninfo = postgres_->ConnInfo(database);
+  if (absl::Status s = CreateAccounts(conninfo); !s.ok()) {
+    Die("cannot create the accounts: " + s.ToString());
+  }
+  return conninfo;
 }
 
 std::string Fleet::EchoServer(bool synced) {

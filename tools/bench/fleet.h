@@ -3,11 +3,13 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/child_process.h"
 #include "common/tls.h"
+#include "tests/support/pg_cluster.h"
 #include "tools/bench/workloads.h"
 
 namespace baton::bench {
@@ -29,6 +31,10 @@ struct Flags {
   int steps = 2;
   bool parallel = false;
   bool leveldb_barrier = false;
+  // 2pc: participants move money in their own databases of a throwaway
+  // PostgreSQL (PostgresXaResource), and the same transfers run as local
+  // transactions for the floor.
+  bool postgres = false;
   int participants = 2;
   int64_t retention_s = 60;
   std::vector<std::string> batond_args;  // Appended to each started batond's.
@@ -64,6 +70,10 @@ class Fleet {
                                               const std::string& protocol,
                                               int n);
 
+  // The connection string of `database` on the run's PostgreSQL (started
+  // on first use), made with its accounts (postgres_bank.h) on first use.
+  std::string PostgresDatabase(const std::string& database);
+
   // An echo server; with `synced`, its NullCoordinator syncs each call to a
   // file in the run's dir.
   std::string EchoServer(bool synced = false);
@@ -81,6 +91,8 @@ class Fleet {
   TempDir dir_;
   std::string admin_token_;
   std::vector<std::unique_ptr<ChildProcess>> processes_;
+  std::unique_ptr<testing::PgCluster> postgres_;  // Stopped after them.
+  std::set<std::string> postgres_databases_;
 };
 
 }  // namespace baton::bench

@@ -8,6 +8,7 @@
 
 #include "baton/leveldb_barrier.h"
 #include "baton/participant.h"
+#include "baton/postgres_xa_resource.h"
 #include "baton/propagation.h"
 #include "baton/saga.h"
 #include "baton/tcc.h"
@@ -15,6 +16,7 @@
 #include "common/port_file.h"
 #include "common/signals.h"
 #include "spdlog/spdlog.h"
+#include "tools/bench/postgres_bank.h"
 #include "try.grpc.pb.h"
 
 namespace baton::bench {
@@ -22,6 +24,9 @@ namespace {
 
 // More tries than baton-bench keeps in flight against one participant.
 constexpr int kMaxTriesInFlight = 1024;
+// Each participant's pool: with the local floor's, within the throwaway
+// PostgreSQL's max_connections (200) at --concurrency 64.
+constexpr size_t kMaxPostgresConnections = 64;
 
 using namespace std::chrono_literals;
 
@@ -83,11 +88,13 @@ class PassThroughBarrier : public BarrierStore {
   absl::StatusOr<size_t> PurgeResolvedBefore(int64_t) override { return 0; }
 };
 
-// Runs Participant::Try for the caller's xid, as a TCC service's handler
-// does (see samples/order/stock_service.cc).
+// Runs Participant::Try, or with `enlist` Participant::Enlist, for the
+// caller's xid, as a service's handler does (see
+// samples/order/stock_service.cc).
 class TryService final : public TccTry::Service {
  public:
-  explicit TryService(Participant* participant) : participant_(participant) {}
+  TryService(Participant* participant, bool enlist)
+      : participant_(participant), enlist_(enlist) {}
 
   grpc::Status Try(grpc::ServerContext* context, const TryRequest* request,
                    TryReply* reply) override {
@@ -96,7 +103,9 @@ class TryService final : public TccTry::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no xid");
     }
     absl::StatusOr<uint64_t> branch =
-        participant_->Try(*xid, request->resource(), {});
+        enlist_ ? participant_->Enlist(*xid, request->resource(),
+                                       request->application_data())
+                : participant_->Try(*xid, request->resource(), {});
     if (!branch.ok()) return ToGrpcStatus(branch.status());
     reply->set_branch_id(*branch);
     return grpc::Status::OK;
@@ -104,6 +113,7 @@ class TryService final : public TccTry::Service {
 
  private:
   Participant* const participant_;
+  const bool enlist_;
 };
 
 // The barrier the flags ask for; `db` keeps the LevelDB open.
@@ -126,6 +136,7 @@ std::unique_ptr<BarrierStore> MakeBarrier(const ParticipantFlags& flags,
 
 struct Handlers {
   TrivialXa xa;
+  std::unique_ptr<PostgresXaResource> postgres;
   TrivialTcc tcc;
   TrivialSaga saga;
 };
@@ -139,14 +150,25 @@ absl::Status AddResource(const ParticipantFlags& flags, Handlers* handlers,
     return participant->AddSagaResource(flags.resource, &handlers->saga,
                                         barrier);
   }
+  if (!flags.postgres.empty()) {
+    absl::StatusOr<std::unique_ptr<PostgresXaResource>> resource =
+        PostgresXaResource::Open({.conninfo = flags.postgres,
+                                  .resource = flags.resource,
+                                  .max_idle_connections = 16,
+                                  .max_connections = kMaxPostgresConnections},
+                                 TransferWork());
+    if (!resource.ok()) return resource.status();
+    handlers->postgres = std::move(*resource);
+    return participant->AddXaResource(flags.resource, handlers->postgres.get());
+  }
   return participant->AddXaResource(flags.resource, &handlers->xa);
 }
 
 // For TCC: serves TccTry on an ephemeral port; returns the port, 0 if none.
-int StartTryServer(Participant* participant,
+int StartTryServer(Participant* participant, bool enlist,
                    std::unique_ptr<TryService>* service,
                    std::unique_ptr<grpc::Server>* server) {
-  *service = std::make_unique<TryService>(participant);
+  *service = std::make_unique<TryService>(participant, enlist);
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -185,8 +207,9 @@ int ServeParticipant(const ParticipantFlags& flags) {
   int ready = 1;
   std::unique_ptr<TryService> service;
   std::unique_ptr<grpc::Server> server;
-  if (flags.protocol == "tcc") {
-    ready = StartTryServer(participant->get(), &service, &server);
+  if (flags.protocol == "tcc" || !flags.postgres.empty()) {
+    ready = StartTryServer(participant->get(), flags.protocol != "tcc",
+                           &service, &server);
     if (ready == 0) return 1;
   }
   WritePortFile(flags.ready_file, ready);

@@ -20,9 +20,13 @@ struct ParticipantFlags {
   // (the hooks do nothing, so there is nothing to guard). Otherwise the
   // SDK's LevelDbBarrier, synced, in a LevelDB created in this directory.
   std::string barrier_dir;
-  // Written once attached: for "tcc" the port of the TccTry service
-  // (try.proto) through which the load generator runs Participant::Try;
-  // 1 otherwise.
+  // "xa" only: a libpq connection string. The resource is then the SDK's
+  // PostgresXaResource moving money in that database (postgres_bank.h), and
+  // the load generator runs each branch's phase one here (Enlist).
+  std::string postgres;
+  // Written once attached: for "tcc", and "xa" with `postgres`, the port of
+  // the TccTry service (try.proto) through which the load generator runs
+  // Participant::Try or Enlist; 1 otherwise.
   std::string ready_file;
 };
 

@@ -35,9 +35,13 @@ std::optional<double> P99(const std::optional<LoadResult>& load) {
 
 }  // namespace
 
+double SuccessesPerSecond(const LoadResult& load) {
+  uint64_t ok = load.completed - load.errors;
+  return load.seconds > 0 ? ok / load.seconds : 0;
+}
+
 double TransactionsPerSecond(const Report& r) {
-  uint64_t ok = r.load.completed - r.load.errors;
-  return r.load.seconds > 0 ? ok / r.load.seconds : 0;
+  return SuccessesPerSecond(r.load);
 }
 
 double PercentileMs(const LoadResult& load, double p) {
@@ -82,6 +86,19 @@ void PrintTable(const Report& r) {
   if (r.coordinator_resident_mb) {
     fmt::print("batond RSS    {:.1f} MiB\n", *r.coordinator_resident_mb);
   }
+  if (r.local_load) {
+    double local = SuccessesPerSecond(*r.local_load);
+    fmt::print(
+        "local floor   {:.0f} tps as one local PostgreSQL transaction each "
+        "(p99 {:.2f} ms, {} errors); distributed at {:.2f} of it\n",
+        local, PercentileMs(*r.local_load, 99), r.local_load->errors,
+        local > 0 ? TransactionsPerSecond(r) / local : 0);
+  }
+  if (r.wal_flushes_per_transaction && r.local_wal_flushes_per_transaction) {
+    fmt::print("WAL flushes   {:.2f} per transfer distributed, {:.2f} local\n",
+               *r.wal_flushes_per_transaction,
+               *r.local_wal_flushes_per_transaction);
+  }
   if (r.baseline_load) {
     PrintFloor(r.baseline == "unary echo"
                    ? fmt::format("echo at {:.0f} RPC/s",
@@ -112,7 +129,9 @@ void PrintJson(const Report& r) {
       "\"cpu_seconds_per_1000\":{},\"coordinator_resident_mb\":{},"
       "\"rpcs_per_transaction\":{},\"echo_rpcs_per_second\":{},"
       "\"efficiency\":{},\"baseline\":{},\"baseline_p99_ms\":{},"
-      "\"synced_baseline_p99_ms\":{}}}\n",
+      "\"synced_baseline_p99_ms\":{},\"local_tps\":{},\"local_p99_ms\":{},"
+      "\"wal_flushes_per_transaction\":{},"
+      "\"local_wal_flushes_per_transaction\":{}}}\n",
       r.workload, r.transport, r.concurrency, r.rate, r.nodes,
       OrNull(r.routing_ns_per_call, "{:.1f}"), l.completed, l.seconds,
       TransactionsPerSecond(r), PercentileMs(l, 50), PercentileMs(l, 90),
@@ -124,7 +143,13 @@ void PrintJson(const Report& r) {
       OrNull(r.baseline_load ? std::nullopt : Efficiency(r), "{:.3f}"),
       r.baseline.empty() ? "null" : "\"" + r.baseline + "\"",
       OrNull(P99(r.baseline_load), "{:.3f}"),
-      OrNull(P99(r.synced_baseline_load), "{:.3f}"));
+      OrNull(P99(r.synced_baseline_load), "{:.3f}"),
+      OrNull(r.local_load ? std::optional(SuccessesPerSecond(*r.local_load))
+                          : std::nullopt,
+             "{:.1f}"),
+      OrNull(P99(r.local_load), "{:.3f}"),
+      OrNull(r.wal_flushes_per_transaction, "{:.3f}"),
+      OrNull(r.local_wal_flushes_per_transaction, "{:.3f}"));
 }
 
 }  // namespace baton::bench

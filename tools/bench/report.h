@@ -37,9 +37,16 @@ struct Report {
   // fdatasyncs).
   std::optional<LoadResult> baseline_load;
   std::optional<LoadResult> synced_baseline_load;
+  // 2pc --postgres: the same transfers as one local PostgreSQL transaction
+  // each, at the same concurrency, and the server's WAL flushes per
+  // transfer in each run.
+  std::optional<LoadResult> local_load;
+  std::optional<double> wal_flushes_per_transaction;
+  std::optional<double> local_wal_flushes_per_transaction;
 };
 
 double TransactionsPerSecond(const Report& report);
+double SuccessesPerSecond(const LoadResult& load);
 // p in [0, 100]; 0 if nothing succeeded.
 double PercentileMs(const LoadResult& load, double p);
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <random>
 
 #include "baton/propagation.h"
 #include "baton/saga.h"
@@ -12,6 +13,7 @@
 #include "participant_sdk/internal/pipeline_client.h"
 #include "participant_sdk/internal/router.h"
 #include "participant_sdk/internal/rpc.h"
+#include "tools/bench/postgres_bank.h"
 #include "try.grpc.pb.h"
 
 namespace baton::bench {
@@ -247,17 +249,33 @@ void Prepare(const Coordinator& coordinator, const std::string& xid,
       });
 }
 
-// Asks a participant process to run its try for `xid`.
+// Asks a participant process to run its try (or its Enlist, with
+// `application_data`) for `xid`.
 void TryOn(const std::shared_ptr<TccTry::Stub>& stub,
-           const std::string& resource, const std::string& xid, Done next) {
+           const std::string& resource, const std::string& xid, Done next,
+           std::string application_data = "") {
   TryRequest request;
   request.set_resource(resource);
+  request.set_application_data(std::move(application_data));
   Call<TryRequest, TryReply>(
       [stub](auto* c, auto* q, auto* r, auto cb) {
         stub->async()->Try(c, q, r, std::move(cb));
       },
       request, [next](const grpc::Status& s, const TryReply&) { next(s); },
       xid);
+}
+
+// Each target's resource, with a stub for its process's TccTry service.
+std::vector<std::pair<std::string, std::shared_ptr<TccTry::Stub>>> TryStubs(
+    const std::vector<ParticipantTarget>& targets) {
+  std::vector<std::pair<std::string, std::shared_ptr<TccTry::Stub>>> tries;
+  for (const ParticipantTarget& target : targets) {
+    tries.emplace_back(
+        target.resource,
+        TccTry::NewStub(grpc::CreateChannel(
+            target.try_address, grpc::InsecureChannelCredentials())));
+  }
+  return tries;
 }
 
 }  // namespace
@@ -306,18 +324,28 @@ Operation Workloads::TwoPhase(int branches,
 
 Operation Workloads::Tcc(int branches,
                          const std::vector<ParticipantTarget>& targets) {
-  std::vector<std::pair<std::string, std::shared_ptr<TccTry::Stub>>> tries;
-  for (const ParticipantTarget& target : targets) {
-    tries.emplace_back(
-        target.resource,
-        TccTry::NewStub(grpc::CreateChannel(
-            target.try_address, grpc::InsecureChannelCredentials())));
-  }
+  std::vector<std::pair<std::string, std::shared_ptr<TccTry::Stub>>> tries =
+      TryStubs(targets);
   return BranchesThenCommit(
       *coordinator_, v1::PROTOCOL_TCC, branches,
       [tries](const std::string& xid, int index, Done next) {
         const auto& [resource, stub] = tries[index % tries.size()];
         TryOn(stub, resource, xid, next);
+      });
+}
+
+Operation Workloads::PostgresTransfer(
+    int branches, const std::vector<ParticipantTarget>& targets) {
+  std::vector<std::pair<std::string, std::shared_ptr<TccTry::Stub>>> tries =
+      TryStubs(targets);
+  return BranchesThenCommit(
+      *coordinator_, v1::PROTOCOL_TWO_PHASE, branches,
+      [tries](const std::string& xid, int index, Done next) {
+        thread_local std::mt19937 random(std::random_device{}());
+        std::uniform_int_distribution<int> account(0, kBankAccounts - 1);
+        const auto& [resource, stub] = tries[index % tries.size()];
+        TryOn(stub, resource, xid, next,
+              TransferData(account(random), index % 2 == 0 ? -1 : 1));
       });
 }
 

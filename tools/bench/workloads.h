@@ -60,6 +60,13 @@ class Workloads {
   // behind its barrier, ReportBranch); Commit waiting for the confirms:
   // 2 + 3 * branches calls.
   Operation Tcc(int branches, const std::vector<ParticipantTarget>& targets);
+  // A transfer in 2PC (2pc --postgres): Begin; per branch, in turn, a
+  // TccTry call to the next target, whose process runs Participant::Enlist
+  // on its PostgresXaResource, taking 1 from a random account (even
+  // branches) or giving 1 to one (odd); Commit waiting for phase two:
+  // 2 + 3 * branches calls.
+  Operation PostgresTransfer(int branches,
+                             const std::vector<ParticipantTarget>& targets);
   // SubmitSaga of `steps` steps on the resources in turn, waiting until the
   // saga finished: 1 call. The steps form a chain (each after the one
   // before), or with `parallel` have no order between them.

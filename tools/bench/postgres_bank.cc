@@ -1,0 +1,133 @@
+#include "tools/bench/postgres_bank.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "baton/postgres.h"
+#include "fmt/format.h"
+
+namespace baton::bench {
+
+absl::Status CreateAccounts(const std::string& conninfo) {
+  absl::StatusOr<PgConn> conn = PgConnect(conninfo);
+  if (!conn.ok()) return conn.status();
+  for (const std::string& sql :
+       {std::string("CREATE TABLE IF NOT EXISTS accounts (id integer PRIMARY "
+                    "KEY, balance bigint NOT NULL)"),
+        fmt::format("INSERT INTO accounts SELECT i, 1000000 FROM "
+                    "generate_series(0, {}) AS i ON CONFLICT DO NOTHING",
+                    kBankAccounts - 1)}) {
+    if (absl::StatusOr<PgResult> r = PgExec(conn->get(), sql); !r.ok()) {
+      return r.status();
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string TransferData(int account, int delta) {
+  return fmt::format("{} {}", account, delta);
+}
+
+PostgresBranchWork TransferWork() {
+  return [](PGconn* conn, const BranchContext& branch) -> absl::Status {
+    const std::string& data = branch.application_data;
+    size_t space = data.find(' ');
+    if (space == std::string::npos) {
+      return absl::InvalidArgumentError("transfer data is '<account> <delta>'");
+    }
+    return PgExec(conn,
+                  "UPDATE accounts SET balance = balance + $2 WHERE id = $1",
+                  {data.substr(0, space), data.substr(space + 1)})
+        .status();
+  };
+}
+
+namespace {
+
+// One transfer as one local transaction; rows in id order, so two
+// transfers never wait on each other in a cycle.
+absl::Status LocalTransfer(PGconn* conn, int from, int to) {
+  constexpr char kUpdate[] =
+      "UPDATE accounts SET balance = balance + $2 WHERE id = $1";
+  std::pair<int, int> first{from, -1}, second{to, 1};
+  if (to < from) std::swap(first, second);
+  for (const auto& [sql, params] :
+       {std::pair<const char*, std::vector<std::string>>{"BEGIN", {}},
+        {kUpdate, {std::to_string(first.first), std::to_string(first.second)}},
+        {kUpdate,
+         {std::to_string(second.first), std::to_string(second.second)}},
+        {"COMMIT", {}}}) {
+    if (absl::StatusOr<PgResult> r = PgExec(conn, sql, params); !r.ok()) {
+      PgExec(conn, "ROLLBACK").IgnoreError();
+      return r.status();
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+LoadResult RunLocalTransfers(const std::string& conninfo,
+                             const LoadOptions& options) {
+  using Clock = std::chrono::steady_clock;
+  LoadResult result;
+  absl::Mutex mu;
+  std::atomic<uint64_t> started{0};
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end = start + options.duration;
+  auto more = [&] {
+    if (options.operations > 0) return started++ < options.operations;
+    return Clock::now() < end;
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < options.concurrency; ++i) {
+    threads.emplace_back([&, i] {
+      std::mt19937 random(i);
+      std::uniform_int_distribution<int> account(0, kBankAccounts - 1);
+      absl::StatusOr<PgConn> conn = PgConnect(conninfo);
+      std::vector<int64_t> latencies;
+      uint64_t errors = 0;
+      std::string first_error;
+      while (more()) {
+        const Clock::time_point began = Clock::now();
+        absl::Status s = conn.ok() ? LocalTransfer(conn->get(), account(random),
+                                                   account(random))
+                                   : conn.status();
+        if (s.ok()) {
+          latencies.push_back(
+              std::chrono::duration_cast<std::chrono::microseconds>(
+                  Clock::now() - began)
+                  .count());
+        } else if (errors++ == 0) {
+          first_error = s.ToString();
+        }
+      }
+      absl::MutexLock lock(&mu);
+      result.completed += latencies.size() + errors;
+      result.errors += errors;
+      if (result.first_error.empty()) result.first_error = first_error;
+      result.latencies_us.insert(result.latencies_us.end(), latencies.begin(),
+                                 latencies.end());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::sort(result.latencies_us.begin(), result.latencies_us.end());
+  return result;
+}
+
+absl::StatusOr<int64_t> WalFlushes(const std::string& conninfo) {
+  absl::StatusOr<PgConn> conn = PgConnect(conninfo);
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<PgResult> r =
+      PgExec(conn->get(), "SELECT wal_sync FROM pg_stat_wal");
+  if (!r.ok()) return r.status();
+  return std::stoll(PQgetvalue(r->get(), 0, 0));
+}
+
+}  // namespace baton::bench
