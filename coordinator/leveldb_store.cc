@@ -185,15 +185,31 @@ class LevelDbStore : public TransactionStore {
  private:
   // The branches and saga definition kept under keys of their own.
   absl::Status ReadParts(const std::string& xid, v1::Transaction* txn) {
+    if (txn->branches_size() > 0) {
+      return absl::DataLossError(fmt::format(
+          "record {} is corrupt: it holds branches inside it, which this "
+          "format keeps under keys of their own",
+          Printable(store_keys::RecordKey(xid))));
+    }
     std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(CheckedReads()));
     const std::string prefix = store_keys::BranchPrefix(xid);
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
          it->Next()) {
-      if (!txn->add_branches()->ParseFromArray(it->value().data(),
-                                               it->value().size())) {
+      v1::Branch* branch = txn->add_branches();
+      if (!branch->ParseFromArray(it->value().data(), it->value().size())) {
         return absl::DataLossError(
             fmt::format("branch {} is corrupt: it does not parse as a branch",
                         Printable(it->key().ToString())));
+      }
+      // Branch ids are 1..n in order, and the protocols find a branch by
+      // its position: a gap or a stray is damage, not a record to act on.
+      const uint64_t expected = static_cast<uint64_t>(txn->branches_size());
+      if (branch->branch_id() != expected) {
+        return absl::DataLossError(fmt::format(
+            "branch {} is corrupt: it holds branch {} where branch {} of {} "
+            "belongs",
+            Printable(it->key().ToString()), branch->branch_id(), expected,
+            xid));
       }
     }
     if (absl::Status s = FromLevelDb(it->status(), "read branches of " + xid);

@@ -226,6 +226,32 @@ BOOST_AUTO_TEST_CASE(a_record_holding_another_xid_is_data_loss_naming_it) {
   BOOST_TEST(Names(s, "0-1-2"), s);
 }
 
+// Found by fuzz_store: a record whose first branch's key was damaged loaded
+// with branch 2 in branch 1's place, and phase two looked branch 2 up by
+// its position and found nothing.
+BOOST_AUTO_TEST_CASE(a_branch_out_of_place_is_data_loss_naming_its_key) {
+  ScratchDir dir;
+  {
+    std::unique_ptr<TransactionStore> store;
+    BOOST_REQUIRE(OpenLevelDbStore(dir.path.string(), &store).ok());
+    v1::Transaction txn = Record(1, /*finished=*/false);
+    for (int i = 1; i <= 2; ++i) txn.add_branches()->set_branch_id(i);
+    StoreBatch batch;
+    batch.PutTransaction(txn, -1);
+    BOOST_REQUIRE(store->Apply({&batch}).ok());
+  }
+  v1::Branch stray;
+  stray.set_branch_id(2);
+  const std::string first = store_keys::BranchKey(XidOf(1), 1);
+  PutRaw(dir.path, first, stray.SerializeAsString());
+  std::unique_ptr<TransactionStore> store;
+  BOOST_REQUIRE(OpenLevelDbStore(dir.path.string(), &store).ok());
+  v1::Transaction loaded;
+  absl::Status s = store->Get(XidOf(1), &loaded);
+  BOOST_TEST(absl::IsDataLoss(s), s);
+  BOOST_TEST(Names(s, first), s);
+}
+
 // Found by fuzz_store: two index entries for one xid made batond resume the
 // record twice, and the second adopt freed the first's live state.
 BOOST_AUTO_TEST_CASE(a_second_index_entry_for_one_xid_is_data_loss) {
