@@ -240,8 +240,12 @@ std::vector<std::pair<std::string, uint64_t>> LevelDbBarrier::Unresolved() {
   // What is accepted goes to disk first, so the scan below sees it.
   WaitDurableLocked(LastAcceptedLocked()).IgnoreError();
   std::vector<std::pair<std::string, uint64_t>> out;
-  std::unique_ptr<leveldb::Iterator> it(
-      db_->NewIterator(leveldb::ReadOptions()));
+  // One snapshot for the scan and its lookups: a group another call writes
+  // meanwhile is either all in it or not at all.
+  const leveldb::Snapshot* snapshot = db_->GetSnapshot();
+  leveldb::ReadOptions at;
+  at.snapshot = snapshot;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(at));
   const std::string prefix = kRecordPrefix;
   std::string ignored;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
@@ -254,13 +258,12 @@ std::vector<std::pair<std::string, uint64_t>> LevelDbBarrier::Unresolved() {
                      &xid, &branch)) {
       continue;
     }
-    bool resolved =
-        db_->Get(leveldb::ReadOptions(), RecordKey(xid, branch, 'c'), &ignored)
-            .ok() ||
-        db_->Get(leveldb::ReadOptions(), RecordKey(xid, branch, 'x'), &ignored)
-            .ok();
+    bool resolved = db_->Get(at, RecordKey(xid, branch, 'c'), &ignored).ok() ||
+                    db_->Get(at, RecordKey(xid, branch, 'x'), &ignored).ok();
     if (!resolved) out.emplace_back(xid, branch);
   }
+  it.reset();
+  db_->ReleaseSnapshot(snapshot);
   return out;
 }
 

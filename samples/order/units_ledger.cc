@@ -11,21 +11,34 @@ int64_t ReadCount(leveldb::DB* db, const std::string& key) {
   return std::stoll(value);
 }
 
-// In a hook: what earlier hooks left, synced or not yet.
-int64_t ReadCount(LocalTransaction& local, const std::string& key) {
+// In a hook: what earlier hooks left, synced or not yet; 0 if never set.
+absl::StatusOr<int64_t> ReadCount(LocalTransaction& local,
+                                  const std::string& key) {
   std::string value;
-  if (!LevelDbBarrier::Get(local, key, &value).ok()) return 0;
+  leveldb::Status s = LevelDbBarrier::Get(local, key, &value);
+  if (s.IsNotFound()) return 0;
+  if (!s.ok()) return absl::UnavailableError(s.ToString());
   return std::stoll(value);
 }
 
 // Adds `delta` to each named counter of `key` through the hook's batch.
-void Move(LocalTransaction& local, const std::string& key,
-          std::initializer_list<std::pair<const char*, int64_t>> deltas) {
+absl::Status Move(
+    LocalTransaction& local, const std::string& key,
+    std::initializer_list<std::pair<const char*, int64_t>> deltas) {
   for (const auto& [counter, delta] : deltas) {
     std::string k = fmt::format("{}/{}", counter, key);
-    LevelDbBarrier::Batch(local)->Put(
-        k, std::to_string(ReadCount(local, k) + delta));
+    absl::StatusOr<int64_t> count = ReadCount(local, k);
+    if (!count.ok()) return count.status();
+    LevelDbBarrier::Batch(local)->Put(k, std::to_string(*count + delta));
   }
+  return absl::OkStatus();
+}
+
+// A phase two's outcome after `moved`: a store that cannot be read now may
+// be readable at the next attempt.
+PhaseTwoResult DoneUnless(const absl::Status& moved) {
+  return moved.ok() ? PhaseTwoResult::Done()
+                    : PhaseTwoResult::Retry(moved.ToString());
 }
 
 // The action context carries the key and the units.
@@ -80,13 +93,14 @@ absl::Status UnitsLedger::Try(const TccContext& branch,
   if (!Parse(branch, &key, &units) || units <= 0) {
     return absl::InvalidArgumentError("reserve needs a key and positive units");
   }
-  int64_t available = ReadCount(local, "available/" + key);
+  absl::StatusOr<int64_t> read = ReadCount(local, "available/" + key);
+  if (!read.ok()) return read.status();
+  const int64_t available = *read;
   if (available < units) {
     return absl::FailedPreconditionError(fmt::format(
         "insufficient {}: {} available, {} requested", key, available, units));
   }
-  Move(local, key, {{"available", -units}, {"held", units}});
-  return absl::OkStatus();
+  return Move(local, key, {{"available", -units}, {"held", units}});
 }
 
 PhaseTwoResult UnitsLedger::Confirm(const TccContext& branch,
@@ -98,8 +112,7 @@ PhaseTwoResult UnitsLedger::Confirm(const TccContext& branch,
     return PhaseTwoResult::Failed(fmt::format(
         "confirm of {} units of {} refused by the service", units, key));
   }
-  Move(local, key, {{"held", -units}, {"spent", units}});
-  return PhaseTwoResult::Done();
+  return DoneUnless(Move(local, key, {{"held", -units}, {"spent", units}}));
 }
 
 PhaseTwoResult UnitsLedger::Cancel(const TccContext& branch,
@@ -110,8 +123,7 @@ PhaseTwoResult UnitsLedger::Cancel(const TccContext& branch,
   std::string key;
   int64_t units;
   if (!Parse(branch, &key, &units)) return PhaseTwoResult::Failed("no action");
-  Move(local, key, {{"held", -units}, {"available", units}});
-  return PhaseTwoResult::Done();
+  return DoneUnless(Move(local, key, {{"held", -units}, {"available", units}}));
 }
 
 }  // namespace baton::samples

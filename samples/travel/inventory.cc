@@ -14,21 +14,26 @@ int64_t ReadCount(leveldb::DB* db, const std::string& key) {
   return std::stoll(value);
 }
 
-// In a hook: what earlier hooks left, synced or not yet.
-int64_t ReadCount(LocalTransaction& local, const std::string& key) {
+// In a hook: what earlier hooks left, synced or not yet; 0 if never set.
+absl::StatusOr<int64_t> ReadCount(LocalTransaction& local,
+                                  const std::string& key) {
   std::string value;
-  if (!LevelDbBarrier::Get(local, key, &value).ok()) return 0;
+  leveldb::Status s = LevelDbBarrier::Get(local, key, &value);
+  if (s.IsNotFound()) return 0;
+  if (!s.ok()) return absl::UnavailableError(s.ToString());
   return std::stoll(value);
 }
 
 // Moves `units` of `key` from one counter to another through the batch.
-void Move(LocalTransaction& local, const std::string& key, const char* from,
-          const char* to, int64_t units) {
+absl::Status Move(LocalTransaction& local, const std::string& key,
+                  const char* from, const char* to, int64_t units) {
   for (auto [counter, delta] : {std::pair{from, -units}, {to, units}}) {
     std::string k = fmt::format("{}/{}", counter, key);
-    LevelDbBarrier::Batch(local)->Put(
-        k, std::to_string(ReadCount(local, k) + delta));
+    absl::StatusOr<int64_t> count = ReadCount(local, k);
+    if (!count.ok()) return count.status();
+    LevelDbBarrier::Batch(local)->Put(k, std::to_string(*count + delta));
   }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -104,12 +109,18 @@ PhaseTwoResult Inventory::Act(const SagaStepContext& step,
     return PhaseTwoResult::Failed(
         fmt::format("{} refused to book {}", resource_, p->key));
   }
-  int64_t available = ReadCount(local, "available/" + p->key);
+  absl::StatusOr<int64_t> read = ReadCount(local, "available/" + p->key);
+  // A store that cannot be read now may be readable at the next attempt.
+  if (!read.ok()) return PhaseTwoResult::Retry(read.status().ToString());
+  const int64_t available = *read;
   if (available < p->units) {
     return PhaseTwoResult::Failed(fmt::format(
         "no {} left: {} available, {} requested", p->key, available, p->units));
   }
-  Move(local, p->key, "available", "booked", p->units);
+  if (absl::Status s = Move(local, p->key, "available", "booked", p->units);
+      !s.ok()) {
+    return PhaseTwoResult::Retry(s.ToString());
+  }
   Journal("act", step, p->key);
   return PhaseTwoResult::Done();
 }
@@ -126,7 +137,10 @@ PhaseTwoResult Inventory::Compensate(const SagaStepContext& step,
   // An action that only started wrote nothing: its writes share one batch
   // with its completion record.
   if (step.action_state == TryState::kCompleted) {
-    Move(local, p->key, "booked", "available", p->units);
+    if (absl::Status s = Move(local, p->key, "booked", "available", p->units);
+        !s.ok()) {
+      return PhaseTwoResult::Retry(s.ToString());
+    }
   }
   Journal("compensate", step, p->key);
   return PhaseTwoResult::Done();

@@ -146,13 +146,13 @@ bool PgCluster::StartServer(const Options& options) {
   port_ = FreePort();
   server_ = ChildProcess::Start(
       "postgres-" + std::to_string(++starts_),
-      AsServerUser({(bin_dir_ / "postgres").string(), "-D", data_dir_.string(),
-                    "-p", std::to_string(port_), "-c",
-                    "listen_addresses=127.0.0.1", "-k",
-                    (dir_.path() / "socket").string(), "-c",
-                    "max_prepared_transactions=" +
-                        std::to_string(options.max_prepared_transactions),
-                    "-c", "max_connections=200"}),
+      AsServerUser(
+          {(bin_dir_ / "postgres").string(), "-D", data_dir_.string(), "-p",
+           std::to_string(port_), "-c", "listen_addresses=127.0.0.1", "-k",
+           (dir_.path() / "socket").string(), "-c",
+           "max_prepared_transactions=" +
+               std::to_string(options.max_prepared_transactions),
+           "-c", "max_connections=" + std::to_string(options.max_connections)}),
       {"LC_ALL=C"}, dir_.path());
   const std::string conninfo = ConnInfo("postgres");
   bool up = WaitFor(

@@ -31,6 +31,7 @@ class PgCluster {
  public:
   struct Options {
     int max_prepared_transactions = 100;
+    int max_connections = 200;
   };
 
   // Starts the server and waits until it accepts connections. Throws

@@ -149,12 +149,19 @@ std::vector<ParticipantTarget> Fleet::Participants(
 std::string Fleet::PostgresDatabase(const std::string& database) {
   try {
     if (postgres_ == nullptr) {
-      postgres_ = std::make_unique<testing::PgCluster>(
-          testing::PgCluster::Options{.max_prepared_transactions = 1024});
+      // Every participant's pool full, the floor's connections, and a few
+      // for the bench's own queries.
+      postgres_ =
+          std::make_unique<testing::PgCluster>(testing::PgCluster::Options{
+              .max_prepared_transactions = 1024,
+              .max_connections =
+                  flags_.participants * int{kParticipantPostgresConnections} +
+                  flags_.concurrency + 16});
     }
-    if (postgres_databases_.insert(database).second) {
-      postgres_->CreateDatabase(database);
+    if (!postgres_databases_.insert(database).second) {
+      return postgres_->ConnInfo(database);
     }
+    postgres_->CreateDatabase(database);
   } catch (const std::exception& e) {
     Die(std::string("cannot start PostgreSQL: ") + e.what());
   }

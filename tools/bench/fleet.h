@@ -90,9 +90,10 @@ class Fleet {
   const Flags& flags_;
   TempDir dir_;
   std::string admin_token_;
-  std::vector<std::unique_ptr<ChildProcess>> processes_;
-  std::unique_ptr<testing::PgCluster> postgres_;  // Stopped after them.
+  // Declared before processes_, so the participants stop before it.
+  std::unique_ptr<testing::PgCluster> postgres_;
   std::set<std::string> postgres_databases_;
+  std::vector<std::unique_ptr<ChildProcess>> processes_;
 };
 
 }  // namespace baton::bench

@@ -24,9 +24,6 @@ namespace {
 
 // More tries than baton-bench keeps in flight against one participant.
 constexpr int kMaxTriesInFlight = 1024;
-// Each participant's pool: with the local floor's, within the throwaway
-// PostgreSQL's max_connections (200) at --concurrency 64.
-constexpr size_t kMaxPostgresConnections = 64;
 
 using namespace std::chrono_literals;
 
@@ -152,11 +149,12 @@ absl::Status AddResource(const ParticipantFlags& flags, Handlers* handlers,
   }
   if (!flags.postgres.empty()) {
     absl::StatusOr<std::unique_ptr<PostgresXaResource>> resource =
-        PostgresXaResource::Open({.conninfo = flags.postgres,
-                                  .resource = flags.resource,
-                                  .max_idle_connections = 16,
-                                  .max_connections = kMaxPostgresConnections},
-                                 TransferWork());
+        PostgresXaResource::Open(
+            {.conninfo = flags.postgres,
+             .resource = flags.resource,
+             .max_idle_connections = kParticipantPostgresConnections,
+             .max_connections = kParticipantPostgresConnections},
+            TransferWork());
     if (!resource.ok()) return resource.status();
     handlers->postgres = std::move(*resource);
     return participant->AddXaResource(flags.resource, handlers->postgres.get());

@@ -29,6 +29,17 @@ absl::Status CreateAccounts(const std::string& conninfo) {
   return absl::OkStatus();
 }
 
+int TransferAccount(const std::string& xid, int index) {
+  // 7919 is prime to kBankAccounts, so indices < kBankAccounts differ.
+  const uint64_t start = std::hash<std::string>{}(xid);
+  return static_cast<int>((start + uint64_t(index) * 7919) % kBankAccounts);
+}
+
+int TransferDelta(int index, int branches) {
+  if (branches % 2 == 1 && index == branches - 1) return 0;
+  return index % 2 == 0 ? -1 : 1;
+}
+
 std::string TransferData(int account, int delta) {
   return fmt::format("{} {}", account, delta);
 }
@@ -91,13 +102,12 @@ LoadResult RunLocalTransfers(const std::string& conninfo,
       std::uniform_int_distribution<int> account(0, kBankAccounts - 1);
       absl::StatusOr<PgConn> conn = PgConnect(conninfo);
       std::vector<int64_t> latencies;
-      uint64_t errors = 0;
-      std::string first_error;
-      while (more()) {
+      uint64_t errors = conn.ok() ? 0 : 1;
+      std::string first_error = conn.ok() ? "" : conn.status().ToString();
+      while (conn.ok() && more()) {
         const Clock::time_point began = Clock::now();
-        absl::Status s = conn.ok() ? LocalTransfer(conn->get(), account(random),
-                                                   account(random))
-                                   : conn.status();
+        absl::Status s =
+            LocalTransfer(conn->get(), account(random), account(random));
         if (s.ok()) {
           latencies.push_back(
               std::chrono::duration_cast<std::chrono::microseconds>(

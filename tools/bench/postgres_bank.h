@@ -20,6 +20,18 @@ namespace baton::bench {
 // two), which would measure contention, not commits.
 constexpr int kBankAccounts = 100'000;
 
+// Connections each participant's PostgresXaResource may hold, all kept when
+// idle (closing and opening them per branch would be measured too).
+constexpr size_t kParticipantPostgresConnections = 64;
+
+// The account branch `index` of transaction `xid` moves, distinct for the
+// branches of one transaction (a branch waiting on a row its own
+// transaction's prepared branch holds would wait for the timeout), and how
+// much: -1 on even branches, +1 on odd, 0 on the last of an odd count, so
+// every transfer sums to 0.
+int TransferAccount(const std::string& xid, int index);
+int TransferDelta(int index, int branches);
+
 // Creates the accounts table in `conninfo`'s database, each account with a
 // balance of 1,000,000.
 absl::Status CreateAccounts(const std::string& conninfo);

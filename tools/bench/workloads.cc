@@ -3,7 +3,6 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <random>
 
 #include "baton/propagation.h"
 #include "baton/saga.h"
@@ -340,12 +339,11 @@ Operation Workloads::PostgresTransfer(
       TryStubs(targets);
   return BranchesThenCommit(
       *coordinator_, v1::PROTOCOL_TWO_PHASE, branches,
-      [tries](const std::string& xid, int index, Done next) {
-        thread_local std::mt19937 random(std::random_device{}());
-        std::uniform_int_distribution<int> account(0, kBankAccounts - 1);
+      [tries, branches](const std::string& xid, int index, Done next) {
         const auto& [resource, stub] = tries[index % tries.size()];
         TryOn(stub, resource, xid, next,
-              TransferData(account(random), index % 2 == 0 ? -1 : 1));
+              TransferData(TransferAccount(xid, index),
+                           TransferDelta(index, branches)));
       });
 }
 

@@ -62,8 +62,8 @@ class Workloads {
   Operation Tcc(int branches, const std::vector<ParticipantTarget>& targets);
   // A transfer in 2PC (2pc --postgres): Begin; per branch, in turn, a
   // TccTry call to the next target, whose process runs Participant::Enlist
-  // on its PostgresXaResource, taking 1 from a random account (even
-  // branches) or giving 1 to one (odd); Commit waiting for phase two:
+  // on its PostgresXaResource, moving money in one account
+  // (TransferAccount, TransferDelta); Commit waiting for phase two:
   // 2 + 3 * branches calls.
   Operation PostgresTransfer(int branches,
                              const std::vector<ParticipantTarget>& targets);

@@ -39,7 +39,9 @@ namespace baton {
 // If a write fails, the barrier fails every call from then on with
 // UNAVAILABLE (later hooks may have read what the failed write held); what
 // was acknowledged before is durable. Restart the service once the disk is
-// fixed. Thread-safe.
+// fixed; LevelDB may then replay the failed group, which is harmless, since
+// none of its calls was acknowledged: their commands come again and find
+// their phases done. Thread-safe.
 class LevelDbBarrier : public BarrierStore {
  public:
   // `db` must outlive this object.
