@@ -1,38 +1,10 @@
 #include "samples/order/units_ledger.h"
 
 #include "fmt/format.h"
+#include "samples/counters.h"
 
 namespace baton::samples {
 namespace {
-
-int64_t ReadCount(leveldb::DB* db, const std::string& key) {
-  std::string value;
-  if (!db->Get(leveldb::ReadOptions(), key, &value).ok()) return 0;
-  return std::stoll(value);
-}
-
-// In a hook: what earlier hooks left, synced or not yet; 0 if never set.
-absl::StatusOr<int64_t> ReadCount(LocalTransaction& local,
-                                  const std::string& key) {
-  std::string value;
-  leveldb::Status s = LevelDbBarrier::Get(local, key, &value);
-  if (s.IsNotFound()) return 0;
-  if (!s.ok()) return absl::UnavailableError(s.ToString());
-  return std::stoll(value);
-}
-
-// Adds `delta` to each named counter of `key` through the hook's batch.
-absl::Status Move(
-    LocalTransaction& local, const std::string& key,
-    std::initializer_list<std::pair<const char*, int64_t>> deltas) {
-  for (const auto& [counter, delta] : deltas) {
-    std::string k = fmt::format("{}/{}", counter, key);
-    absl::StatusOr<int64_t> count = ReadCount(local, k);
-    if (!count.ok()) return count.status();
-    LevelDbBarrier::Batch(local)->Put(k, std::to_string(*count + delta));
-  }
-  return absl::OkStatus();
-}
 
 // A phase two's outcome after `moved`: a store that cannot be read now may
 // be readable at the next attempt.
@@ -81,9 +53,9 @@ absl::Status UnitsLedger::Open(const std::string& dir,
 
 absl::StatusOr<UnitsLedger::Level> UnitsLedger::GetLevel(
     const std::string& key) {
-  return Level{ReadCount(db_.get(), "available/" + key),
-               ReadCount(db_.get(), "held/" + key),
-               ReadCount(db_.get(), "spent/" + key)};
+  return Level{ReadCounter(db_.get(), "available/" + key),
+               ReadCounter(db_.get(), "held/" + key),
+               ReadCounter(db_.get(), "spent/" + key)};
 }
 
 absl::Status UnitsLedger::Try(const TccContext& branch,
@@ -93,14 +65,14 @@ absl::Status UnitsLedger::Try(const TccContext& branch,
   if (!Parse(branch, &key, &units) || units <= 0) {
     return absl::InvalidArgumentError("reserve needs a key and positive units");
   }
-  absl::StatusOr<int64_t> read = ReadCount(local, "available/" + key);
+  absl::StatusOr<int64_t> read = ReadCounter(local, "available/" + key);
   if (!read.ok()) return read.status();
   const int64_t available = *read;
   if (available < units) {
     return absl::FailedPreconditionError(fmt::format(
         "insufficient {}: {} available, {} requested", key, available, units));
   }
-  return Move(local, key, {{"available", -units}, {"held", units}});
+  return AddToCounters(local, key, {{"available", -units}, {"held", units}});
 }
 
 PhaseTwoResult UnitsLedger::Confirm(const TccContext& branch,
@@ -112,7 +84,8 @@ PhaseTwoResult UnitsLedger::Confirm(const TccContext& branch,
     return PhaseTwoResult::Failed(fmt::format(
         "confirm of {} units of {} refused by the service", units, key));
   }
-  return DoneUnless(Move(local, key, {{"held", -units}, {"spent", units}}));
+  return DoneUnless(
+      AddToCounters(local, key, {{"held", -units}, {"spent", units}}));
 }
 
 PhaseTwoResult UnitsLedger::Cancel(const TccContext& branch,
@@ -123,7 +96,8 @@ PhaseTwoResult UnitsLedger::Cancel(const TccContext& branch,
   std::string key;
   int64_t units;
   if (!Parse(branch, &key, &units)) return PhaseTwoResult::Failed("no action");
-  return DoneUnless(Move(local, key, {{"held", -units}, {"available", units}}));
+  return DoneUnless(
+      AddToCounters(local, key, {{"held", -units}, {"available", units}}));
 }
 
 }  // namespace baton::samples

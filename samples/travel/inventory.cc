@@ -3,40 +3,10 @@
 #include <thread>
 
 #include "fmt/format.h"
+#include "samples/counters.h"
 #include "samples/travel/step_payload.h"
 
 namespace baton::samples {
-namespace {
-
-int64_t ReadCount(leveldb::DB* db, const std::string& key) {
-  std::string value;
-  if (!db->Get(leveldb::ReadOptions(), key, &value).ok()) return 0;
-  return std::stoll(value);
-}
-
-// In a hook: what earlier hooks left, synced or not yet; 0 if never set.
-absl::StatusOr<int64_t> ReadCount(LocalTransaction& local,
-                                  const std::string& key) {
-  std::string value;
-  leveldb::Status s = LevelDbBarrier::Get(local, key, &value);
-  if (s.IsNotFound()) return 0;
-  if (!s.ok()) return absl::UnavailableError(s.ToString());
-  return std::stoll(value);
-}
-
-// Moves `units` of `key` from one counter to another through the batch.
-absl::Status Move(LocalTransaction& local, const std::string& key,
-                  const char* from, const char* to, int64_t units) {
-  for (auto [counter, delta] : {std::pair{from, -units}, {to, units}}) {
-    std::string k = fmt::format("{}/{}", counter, key);
-    absl::StatusOr<int64_t> count = ReadCount(local, k);
-    if (!count.ok()) return count.status();
-    LevelDbBarrier::Batch(local)->Put(k, std::to_string(*count + delta));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::Status Inventory::Open(const std::string& dir, std::string resource,
                              const std::map<std::string, int64_t>& seed,
@@ -77,8 +47,8 @@ Inventory::~Inventory() {
 }
 
 Inventory::Level Inventory::GetLevel(const std::string& key) {
-  return Level{ReadCount(db_.get(), "available/" + key),
-               ReadCount(db_.get(), "booked/" + key)};
+  return Level{ReadCounter(db_.get(), "available/" + key),
+               ReadCounter(db_.get(), "booked/" + key)};
 }
 
 void Inventory::Journal(const char* what, const SagaStepContext& step,
@@ -109,7 +79,7 @@ PhaseTwoResult Inventory::Act(const SagaStepContext& step,
     return PhaseTwoResult::Failed(
         fmt::format("{} refused to book {}", resource_, p->key));
   }
-  absl::StatusOr<int64_t> read = ReadCount(local, "available/" + p->key);
+  absl::StatusOr<int64_t> read = ReadCounter(local, "available/" + p->key);
   // A store that cannot be read now may be readable at the next attempt.
   if (!read.ok()) return PhaseTwoResult::Retry(read.status().ToString());
   const int64_t available = *read;
@@ -117,7 +87,8 @@ PhaseTwoResult Inventory::Act(const SagaStepContext& step,
     return PhaseTwoResult::Failed(fmt::format(
         "no {} left: {} available, {} requested", p->key, available, p->units));
   }
-  if (absl::Status s = Move(local, p->key, "available", "booked", p->units);
+  if (absl::Status s = AddToCounters(
+          local, p->key, {{"available", -p->units}, {"booked", p->units}});
       !s.ok()) {
     return PhaseTwoResult::Retry(s.ToString());
   }
@@ -137,7 +108,8 @@ PhaseTwoResult Inventory::Compensate(const SagaStepContext& step,
   // An action that only started wrote nothing: its writes share one batch
   // with its completion record.
   if (step.action_state == TryState::kCompleted) {
-    if (absl::Status s = Move(local, p->key, "booked", "available", p->units);
+    if (absl::Status s = AddToCounters(
+            local, p->key, {{"booked", -p->units}, {"available", p->units}});
         !s.ok()) {
       return PhaseTwoResult::Retry(s.ToString());
     }

@@ -28,32 +28,31 @@ int Ctl::ListAcross(const v1::ListTransactionsRequest& request) {
     return 2;
   }
   std::vector<Missing> missing;
-  for (const FleetListing::Ask& ask : listing->FirstRound()) {
-    v1::ListTransactionsResponse response;
-    grpc::Status s =
-        At(ask.node->address)
-            .admin->ListTransactions(Context().get(), ask.request, &response);
-    if (!s.ok()) {
-      missing.push_back({ask.node, s});
-      continue;
+  // Asks each node its part; `answered` takes each answer.
+  auto ask_all = [&](const std::vector<FleetListing::Ask>& asks,
+                     auto answered) {
+    for (const FleetListing::Ask& ask : asks) {
+      v1::ListTransactionsResponse response;
+      grpc::Status s =
+          At(ask.node->address)
+              .admin->ListTransactions(Context().get(), ask.request, &response);
+      if (!s.ok()) {
+        missing.push_back({ask.node, s});
+        continue;
+      }
+      answered(ask.node->id, response);
     }
-    listing->Answered(ask.node->id, response);
-  }
+  };
+  ask_all(listing->FirstRound(), [&](uint32_t node, const auto& response) {
+    listing->Answered(node, response);
+  });
   if (missing.size() == listing->FirstRound().size() && !missing.empty()) {
     ReportMissing(missing);
     return 1;
   }
-  for (const FleetListing::Ask& ask : listing->Merge()) {
-    v1::ListTransactionsResponse response;
-    grpc::Status s =
-        At(ask.node->address)
-            .admin->ListTransactions(Context().get(), ask.request, &response);
-    if (!s.ok()) {
-      missing.push_back({ask.node, s});
-      continue;
-    }
-    listing->Reanswered(ask.node->id, response);
-  }
+  ask_all(listing->Merge(), [&](uint32_t node, const auto& response) {
+    listing->Reanswered(node, response);
+  });
   PrintList(listing->Finish());
   return ReportMissing(missing);
 }
