@@ -54,8 +54,10 @@ struct Records {
 
 class PostgresBarrier::Impl {
  public:
-  explicit Impl(const std::string& conninfo)
-      : pool_(conninfo, internal::PgPoolLimits()) {}
+  explicit Impl(const PostgresBarrierOptions& options)
+      : pool_(options.conninfo, {.max_idle = options.max_idle_connections,
+                                 .max_open = options.max_connections,
+                                 .acquire_timeout = options.connection_wait}) {}
 
   absl::Status Open();
   absl::StatusOr<BarrierResult> Run(const BarrierCall& call,
@@ -263,7 +265,12 @@ absl::StatusOr<size_t> PostgresBarrier::Impl::Purge(int64_t cutoff_unix_ms) {
 
 absl::StatusOr<std::unique_ptr<PostgresBarrier>> PostgresBarrier::Open(
     const std::string& conninfo) {
-  auto impl = std::make_unique<Impl>(conninfo);
+  return Open(PostgresBarrierOptions{.conninfo = conninfo});
+}
+
+absl::StatusOr<std::unique_ptr<PostgresBarrier>> PostgresBarrier::Open(
+    const PostgresBarrierOptions& options) {
+  auto impl = std::make_unique<Impl>(options);
   if (absl::Status s = impl->Open(); !s.ok()) return s;
   return std::unique_ptr<PostgresBarrier>(new PostgresBarrier(std::move(impl)));
 }

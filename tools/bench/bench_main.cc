@@ -95,10 +95,16 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
   int processes = std::min(flags.participants, width);
   if (workload == "tcc") {
     report->workload =
-        fmt::format("tcc --branches {}{}", flags.branches, barrier);
+        fmt::format("tcc --branches {}{}{}", flags.branches, barrier,
+                    flags.postgres ? " --postgres" : "");
     report->rpcs_per_transaction = 2 + 3 * flags.branches;
-    return workloads->Tcc(flags.branches,
-                          fleet->Participants(coordinator, "tcc", processes));
+    std::vector<ParticipantTarget> targets =
+        fleet->Participants(coordinator, "tcc", processes);
+    if (flags.postgres) {
+      return workloads->PostgresTransfer(v1::PROTOCOL_TCC, flags.branches,
+                                         targets);
+    }
+    return workloads->Tcc(flags.branches, targets);
   }
   if (workload == "saga") {
     report->workload =
@@ -115,7 +121,8 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
         fmt::format("2pc --branches {} --postgres", flags.branches);
     report->rpcs_per_transaction = 2 + 3 * flags.branches;
     return workloads->PostgresTransfer(
-        flags.branches, fleet->Participants(coordinator, "xa", processes));
+        v1::PROTOCOL_TWO_PHASE, flags.branches,
+        fleet->Participants(coordinator, "xa", processes));
   }
   report->workload = fmt::format("2pc --branches {}", flags.branches);
   report->rpcs_per_transaction = 2 + 2 * flags.branches;
@@ -351,6 +358,11 @@ int main(int argc, char** argv) {
       "tcc", "TCC with N branches, each tried in a participant process");
   AddBranchOptions(tcc, "--branches", &flags.branches, &flags);
   AddBarrierOption(tcc, &flags);
+  tcc->add_flag("--postgres", flags.postgres,
+                "Start a throwaway PostgreSQL; each participant moves money "
+                "in its own database with TCC hooks behind the SDK's "
+                "PostgresBarrier, and the same transfers then run as local "
+                "transactions for the floor (local_tps)");
   CLI::App* saga =
       app.add_subcommand("saga", "A saga of N steps, submitted in one call");
   AddBranchOptions(saga, "--steps", &flags.steps, &flags);
@@ -374,6 +386,11 @@ int main(int argc, char** argv) {
   std::string sync_file;
   echo->add_option("--sync-file", sync_file);
   CLI11_PARSE(app, argc, argv);
+  if (flags.postgres && flags.leveldb_barrier) {
+    std::cerr << "baton-bench: tcc --postgres keeps its barrier in "
+                 "PostgreSQL; drop --leveldb-barrier\n";
+    return 2;
+  }
   if (flags.postgres && flags.rate > 0) {
     // The local floor runs closed loop only.
     std::cerr << "baton-bench: --postgres measures in closed loop; drop "

@@ -31,9 +31,10 @@ struct Flags {
   int steps = 2;
   bool parallel = false;
   bool leveldb_barrier = false;
-  // 2pc: participants move money in their own databases of a throwaway
-  // PostgreSQL (PostgresXaResource), and the same transfers run as local
-  // transactions for the floor.
+  // 2pc and tcc: participants move money in their own databases of a
+  // throwaway PostgreSQL (PostgresXaResource, or TCC hooks behind a
+  // PostgresBarrier), and the same transfers run as local transactions for
+  // the floor.
   bool postgres = false;
   int participants = 2;
   int64_t retention_s = 60;

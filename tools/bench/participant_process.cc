@@ -8,6 +8,7 @@
 
 #include "baton/leveldb_barrier.h"
 #include "baton/participant.h"
+#include "baton/postgres_barrier.h"
 #include "baton/postgres_xa_resource.h"
 #include "baton/propagation.h"
 #include "baton/saga.h"
@@ -100,9 +101,11 @@ class TryService final : public TccTry::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no xid");
     }
     absl::StatusOr<uint64_t> branch =
-        enlist_ ? participant_->Enlist(*xid, request->resource(),
-                                       request->application_data())
-                : participant_->Try(*xid, request->resource(), {});
+        enlist_
+            ? participant_->Enlist(*xid, request->resource(),
+                                   request->application_data())
+            : participant_->Try(*xid, request->resource(),
+                                TransferAction(request->application_data()));
     if (!branch.ok()) return ToGrpcStatus(branch.status());
     reply->set_branch_id(*branch);
     return grpc::Status::OK;
@@ -116,6 +119,19 @@ class TryService final : public TccTry::Service {
 // The barrier the flags ask for; `db` keeps the LevelDB open.
 std::unique_ptr<BarrierStore> MakeBarrier(const ParticipantFlags& flags,
                                           std::unique_ptr<leveldb::DB>* db) {
+  if (!flags.postgres.empty() && flags.protocol == "tcc") {
+    absl::StatusOr<std::unique_ptr<PostgresBarrier>> barrier =
+        PostgresBarrier::Open(PostgresBarrierOptions{
+            .conninfo = flags.postgres,
+            .max_idle_connections = kParticipantPostgresConnections,
+            .max_connections = kParticipantPostgresConnections});
+    if (!barrier.ok()) {
+      spdlog::critical("cannot open the PostgreSQL barrier: {}",
+                       barrier.status().ToString());
+      return nullptr;
+    }
+    return std::move(*barrier);
+  }
   if (flags.barrier_dir.empty()) {
     return std::make_unique<PassThroughBarrier>();
   }
@@ -135,13 +151,16 @@ struct Handlers {
   TrivialXa xa;
   std::unique_ptr<PostgresXaResource> postgres;
   TrivialTcc tcc;
+  std::unique_ptr<TccResource> postgres_tcc = MakeTransferTcc();
   TrivialSaga saga;
 };
 
 absl::Status AddResource(const ParticipantFlags& flags, Handlers* handlers,
                          BarrierStore* barrier, Participant* participant) {
   if (flags.protocol == "tcc") {
-    return participant->AddTccResource(flags.resource, &handlers->tcc, barrier);
+    TccResource* tcc =
+        flags.postgres.empty() ? &handlers->tcc : handlers->postgres_tcc.get();
+    return participant->AddTccResource(flags.resource, tcc, barrier);
   }
   if (flags.protocol == "saga") {
     return participant->AddSagaResource(flags.resource, &handlers->saga,

@@ -7,8 +7,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
 #include "baton/postgres.h"
+#include "baton/postgres_barrier.h"
 #include "fmt/format.h"
 
 namespace baton::bench {
@@ -18,7 +20,8 @@ absl::Status CreateAccounts(const std::string& conninfo) {
   if (!conn.ok()) return conn.status();
   for (const std::string& sql :
        {std::string("CREATE TABLE IF NOT EXISTS accounts (id integer PRIMARY "
-                    "KEY, balance bigint NOT NULL)"),
+                    "KEY, balance bigint NOT NULL, held bigint NOT NULL "
+                    "DEFAULT 0)"),
         fmt::format("INSERT INTO accounts SELECT i, 1000000 FROM "
                     "generate_series(0, {}) AS i ON CONFLICT DO NOTHING",
                     kBankAccounts - 1)}) {
@@ -44,18 +47,94 @@ std::string TransferData(int account, int delta) {
   return fmt::format("{} {}", account, delta);
 }
 
+namespace {
+
+struct Transfer {
+  std::string account;
+  int64_t delta = 0;
+};
+
+absl::StatusOr<Transfer> ParseTransfer(const std::string& data) {
+  Transfer transfer;
+  size_t space = data.find(' ');
+  if (space == std::string::npos ||
+      !absl::SimpleAtoi(data.substr(space + 1), &transfer.delta)) {
+    return absl::InvalidArgumentError("transfer data is '<account> <delta>'");
+  }
+  transfer.account = data.substr(0, space);
+  return transfer;
+}
+
+// A TCC transfer: the try of a debit moves the amount from balance to
+// held, confirm releases what it held and credits a credit's amount, and
+// cancel gives a debit's amount back. Each hook is one UPDATE inside the
+// barrier's transaction, so a try that did not complete did nothing.
+class TransferTcc : public TccResource {
+ public:
+  absl::Status Try(const TccContext& c, LocalTransaction& local) override {
+    return Update(c, local,
+                  "UPDATE accounts SET balance = balance - $2, held = held + "
+                  "$2 WHERE id = $1");
+  }
+  PhaseTwoResult Confirm(const TccContext& c,
+                         LocalTransaction& local) override {
+    return Finish(Update(c, local,
+                         "UPDATE accounts SET balance = balance + $3, held = "
+                         "held - $2 WHERE id = $1"));
+  }
+  PhaseTwoResult Cancel(const TccContext& c, LocalTransaction& local) override {
+    if (c.try_state != TryState::kCompleted) return PhaseTwoResult::Done();
+    return Finish(Update(c, local,
+                         "UPDATE accounts SET balance = balance + $2, held = "
+                         "held - $2 WHERE id = $1"));
+  }
+
+ private:
+  // $1 the account, $2 what a debit holds, $3 what a credit gains.
+  static absl::Status Update(const TccContext& c, LocalTransaction& local,
+                             const char* sql) {
+    auto account = c.action.find("account");
+    auto delta = c.action.find("delta");
+    if (account == c.action.end() || delta == c.action.end()) {
+      return absl::InvalidArgumentError("a transfer needs account and delta");
+    }
+    absl::StatusOr<Transfer> t =
+        ParseTransfer(account->second + " " + delta->second);
+    if (!t.ok()) return t.status();
+    std::vector<std::string> params = {
+        t->account, std::to_string(std::max<int64_t>(-t->delta, 0))};
+    if (std::string_view(sql).find("$3") != std::string_view::npos) {
+      params.push_back(std::to_string(std::max<int64_t>(t->delta, 0)));
+    }
+    return PgExec(PostgresBarrier::Conn(local), sql, params).status();
+  }
+  static PhaseTwoResult Finish(const absl::Status& s) {
+    return s.ok() ? PhaseTwoResult::Done()
+                  : PhaseTwoResult::Retry(std::string(s.message()));
+  }
+};
+
+}  // namespace
+
 PostgresBranchWork TransferWork() {
   return [](PGconn* conn, const BranchContext& branch) -> absl::Status {
-    const std::string& data = branch.application_data;
-    size_t space = data.find(' ');
-    if (space == std::string::npos) {
-      return absl::InvalidArgumentError("transfer data is '<account> <delta>'");
-    }
+    absl::StatusOr<Transfer> t = ParseTransfer(branch.application_data);
+    if (!t.ok()) return t.status();
     return PgExec(conn,
                   "UPDATE accounts SET balance = balance + $2 WHERE id = $1",
-                  {data.substr(0, space), data.substr(space + 1)})
+                  {t->account, std::to_string(t->delta)})
         .status();
   };
+}
+
+std::unique_ptr<TccResource> MakeTransferTcc() {
+  return std::make_unique<TransferTcc>();
+}
+
+ActionValues TransferAction(const std::string& data) {
+  absl::StatusOr<Transfer> t = ParseTransfer(data);
+  if (!t.ok()) return {};
+  return {{"account", t->account}, {"delta", std::to_string(t->delta)}};
 }
 
 namespace {

@@ -7,12 +7,14 @@
 
 #include "absl/status/statusor.h"
 #include "baton/postgres_xa_resource.h"
+#include "baton/tcc.h"
 #include "tools/bench/load_driver.h"
 
-// The bank that `2pc --postgres` moves money in: each participant's own
-// database holds an accounts table, and a transfer takes 1 from an account
-// of one and gives it to an account of another, as the bank sample does.
-// The same updates as one local transaction per transfer are the floor.
+// The bank that `2pc --postgres` and `tcc --postgres` move money in: each
+// participant's own database holds an accounts table, and a transfer takes 1
+// from an account of one and gives it to an account of another, as the bank
+// sample does. The same updates as one local transaction per transfer are the
+// floor.
 namespace baton::bench {
 
 // Accounts per database: enough that concurrent transfers rarely wait on
@@ -20,8 +22,9 @@ namespace baton::bench {
 // two), which would measure contention, not commits.
 constexpr int kBankAccounts = 100'000;
 
-// Connections each participant's PostgresXaResource may hold, all kept when
-// idle (closing and opening them per branch would be measured too).
+// Connections each participant's PostgresXaResource or PostgresBarrier may
+// hold, all kept when idle (closing and opening them per branch would be
+// measured too).
 constexpr size_t kParticipantPostgresConnections = 64;
 
 // The account branch `index` of transaction `xid` moves, distinct for the
@@ -40,6 +43,13 @@ absl::Status CreateAccounts(const std::string& conninfo);
 std::string TransferData(int account, int delta);
 // The branch's SQL: its application data's update of one account.
 PostgresBranchWork TransferWork();
+
+// The same transfer as TCC hooks behind a PostgresBarrier: a try holds a
+// debit's amount (held), confirm settles, cancel gives it back. Their
+// action is TransferAction of the branch's transfer data (empty if it is
+// not "<account> <delta>", which the hooks refuse).
+std::unique_ptr<TccResource> MakeTransferTcc();
+ActionValues TransferAction(const std::string& data);
 
 // Closed loop, `options.concurrency` connections at once: BEGIN, the
 // debit of one account, the credit of another, COMMIT, on `conninfo`.

@@ -334,11 +334,12 @@ Operation Workloads::Tcc(int branches,
 }
 
 Operation Workloads::PostgresTransfer(
-    int branches, const std::vector<ParticipantTarget>& targets) {
+    v1::Protocol protocol, int branches,
+    const std::vector<ParticipantTarget>& targets) {
   std::vector<std::pair<std::string, std::shared_ptr<TccTry::Stub>>> tries =
       TryStubs(targets);
   return BranchesThenCommit(
-      *coordinator_, v1::PROTOCOL_TWO_PHASE, branches,
+      *coordinator_, protocol, branches,
       [tries, branches](const std::string& xid, int index, Done next) {
         const auto& [resource, stub] = tries[index % tries.size()];
         TryOn(stub, resource, xid, next,

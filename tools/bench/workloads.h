@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "baton/v1/types.pb.h"
 #include "common/tls.h"
 #include "tools/bench/load_driver.h"
 
@@ -60,12 +61,13 @@ class Workloads {
   // behind its barrier, ReportBranch); Commit waiting for the confirms:
   // 2 + 3 * branches calls.
   Operation Tcc(int branches, const std::vector<ParticipantTarget>& targets);
-  // A transfer in 2PC (2pc --postgres): Begin; per branch, in turn, a
-  // TccTry call to the next target, whose process runs Participant::Enlist
-  // on its PostgresXaResource, moving money in one account
-  // (TransferAccount, TransferDelta); Commit waiting for phase two:
-  // 2 + 3 * branches calls.
-  Operation PostgresTransfer(int branches,
+  // A transfer over PostgreSQL (2pc or tcc --postgres): Begin with
+  // `protocol`; per branch, in turn, a TccTry call to the next target,
+  // whose process runs Participant::Enlist on its PostgresXaResource (2PC)
+  // or Participant::Try behind its PostgresBarrier (TCC), moving money in
+  // one account (TransferAccount, TransferDelta); Commit waiting for phase
+  // two: 2 + 3 * branches calls.
+  Operation PostgresTransfer(v1::Protocol protocol, int branches,
                              const std::vector<ParticipantTarget>& targets);
   // SubmitSaga of `steps` steps on the resources in turn, waiting until the
   // saga finished: 1 call. The steps form a chain (each after the one

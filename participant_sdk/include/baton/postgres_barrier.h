@@ -1,6 +1,8 @@
 #ifndef BATON_POSTGRES_BARRIER_H_
 #define BATON_POSTGRES_BARRIER_H_
 
+#include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -22,12 +24,27 @@
 // so several processes may share the table.
 namespace baton {
 
+struct PostgresBarrierOptions {
+  // libpq connection string of the service's database.
+  std::string conninfo;
+  // Idle connections kept open for reuse. A hook holds one from its BEGIN
+  // to its COMMIT, so a service with more hooks at once than this opens and
+  // closes connections under load.
+  size_t max_idle_connections = 8;
+  // Connections open at once; past it a hook waits up to connection_wait
+  // for one to come back, then fails RESOURCE_EXHAUSTED.
+  size_t max_connections = 32;
+  std::chrono::milliseconds connection_wait{5000};
+};
+
 class PostgresBarrier : public BarrierStore {
  public:
   // Connects with `conninfo` and creates baton_barrier if missing.
   // UNAVAILABLE if the server cannot be reached.
   static absl::StatusOr<std::unique_ptr<PostgresBarrier>> Open(
       const std::string& conninfo);
+  static absl::StatusOr<std::unique_ptr<PostgresBarrier>> Open(
+      const PostgresBarrierOptions& options);
   ~PostgresBarrier() override;
 
   // The connection a hook writes through, inside the open transaction. Do
