@@ -91,12 +91,14 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
     return workloads->Empty();
   }
   const char* barrier = flags.leveldb_barrier ? " --leveldb-barrier" : "";
+  const char* parallel = flags.parallel ? " --parallel" : "";
+  workloads->set_parallel_branches(flags.parallel);
   int width = workload == "saga" ? flags.steps : flags.branches;
   int processes = std::min(flags.participants, width);
   if (workload == "tcc") {
     report->workload =
-        fmt::format("tcc --branches {}{}{}", flags.branches, barrier,
-                    flags.postgres ? " --postgres" : "");
+        fmt::format("tcc --branches {}{}{}{}", flags.branches, parallel,
+                    barrier, flags.postgres ? " --postgres" : "");
     report->rpcs_per_transaction = 2 + 3 * flags.branches;
     std::vector<ParticipantTarget> targets =
         fleet->Participants(coordinator, "tcc", processes);
@@ -108,8 +110,7 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
   }
   if (workload == "saga") {
     report->workload =
-        fmt::format("saga --steps {}{}{}", flags.steps,
-                    flags.parallel ? " --parallel" : "", barrier);
+        fmt::format("saga --steps {}{}{}", flags.steps, parallel, barrier);
     report->rpcs_per_transaction = 1;
     return workloads->Saga(
         flags.steps,
@@ -118,13 +119,14 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
   }
   if (flags.postgres) {
     report->workload =
-        fmt::format("2pc --branches {} --postgres", flags.branches);
+        fmt::format("2pc --branches {}{} --postgres", flags.branches, parallel);
     report->rpcs_per_transaction = 2 + 3 * flags.branches;
     return workloads->PostgresTransfer(
         v1::PROTOCOL_TWO_PHASE, flags.branches,
         fleet->Participants(coordinator, "xa", processes));
   }
-  report->workload = fmt::format("2pc --branches {}", flags.branches);
+  report->workload =
+      fmt::format("2pc --branches {}{}", flags.branches, parallel);
   report->rpcs_per_transaction = 2 + 2 * flags.branches;
   return workloads->TwoPhase(
       flags.branches,
@@ -290,12 +292,20 @@ void AddBarrierOption(CLI::App* workload, Flags* flags) {
                      "LevelDB barrier (default: a pass-through one)");
 }
 
+void AddParallelOption(CLI::App* workload, const std::string& what,
+                       Flags* flags) {
+  workload->add_flag("--parallel", flags->parallel,
+                     "No order between the " + what +
+                         ": all at once (default: one after another)");
+}
+
 }  // namespace
 }  // namespace baton::bench
 
 int main(int argc, char** argv) {
   using baton::bench::AddBarrierOption;
   using baton::bench::AddBranchOptions;
+  using baton::bench::AddParallelOption;
   using baton::bench::Flags;
   Flags flags;
   CLI::App app{
@@ -349,6 +359,7 @@ int main(int argc, char** argv) {
   CLI::App* two_phase =
       app.add_subcommand("2pc", "2PC with N prepared branches");
   AddBranchOptions(two_phase, "--branches", &flags.branches, &flags);
+  AddParallelOption(two_phase, "branches", &flags);
   two_phase->add_flag(
       "--postgres", flags.postgres,
       "Start a throwaway PostgreSQL; each participant moves money in its own "
@@ -357,6 +368,7 @@ int main(int argc, char** argv) {
   CLI::App* tcc = app.add_subcommand(
       "tcc", "TCC with N branches, each tried in a participant process");
   AddBranchOptions(tcc, "--branches", &flags.branches, &flags);
+  AddParallelOption(tcc, "branches", &flags);
   AddBarrierOption(tcc, &flags);
   tcc->add_flag("--postgres", flags.postgres,
                 "Start a throwaway PostgreSQL; each participant moves money "
@@ -367,8 +379,7 @@ int main(int argc, char** argv) {
       app.add_subcommand("saga", "A saga of N steps, submitted in one call");
   AddBranchOptions(saga, "--steps", &flags.steps, &flags);
   AddBarrierOption(saga, &flags);
-  saga->add_flag("--parallel", flags.parallel,
-                 "No order between the steps (default: a chain)");
+  AddParallelOption(saga, "steps", &flags);
 
   baton::bench::ParticipantFlags participant_flags;
   std::string port_file;

@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 
+#include "absl/synchronization/mutex.h"
 #include "baton/propagation.h"
 #include "baton/saga.h"
 #include "baton/v1/transaction_service.grpc.pb.h"
@@ -168,14 +169,32 @@ void Begin(const Coordinator& coordinator, v1::Protocol protocol,
       });
 }
 
-// Runs one transaction's branch steps in turn, then commits.
+// Runs one transaction's branch steps in turn, or with `parallel` all at
+// once, then commits; the first failure ends it instead.
 struct BranchChain : std::enable_shared_from_this<BranchChain> {
   const Coordinator* coordinator;
   std::shared_ptr<const BranchStep> step;
   int branches;
+  bool parallel;
   std::string xid;
   Done done;
+  absl::Mutex mu;
+  int unfinished ABSL_GUARDED_BY(mu) = 0;
+  grpc::Status failure ABSL_GUARDED_BY(mu);
 
+  void Start() {
+    if (!parallel) return Branch(0);
+    {
+      absl::MutexLock lock(&mu);
+      unfinished = branches;
+    }
+    auto self = shared_from_this();
+    for (int index = 0; index < branches; ++index) {
+      (*step)(xid, index, [self](const grpc::Status& s) { self->Joined(s); });
+    }
+  }
+
+ private:
   void Branch(int index) {
     if (index == branches) return Commit(*coordinator, xid, done);
     auto self = shared_from_this();
@@ -184,17 +203,30 @@ struct BranchChain : std::enable_shared_from_this<BranchChain> {
       self->Branch(index + 1);
     });
   }
+
+  void Joined(const grpc::Status& s) {
+    grpc::Status outcome;
+    {
+      absl::MutexLock lock(&mu);
+      if (!s.ok() && failure.ok()) failure = s;
+      if (--unfinished > 0) return;
+      outcome = failure;
+    }
+    if (!outcome.ok()) return done(outcome);
+    Commit(*coordinator, xid, done);
+  }
 };
 
-// Begin with `protocol`, `step` for each branch, Commit.
+// Begin with `protocol`, `step` for each branch (in turn, or with
+// `parallel` at once), Commit.
 Operation BranchesThenCommit(const Coordinator& coordinator,
-                             v1::Protocol protocol, int branches,
+                             v1::Protocol protocol, int branches, bool parallel,
                              BranchStep step) {
   auto shared_step = std::make_shared<const BranchStep>(std::move(step));
   // Callbacks hold the Coordinator by pointer: the last reference to its
   // PipelineClient must not drop on one of the client's own threads.
   const Coordinator* c = &coordinator;
-  return [c, protocol, branches, shared_step](Done done) {
+  return [c, protocol, branches, parallel, shared_step](Done done) {
     Begin(
         *c, protocol,
         [=](const std::string& xid) {
@@ -203,9 +235,10 @@ Operation BranchesThenCommit(const Coordinator& coordinator,
           chain->coordinator = c;
           chain->step = shared_step;
           chain->branches = branches;
+          chain->parallel = parallel;
           chain->xid = xid;
           chain->done = done;
-          chain->Branch(0);
+          chain->Start();
         },
         done);
   };
@@ -308,13 +341,14 @@ std::optional<double> Workloads::RoutingNanosPerCall() const {
 }
 
 Operation Workloads::Empty() {
-  return BranchesThenCommit(*coordinator_, v1::PROTOCOL_TWO_PHASE, 0, nullptr);
+  return BranchesThenCommit(*coordinator_, v1::PROTOCOL_TWO_PHASE, 0, false,
+                            nullptr);
 }
 
 Operation Workloads::TwoPhase(int branches,
                               std::vector<std::string> resources) {
   return BranchesThenCommit(
-      *coordinator_, v1::PROTOCOL_TWO_PHASE, branches,
+      *coordinator_, v1::PROTOCOL_TWO_PHASE, branches, parallel_branches_,
       [c = coordinator_.get(), resources](const std::string& xid, int index,
                                           Done next) {
         Prepare(*c, xid, resources[index % resources.size()], next);
@@ -326,7 +360,7 @@ Operation Workloads::Tcc(int branches,
   std::vector<std::pair<std::string, std::shared_ptr<TccTry::Stub>>> tries =
       TryStubs(targets);
   return BranchesThenCommit(
-      *coordinator_, v1::PROTOCOL_TCC, branches,
+      *coordinator_, v1::PROTOCOL_TCC, branches, parallel_branches_,
       [tries](const std::string& xid, int index, Done next) {
         const auto& [resource, stub] = tries[index % tries.size()];
         TryOn(stub, resource, xid, next);
@@ -339,7 +373,7 @@ Operation Workloads::PostgresTransfer(
   std::vector<std::pair<std::string, std::shared_ptr<TccTry::Stub>>> tries =
       TryStubs(targets);
   return BranchesThenCommit(
-      *coordinator_, protocol, branches,
+      *coordinator_, protocol, branches, parallel_branches_,
       [tries, branches](const std::string& xid, int index, Done next) {
         const auto& [resource, stub] = tries[index % tries.size()];
         TryOn(stub, resource, xid, next,

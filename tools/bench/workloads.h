@@ -50,6 +50,11 @@ class Workloads {
   Workloads(const std::string& coordinator, bool pipeline);
   ~Workloads();
 
+  // For the operations made after it: the branches of TwoPhase, Tcc and
+  // PostgresTransfer go all at once, as from a caller that calls its
+  // services concurrently, instead of in turn.
+  void set_parallel_branches(bool parallel) { parallel_branches_ = parallel; }
+
   // Begin, then Commit: 2 calls.
   Operation Empty();
   // Begin; per branch RegisterBranch and ReportBranch(PREPARED) on the
@@ -84,6 +89,7 @@ class Workloads {
 
  private:
   std::unique_ptr<Coordinator> coordinator_;
+  bool parallel_branches_ = false;
 };
 
 }  // namespace baton::bench
