@@ -106,7 +106,7 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
       return workloads->PostgresTransfer(v1::PROTOCOL_TCC, flags.branches,
                                          targets);
     }
-    return workloads->Tcc(flags.branches, targets);
+    return workloads->InParticipants(v1::PROTOCOL_TCC, flags.branches, targets);
   }
   if (workload == "saga") {
     report->workload =
@@ -122,6 +122,14 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
         fmt::format("2pc --branches {}{} --postgres", flags.branches, parallel);
     report->rpcs_per_transaction = 2 + 3 * flags.branches;
     return workloads->PostgresTransfer(
+        v1::PROTOCOL_TWO_PHASE, flags.branches,
+        fleet->Participants(coordinator, "xa", processes));
+  }
+  if (flags.enlist) {
+    report->workload =
+        fmt::format("2pc --branches {}{} --enlist", flags.branches, parallel);
+    report->rpcs_per_transaction = 2 + 3 * flags.branches;
+    return workloads->InParticipants(
         v1::PROTOCOL_TWO_PHASE, flags.branches,
         fleet->Participants(coordinator, "xa", processes));
   }
@@ -365,6 +373,11 @@ int main(int argc, char** argv) {
       "Start a throwaway PostgreSQL; each participant moves money in its own "
       "database with the SDK's PostgresXaResource, and the same transfers "
       "then run as local transactions for the floor (local_tps)");
+  two_phase->add_flag(
+      "--enlist", flags.enlist,
+      "Each branch's phase one runs in a participant process, behind a call "
+      "to it (Participant::Enlist), as a service's does and as TCC's tries "
+      "do (default: the load generator registers and reports the branches)");
   CLI::App* tcc = app.add_subcommand(
       "tcc", "TCC with N branches, each tried in a participant process");
   AddBranchOptions(tcc, "--branches", &flags.branches, &flags);
@@ -390,6 +403,7 @@ int main(int argc, char** argv) {
   participant->add_option("--barrier-dir", participant_flags.barrier_dir);
   participant->add_option("--postgres", participant_flags.postgres);
   participant->add_flag("--routed", participant_flags.routed);
+  participant->add_flag("--enlist", participant_flags.enlist);
   participant->add_option("--ready-file", participant_flags.ready_file)
       ->required();
   CLI::App* echo = app.add_subcommand("echo-server")->group("");
@@ -400,6 +414,11 @@ int main(int argc, char** argv) {
   if (flags.postgres && flags.leveldb_barrier) {
     std::cerr << "baton-bench: tcc --postgres keeps its barrier in "
                  "PostgreSQL; drop --leveldb-barrier\n";
+    return 2;
+  }
+  if (flags.postgres && flags.enlist) {
+    std::cerr << "baton-bench: 2pc --postgres already enlists in the "
+                 "participants; drop --enlist\n";
     return 2;
   }
   if (flags.postgres && flags.rate > 0) {

@@ -124,6 +124,7 @@ std::vector<ParticipantTarget> Fleet::Participants(
       argv.push_back("--barrier-dir");
       argv.push_back((dir_.path() / (resource + ".barrier")).string());
     }
+    if (flags_.enlist) argv.push_back("--enlist");
     if (flags_.postgres) {
       argv.push_back("--postgres");
       argv.push_back(PostgresDatabase(fmt::format("bank_{}", i)));
@@ -139,9 +140,9 @@ std::vector<ParticipantTarget> Fleet::Participants(
     if (port == 0) {
       Die(resource + " did not attach: " + processes_.back()->Stderr());
     }
-    targets.push_back({resource, protocol == "tcc" || flags_.postgres
-                                     ? fmt::format("127.0.0.1:{}", port)
-                                     : std::string()});
+    bool tries = protocol == "tcc" || flags_.postgres || flags_.enlist;
+    targets.push_back(
+        {resource, tries ? fmt::format("127.0.0.1:{}", port) : std::string()});
   }
   return targets;
 }

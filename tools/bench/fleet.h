@@ -36,6 +36,9 @@ struct Flags {
   // PostgresBarrier), and the same transfers run as local transactions for
   // the floor.
   bool postgres = false;
+  // 2pc: each branch's phase one runs in a participant process
+  // (Participant::Enlist behind a call to it) instead of the load generator.
+  bool enlist = false;
   int participants = 2;
   int64_t retention_s = 60;
   std::vector<std::string> batond_args;  // Appended to each started batond's.

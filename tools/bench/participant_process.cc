@@ -208,8 +208,7 @@ int ServeParticipant(const ParticipantFlags& flags) {
   std::unique_ptr<BarrierStore> barrier = MakeBarrier(flags, &db);
   if (!barrier) return 1;
   ParticipantOptions options{.coordinator = flags.coordinator,
-                             .service = "bench",
-                             .worker_threads = 2};
+                             .service = "bench"};
   if (flags.routed) options.seeds = {flags.coordinator};
   auto participant = Participant::Create(options);
   if (!participant.ok()) return 1;
@@ -224,7 +223,7 @@ int ServeParticipant(const ParticipantFlags& flags) {
   int ready = 1;
   std::unique_ptr<TryService> service;
   std::unique_ptr<grpc::Server> server;
-  if (flags.protocol == "tcc" || !flags.postgres.empty()) {
+  if (flags.protocol == "tcc" || !flags.postgres.empty() || flags.enlist) {
     ready = StartTryServer(participant->get(), flags.protocol != "tcc",
                            &service, &server);
     if (ready == 0) return 1;

@@ -24,7 +24,11 @@ struct ParticipantFlags {
   // PostgresXaResource moving money in that database (postgres_bank.h), and
   // the load generator runs each branch's phase one here (Enlist).
   std::string postgres;
-  // Written once attached: for "tcc", and "xa" with `postgres`, the port of
+  // "xa" only: the load generator runs each branch's phase one here
+  // (Enlist) on the trivial resource, as it does with `postgres`.
+  bool enlist = false;
+  // Written once attached: for "tcc", and "xa" with `postgres` or `enlist`,
+  // the port of
   // the TccTry service (try.proto) through which the load generator runs
   // Participant::Try or Enlist; 1 otherwise.
   std::string ready_file;

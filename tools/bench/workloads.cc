@@ -355,15 +355,16 @@ Operation Workloads::TwoPhase(int branches,
       });
 }
 
-Operation Workloads::Tcc(int branches,
-                         const std::vector<ParticipantTarget>& targets) {
+Operation Workloads::InParticipants(
+    v1::Protocol protocol, int branches,
+    const std::vector<ParticipantTarget>& targets) {
   std::vector<std::pair<std::string, std::shared_ptr<TccTry::Stub>>> tries =
       TryStubs(targets);
   return BranchesThenCommit(
-      *coordinator_, v1::PROTOCOL_TCC, branches, parallel_branches_,
+      *coordinator_, protocol, branches, parallel_branches_,
       [tries](const std::string& xid, int index, Done next) {
         const auto& [resource, stub] = tries[index % tries.size()];
-        TryOn(stub, resource, xid, next);
+        TryOn(stub, resource, xid, next, "bench");
       });
 }
 

@@ -61,11 +61,12 @@ class Workloads {
   // resources in turn; Commit waiting for phase two: 2 + 2 * branches calls.
   // The attached participants serve phase two.
   Operation TwoPhase(int branches, std::vector<std::string> resources);
-  // Begin(PROTOCOL_TCC); per branch, in turn, a TccTry call to the next
-  // target, whose process runs Participant::Try (RegisterBranch, the try
-  // behind its barrier, ReportBranch); Commit waiting for the confirms:
-  // 2 + 3 * branches calls.
-  Operation Tcc(int branches, const std::vector<ParticipantTarget>& targets);
+  // Begin with `protocol`; per branch a TccTry call to the next target,
+  // whose process runs Participant::Try for PROTOCOL_TCC (RegisterBranch,
+  // the try behind its barrier, ReportBranch) or Participant::Enlist on its
+  // trivial resource; Commit waiting for phase two: 2 + 3 * branches calls.
+  Operation InParticipants(v1::Protocol protocol, int branches,
+                           const std::vector<ParticipantTarget>& targets);
   // A transfer over PostgreSQL (2pc or tcc --postgres): Begin with
   // `protocol`; per branch, in turn, a TccTry call to the next target,
   // whose process runs Participant::Enlist on its PostgresXaResource (2PC)

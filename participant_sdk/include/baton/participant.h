@@ -109,8 +109,12 @@ struct ParticipantOptions {
   std::string service;
   // Unique per process; empty picks "<service>-<pid>-<random>".
   std::string instance_id;
-  // Threads that run phase-two handlers.
-  int worker_threads = 4;
+  // Threads that run phase-two handlers. Handlers wait on disks and
+  // databases, and a group-committing barrier (LevelDbBarrier) shares one
+  // sync among the handlers waiting at once, so this also bounds its groups:
+  // with 4, tcc --leveldb-barrier in baton-bench ran at 0.86 of its rate
+  // with 16 (docs/PERFORMANCE.md).
+  int worker_threads = 16;
   // Reconnect backoff after the coordinator stream breaks.
   std::chrono::milliseconds reconnect_initial{100};
   std::chrono::milliseconds reconnect_max{2000};
