@@ -1,5 +1,6 @@
 #include "baton/client.h"
 
+#include <atomic>
 #include <exception>
 #include <map>
 #include <optional>
@@ -9,6 +10,7 @@
 #include "baton/v1/transaction_service.grpc.pb.h"
 #include "common/grpc_status.h"
 #include "common/limits.h"
+#include "common/timer_thread.h"
 #include "common/wrong_shard.h"
 #include "participant_sdk/internal/pipeline_client.h"
 #include "participant_sdk/internal/router.h"
@@ -38,6 +40,13 @@ class GrpcTransactionClient : public TransactionClient {
         tls_(internal::ResolveTls(options.tls)),
         router_(internal::SeedList(options.coordinator, options.seeds),
                 options.call_timeout, tls_) {}
+
+  ~GrpcTransactionClient() override {
+    closing_ = true;
+    // Retries waiting here end now with CANCELLED, as do (when the
+    // endpoints go) calls still on a stream.
+    timer_.Shutdown();
+  }
 
   absl::StatusOr<v1::BeginResponse> BeginRaw(
       const v1::BeginRequest& request) override {
@@ -96,16 +105,38 @@ class GrpcTransactionClient : public TransactionClient {
   absl::Status ReportBranch(const std::string& xid, uint64_t branch_id,
                             v1::PhaseOneOutcome outcome,
                             const std::string& error) override {
-    v1::ReportBranchRequest request;
-    request.set_xid(xid);
-    request.set_branch_id(branch_id);
-    request.set_outcome(outcome);
-    request.set_error(error);
     v1::ReportBranchResponse response;
-    return Call({xid, kNoKey}, request, &response,
-                &v1::PipelineCall::mutable_report_branch,
+    return Call({xid, kNoKey}, ReportRequest(xid, branch_id, outcome, error),
+                &response, &v1::PipelineCall::mutable_report_branch,
                 &v1::PipelineResult::mutable_report_branch,
                 &Stub::ReportBranch);
+  }
+
+  void RegisterBranchAsync(const v1::RegisterBranchRequest& request,
+                           RegisterDone done) override {
+    if (!options_.pipeline) return done(RegisterBranch(request));
+    v1::PipelineCall call;
+    *call.mutable_register_branch() = request;
+    CallAsync(request.xid(), std::move(call),
+              [done = std::move(done)](const absl::Status& s,
+                                       v1::PipelineResult* result) {
+                if (!s.ok()) return done(s);
+                done(result->register_branch().branch_id());
+              });
+  }
+
+  void ReportBranchAsync(const std::string& xid, uint64_t branch_id,
+                         v1::PhaseOneOutcome outcome, const std::string& error,
+                         ReportDone done) override {
+    if (!options_.pipeline) {
+      return done(ReportBranch(xid, branch_id, outcome, error));
+    }
+    v1::PipelineCall call;
+    *call.mutable_report_branch() =
+        ReportRequest(xid, branch_id, outcome, error);
+    CallAsync(xid, std::move(call),
+              [done = std::move(done)](const absl::Status& s,
+                                       v1::PipelineResult*) { done(s); });
   }
 
   absl::StatusOr<v1::SubmitSagaResponse> SubmitSagaRaw(
@@ -238,6 +269,99 @@ class GrpcTransactionClient : public TransactionClient {
     }
   }
 
+  static v1::ReportBranchRequest ReportRequest(const std::string& xid,
+                                               uint64_t branch_id,
+                                               v1::PhaseOneOutcome outcome,
+                                               const std::string& error) {
+    v1::ReportBranchRequest request;
+    request.set_xid(xid);
+    request.set_branch_id(branch_id);
+    request.set_outcome(outcome);
+    request.set_error(error);
+    return request;
+  }
+
+  // Called once with the call's status and, when OK, its result; must not
+  // block.
+  using AsyncDone =
+      std::function<void(const absl::Status&, v1::PipelineResult*)>;
+
+  // A call about `xid` on the pipeline that no thread waits for, with what
+  // Call does between attempts: retries of UNAVAILABLE after a backoff (on
+  // timer_), and hops to the owner a refusal names.
+  struct AsyncCall {
+    std::string xid;
+    v1::PipelineCall call;
+    AsyncDone done;
+    std::string named;  // After a refusal: the owner it named.
+    int hop = 1;
+    int attempt = 0;  // At this hop.
+    std::chrono::milliseconds backoff = internal::kFirstRetryBackoff;
+  };
+
+  void CallAsync(std::string xid, v1::PipelineCall call, AsyncDone done) {
+    auto state = std::make_shared<AsyncCall>();
+    state->xid = std::move(xid);
+    state->call = std::move(call);
+    state->done = std::move(done);
+    Attempt(std::move(state));
+  }
+
+  void Attempt(std::shared_ptr<AsyncCall> state) {
+    if (closing_) {
+      return state->done(absl::CancelledError("the client was destroyed"),
+                         nullptr);
+    }
+    std::string address =
+        state->named.empty() ? router_.ForXid(state->xid) : state->named;
+    internal::PipelineClient* pipeline = EndpointFor(address)->pipeline.get();
+    ++state->attempt;
+    // The answer and the deadline race; the first ends the attempt.
+    auto ended = std::make_shared<std::atomic<bool>>(false);
+    TimerThread::Handle deadline = timer_.Schedule(
+        TimerThread::Clock::now() + options_.call_timeout,
+        [this, state, ended, address] {
+          if (ended->exchange(true)) return;
+          grpc::Status expired(
+              closing_ ? grpc::StatusCode::CANCELLED
+                       : grpc::StatusCode::DEADLINE_EXCEEDED,
+              "the coordinator did not answer before the deadline");
+          Attempted(state, address, expired, nullptr);
+        });
+    pipeline->Call(state->call,
+                   [this, state, ended, deadline, address](
+                       const grpc::Status& s, v1::PipelineResult* result) {
+                     if (ended->exchange(true)) return;
+                     timer_.Cancel(deadline);
+                     Attempted(state, address, s, result);
+                   });
+  }
+
+  void Attempted(std::shared_ptr<AsyncCall> state, const std::string& address,
+                 const grpc::Status& s, v1::PipelineResult* result) {
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE &&
+        state->attempt < options_.max_attempts) {
+      std::chrono::milliseconds backoff = state->backoff;
+      state->backoff = internal::NextRetryBackoff(backoff);
+      timer_.Schedule(TimerThread::Clock::now() + backoff,
+                      [this, state] { Attempt(state); });
+      return;
+    }
+    absl::Status status = FromRichGrpcStatus(s);
+    std::optional<v1::WrongShard> refusal = WrongShardOf(status);
+    if (refusal && !refusal->draining() && state->hop < kMaxHops) {
+      router_.Learn(*refusal);
+      state->named = refusal->owner_address();
+      ++state->hop;
+      state->attempt = 0;
+      state->backoff = internal::kFirstRetryBackoff;
+      return Attempt(std::move(state));
+    }
+    if (refusal) router_.Learn(*refusal);
+    if (absl::IsUnavailable(status)) router_.Unreachable(address);
+    state->done(status, status.ok() ? result : nullptr);
+  }
+
   template <typename T>
   static absl::StatusOr<T> Finish(const absl::Status& s, const T& value) {
     if (!s.ok()) return s;
@@ -249,6 +373,9 @@ class GrpcTransactionClient : public TransactionClient {
   const ClientOptions options_;
   const TlsFiles tls_;
   internal::Router router_;
+  std::atomic<bool> closing_{false};
+  // Before endpoints_: calls that end while the endpoints go still find it.
+  TimerThread timer_{"baton-deadlines"};
   absl::Mutex endpoints_mu_;
   std::map<std::string, std::unique_ptr<Endpoint>> endpoints_
       ABSL_GUARDED_BY(endpoints_mu_);
@@ -276,6 +403,19 @@ absl::StatusOr<std::unique_ptr<GlobalTransaction>> TransactionClient::Begin(
   absl::StatusOr<v1::BeginResponse> response = BeginFresh(request);
   if (!response.ok()) return response.status();
   return std::make_unique<GlobalTransaction>(this, response->xid());
+}
+
+void TransactionClient::RegisterBranchAsync(
+    const v1::RegisterBranchRequest& request, RegisterDone done) {
+  done(RegisterBranch(request));
+}
+
+void TransactionClient::ReportBranchAsync(const std::string& xid,
+                                          uint64_t branch_id,
+                                          v1::PhaseOneOutcome outcome,
+                                          const std::string& error,
+                                          ReportDone done) {
+  done(ReportBranch(xid, branch_id, outcome, error));
 }
 
 std::string TransactionClient::NewIdempotencyKey() {

@@ -21,6 +21,7 @@
 #include "common/steady_cond_var.h"
 #include "fmt/format.h"
 #include "participant_sdk/internal/coordinator_link.h"
+#include "participant_sdk/internal/phase_one.h"
 #include "participant_sdk/internal/router.h"
 #include "participant_sdk/internal/rpc.h"
 #include "participant_sdk/internal/saga_adapter.h"
@@ -140,14 +141,36 @@ class ParticipantImpl : public Participant {
   absl::StatusOr<uint64_t> Enlist(
       const std::string& xid, const std::string& resource,
       const std::string& application_data) override {
-    return RunPhaseOne(xid, resource, v1::BRANCH_TYPE_XA, application_data);
+    absl::StatusOr<internal::PhaseOne::Branch> branch =
+        PhaseOneBranch(xid, resource, v1::BRANCH_TYPE_XA, application_data);
+    if (!branch.ok()) return branch.status();
+    return phase_one_.Run(*branch);
   }
 
   absl::StatusOr<uint64_t> Try(const std::string& xid,
                                const std::string& resource,
                                const ActionValues& action) override {
-    return RunPhaseOne(xid, resource, v1::BRANCH_TYPE_TCC,
-                       tcc::EncodeActionContext(action));
+    absl::StatusOr<internal::PhaseOne::Branch> branch = PhaseOneBranch(
+        xid, resource, v1::BRANCH_TYPE_TCC, tcc::EncodeActionContext(action));
+    if (!branch.ok()) return branch.status();
+    return phase_one_.Run(*branch);
+  }
+
+  void EnlistAsync(const std::string& xid, const std::string& resource,
+                   const std::string& application_data,
+                   PhaseOneDone done) override {
+    absl::StatusOr<internal::PhaseOne::Branch> branch =
+        PhaseOneBranch(xid, resource, v1::BRANCH_TYPE_XA, application_data);
+    if (!branch.ok()) return done(branch.status());
+    phase_one_.RunAsync(*std::move(branch), std::move(done));
+  }
+
+  void TryAsync(const std::string& xid, const std::string& resource,
+                const ActionValues& action, PhaseOneDone done) override {
+    absl::StatusOr<internal::PhaseOne::Branch> branch = PhaseOneBranch(
+        xid, resource, v1::BRANCH_TYPE_TCC, tcc::EncodeActionContext(action));
+    if (!branch.ok()) return done(branch.status());
+    phase_one_.RunAsync(*std::move(branch), std::move(done));
   }
 
   const std::string& instance_id() const override {
@@ -164,10 +187,20 @@ class ParticipantImpl : public Participant {
   std::shared_ptr<Link> LinkAt(const std::string& address);
   // Whether there is a link to every node known and each is attached.
   bool AttachedEverywhere();
-  absl::StatusOr<uint64_t> RunPhaseOne(const std::string& xid,
-                                       const std::string& resource,
-                                       v1::BranchType type,
-                                       const std::string& application_data);
+  // What phase one needs to know of a branch of `xid` on `resource`;
+  // INVALID_ARGUMENT for a resource that was not added.
+  absl::StatusOr<internal::PhaseOne::Branch> PhaseOneBranch(
+      const std::string& xid, const std::string& resource, v1::BranchType type,
+      const std::string& application_data) const {
+    auto it = resources_.find(resource);
+    if (it == resources_.end()) {
+      return absl::InvalidArgumentError(fmt::format(
+          "resource '{}' was not added to this participant", resource));
+    }
+    return internal::PhaseOne::Branch{
+        xid,  resource,         it->second,
+        type, application_data, options_.instance_id};
+  }
   // Waits out `interval`; true if the participant is stopping.
   bool WaitOrStop(std::chrono::milliseconds interval);
   void PurgeBarriers();
@@ -182,8 +215,7 @@ class ParticipantImpl : public Participant {
   PhaseTwoResult RunHandler(XaResource* resource,
                             const v1::BranchCommand& command);
   absl::Mutex& BranchLock(const std::string& xid, uint64_t branch_id) {
-    size_t h = std::hash<std::string>()(xid) ^ (branch_id * 0x9e3779b97f4a7c15);
-    return branch_locks_[h % branch_locks_.size()];
+    return branch_locks_.For(xid, branch_id);
   }
 
   const ParticipantOptions options_;
@@ -196,8 +228,7 @@ class ParticipantImpl : public Participant {
   std::set<std::string> barrier_guarded_;
   std::vector<std::unique_ptr<internal::TccAdapter>> tcc_adapters_;
   std::vector<std::unique_ptr<internal::SagaAdapter>> saga_adapters_;
-  // A branch's handlers run one at a time.
-  std::array<absl::Mutex, 64> branch_locks_;
+  internal::BranchLocks branch_locks_;
   bool started_ = false;          // Set by Start, on the caller's thread.
   v1::ParticipantMessage hello_;  // Fixed after Start.
 
@@ -212,6 +243,8 @@ class ParticipantImpl : public Participant {
       ABSL_GUARDED_BY(links_mu_);
 
   internal::WorkerPool workers_;  // After the state its tasks use.
+  // Its asynchronous runs use workers_, so it goes first.
+  internal::PhaseOne phase_one_{client_.get(), &branch_locks_, &workers_};
   std::thread follow_thread_;
   std::thread purge_thread_;
   std::thread recovery_thread_;
@@ -421,64 +454,6 @@ PhaseTwoResult ParticipantImpl::RunHandler(XaResource* resource,
                         : "participant_after_rollback")
       .IgnoreError();
   return result;
-}
-
-absl::StatusOr<uint64_t> ParticipantImpl::RunPhaseOne(
-    const std::string& xid, const std::string& resource_name,
-    v1::BranchType type, const std::string& application_data) {
-  auto it = resources_.find(resource_name);
-  if (it == resources_.end()) {
-    return absl::InvalidArgumentError(fmt::format(
-        "resource '{}' was not added to this participant", resource_name));
-  }
-  v1::RegisterBranchRequest request;
-  request.set_xid(xid);
-  request.set_resource(resource_name);
-  request.set_type(type);
-  request.set_application_data(application_data);
-  request.set_request_id(internal::NewRequestId());
-  request.set_instance_id(options_.instance_id);
-  absl::StatusOr<uint64_t> branch_id = client_->RegisterBranch(request);
-  if (!branch_id.ok()) return branch_id.status();
-
-  BranchContext branch{xid, *branch_id, resource_name, application_data, 0};
-  if (type == v1::BRANCH_TYPE_TCC) {
-    // Before the branch lock, so a cancel can overtake a slow try.
-    failpoint::Hit("participant_before_try").IgnoreError();
-  }
-  absl::Status prepared;
-  {
-    absl::MutexLock lock(&BranchLock(xid, *branch_id));
-    try {
-      prepared = it->second->Prepare(branch);
-    } catch (const std::exception& e) {
-      prepared =
-          absl::InternalError(fmt::format("Prepare threw: {}", e.what()));
-    }
-  }
-  failpoint::Hit("participant_after_prepare").IgnoreError();
-  // The coordinator keeps no more of the reason than this, and refuses a
-  // longer one.
-  std::string error = limits::TruncatedReason(
-      std::string_view(prepared.message().data(), prepared.message().size()));
-  absl::Status reported =
-      client_->ReportBranch(xid, *branch_id,
-                            prepared.ok() ? v1::PHASE_ONE_OUTCOME_PREPARED
-                                          : v1::PHASE_ONE_OUTCOME_FAILED,
-                            error);
-  if (!prepared.ok()) return prepared;
-  // A repeated report is OK whatever happened since, so these two mean the
-  // transaction was rolled back without this branch's report, or is gone:
-  // release what Prepare holds now rather than wait for a rollback command
-  // that may never come. Any other error leaves the branch prepared and in
-  // doubt, which the coordinator resolves (a command, or its answer to the
-  // in-doubt report at the next attach).
-  if (absl::IsFailedPrecondition(reported) || absl::IsNotFound(reported)) {
-    absl::MutexLock lock(&BranchLock(xid, *branch_id));
-    it->second->Rollback(branch);
-  }
-  if (!reported.ok()) return reported;
-  return *branch_id;
 }
 
 }  // namespace

@@ -34,10 +34,14 @@ std::shared_ptr<grpc::Channel> MakeCoordinatorChannel(
   return grpc::CreateCustomChannel(address, credentials, args);
 }
 
+std::chrono::milliseconds NextRetryBackoff(std::chrono::milliseconds backoff) {
+  return std::min(backoff * 2, std::chrono::milliseconds(1000));
+}
+
 grpc::Status CallWithRetry(
     std::chrono::milliseconds timeout, int max_attempts,
     const std::function<grpc::Status(grpc::ClientContext*)>& call) {
-  std::chrono::milliseconds backoff(50);
+  std::chrono::milliseconds backoff = kFirstRetryBackoff;
   grpc::Status status;
   for (int attempt = 1;; ++attempt) {
     grpc::ClientContext context;
@@ -48,7 +52,7 @@ grpc::Status CallWithRetry(
       return status;
     }
     std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+    backoff = NextRetryBackoff(backoff);
   }
 }
 

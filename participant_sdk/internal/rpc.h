@@ -25,6 +25,11 @@ std::shared_ptr<grpc::Channel> MakeCoordinatorChannel(
     const std::string& address, const TlsFiles& tls,
     const std::string& token = "");
 
+// How long a call that found the coordinator UNAVAILABLE waits before its
+// second attempt, and each later wait after the one before it.
+inline constexpr std::chrono::milliseconds kFirstRetryBackoff{50};
+std::chrono::milliseconds NextRetryBackoff(std::chrono::milliseconds backoff);
+
 // Runs `call` with a fresh context (deadline `timeout`) until it returns
 // something other than UNAVAILABLE, or `max_attempts` ran out, backing off
 // between attempts. Only for calls that are safe to repeat.

@@ -92,13 +92,14 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
   }
   const char* barrier = flags.leveldb_barrier ? " --leveldb-barrier" : "";
   const char* parallel = flags.parallel ? " --parallel" : "";
+  const char* blocking = flags.blocking ? " --blocking" : "";
   workloads->set_parallel_branches(flags.parallel);
   int width = workload == "saga" ? flags.steps : flags.branches;
   int processes = std::min(flags.participants, width);
   if (workload == "tcc") {
     report->workload =
-        fmt::format("tcc --branches {}{}{}{}", flags.branches, parallel,
-                    barrier, flags.postgres ? " --postgres" : "");
+        fmt::format("tcc --branches {}{}{}{}{}", flags.branches, parallel,
+                    blocking, barrier, flags.postgres ? " --postgres" : "");
     report->rpcs_per_transaction = 2 + 3 * flags.branches;
     std::vector<ParticipantTarget> targets =
         fleet->Participants(coordinator, "tcc", processes);
@@ -118,16 +119,16 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
         flags.parallel);
   }
   if (flags.postgres) {
-    report->workload =
-        fmt::format("2pc --branches {}{} --postgres", flags.branches, parallel);
+    report->workload = fmt::format("2pc --branches {}{}{} --postgres",
+                                   flags.branches, parallel, blocking);
     report->rpcs_per_transaction = 2 + 3 * flags.branches;
     return workloads->PostgresTransfer(
         v1::PROTOCOL_TWO_PHASE, flags.branches,
         fleet->Participants(coordinator, "xa", processes));
   }
   if (flags.enlist) {
-    report->workload =
-        fmt::format("2pc --branches {}{} --enlist", flags.branches, parallel);
+    report->workload = fmt::format("2pc --branches {}{}{} --enlist",
+                                   flags.branches, parallel, blocking);
     report->rpcs_per_transaction = 2 + 3 * flags.branches;
     return workloads->InParticipants(
         v1::PROTOCOL_TWO_PHASE, flags.branches,
@@ -300,6 +301,14 @@ void AddBarrierOption(CLI::App* workload, Flags* flags) {
                      "LevelDB barrier (default: a pass-through one)");
 }
 
+void AddBlockingOption(CLI::App* workload, Flags* flags) {
+  workload->add_flag("--blocking", flags->blocking,
+                     "Participants run phase one with the SDK's blocking "
+                     "Try/Enlist, each call on a thread of gRPC's synchronous "
+                     "server (default: TryAsync/EnlistAsync on the callback "
+                     "server)");
+}
+
 void AddParallelOption(CLI::App* workload, const std::string& what,
                        Flags* flags) {
   workload->add_flag("--parallel", flags->parallel,
@@ -312,6 +321,7 @@ void AddParallelOption(CLI::App* workload, const std::string& what,
 
 int main(int argc, char** argv) {
   using baton::bench::AddBarrierOption;
+  using baton::bench::AddBlockingOption;
   using baton::bench::AddBranchOptions;
   using baton::bench::AddParallelOption;
   using baton::bench::Flags;
@@ -368,6 +378,7 @@ int main(int argc, char** argv) {
       app.add_subcommand("2pc", "2PC with N prepared branches");
   AddBranchOptions(two_phase, "--branches", &flags.branches, &flags);
   AddParallelOption(two_phase, "branches", &flags);
+  AddBlockingOption(two_phase, &flags);
   two_phase->add_flag(
       "--postgres", flags.postgres,
       "Start a throwaway PostgreSQL; each participant moves money in its own "
@@ -382,6 +393,7 @@ int main(int argc, char** argv) {
       "tcc", "TCC with N branches, each tried in a participant process");
   AddBranchOptions(tcc, "--branches", &flags.branches, &flags);
   AddParallelOption(tcc, "branches", &flags);
+  AddBlockingOption(tcc, &flags);
   AddBarrierOption(tcc, &flags);
   tcc->add_flag("--postgres", flags.postgres,
                 "Start a throwaway PostgreSQL; each participant moves money "
@@ -404,6 +416,7 @@ int main(int argc, char** argv) {
   participant->add_option("--postgres", participant_flags.postgres);
   participant->add_flag("--routed", participant_flags.routed);
   participant->add_flag("--enlist", participant_flags.enlist);
+  participant->add_flag("--blocking", participant_flags.blocking);
   participant->add_option("--ready-file", participant_flags.ready_file)
       ->required();
   CLI::App* echo = app.add_subcommand("echo-server")->group("");
@@ -419,6 +432,11 @@ int main(int argc, char** argv) {
   if (flags.postgres && flags.enlist) {
     std::cerr << "baton-bench: 2pc --postgres already enlists in the "
                  "participants; drop --enlist\n";
+    return 2;
+  }
+  if (flags.blocking && *two_phase && !flags.postgres && !flags.enlist) {
+    std::cerr << "baton-bench: 2pc --blocking needs --enlist or --postgres "
+                 "(otherwise baton-bench itself runs phase one)\n";
     return 2;
   }
   if (flags.postgres && flags.rate > 0) {

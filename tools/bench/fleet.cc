@@ -125,6 +125,7 @@ std::vector<ParticipantTarget> Fleet::Participants(
       argv.push_back((dir_.path() / (resource + ".barrier")).string());
     }
     if (flags_.enlist) argv.push_back("--enlist");
+    if (flags_.blocking) argv.push_back("--blocking");
     if (flags_.postgres) {
       argv.push_back("--postgres");
       argv.push_back(PostgresDatabase(fmt::format("bank_{}", i)));

@@ -39,6 +39,9 @@ struct Flags {
   // 2pc: each branch's phase one runs in a participant process
   // (Participant::Enlist behind a call to it) instead of the load generator.
   bool enlist = false;
+  // Participants serve phase one with the SDK's blocking calls, each on a
+  // thread of gRPC's synchronous server (ParticipantFlags::blocking).
+  bool blocking = false;
   int participants = 2;
   int64_t retention_s = 60;
   std::vector<std::string> batond_args;  // Appended to each started batond's.

@@ -86,34 +86,84 @@ class PassThroughBarrier : public BarrierStore {
   absl::StatusOr<size_t> PurgeResolvedBefore(int64_t) override { return 0; }
 };
 
-// Runs Participant::Try, or with `enlist` Participant::Enlist, for the
-// caller's xid, as a service's handler does (see
-// samples/order/stock_service.cc).
-class TryService final : public TccTry::Service {
+// What a phase-one call runs: Participant::Try, or with `enlist`
+// Participant::Enlist, for the caller's xid, as a service's handler does
+// (see samples/order/stock_service.cc).
+struct PhaseOneCall {
+  Participant* participant;
+  bool enlist;
+
+  absl::StatusOr<uint64_t> Run(const std::string& xid,
+                               const TryRequest& request) const {
+    if (enlist) {
+      return participant->Enlist(xid, request.resource(),
+                                 request.application_data());
+    }
+    return participant->Try(xid, request.resource(),
+                            TransferAction(request.application_data()));
+  }
+
+  void RunAsync(const std::string& xid, const TryRequest& request,
+                Participant::PhaseOneDone done) const {
+    if (enlist) {
+      return participant->EnlistAsync(
+          xid, request.resource(), request.application_data(), std::move(done));
+    }
+    participant->TryAsync(xid, request.resource(),
+                          TransferAction(request.application_data()),
+                          std::move(done));
+  }
+};
+
+grpc::Status Answer(const absl::StatusOr<uint64_t>& branch, TryReply* reply) {
+  if (!branch.ok()) return ToGrpcStatus(branch.status());
+  reply->set_branch_id(*branch);
+  return grpc::Status::OK;
+}
+
+const grpc::Status kNoXid(grpc::StatusCode::INVALID_ARGUMENT, "no xid");
+
+// On gRPC's callback API with the SDK's asynchronous phase one: no thread
+// waits while the coordinator answers.
+class TryService final : public TccTry::CallbackService {
  public:
-  TryService(Participant* participant, bool enlist)
-      : participant_(participant), enlist_(enlist) {}
+  explicit TryService(PhaseOneCall call) : call_(call) {}
+
+  grpc::ServerUnaryReactor* Try(grpc::CallbackServerContext* context,
+                                const TryRequest* request,
+                                TryReply* reply) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    std::optional<std::string> xid = ExtractXid(*context);
+    if (!xid) {
+      reactor->Finish(kNoXid);
+      return reactor;
+    }
+    call_.RunAsync(*xid, *request,
+                   [reactor, reply](absl::StatusOr<uint64_t> branch) {
+                     reactor->Finish(Answer(branch, reply));
+                   });
+    return reactor;
+  }
+
+ private:
+  const PhaseOneCall call_;
+};
+
+// On gRPC's synchronous server with the SDK's blocking phase one, each call
+// holding a thread throughout (baton-bench --blocking).
+class BlockingTryService final : public TccTry::Service {
+ public:
+  explicit BlockingTryService(PhaseOneCall call) : call_(call) {}
 
   grpc::Status Try(grpc::ServerContext* context, const TryRequest* request,
                    TryReply* reply) override {
     std::optional<std::string> xid = ExtractXid(*context);
-    if (!xid) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no xid");
-    }
-    absl::StatusOr<uint64_t> branch =
-        enlist_
-            ? participant_->Enlist(*xid, request->resource(),
-                                   request->application_data())
-            : participant_->Try(*xid, request->resource(),
-                                TransferAction(request->application_data()));
-    if (!branch.ok()) return ToGrpcStatus(branch.status());
-    reply->set_branch_id(*branch);
-    return grpc::Status::OK;
+    if (!xid) return kNoXid;
+    return Answer(call_.Run(*xid, *request), reply);
   }
 
  private:
-  Participant* const participant_;
-  const bool enlist_;
+  const PhaseOneCall call_;
 };
 
 // The barrier the flags ask for; `db` keeps the LevelDB open.
@@ -181,21 +231,26 @@ absl::Status AddResource(const ParticipantFlags& flags, Handlers* handlers,
   return participant->AddXaResource(flags.resource, &handlers->xa);
 }
 
-// For TCC: serves TccTry on an ephemeral port; returns the port, 0 if none.
-int StartTryServer(Participant* participant, bool enlist,
-                   std::unique_ptr<TryService>* service,
+// For TCC, and XA with phase one here: serves TccTry on an ephemeral port;
+// returns the port, 0 if none.
+int StartTryServer(PhaseOneCall call, bool blocking,
+                   std::unique_ptr<grpc::Service>* service,
                    std::unique_ptr<grpc::Server>* server) {
-  *service = std::make_unique<TryService>(participant, enlist);
-  int port = 0;
   grpc::ServerBuilder builder;
+  int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                            &port);
+  if (blocking) {
+    *service = std::make_unique<BlockingTryService>(call);
+    // gRPC's sync server ends idle threads beyond MAX_POLLERS and makes new
+    // ones under load: at 64 tries in flight that churn cost a fifth of the
+    // rate (docs/PERFORMANCE.md), so idle threads stay.
+    builder.SetSyncServerOption(
+        grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kMaxTriesInFlight);
+  } else {
+    *service = std::make_unique<TryService>(call);
+  }
   builder.RegisterService(service->get());
-  // gRPC's sync server ends idle threads beyond MAX_POLLERS and makes new
-  // ones under load: at 64 tries in flight that churn cost a fifth of the
-  // rate (docs/PERFORMANCE.md), so idle threads stay.
-  builder.SetSyncServerOption(
-      grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kMaxTriesInFlight);
   *server = builder.BuildAndStart();
   return *server ? port : 0;
 }
@@ -221,11 +276,12 @@ int ServeParticipant(const ParticipantFlags& flags) {
   (*participant)->Start().IgnoreError();
   if (!(*participant)->WaitAttached(30s)) return 1;
   int ready = 1;
-  std::unique_ptr<TryService> service;
+  std::unique_ptr<grpc::Service> service;
   std::unique_ptr<grpc::Server> server;
   if (flags.protocol == "tcc" || !flags.postgres.empty() || flags.enlist) {
-    ready = StartTryServer(participant->get(), flags.protocol != "tcc",
-                           &service, &server);
+    ready = StartTryServer(
+        {.participant = participant->get(), .enlist = flags.protocol != "tcc"},
+        flags.blocking, &service, &server);
     if (ready == 0) return 1;
   }
   WritePortFile(flags.ready_file, ready);

@@ -27,6 +27,9 @@ struct ParticipantFlags {
   // "xa" only: the load generator runs each branch's phase one here
   // (Enlist) on the trivial resource, as it does with `postgres`.
   bool enlist = false;
+  // Phase one on gRPC's synchronous server with the SDK's blocking Try and
+  // Enlist, instead of the callback server with TryAsync and EnlistAsync.
+  bool blocking = false;
   // Written once attached: for "tcc", and "xa" with `postgres` or `enlist`,
   // the port of
   // the TccTry service (try.proto) through which the load generator runs

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -86,6 +87,21 @@ class TransactionClient {
   virtual absl::Status ReportBranch(const std::string& xid, uint64_t branch_id,
                                     v1::PhaseOneOutcome outcome,
                                     const std::string& error) = 0;
+
+  // RegisterBranch and ReportBranch with no thread waiting for the answer:
+  // `done` runs exactly once with what the blocking call returns, after the
+  // same routing, retries and deadlines, on a gRPC thread or one of this
+  // client's own (or, without the pipeline, on the caller's, which then
+  // waits as in the blocking call). `done` must not block. Destroying the
+  // client ends the calls still in flight with CANCELLED.
+  using RegisterDone = std::function<void(absl::StatusOr<uint64_t>)>;
+  using ReportDone = std::function<void(absl::Status)>;
+  virtual void RegisterBranchAsync(const v1::RegisterBranchRequest& request,
+                                   RegisterDone done);
+  virtual void ReportBranchAsync(const std::string& xid, uint64_t branch_id,
+                                 v1::PhaseOneOutcome outcome,
+                                 const std::string& error, ReportDone done);
+
   // See SubmitSaga in saga.h for the friendly form.
   virtual absl::StatusOr<v1::SubmitSagaResponse> SubmitSagaRaw(
       const v1::SubmitSagaRequest& request) = 0;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -190,6 +191,23 @@ class Participant {
   virtual absl::StatusOr<uint64_t> Try(const std::string& xid,
                                        const std::string& resource,
                                        const ActionValues& action) = 0;
+
+  // Called exactly once with what Enlist or Try would have returned, on one
+  // of the participant's threads (a gRPC thread, or a worker). Must not
+  // block: finish the caller's call from it (a reactor's Finish).
+  using PhaseOneDone = std::function<void(absl::StatusOr<uint64_t>)>;
+
+  // Enlist and Try for a service on an asynchronous server (gRPC's callback
+  // API): the handler returns at once, and no thread waits while the
+  // coordinator answers. Prepare, or the try behind its barrier, runs on a
+  // worker thread (worker_threads) and may block. Same outcomes, retries
+  // and deadlines as the blocking calls. Destroying the participant waits
+  // for the ones still running.
+  virtual void EnlistAsync(const std::string& xid, const std::string& resource,
+                           const std::string& application_data,
+                           PhaseOneDone done) = 0;
+  virtual void TryAsync(const std::string& xid, const std::string& resource,
+                        const ActionValues& action, PhaseOneDone done) = 0;
 
   virtual const std::string& instance_id() const = 0;
 };
