@@ -118,21 +118,19 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
         Resources(fleet->Participants(coordinator, "saga", processes)),
         flags.parallel);
   }
-  if (flags.postgres) {
-    report->workload = fmt::format("2pc --branches {}{}{} --postgres",
-                                   flags.branches, parallel, blocking);
+  if (flags.postgres || flags.enlist) {
+    report->workload =
+        fmt::format("2pc --branches {}{}{} {}", flags.branches, parallel,
+                    blocking, flags.postgres ? "--postgres" : "--enlist");
     report->rpcs_per_transaction = 2 + 3 * flags.branches;
-    return workloads->PostgresTransfer(
-        v1::PROTOCOL_TWO_PHASE, flags.branches,
-        fleet->Participants(coordinator, "xa", processes));
-  }
-  if (flags.enlist) {
-    report->workload = fmt::format("2pc --branches {}{}{} --enlist",
-                                   flags.branches, parallel, blocking);
-    report->rpcs_per_transaction = 2 + 3 * flags.branches;
-    return workloads->InParticipants(
-        v1::PROTOCOL_TWO_PHASE, flags.branches,
-        fleet->Participants(coordinator, "xa", processes));
+    std::vector<ParticipantTarget> targets =
+        fleet->Participants(coordinator, "xa", processes);
+    if (flags.postgres) {
+      return workloads->PostgresTransfer(v1::PROTOCOL_TWO_PHASE, flags.branches,
+                                         targets);
+    }
+    return workloads->InParticipants(v1::PROTOCOL_TWO_PHASE, flags.branches,
+                                     targets);
   }
   report->workload =
       fmt::format("2pc --branches {}{}", flags.branches, parallel);
