@@ -204,6 +204,23 @@ BOOST_AUTO_TEST_CASE(a_duplicate_confirm_is_a_no_op) {
   shop.ExpectLevels({8, 0, 2}, {940, 0, 60});
 }
 
+// Inventory's try completed (its barrier record and hold are on disk) and
+// the process died before reporting it: the order fails, and the restarted
+// service's cancel, which knows the try completed, gives the units back.
+BOOST_AUTO_TEST_CASE(a_participant_killed_after_its_try_cancels_after_restart) {
+  Shop shop({"BATON_FAILPOINTS=participant_after_prepare=crash"});
+  Order o = shop.Place(2, 10);
+  BOOST_TEST(o.exit_code != 0, o.output);
+  shop.Restart("inventory", "widget=10");
+  auto rolled_back = [&] {
+    auto txn = shop.cluster.GetTransaction(o.xid);
+    return txn.ok() && txn->status() == v1::GLOBAL_STATUS_ROLLED_BACK;
+  };
+  BOOST_TEST(o.xid.size() > 0, o.output);
+  BOOST_TEST(WaitFor(rolled_back, 30s), shop.cluster.Logs());
+  shop.ExpectLevels({10, 0, 0}, {1000, 0, 0});
+}
+
 BOOST_AUTO_TEST_CASE(
     a_participant_killed_during_confirm_confirms_after_restart) {
   Shop shop({"BATON_FAILPOINTS=participant_before_commit=crash"});

@@ -18,7 +18,9 @@
 namespace baton::samples {
 namespace {
 
-class UnitsService final : public order::Units::Service {
+// On gRPC's callback API: a reservation holds no thread while the
+// coordinator answers (Participant::TryAsync, docs/TCC.md).
+class UnitsService final : public order::Units::CallbackService {
  public:
   UnitsService(UnitsLedger* ledger, Participant* participant,
                std::string resource)
@@ -26,34 +28,48 @@ class UnitsService final : public order::Units::Service {
         participant_(participant),
         resource_(std::move(resource)) {}
 
-  grpc::Status Reserve(grpc::ServerContext* context,
-                       const order::ReserveRequest* request,
-                       order::ReserveReply* reply) override {
+  grpc::ServerUnaryReactor* Reserve(grpc::CallbackServerContext* context,
+                                    const order::ReserveRequest* request,
+                                    order::ReserveReply* reply) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     std::optional<std::string> xid = ExtractXid(*context);
     if (!xid) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "reserve only inside a global transaction: send the "
-                          "baton-xid metadata");
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "reserve only inside a global transaction: send the "
+                       "baton-xid metadata"));
+      return reactor;
     }
     ActionValues action = {{"key", request->key()},
                            {"units", std::to_string(request->units())}};
     if (request->refuse_confirm()) action["refuse_confirm"] = "1";
-    absl::StatusOr<uint64_t> branch =
-        participant_->Try(*xid, resource_, action);
-    if (!branch.ok()) return ToGrpcStatus(branch.status());
-    reply->set_branch_id(*branch);
-    return grpc::Status::OK;
+    participant_->TryAsync(
+        *xid, resource_, action,
+        [reactor, reply](absl::StatusOr<uint64_t> branch) {
+          if (!branch.ok())
+            return reactor->Finish(ToGrpcStatus(branch.status()));
+          reply->set_branch_id(*branch);
+          reactor->Finish(grpc::Status::OK);
+        });
+    return reactor;
   }
 
-  grpc::Status Level(grpc::ServerContext*, const order::LevelRequest* request,
-                     order::LevelReply* reply) override {
+  // A read of the local ledger: quick enough for a callback thread.
+  grpc::ServerUnaryReactor* Level(grpc::CallbackServerContext* context,
+                                  const order::LevelRequest* request,
+                                  order::LevelReply* reply) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     absl::StatusOr<UnitsLedger::Level> level =
         ledger_->GetLevel(request->key());
-    if (!level.ok()) return ToGrpcStatus(level.status());
+    if (!level.ok()) {
+      reactor->Finish(ToGrpcStatus(level.status()));
+      return reactor;
+    }
     reply->set_available(level->available);
     reply->set_held(level->held);
     reply->set_spent(level->spent);
-    return grpc::Status::OK;
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
 
  private:
