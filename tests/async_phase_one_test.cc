@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <boost/test/unit_test.hpp>
+#include <fstream>
 #include <optional>
 
 #include "baton/leveldb_barrier.h"
@@ -53,6 +54,16 @@ class Outcome {
 };
 
 using BranchOutcome = Outcome<absl::StatusOr<uint64_t>>;
+
+// Whether `pid` is stopped by a signal (state T in /proc/PID/stat).
+bool Stopped(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  size_t end = line.rfind(')');  // The name may hold spaces and parens.
+  return end != std::string::npos && end + 2 < line.size() &&
+         line[end + 2] == 'T';
+}
 
 std::unique_ptr<Participant> Attached(
     BankCluster& cluster, const std::string& service,
@@ -235,6 +246,10 @@ BOOST_AUTO_TEST_CASE(
   BOOST_REQUIRE((*patient)->GetTransaction((*txn)->xid()).ok());
 
   cluster.coordinator().Signal(SIGSTOP);
+  // The signal lands asynchronously: a call sent before the process is
+  // stopped would still be answered.
+  BOOST_REQUIRE(
+      WaitFor([&] { return Stopped(cluster.coordinator().pid()); }, 10s));
   Outcome<absl::Status> expired, cancelled;
   (*quick)->ReportBranchAsync((*txn)->xid(), 1, v1::PHASE_ONE_OUTCOME_PREPARED,
                               "", expired.Done());
