@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -72,8 +73,22 @@ int main(int argc, char** argv) {
                  "HOST:PORT for gRPC (port 0 picks a free one)")
       ->capture_default_str();
   app.add_option("--data-dir", options.data_dir,
-                 "Directory of the LevelDB store")
+                 "Directory of this node's files: the LevelDB store (with "
+                 "--store leveldb) and the generated admin token")
       ->capture_default_str();
+  std::map<std::string, baton::ServerOptions::StoreBackend> backends = {
+      {"leveldb", baton::ServerOptions::StoreBackend::kLevelDb},
+      {"postgres", baton::ServerOptions::StoreBackend::kPostgres}};
+  app.add_option("--store", options.store_backend,
+                 "Where transactions are kept: leveldb (in --data-dir) or "
+                 "postgres (the database --postgres names)")
+      ->transform(CLI::CheckedTransformer(backends, CLI::ignore_case))
+      ->default_str("leveldb");
+  app.add_option("--postgres", options.postgres_conninfo,
+                 "libpq connection string of the store's database, with "
+                 "--store postgres (or set BATON_POSTGRES, which keeps a "
+                 "password out of the process list)")
+      ->envname("BATON_POSTGRES");
   app.add_option("--node-id", options.manager.node_id,
                  "The first shard this batond hosts; a shard's number "
                  "prefixes its xids")
@@ -249,6 +264,16 @@ int main(int argc, char** argv) {
               << options.manager.node_id + options.manager.shards - 1
               << ", outside --cluster-shards " << options.cluster_shards
               << " (0.." << options.cluster_shards - 1 << ")\n";
+    return 2;
+  }
+  const bool postgres =
+      options.store_backend == baton::ServerOptions::StoreBackend::kPostgres;
+  if (postgres == options.postgres_conninfo.empty()) {
+    std::cerr << (postgres ? "--store postgres needs --postgres DSN (or "
+                             "BATON_POSTGRES): the database to keep "
+                             "transactions in\n"
+                           : "--postgres names the store's database; add "
+                             "--store postgres to keep transactions there\n");
     return 2;
   }
   options.recovery.finished_retention_ms = retention_s * 1000;

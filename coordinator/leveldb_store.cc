@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "coordinator/store.h"
 #include "coordinator/store_keys.h"
+#include "coordinator/stored_record.h"
 #include "fmt/format.h"
 #include "leveldb/db.h"
 #include "leveldb/write_batch.h"
@@ -39,14 +40,8 @@ leveldb::ReadOptions CheckedReads() {
   return options;
 }
 
-std::string Printable(std::string_view key) {
-  std::string out;
-  for (char c : key.substr(0, 200)) {
-    out += (c >= 0x20 && c < 0x7f)
-               ? std::string(1, c)
-               : fmt::format("\\x{:02x}", static_cast<uint8_t>(c));
-  }
-  return out;
+std::string_view View(const leveldb::Slice& slice) {
+  return std::string_view(slice.data(), slice.size());
 }
 
 class LevelDbStore : public TransactionStore {
@@ -79,15 +74,8 @@ class LevelDbStore : public TransactionStore {
       return absl::NotFoundError(fmt::format("no transaction {}", xid));
     }
     if (!s.ok()) return FromLevelDb(s, "read " + Printable(key));
-    if (!txn->ParseFromString(value)) {
-      return absl::DataLossError(fmt::format(
-          "record {} is corrupt: its {} bytes do not parse as a transaction",
-          Printable(key), value.size()));
-    }
-    if (txn->xid() != xid) {
-      return absl::DataLossError(
-          fmt::format("record {} is corrupt: it holds transaction {}",
-                      Printable(key), Printable(txn->xid())));
+    if (absl::Status s = ParseStoredRecord(xid, value, key, txn); !s.ok()) {
+      return s;
     }
     return ReadParts(xid, txn);
   }
@@ -185,31 +173,14 @@ class LevelDbStore : public TransactionStore {
  private:
   // The branches and saga definition kept under keys of their own.
   absl::Status ReadParts(const std::string& xid, v1::Transaction* txn) {
-    if (txn->branches_size() > 0) {
-      return absl::DataLossError(fmt::format(
-          "record {} is corrupt: it holds branches inside it, which this "
-          "format keeps under keys of their own",
-          Printable(store_keys::RecordKey(xid))));
-    }
     std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(CheckedReads()));
     const std::string prefix = store_keys::BranchPrefix(xid);
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
          it->Next()) {
-      v1::Branch* branch = txn->add_branches();
-      if (!branch->ParseFromArray(it->value().data(), it->value().size())) {
-        return absl::DataLossError(
-            fmt::format("branch {} is corrupt: it does not parse as a branch",
-                        Printable(it->key().ToString())));
-      }
-      // Branch ids are 1..n in order, and the protocols find a branch by
-      // its position: a gap or a stray is damage, not a record to act on.
-      const uint64_t expected = static_cast<uint64_t>(txn->branches_size());
-      if (branch->branch_id() != expected) {
-        return absl::DataLossError(fmt::format(
-            "branch {} is corrupt: it holds branch {} where branch {} of {} "
-            "belongs",
-            Printable(it->key().ToString()), branch->branch_id(), expected,
-            xid));
+      if (absl::Status s =
+              AppendStoredBranch(View(it->value()), View(it->key()), txn);
+          !s.ok()) {
+        return s;
       }
     }
     if (absl::Status s = FromLevelDb(it->status(), "read branches of " + xid);
@@ -221,12 +192,7 @@ class LevelDbStore : public TransactionStore {
     std::string value;
     leveldb::Status s = db_->Get(CheckedReads(), key, &value);
     if (!s.ok()) return FromLevelDb(s, "read " + Printable(key));
-    if (!txn->mutable_saga()->mutable_definition()->ParseFromString(value)) {
-      return absl::DataLossError(
-          fmt::format("{} is corrupt: it does not parse as a saga definition",
-                      Printable(key)));
-    }
-    return absl::OkStatus();
+    return ParseStoredDefinition(value, key, txn);
   }
 
   void DeleteParts(const std::string& xid, leveldb::WriteBatch* wb) {

@@ -18,6 +18,7 @@
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/metrics_http.h"
 #include "coordinator/participant_registry.h"
+#include "coordinator/postgres_store.h"
 #include "coordinator/recent_rates.h"
 #include "coordinator/services.h"
 #include "coordinator/store.h"
@@ -254,7 +255,10 @@ absl::Status Server::Start(const ServerOptions& options,
     return absl::FailedPreconditionError(fmt::format(
         "cannot create data dir {}: {}", options.data_dir, ec.message()));
   }
-  absl::Status s = OpenLevelDbStore(options.data_dir, &parts->store);
+  absl::Status s =
+      options.store_backend == ServerOptions::StoreBackend::kPostgres
+          ? OpenPostgresStore(options.postgres_conninfo, &parts->store)
+          : OpenLevelDbStore(options.data_dir, &parts->store);
   if (!s.ok()) return s;
   parts->committer = std::make_unique<GroupCommitter>(
       parts->store.get(), [health = &parts->health](const absl::Status& s) {

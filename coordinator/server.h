@@ -18,7 +18,13 @@ namespace baton {
 
 struct ServerOptions {
   std::string listen_address = "127.0.0.1:7420";
+  // Files of this node: the LevelDB store (unless store_backend is
+  // postgres), the generated admin token.
   std::string data_dir = "./data";
+  enum class StoreBackend { kLevelDb, kPostgres };
+  StoreBackend store_backend = StoreBackend::kLevelDb;
+  // kPostgres: the libpq connection string of the store's database.
+  std::string postgres_conninfo;
   // Required on admin calls; empty turns the admin API off.
   std::string admin_token;
   // If set, AdminService is served only here, not on listen_address, so a

@@ -104,8 +104,9 @@ class TransactionStore {
   // NOT_FOUND if no record has that xid.
   virtual absl::Status Get(const std::string& xid, v1::Transaction* txn) = 0;
 
-  // Calls fn for every non-terminal record, earliest next action first
-  // (records with no timed action, 0, come first). fn returns false to stop.
+  // Calls fn for every non-terminal record; within a shard, earliest next
+  // action first (records with no timed action, 0, come first). fn returns
+  // false to stop.
   virtual absl::Status ScanUnfinished(
       const std::function<bool(const v1::Transaction&)>& fn) = 0;
 

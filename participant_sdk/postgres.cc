@@ -68,20 +68,30 @@ absl::StatusOr<PgResult> PgExec(PGconn* conn, std::string_view sql,
   PgResult result(PQexecParams(conn, statement.c_str(),
                                static_cast<int>(values.size()), nullptr,
                                values.data(), nullptr, nullptr, 0));
-  ExecStatusType status =
-      result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return result;
+  if (absl::Status s = PgCheck(conn, result.get()); !s.ok()) return s;
+  return result;
+}
 
+absl::Status PgCheck(PGconn* conn, const PGresult* result) {
+  ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ||
+      status == PGRES_PIPELINE_SYNC) {
+    return absl::OkStatus();
+  }
+  if (status == PGRES_PIPELINE_ABORTED) {
+    return absl::AbortedError(
+        "skipped: an earlier statement of its pipeline failed");
+  }
   const char* state =
-      result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
+      result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   if (state == nullptr || PQstatus(conn) != CONNECTION_OK) {
     return absl::UnavailableError(
         fmt::format("PostgreSQL at {} is unreachable: {}", PgDescribe(conn),
                     Trimmed(PQerrorMessage(conn))));
   }
   std::string message =
-      Trimmed(PQresultErrorField(result.get(), PG_DIAG_MESSAGE_PRIMARY));
-  const char* detail = PQresultErrorField(result.get(), PG_DIAG_MESSAGE_DETAIL);
+      Trimmed(PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY));
+  const char* detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL);
   if (detail != nullptr) message += fmt::format(" ({})", Trimmed(detail));
   absl::Status error(CodeFor(state),
                      fmt::format("SQLSTATE {}: {}", state, message));

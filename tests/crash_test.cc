@@ -10,6 +10,7 @@
 #include <ostream>
 
 #include "tests/support/bank_cluster.h"
+#include "tests/support/pg_cluster.h"
 
 namespace baton::testing {
 namespace {
@@ -59,13 +60,15 @@ const Scenario kScenarios[] = {
      v1::GLOBAL_STATUS_ROLLED_BACK},
 };
 
-BOOST_DATA_TEST_CASE(crash_and_restart_at_fault_point,
-                     boost::unit_test::data::make(kScenarios), scenario) {
+// `store_flags` pick batond's store on every start.
+void CrashAndRestart(const Scenario& scenario,
+                     const std::vector<std::string>& store_flags) {
   std::vector<std::string> env = {std::string("BATON_FAILPOINTS=") +
                                   scenario.failpoint};
   bool coordinator_dies = scenario.victim == Victim::kCoordinator;
   BankCluster cluster;
-  cluster.StartCoordinator(coordinator_dies ? env : std::vector<std::string>{});
+  cluster.StartCoordinator(coordinator_dies ? env : std::vector<std::string>{},
+                           store_flags);
   cluster.StartBank("bank-a", {"alice=100"},
                     coordinator_dies ? std::vector<std::string>{} : env);
   cluster.StartBank("bank-b", {"bob=100"});
@@ -82,7 +85,7 @@ BOOST_DATA_TEST_CASE(crash_and_restart_at_fault_point,
                         victim.name() << " did not crash\n"
                                       << cluster.Logs());
   if (coordinator_dies) {
-    cluster.StartCoordinator();
+    cluster.StartCoordinator({}, store_flags);
   } else {
     cluster.StartBank("bank-a", {});
   }
@@ -102,6 +105,30 @@ BOOST_DATA_TEST_CASE(crash_and_restart_at_fault_point,
     BOOST_TEST(b.status() == (committed ? v1::BRANCH_STATUS_COMMITTED
                                         : v1::BRANCH_STATUS_ROLLED_BACK));
   }
+}
+
+BOOST_DATA_TEST_CASE(crash_and_restart_at_fault_point,
+                     boost::unit_test::data::make(kScenarios), scenario) {
+  CrashAndRestart(scenario, {});
+}
+
+// The coordinator's fault points again, its store in PostgreSQL: the
+// database survives batond, and the restarted batond resumes from it.
+std::vector<Scenario> CoordinatorScenarios() {
+  std::vector<Scenario> out;
+  for (const Scenario& s : kScenarios) {
+    if (s.victim == Victim::kCoordinator) out.push_back(s);
+  }
+  return out;
+}
+
+BOOST_DATA_TEST_CASE(crash_and_restart_with_the_postgres_store,
+                     boost::unit_test::data::make(CoordinatorScenarios()),
+                     scenario) {
+  PgCluster postgres;
+  postgres.CreateDatabase("baton");
+  CrashAndRestart(scenario, {"--store", "postgres", "--postgres",
+                             postgres.ConnInfo("baton")});
 }
 
 }  // namespace

@@ -73,7 +73,8 @@ void GiveTo(const std::filesystem::path& path, const passwd* user) {
 
 }  // namespace
 
-PgCluster::PgCluster(const Options& options) : bin_dir_(FindBinDir()) {
+PgCluster::PgCluster(const Options& options)
+    : bin_dir_(FindBinDir()), options_(options) {
   data_dir_ = dir_.path() / "pgdata";
   std::filesystem::create_directories(data_dir_);
   std::filesystem::create_directories(dir_.path() / "socket");
@@ -97,17 +98,26 @@ PgCluster::PgCluster(const Options& options) : bin_dir_(FindBinDir()) {
                              data_dir_.string(), "-U", "postgres", "-A",
                              "trust", "-E", "UTF8", "--locale=C", "--no-sync"});
   for (int attempt = 0; attempt < 3; ++attempt) {
-    if (StartServer(options)) return;
+    if (StartServer(FreePort())) return;
   }
   throw std::runtime_error("postgres did not start:\n" + Log());
 }
 
-PgCluster::~PgCluster() {
+PgCluster::~PgCluster() { Stop(); }
+
+void PgCluster::Stop() {
   if (server_ == nullptr || server_->HasExited()) return;
   server_->Signal(SIGINT);  // Fast shutdown: abort sessions, checkpoint.
   if (server_->WaitExit(30s) < 0) {
     server_->Signal(SIGQUIT);  // Immediate shutdown.
     server_->WaitExit(10s);
+  }
+}
+
+void PgCluster::Restart() {
+  Stop();
+  if (!StartServer(port_)) {
+    throw std::runtime_error("postgres did not start again:\n" + Log());
   }
 }
 
@@ -142,8 +152,9 @@ void PgCluster::RunToCompletion(const std::string& name,
   }
 }
 
-bool PgCluster::StartServer(const Options& options) {
-  port_ = FreePort();
+bool PgCluster::StartServer(int port) {
+  const Options& options = options_;
+  port_ = port;
   server_ = ChildProcess::Start(
       "postgres-" + std::to_string(++starts_),
       AsServerUser(

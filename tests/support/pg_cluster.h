@@ -43,6 +43,11 @@ class PgCluster {
   PgCluster& operator=(const PgCluster&) = delete;
 
   int port() const { return port_; }
+
+  // Stops the server (fast shutdown: sessions are cut off), and starts it
+  // again on the same port and data. Restart throws if it cannot.
+  void Stop();
+  void Restart();
   // A libpq connection string for `database` on this server.
   std::string ConnInfo(const std::string& database) const;
 
@@ -62,7 +67,7 @@ class PgCluster {
  private:
   void RunToCompletion(const std::string& name,
                        const std::vector<std::string>& argv);
-  bool StartServer(const Options& options);
+  bool StartServer(int port);
   std::vector<std::string> AsServerUser(std::vector<std::string> argv) const;
 
   TempDir dir_;
@@ -70,6 +75,7 @@ class PgCluster {
   std::filesystem::path data_dir_;
   std::string user_;  // Empty when not root: run as ourselves.
   int port_ = 0;
+  Options options_;
   int starts_ = 0;
   std::unique_ptr<ChildProcess> server_;
 };

@@ -232,6 +232,7 @@ int RunBenchmark(const Flags& flags, const std::string& workload) {
   report.concurrency = flags.concurrency;
   report.rate = flags.rate;
   report.nodes = flags.nodes;
+  if (flags.coordinator.empty()) report.store = flags.store;
   Workloads workloads(CoordinatorOptions{.nodes = nodes,
                                          .pipeline = !flags.unary,
                                          .routed = flags.nodes > 0,
@@ -366,6 +367,12 @@ int main(int argc, char** argv) {
   app.add_option("--retention-s", flags.retention_s,
                  "Finished-transaction retention of the batond it starts")
       ->capture_default_str();
+  app.add_option("--store", flags.store,
+                 "Store of the batond it starts: leveldb, or postgres (in a "
+                 "throwaway PostgreSQL the run starts, as the tests do)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"leveldb", "postgres"}))
+      ->excludes(coordinator);
   app.add_option("--batond-arg", flags.batond_args,
                  "An extra flag for the batond it starts (repeat for more), "
                  "e.g. --batond-arg=--shards=2")
@@ -435,6 +442,12 @@ int main(int argc, char** argv) {
   if (flags.blocking && *two_phase && !flags.postgres && !flags.enlist) {
     std::cerr << "baton-bench: 2pc --blocking needs --enlist or --postgres "
                  "(otherwise baton-bench itself runs phase one)\n";
+    return 2;
+  }
+  if (flags.store == "postgres" && flags.nodes > 0) {
+    std::cerr << "baton-bench: --store postgres runs one batond; nodes "
+                 "sharing one database need its shard leases, which are not "
+                 "there yet\n";
     return 2;
   }
   if (flags.postgres && flags.rate > 0) {

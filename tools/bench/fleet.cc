@@ -81,6 +81,10 @@ std::string Fleet::StartNode(int id, const std::vector<std::string>& peers) {
                  std::to_string(flags_.nodes), "--topology-poll-ms", "200"});
     if (!peer_list.empty()) args.insert(args.end(), {"--peers", peer_list});
   }
+  if (flags_.store == "postgres") {
+    args.insert(args.end(), {"--store", "postgres", "--postgres",
+                             EmptyPostgresDatabase("baton_store")});
+  }
   args.insert(args.end(), flags_.batond_args.begin(), flags_.batond_args.end());
   processes_.push_back(ChildProcess::Start(name, args, {}, dir_.path()));
   int port = WaitForPortFile(port_file, 30s);
@@ -148,26 +152,31 @@ std::vector<ParticipantTarget> Fleet::Participants(
   return targets;
 }
 
-std::string Fleet::PostgresDatabase(const std::string& database) {
+std::string Fleet::EmptyPostgresDatabase(const std::string& database) {
   try {
     if (postgres_ == nullptr) {
-      // Every participant's pool full, the floor's connections, and a few
-      // for the bench's own queries.
+      // Every participant's pool full, the floor's connections, the store's,
+      // and a few for the bench's own queries.
       postgres_ =
           std::make_unique<testing::PgCluster>(testing::PgCluster::Options{
               .max_prepared_transactions = 1024,
               .max_connections =
                   flags_.participants * int{kParticipantPostgresConnections} +
-                  flags_.concurrency + 16});
+                  flags_.concurrency + 32});
     }
-    if (!postgres_databases_.insert(database).second) {
-      return postgres_->ConnInfo(database);
+    if (postgres_databases_.insert(database).second) {
+      postgres_->CreateDatabase(database);
     }
-    postgres_->CreateDatabase(database);
   } catch (const std::exception& e) {
     Die(std::string("cannot start PostgreSQL: ") + e.what());
   }
-  std::string conninfo = postgres_->ConnInfo(database);
+  return postgres_->ConnInfo(database);
+}
+
+std::string Fleet::PostgresDatabase(const std::string& database) {
+  const bool made = postgres_databases_.contains(database);
+  std::string conninfo = EmptyPostgresDatabase(database);
+  if (made) return conninfo;
   if (absl::Status s = CreateAccounts(conninfo); !s.ok()) {
     Die("cannot create the accounts: " + s.ToString());
   }

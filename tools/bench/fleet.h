@@ -44,6 +44,9 @@ struct Flags {
   bool blocking = false;
   int participants = 2;
   int64_t retention_s = 60;
+  // Where the batond it starts keeps transactions: "leveldb", or
+  // "postgres" (a database of the run's throwaway PostgreSQL).
+  std::string store = "leveldb";
   std::vector<std::string> batond_args;  // Appended to each started batond's.
   // For calls to a --coordinator batond, from the load generator and the
   // participants it starts; environment applied.
@@ -80,6 +83,8 @@ class Fleet {
   // The connection string of `database` on the run's PostgreSQL (started
   // on first use), made with its accounts (postgres_bank.h) on first use.
   std::string PostgresDatabase(const std::string& database);
+  // The same, made empty.
+  std::string EmptyPostgresDatabase(const std::string& database);
 
   // An echo server; with `synced`, its NullCoordinator syncs each call to a
   // file in the run's dir.

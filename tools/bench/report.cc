@@ -55,6 +55,7 @@ double PercentileMs(const LoadResult& load, double p) {
 void PrintTable(const Report& r) {
   const LoadResult& l = r.load;
   fmt::print("workload      {}\n", r.workload);
+  if (!r.store.empty()) fmt::print("store         {}\n", r.store);
   fmt::print("load          {}\n",
              r.rate > 0
                  ? fmt::format("open loop at {:.0f}/s", r.rate)
@@ -121,7 +122,8 @@ void PrintTable(const Report& r) {
 void PrintJson(const Report& r) {
   const LoadResult& l = r.load;
   fmt::print(
-      "{{\"workload\":\"{}\",\"transport\":\"{}\",\"concurrency\":{},"
+      "{{\"workload\":\"{}\",\"transport\":\"{}\",\"store\":\"{}\","
+      "\"concurrency\":{},"
       "\"rate\":{},\"nodes\":{},\"routing_ns_per_call\":{},"
       "\"transactions\":{},\"seconds\":{:.3f},\"tps\":{:.1f},"
       "\"p50_ms\":{:.3f},\"p90_ms\":{:.3f},\"p99_ms\":{:.3f},\"max_ms\":{:.3f},"
@@ -132,7 +134,7 @@ void PrintJson(const Report& r) {
       "\"synced_baseline_p99_ms\":{},\"local_tps\":{},\"local_p99_ms\":{},"
       "\"wal_flushes_per_transaction\":{},"
       "\"local_wal_flushes_per_transaction\":{}}}\n",
-      r.workload, r.transport, r.concurrency, r.rate, r.nodes,
+      r.workload, r.transport, r.store, r.concurrency, r.rate, r.nodes,
       OrNull(r.routing_ns_per_call, "{:.1f}"), l.completed, l.seconds,
       TransactionsPerSecond(r), PercentileMs(l, 50), PercentileMs(l, 90),
       PercentileMs(l, 99), PercentileMs(l, 100), l.errors,

@@ -21,6 +21,7 @@ struct Report {
   LoadResult load;
   // "pipeline" or "unary": how the load generator's calls travel.
   std::string transport;
+  std::string store;  // Of the batond it started: "leveldb" or "postgres".
   // TransactionService calls per transaction (stream exchanges not counted).
   int rpcs_per_transaction = 0;
   // From the coordinator's counters over the measured run.

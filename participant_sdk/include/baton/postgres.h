@@ -43,6 +43,12 @@ absl::StatusOr<PgConn> PgConnect(const std::string& conninfo);
 absl::StatusOr<PgResult> PgExec(PGconn* conn, std::string_view sql,
                                 const std::vector<std::string>& params = {});
 
+// The status PgExec gives for `result`, a result of `conn` obtained some
+// other way (binary parameters, pipeline mode): OK for a command, rows or a
+// pipeline's sync; ABORTED for a statement its pipeline skipped after an
+// earlier one failed.
+absl::Status PgCheck(PGconn* conn, const PGresult* result);
+
 // The SQLSTATE of a status returned by PgExec ("" if it carries none).
 std::string PgSqlState(const absl::Status& status);
 

@@ -1,0 +1,501 @@
+// The PostgreSQL backend of TransactionStore (postgres_store.h).
+
+#include "coordinator/postgres_store.h"
+
+#include <atomic>
+#include <map>
+#include <optional>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "baton/postgres.h"
+#include "coordinator/pg_binary.h"
+#include "coordinator/stored_record.h"
+#include "coordinator/xid.h"
+#include "fmt/format.h"
+#include "participant_sdk/internal/postgres_pool.h"
+#include "spdlog/spdlog.h"
+
+namespace baton {
+namespace {
+
+// What meta key "format" holds in a database this build writes.
+constexpr char kFormat[] = "postgres/1";
+
+// xid sorts bytewise (COLLATE "C"), as LevelDB's keys do, so paging by
+// (finished_ms, xid) means the same in both backends.
+constexpr std::string_view kSchema[] = {
+    R"(CREATE TABLE IF NOT EXISTS batond_transactions (
+         xid text COLLATE "C" PRIMARY KEY,
+         shard integer NOT NULL,
+         record bytea NOT NULL,
+         definition bytea,
+         terminal boolean NOT NULL,
+         due_ms bigint NOT NULL,
+         finished_ms bigint NOT NULL,
+         owned_meta_key bytea NOT NULL))",
+    R"(CREATE INDEX IF NOT EXISTS batond_transactions_unfinished
+         ON batond_transactions (shard, due_ms, xid) WHERE NOT terminal)",
+    R"(CREATE INDEX IF NOT EXISTS batond_transactions_finished
+         ON batond_transactions (finished_ms, xid) WHERE terminal)",
+    R"(CREATE TABLE IF NOT EXISTS batond_branches (
+         xid text COLLATE "C" NOT NULL,
+         branch_id bigint NOT NULL,
+         branch bytea NOT NULL,
+         PRIMARY KEY (xid, branch_id)))",
+    R"(CREATE TABLE IF NOT EXISTS batond_meta (
+         key bytea PRIMARY KEY,
+         value bytea NOT NULL))",
+};
+
+// The writes of one Apply, each a multi-row statement over arrays.
+struct Statement {
+  const char* name;
+  const char* sql;
+};
+constexpr Statement kDropRecords = {
+    "baton_drop_records",
+    "WITH gone AS (DELETE FROM batond_branches WHERE xid = ANY($1)) "
+    "DELETE FROM batond_transactions WHERE xid = ANY($1)"};
+constexpr Statement kPutRecords = {
+    "baton_put_records",
+    "INSERT INTO batond_transactions AS t (xid, shard, record, definition, "
+    "terminal, due_ms, finished_ms, owned_meta_key) "
+    "SELECT * FROM unnest($1::text[], $2::int4[], $3::bytea[], $4::bytea[], "
+    "$5::bool[], $6::int8[], $7::int8[], $8::bytea[]) "
+    "ON CONFLICT (xid) DO UPDATE SET record = EXCLUDED.record, "
+    "definition = COALESCE(EXCLUDED.definition, t.definition), "
+    "terminal = EXCLUDED.terminal, due_ms = EXCLUDED.due_ms, "
+    "finished_ms = EXCLUDED.finished_ms, "
+    "owned_meta_key = EXCLUDED.owned_meta_key"};
+constexpr Statement kPutBranches = {
+    "baton_put_branches",
+    "INSERT INTO batond_branches (xid, branch_id, branch) "
+    "SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[]) "
+    "ON CONFLICT (xid, branch_id) DO UPDATE SET branch = EXCLUDED.branch"};
+constexpr Statement kDropMeta = {"baton_drop_meta",
+                                 "DELETE FROM batond_meta WHERE key = ANY($1)"};
+constexpr Statement kPutMeta = {
+    "baton_put_meta",
+    "INSERT INTO batond_meta (key, value) "
+    "SELECT * FROM unnest($1::bytea[], $2::bytea[]) "
+    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"};
+constexpr Statement kWrites[] = {kDropRecords, kPutRecords, kPutBranches,
+                                 kDropMeta, kPutMeta};
+
+// A record with its branches and definition, as one row.
+constexpr char kRecordColumns[] =
+    "t.xid, t.record, t.definition, (SELECT array_agg(b.branch ORDER BY "
+    "b.branch_id) FROM batond_branches b WHERE b.xid = t.xid)";
+
+// What a group leaves of each record and meta key, in key order (so
+// concurrent writers lock rows in one order). Ops apply in order: a delete
+// resets a record, so a later put starts from nothing, as it would have.
+struct RecordWrite {
+  bool reset = false;
+  const StoreBatch::Op* put = nullptr;  // The last put, if any.
+  std::map<uint64_t, std::string_view> branches;
+  std::optional<std::string_view> definition;
+};
+struct GroupWrites {
+  std::map<std::string_view, RecordWrite> records;
+  std::map<std::string_view, std::optional<std::string_view>> meta;
+};
+
+GroupWrites Collapse(const std::vector<const StoreBatch*>& batches) {
+  GroupWrites out;
+  for (const StoreBatch* batch : batches) {
+    for (const StoreBatch::Op& op : batch->ops()) {
+      switch (op.kind) {
+        case StoreBatch::Op::kPutTransaction: {
+          RecordWrite& w = out.records[op.key];
+          w.put = &op;
+          for (const auto& [id, bytes] : op.branches) w.branches[id] = bytes;
+          if (op.definition) w.definition = *op.definition;
+          break;
+        }
+        case StoreBatch::Op::kDeleteTransaction:
+          out.records[op.key] = RecordWrite{.reset = true};
+          break;
+        case StoreBatch::Op::kPutMeta:
+          out.meta[op.key] = op.value;
+          break;
+        case StoreBatch::Op::kDeleteMeta:
+          out.meta[op.key] = std::nullopt;
+          break;
+      }
+    }
+  }
+  return out;
+}
+
+int32_t ShardOf(std::string_view xid) {
+  XidParts parts;
+  return ParseXid(xid, &parts) ? static_cast<int32_t>(parts.node) : -1;
+}
+
+// Parameters of each statement in kWrites, empty where it has nothing to
+// do.
+std::vector<std::optional<pg::Params>> WriteParams(const GroupWrites& g) {
+  std::vector<std::string_view> reset, xids, branch_xids;
+  std::vector<int32_t> shards;
+  std::vector<std::optional<std::string_view>> records, definitions, owned,
+      branches;
+  std::vector<bool> terminal;
+  std::vector<int64_t> due, finished, branch_ids;
+  for (const auto& [xid, w] : g.records) {
+    if (w.reset) reset.push_back(xid);
+    if (w.put == nullptr) continue;
+    xids.push_back(xid);
+    shards.push_back(ShardOf(xid));
+    records.push_back(w.put->value);
+    definitions.push_back(w.definition);
+    terminal.push_back(w.put->terminal);
+    due.push_back(w.put->due_ms);
+    finished.push_back(w.put->finished_ms);
+    owned.push_back(w.put->owned_meta_key);
+    for (const auto& [id, bytes] : w.branches) {
+      branch_xids.push_back(xid);
+      branch_ids.push_back(static_cast<int64_t>(id));
+      branches.push_back(bytes);
+    }
+  }
+  std::vector<std::optional<std::string_view>> dropped_keys, keys, values;
+  for (const auto& [key, value] : g.meta) {
+    (value ? keys : dropped_keys).push_back(key);
+    if (value) values.push_back(*value);
+  }
+  std::vector<std::optional<pg::Params>> out(std::size(kWrites));
+  if (!reset.empty()) out[0].emplace().TextArray(reset);
+  if (!xids.empty()) {
+    pg::Params& p = out[1].emplace();
+    p.TextArray(xids);
+    p.Int4Array(shards);
+    p.BytesArray(records);
+    p.BytesArray(definitions);
+    p.BoolArray(terminal);
+    p.Int8Array(due);
+    p.Int8Array(finished);
+    p.BytesArray(owned);
+  }
+  if (!branch_xids.empty()) {
+    pg::Params& p = out[2].emplace();
+    p.TextArray(branch_xids);
+    p.Int8Array(branch_ids);
+    p.BytesArray(branches);
+  }
+  if (!dropped_keys.empty()) out[3].emplace().BytesArray(dropped_keys);
+  if (!keys.empty()) {
+    pg::Params& p = out[4].emplace();
+    p.BytesArray(keys);
+    p.BytesArray(values);
+  }
+  return out;
+}
+
+// Runs one statement with binary parameters and binary results.
+absl::StatusOr<PgResult> Query(PGconn* conn, const char* sql,
+                               pg::Params params) {
+  const char* const* values = params.values();
+  PgResult result(PQexecParams(conn, sql, params.size(), params.types(), values,
+                               params.lengths(), params.formats(), 1));
+  if (absl::Status s = PgCheck(conn, result.get()); !s.ok()) return s;
+  return result;
+}
+
+// The record in `row` of a result with kRecordColumns.
+absl::Status ReadRecord(const PGresult* result, int row, v1::Transaction* txn) {
+  const std::string xid(pg::GetBytes(result, row, 0));
+  const std::string where = "batond_transactions row " + xid;
+  if (absl::Status s =
+          ParseStoredRecord(xid, pg::GetBytes(result, row, 1), where, txn);
+      !s.ok()) {
+    return s;
+  }
+  std::vector<std::string_view> branches;
+  if (absl::Status s = pg::GetBytesArray(result, row, 3, &branches); !s.ok()) {
+    return absl::DataLossError(
+        fmt::format("branches of {}: {}", xid, std::string(s.message())));
+  }
+  for (size_t i = 0; i < branches.size(); ++i) {
+    const std::string branch_where =
+        fmt::format("batond_branches row ({}, {})", xid, i + 1);
+    if (absl::Status s = AppendStoredBranch(branches[i], branch_where, txn);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (!txn->has_saga()) return absl::OkStatus();
+  if (pg::IsNull(result, row, 2)) {
+    return absl::DataLossError(
+        fmt::format("{} is corrupt: a saga without its definition", where));
+  }
+  return ParseStoredDefinition(pg::GetBytes(result, row, 2),
+                               where + " (definition)", txn);
+}
+
+class PostgresStore : public TransactionStore {
+ public:
+  PostgresStore(std::string conninfo, PgConn writer)
+      : writer_(std::move(writer)),
+        readers_(std::move(conninfo),
+                 internal::PgPoolLimits{.max_idle = 4, .max_open = 8}) {}
+
+  absl::Status Apply(const std::vector<const StoreBatch*>& batches) override {
+    absl::MutexLock lock(&write_mu_);
+    if (!failed_.ok()) return failed_;
+    std::vector<std::optional<pg::Params>> params =
+        WriteParams(Collapse(batches));
+    uint64_t bytes = 0;
+    absl::Status s = Commit(&params, &bytes);
+    syncs_.fetch_add(1, std::memory_order_relaxed);
+    batches_.fetch_add(batches.size(), std::memory_order_relaxed);
+    bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    if (!s.ok()) {
+      failed_ = absl::Status(
+          s.code(),
+          fmt::format("store write to PostgreSQL at {} failed ({}); "
+                      "refusing every write until restarted",
+                      PgDescribe(writer_.get()), std::string(s.message())));
+    }
+    return failed_;
+  }
+
+  absl::Status Get(const std::string& xid, v1::Transaction* txn) override {
+    absl::StatusOr<internal::PgPool::Lease> conn = readers_.Acquire();
+    if (!conn.ok()) return conn.status();
+    pg::Params params;
+    params.Text(xid);
+    absl::StatusOr<PgResult> r = Query(
+        conn->get(),
+        fmt::format("SELECT {} FROM batond_transactions t WHERE t.xid = $1",
+                    kRecordColumns)
+            .c_str(),
+        std::move(params));
+    if (!r.ok()) return Annotated(r.status(), "read transaction " + xid);
+    if (PQntuples(r->get()) == 0) {
+      return absl::NotFoundError(fmt::format("no transaction {}", xid));
+    }
+    return ReadRecord(r->get(), 0, txn);
+  }
+
+  // Pages through the partial index in its own order, (shard, due, xid):
+  // within a shard, earliest next action first.
+  absl::Status ScanUnfinished(
+      const std::function<bool(const v1::Transaction&)>& fn) override {
+    absl::StatusOr<internal::PgPool::Lease> conn = readers_.Acquire();
+    if (!conn.ok()) return conn.status();
+    const std::string sql = fmt::format(
+        "SELECT {} FROM batond_transactions t WHERE NOT t.terminal AND "
+        "(t.shard, t.due_ms, t.xid) > ($1, $2, $3) "
+        "ORDER BY t.shard, t.due_ms, t.xid LIMIT 500",
+        kRecordColumns);
+    int64_t shard = INT32_MIN, due = INT64_MIN;
+    std::string xid;
+    for (;;) {
+      pg::Params params;
+      params.Int8(shard);
+      params.Int8(due);
+      params.Text(xid);
+      absl::StatusOr<PgResult> r =
+          Query(conn->get(), sql.c_str(), std::move(params));
+      if (!r.ok()) return Annotated(r.status(), "scan unfinished");
+      const int rows = PQntuples(r->get());
+      for (int row = 0; row < rows; ++row) {
+        v1::Transaction txn;
+        if (absl::Status s = ReadRecord(r->get(), row, &txn); !s.ok()) {
+          return s;
+        }
+        xid = txn.xid();
+        shard = ShardOf(xid);
+        due = txn.next_action_unix_ms();
+        if (!fn(txn)) return absl::OkStatus();
+      }
+      if (rows < 500) return absl::OkStatus();
+    }
+  }
+
+  absl::Status ScanFinished(const FinishedRef* after, int64_t cutoff_ms,
+                            size_t limit,
+                            std::vector<FinishedRef>* out) override {
+    absl::StatusOr<internal::PgPool::Lease> conn = readers_.Acquire();
+    if (!conn.ok()) return conn.status();
+    pg::Params params;
+    params.Int8(cutoff_ms);
+    params.Int8(after == nullptr ? INT64_MIN : after->finished_ms);
+    params.Text(after == nullptr ? "" : after->xid);
+    params.Int8(static_cast<int64_t>(limit));
+    absl::StatusOr<PgResult> r = Query(
+        conn->get(),
+        "SELECT xid, finished_ms, owned_meta_key FROM batond_transactions "
+        "WHERE terminal AND finished_ms < $1 AND (finished_ms, xid) > ($2, $3) "
+        "ORDER BY finished_ms, xid LIMIT $4",
+        std::move(params));
+    if (!r.ok()) return Annotated(r.status(), "scan finished");
+    for (int row = 0; row < PQntuples(r->get()); ++row) {
+      out->push_back(FinishedRef{
+          .xid = std::string(pg::GetBytes(r->get(), row, 0)),
+          .finished_ms = pg::GetInt8(r->get(), row, 1),
+          .owned_meta_key = std::string(pg::GetBytes(r->get(), row, 2))});
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status GetMeta(const std::string& key, std::string* value) override {
+    absl::StatusOr<internal::PgPool::Lease> conn = readers_.Acquire();
+    if (!conn.ok()) return conn.status();
+    pg::Params params;
+    params.Bytes(key);
+    absl::StatusOr<PgResult> r =
+        Query(conn->get(), "SELECT value FROM batond_meta WHERE key = $1",
+              std::move(params));
+    if (!r.ok()) return Annotated(r.status(), "read meta " + Printable(key));
+    if (PQntuples(r->get()) == 0) {
+      return absl::NotFoundError(
+          fmt::format("read meta {}: not found", Printable(key)));
+    }
+    *value = std::string(pg::GetBytes(r->get(), 0, 0));
+    return absl::OkStatus();
+  }
+
+  StoreStats Stats() const override {
+    return {.syncs = syncs_.load(std::memory_order_relaxed),
+            .batches = batches_.load(std::memory_order_relaxed),
+            .bytes = bytes_.load(std::memory_order_relaxed)};
+  }
+
+ private:
+  static absl::Status Annotated(const absl::Status& s, std::string_view what) {
+    return absl::Status(s.code(),
+                        fmt::format("{}: {}", what, std::string(s.message())));
+  }
+
+  // BEGIN, the statements, COMMIT: sent together and answered together.
+  absl::Status Commit(std::vector<std::optional<pg::Params>>* params,
+                      uint64_t* bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+    PGconn* conn = writer_.get();
+    if (PQenterPipelineMode(conn) != 1) {
+      return absl::UnavailableError(
+          fmt::format("cannot start a pipeline: {}", PQerrorMessage(conn)));
+    }
+    int sent = 0;
+    bool queued = PQsendQueryParams(conn, "BEGIN", 0, nullptr, nullptr, nullptr,
+                                    nullptr, 0) == 1;
+    sent += queued;
+    for (size_t i = 0; queued && i < params->size(); ++i) {
+      std::optional<pg::Params>& p = (*params)[i];
+      if (!p) continue;
+      for (int k = 0; k < p->size(); ++k) *bytes += p->lengths()[k];
+      queued =
+          PQsendQueryPrepared(conn, kWrites[i].name, p->size(), p->values(),
+                              p->lengths(), p->formats(), 1) == 1;
+      sent += queued;
+    }
+    if (queued) {
+      queued = PQsendQueryParams(conn, "COMMIT", 0, nullptr, nullptr, nullptr,
+                                 nullptr, 0) == 1;
+      sent += queued;
+    }
+    absl::Status first;
+    if (!queued) first = PgCheck(conn, nullptr);
+    if (PQpipelineSync(conn) != 1 && first.ok()) first = PgCheck(conn, nullptr);
+    for (int i = 0; i < sent && PQstatus(conn) == CONNECTION_OK; ++i) {
+      while (PGresult* raw = PQgetResult(conn)) {
+        PgResult result(raw);
+        if (absl::Status s = PgCheck(conn, raw); first.ok() && !s.ok()) {
+          first = s;
+        }
+      }
+    }
+    // The sync's own result, then the pipeline is idle again.
+    if (PQstatus(conn) == CONNECTION_OK) PgResult(PQgetResult(conn));
+    if (PQstatus(conn) != CONNECTION_OK && first.ok()) {
+      first = PgCheck(conn, nullptr);
+    }
+    PQexitPipelineMode(conn);
+    if (!first.ok() && PQtransactionStatus(conn) == PQTRANS_INERROR) {
+      PgExec(conn, "ROLLBACK").IgnoreError();
+    }
+    return first;
+  }
+
+  absl::Mutex write_mu_;
+  PgConn writer_ ABSL_GUARDED_BY(write_mu_);
+  absl::Status failed_ ABSL_GUARDED_BY(write_mu_);  // Sticky once set.
+  internal::PgPool readers_;
+  std::atomic<uint64_t> syncs_{0};
+  std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> bytes_{0};
+};
+
+// Durability is the server's: a session that would not wait for the WAL
+// flush gets it back.
+absl::Status RequireSynchronousCommit(PGconn* conn) {
+  absl::StatusOr<PgResult> r =
+      PgExec(conn, "SELECT current_setting('synchronous_commit')");
+  if (!r.ok()) return r.status();
+  if (std::string_view(PQgetvalue(r->get(), 0, 0)) != "off") {
+    return absl::OkStatus();
+  }
+  spdlog::warn(
+      "PostgreSQL at {} has synchronous_commit off: batond sets it on for its "
+      "own sessions, since it acknowledges only what the server has flushed",
+      PgDescribe(conn));
+  return PgExec(conn, "SET synchronous_commit = on").status();
+}
+
+absl::Status CheckFormat(PGconn* conn) {
+  absl::StatusOr<PgResult> r =
+      PgExec(conn,
+             "INSERT INTO batond_meta (key, value) VALUES ('format', "
+             "convert_to($1, 'UTF8')) "
+             "ON CONFLICT (key) DO UPDATE SET value = batond_meta.value "
+             "RETURNING convert_from(value, 'UTF8')",
+             {kFormat});
+  if (!r.ok()) return r.status();
+  std::string_view found = PQgetvalue(r->get(), 0, 0);
+  if (found != kFormat) {
+    return absl::FailedPreconditionError(fmt::format(
+        "the store in PostgreSQL at {} has format '{}'; this batond reads "
+        "'{}': run the batond that wrote it, or point --postgres at another "
+        "database",
+        PgDescribe(conn), Printable(found), kFormat));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PrepareWrites(PGconn* conn) {
+  for (const Statement& statement : kWrites) {
+    PgResult result(PQprepare(conn, statement.name, statement.sql, 0, nullptr));
+    if (absl::Status s = PgCheck(conn, result.get()); !s.ok()) {
+      return absl::Status(s.code(),
+                          fmt::format("prepare {}: {}", statement.name,
+                                      std::string(s.message())));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status OpenPostgresStore(const std::string& conninfo,
+                               std::unique_ptr<TransactionStore>* store) {
+  absl::StatusOr<PgConn> conn = PgConnect(conninfo);
+  if (!conn.ok()) return conn.status();
+  PGconn* writer = conn->get();
+  std::vector<std::string_view> schema(std::begin(kSchema), std::end(kSchema));
+  absl::Status s = internal::CreateTablesOnce(writer, "batond_meta", schema);
+  if (s.ok()) s = RequireSynchronousCommit(writer);
+  if (s.ok()) s = CheckFormat(writer);
+  if (s.ok()) s = PrepareWrites(writer);
+  if (!s.ok()) {
+    return absl::Status(
+        s.code(), fmt::format("cannot open the store in PostgreSQL at {}: {}",
+                              PgDescribe(writer), std::string(s.message())));
+  }
+  *store = std::make_unique<PostgresStore>(conninfo, std::move(*conn));
+  return absl::OkStatus();
+}
+
+}  // namespace baton

@@ -1,0 +1,42 @@
+#ifndef BATON_COORDINATOR_POSTGRES_STORE_H_
+#define BATON_COORDINATOR_POSTGRES_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "coordinator/store.h"
+
+namespace baton {
+
+// Opens a TransactionStore kept in the PostgreSQL database `conninfo` (a
+// libpq connection string) names, creating its tables on first use: so
+// several batond nodes can share one store (docs/CLUSTER.md).
+//
+// Tables (all prefixed batond_; the SDK's PostgreSQL tables are baton_):
+//   transactions  one row per record: its own fields, a saga's definition,
+//                 and what the indexes need (shard, terminal, due, finished)
+//   branches      one row per branch, keyed (xid, branch_id)
+//   meta          key/value, as StoreBatch::PutMeta writes them
+// Each query the store makes is an index scan: a record by xid, a shard's
+// unfinished records by due time, finished records by when they finished.
+//
+// Apply is one database transaction per call, with every batch's rows sent
+// as arrays (a handful of statements whatever the group's size) in one
+// round trip; it returns once COMMIT succeeded, so under the server's
+// synchronous_commit. A session whose synchronous_commit is off is turned
+// back on, with a warning: the store never acknowledges a change the
+// server could still lose.
+//
+// Fail-stop like the LevelDB store: a failed or unknown commit (the
+// connection dropped in flight) makes every later Apply fail with it.
+// Reads use their own connections, opened again when one drops.
+//
+// UNAVAILABLE if the server cannot be reached; FAILED_PRECONDITION if the
+// database holds a store of another format.
+absl::Status OpenPostgresStore(const std::string& conninfo,
+                               std::unique_ptr<TransactionStore>* store);
+
+}  // namespace baton
+
+#endif  // BATON_COORDINATOR_POSTGRES_STORE_H_
