@@ -2,6 +2,7 @@
 
 #include "coordinator/postgres_store.h"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <optional>
@@ -18,6 +19,9 @@
 
 namespace baton {
 namespace {
+
+// The SQLSTATE batond_check_fences raises.
+constexpr char kLeaseLost[] = "BF001";
 
 // What meta key "format" holds in a database this build writes.
 constexpr char kFormat[] = "postgres/1";
@@ -43,6 +47,40 @@ constexpr std::string_view kSchema[] = {
          branch_id bigint NOT NULL,
          branch bytea NOT NULL,
          PRIMARY KEY (xid, branch_id)))",
+    // Shard ownership (shard_leases.h); expiries are the database's clock.
+    R"(CREATE TABLE IF NOT EXISTS batond_shard_leases (
+         shard integer PRIMARY KEY,
+         owner text,
+         owner_address text,
+         fencing bigint NOT NULL DEFAULT 0,
+         expires_at timestamptz NOT NULL DEFAULT '-infinity'))",
+    R"(CREATE TABLE IF NOT EXISTS batond_nodes (
+         node text PRIMARY KEY,
+         address text NOT NULL,
+         expires_at timestamptz NOT NULL))",
+    // Locks the leases it checks (FOR SHARE) until the writing transaction
+    // ends, so a takeover's UPDATE waits for a write already checked, and a
+    // write checked after a takeover sees the new number.
+    R"(CREATE OR REPLACE FUNCTION batond_check_fences(p_shards int4[],
+                                                     p_fencings int8[])
+       RETURNS void LANGUAGE plpgsql AS $$
+       DECLARE lost text;
+       BEGIN
+         SELECT string_agg(format('%s (held with fencing %s, now %s)',
+                                  m.shard, m.fencing,
+                                  coalesce(l.fencing::text, 'no lease')),
+                           ', ' ORDER BY m.shard)
+           INTO lost
+           FROM unnest(p_shards, p_fencings) AS m(shard, fencing)
+           LEFT JOIN (SELECT shard, fencing FROM batond_shard_leases
+                       WHERE shard = ANY(p_shards)
+                       ORDER BY shard FOR SHARE) l USING (shard)
+          WHERE l.fencing IS DISTINCT FROM m.fencing;
+         IF lost IS NOT NULL THEN
+           RAISE EXCEPTION USING ERRCODE = 'BF001',
+             MESSAGE = 'shard lease lost: ' || lost;
+         END IF;
+       END $$)",
     R"(CREATE TABLE IF NOT EXISTS batond_meta (
          key bytea PRIMARY KEY,
          value bytea NOT NULL))",
@@ -53,6 +91,8 @@ struct Statement {
   const char* name;
   const char* sql;
 };
+constexpr Statement kCheckFences = {"baton_check_fences",
+                                    "SELECT batond_check_fences($1, $2)"};
 constexpr Statement kDropRecords = {
     "baton_drop_records",
     "WITH gone AS (DELETE FROM batond_branches WHERE xid = ANY($1)) "
@@ -80,8 +120,8 @@ constexpr Statement kPutMeta = {
     "INSERT INTO batond_meta (key, value) "
     "SELECT * FROM unnest($1::bytea[], $2::bytea[]) "
     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"};
-constexpr Statement kWrites[] = {kDropRecords, kPutRecords, kPutBranches,
-                                 kDropMeta, kPutMeta};
+constexpr Statement kWrites[] = {kCheckFences, kDropRecords, kPutRecords,
+                                 kPutBranches, kDropMeta,    kPutMeta};
 
 // A record with its branches and definition, as one row.
 constexpr char kRecordColumns[] =
@@ -135,7 +175,7 @@ int32_t ShardOf(std::string_view xid) {
 }
 
 // Parameters of each statement in kWrites, empty where it has nothing to
-// do.
+// do; the fencing check (the first) is the caller's.
 std::vector<std::optional<pg::Params>> WriteParams(const GroupWrites& g) {
   std::vector<std::string_view> reset, xids, branch_xids;
   std::vector<int32_t> shards;
@@ -166,9 +206,9 @@ std::vector<std::optional<pg::Params>> WriteParams(const GroupWrites& g) {
     if (value) values.push_back(*value);
   }
   std::vector<std::optional<pg::Params>> out(std::size(kWrites));
-  if (!reset.empty()) out[0].emplace().TextArray(reset);
+  if (!reset.empty()) out[1].emplace().TextArray(reset);
   if (!xids.empty()) {
-    pg::Params& p = out[1].emplace();
+    pg::Params& p = out[2].emplace();
     p.TextArray(xids);
     p.Int4Array(shards);
     p.BytesArray(records);
@@ -179,14 +219,14 @@ std::vector<std::optional<pg::Params>> WriteParams(const GroupWrites& g) {
     p.BytesArray(owned);
   }
   if (!branch_xids.empty()) {
-    pg::Params& p = out[2].emplace();
+    pg::Params& p = out[3].emplace();
     p.TextArray(branch_xids);
     p.Int8Array(branch_ids);
     p.BytesArray(branches);
   }
-  if (!dropped_keys.empty()) out[3].emplace().BytesArray(dropped_keys);
+  if (!dropped_keys.empty()) out[4].emplace().BytesArray(dropped_keys);
   if (!keys.empty()) {
-    pg::Params& p = out[4].emplace();
+    pg::Params& p = out[5].emplace();
     p.BytesArray(keys);
     p.BytesArray(values);
   }
@@ -236,21 +276,32 @@ absl::Status ReadRecord(const PGresult* result, int row, v1::Transaction* txn) {
 
 class PostgresStore : public TransactionStore {
  public:
-  PostgresStore(std::string conninfo, PgConn writer)
-      : writer_(std::move(writer)),
+  PostgresStore(std::string conninfo, PgConn writer, const ShardFences* fences)
+      : fences_(fences),
+        writer_(std::move(writer)),
         readers_(std::move(conninfo),
                  internal::PgPoolLimits{.max_idle = 4, .max_open = 8}) {}
 
   absl::Status Apply(const std::vector<const StoreBatch*>& batches) override {
     absl::MutexLock lock(&write_mu_);
     if (!failed_.ok()) return failed_;
-    std::vector<std::optional<pg::Params>> params =
-        WriteParams(Collapse(batches));
+    GroupWrites writes = Collapse(batches);
+    std::vector<std::optional<pg::Params>> params = WriteParams(writes);
+    if (fences_ != nullptr) {
+      absl::StatusOr<pg::Params> check = FenceCheck(writes);
+      if (!check.ok()) return check.status();
+      params[0] = std::move(*check);
+    }
     uint64_t bytes = 0;
     absl::Status s = Commit(&params, &bytes);
     syncs_.fetch_add(1, std::memory_order_relaxed);
     batches_.fetch_add(batches.size(), std::memory_order_relaxed);
     bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    // A refused fencing check is an outcome known: nothing was written, and
+    // the shards still leased here may go on.
+    if (PgSqlState(s) == kLeaseLost) {
+      return absl::FailedPreconditionError(std::string(s.message()));
+    }
     if (!s.ok()) {
       failed_ = absl::Status(
           s.code(),
@@ -365,6 +416,32 @@ class PostgresStore : public TransactionStore {
   }
 
  private:
+  // The shards the group writes and the fencing number held for each.
+  // Nothing is written for a shard not leased here.
+  absl::StatusOr<pg::Params> FenceCheck(const GroupWrites& writes) const {
+    std::vector<int32_t> shards;
+    for (const auto& [xid, w] : writes.records) {
+      const int32_t shard = ShardOf(xid);
+      if (shards.empty() || shards.back() != shard) shards.push_back(shard);
+    }
+    std::sort(shards.begin(), shards.end());
+    shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
+    std::vector<int64_t> fencings;
+    for (int32_t shard : shards) {
+      std::optional<int64_t> fencing =
+          shard < 0 ? std::nullopt : fences_->Get(static_cast<uint32_t>(shard));
+      if (!fencing) {
+        return absl::FailedPreconditionError(fmt::format(
+            "shard {} is not leased by this node; nothing was written", shard));
+      }
+      fencings.push_back(*fencing);
+    }
+    pg::Params params;
+    params.Int4Array(shards);
+    params.Int8Array(fencings);
+    return params;
+  }
+
   static absl::Status Annotated(const absl::Status& s, std::string_view what) {
     return absl::Status(s.code(),
                         fmt::format("{}: {}", what, std::string(s.message())));
@@ -420,6 +497,7 @@ class PostgresStore : public TransactionStore {
     return first;
   }
 
+  const ShardFences* const fences_;
   absl::Mutex write_mu_;
   PgConn writer_ ABSL_GUARDED_BY(write_mu_);
   absl::Status failed_ ABSL_GUARDED_BY(write_mu_);  // Sticky once set.
@@ -480,13 +558,20 @@ absl::Status PrepareWrites(PGconn* conn) {
 }  // namespace
 
 absl::Status OpenPostgresStore(const std::string& conninfo,
-                               std::unique_ptr<TransactionStore>* store) {
+                               std::unique_ptr<TransactionStore>* store,
+                               const ShardFences* fences) {
   absl::StatusOr<PgConn> conn = PgConnect(conninfo);
   if (!conn.ok()) return conn.status();
   PGconn* writer = conn->get();
   std::vector<std::string_view> schema(std::begin(kSchema), std::end(kSchema));
   absl::Status s = internal::CreateTablesOnce(writer, "batond_meta", schema);
   if (s.ok()) s = RequireSynchronousCommit(writer);
+  // A writer stopped inside a transaction (SIGSTOP, a stalled network)
+  // would hold its leases' locks, and a takeover would wait on it for good.
+  if (s.ok()) {
+    s = PgExec(writer, "SET idle_in_transaction_session_timeout = '5s'")
+            .status();
+  }
   if (s.ok()) s = CheckFormat(writer);
   if (s.ok()) s = PrepareWrites(writer);
   if (!s.ok()) {
@@ -494,7 +579,7 @@ absl::Status OpenPostgresStore(const std::string& conninfo,
         s.code(), fmt::format("cannot open the store in PostgreSQL at {}: {}",
                               PgDescribe(writer), std::string(s.message())));
   }
-  *store = std::make_unique<PostgresStore>(conninfo, std::move(*conn));
+  *store = std::make_unique<PostgresStore>(conninfo, std::move(*conn), fences);
   return absl::OkStatus();
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "coordinator/shard_fences.h"
 #include "coordinator/store.h"
 
 namespace baton {
@@ -18,6 +19,8 @@ namespace baton {
 //                 and what the indexes need (shard, terminal, due, finished)
 //   branches      one row per branch, keyed (xid, branch_id)
 //   meta          key/value, as StoreBatch::PutMeta writes them
+//   shard_leases  one row per shard: owner, fencing number, lease expiry
+//   nodes         one row per node: its address and heartbeat expiry
 // Each query the store makes is an index scan: a record by xid, a shard's
 // unfinished records by due time, finished records by when they finished.
 //
@@ -34,8 +37,16 @@ namespace baton {
 //
 // UNAVAILABLE if the server cannot be reached; FAILED_PRECONDITION if the
 // database holds a store of another format.
+//
+// With `fences` (which must outlive the store), every Apply is for shards
+// leased here: the database transaction first checks, under a lock on
+// their lease rows, that each fencing number is still the shard's, and a
+// write for a shard not in `fences` is refused before anything is sent.
+// Either refusal is FAILED_PRECONDITION naming the shards, with nothing
+// written, and does not stop the store.
 absl::Status OpenPostgresStore(const std::string& conninfo,
-                               std::unique_ptr<TransactionStore>* store);
+                               std::unique_ptr<TransactionStore>* store,
+                               const ShardFences* fences = nullptr);
 
 }  // namespace baton
 
