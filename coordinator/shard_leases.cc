@@ -9,6 +9,27 @@ namespace baton {
 
 struct ShardLeaseTable::Connection {
   PgConn conn;
+  int64_t lock_timeout_ms;
+
+  // The connection, opened again if the last one broke (the server
+  // restarted, the network dropped), so the keeper goes on by itself once
+  // the database is back.
+  absl::StatusOr<PGconn*> Get() {
+    if (PQstatus(conn.get()) != CONNECTION_OK) {
+      PQreset(conn.get());
+      if (PQstatus(conn.get()) != CONNECTION_OK) {
+        return PgCheck(conn.get(), nullptr);
+      }
+      if (absl::Status s = Configure(); !s.ok()) return s;
+    }
+    return conn.get();
+  }
+
+  absl::Status Configure() {
+    return PgExec(conn.get(),
+                  fmt::format("SET lock_timeout = {}", lock_timeout_ms))
+        .status();
+  }
 };
 
 namespace {
@@ -42,7 +63,9 @@ ShardLeaseTable::ShardLeaseTable(const Options& options,
 ShardLeaseTable::~ShardLeaseTable() = default;
 
 absl::Status ShardLeaseTable::EnsureShards(uint32_t count) {
-  return PgExec(conn_->conn.get(),
+  absl::StatusOr<PGconn*> conn = conn_->Get();
+  if (!conn.ok()) return conn.status();
+  return PgExec(*conn,
                 "INSERT INTO batond_shard_leases (shard) "
                 "SELECT generate_series(0, $1::int - 1) ON CONFLICT DO NOTHING",
                 {std::to_string(count)})
@@ -50,7 +73,9 @@ absl::Status ShardLeaseTable::EnsureShards(uint32_t count) {
 }
 
 absl::StatusOr<ShardLeaseTable::Reading> ShardLeaseTable::Read() {
-  PGconn* conn = conn_->conn.get();
+  absl::StatusOr<PGconn*> connected = conn_->Get();
+  if (!connected.ok()) return connected.status();
+  PGconn* conn = *connected;
   absl::StatusOr<PgResult> beat = PgExec(
       conn,
       "INSERT INTO batond_nodes (node, address, expires_at) "
@@ -86,8 +111,10 @@ absl::StatusOr<ShardLeaseTable::Reading> ShardLeaseTable::Read() {
 
 absl::StatusOr<std::optional<int64_t>> ShardLeaseTable::Take(
     uint32_t shard, int64_t seen_fencing) {
+  absl::StatusOr<PGconn*> conn = conn_->Get();
+  if (!conn.ok()) return conn.status();
   absl::StatusOr<PgResult> r = PgExec(
-      conn_->conn.get(),
+      *conn,
       "UPDATE batond_shard_leases SET owner = $1, owner_address = $2, "
       "fencing = fencing + 1, "
       "expires_at = now() + $5 * interval '1 millisecond' "
@@ -109,8 +136,10 @@ absl::StatusOr<std::vector<uint32_t>> ShardLeaseTable::Renew(
     shards.push_back(shard);
   }
   fencings += "}";
+  absl::StatusOr<PGconn*> conn = conn_->Get();
+  if (!conn.ok()) return conn.status();
   absl::StatusOr<PgResult> r = PgExec(
-      conn_->conn.get(),
+      *conn,
       "UPDATE batond_shard_leases l "
       "SET expires_at = now() + $4 * interval '1 millisecond' "
       "FROM unnest($2::int4[], $3::int8[]) AS m(shard, fencing) "
@@ -129,7 +158,9 @@ absl::StatusOr<std::vector<uint32_t>> ShardLeaseTable::Renew(
 }
 
 absl::Status ShardLeaseTable::GiveBack(uint32_t shard, int64_t fencing) {
-  return PgExec(conn_->conn.get(),
+  absl::StatusOr<PGconn*> conn = conn_->Get();
+  if (!conn.ok()) return conn.status();
+  return PgExec(*conn,
                 "UPDATE batond_shard_leases SET owner = NULL, "
                 "owner_address = NULL, expires_at = '-infinity' "
                 "WHERE shard = $1 AND fencing = $2 AND owner = $3",

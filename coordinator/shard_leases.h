@@ -43,6 +43,9 @@ class ShardLeaseTable {
       const Options& options);
   ~ShardLeaseTable();
 
+  const std::string& node() const { return options_.node; }
+  const std::string& address() const { return options_.address; }
+
   // Makes rows for shards 0..count-1 that are missing (free, fencing 0).
   absl::Status EnsureShards(uint32_t count);
 

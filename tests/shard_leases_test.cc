@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "baton/postgres.h"
+#include "coordinator/lease_keeper.h"
 #include "coordinator/postgres_store.h"
 #include "coordinator/shard_fences.h"
 #include "tests/support/pg_cluster.h"
@@ -217,6 +218,121 @@ BOOST_AUTO_TEST_CASE(a_takeover_waits_for_a_write_already_checked) {
   auto taken = b->Take(0, **fencing);
   BOOST_REQUIRE(taken.ok() && *taken);
   BOOST_TEST(**taken == **fencing + 1);
+}
+
+// What a keeper's hooks saw, as the server would act on it.
+struct Served {
+  std::set<uint32_t> shards;
+  std::vector<std::string> events;
+  bool quiet = true;  // What quiesce answers.
+
+  LeaseKeeper::Hooks Hooks() {
+    return {.acquired =
+                [this](uint32_t shard, int64_t fencing) {
+                  shards.insert(shard);
+                  events.push_back("+" + std::to_string(shard) + "@" +
+                                   std::to_string(fencing));
+                },
+            .lost =
+                [this](uint32_t shard) {
+                  shards.erase(shard);
+                  events.push_back("-" + std::to_string(shard));
+                },
+            .quiesce = [this](uint32_t) { return quiet; }};
+  }
+};
+
+std::unique_ptr<LeaseKeeper> Keeper(PgCluster& server,
+                                    const std::string& database,
+                                    const std::string& name,
+                                    ShardFences* fences, Served* served,
+                                    int64_t lease_ms, Clock* clock = nullptr) {
+  auto table = ShardLeaseTable::Open({.conninfo = server.ConnInfo(database),
+                                      .node = name,
+                                      .address = name + ":7420",
+                                      .lease_ms = lease_ms,
+                                      .lock_timeout_ms = 300});
+  BOOST_REQUIRE_MESSAGE(table.ok(), table.status().ToString());
+  return std::make_unique<LeaseKeeper>(
+      std::move(*table), fences,
+      LeaseKeeper::Options{.shards = 4, .lease_ms = lease_ms, .clock = clock},
+      served->Hooks());
+}
+
+BOOST_AUTO_TEST_CASE(keepers_share_the_shards_and_a_survivor_takes_over) {
+  const std::string db = Database();
+  ShardFences fences_a, fences_b;
+  Served a, b;
+  auto keeper_a = Keeper(Server(), db, "node-a", &fences_a, &a, 500);
+  auto keeper_b = Keeper(Server(), db, "node-b", &fences_b, &b, 500);
+  BOOST_REQUIRE(keeper_a->RunOnce().ok());
+  BOOST_TEST(a.shards.size() == 4u);  // Alone, a takes all.
+  BOOST_REQUIRE(keeper_b->RunOnce().ok());
+  BOOST_TEST(b.shards.empty());  // Nothing free yet.
+  // a gives back what is beyond its share, once its writes are done.
+  a.quiet = false;
+  BOOST_REQUIRE(keeper_a->RunOnce().ok());
+  BOOST_TEST(a.shards.size() == 4u);
+  a.quiet = true;
+  BOOST_REQUIRE(keeper_a->RunOnce().ok());
+  BOOST_TEST((a.shards == std::set<uint32_t>{0, 1}));
+  BOOST_TEST(fences_a.All().size() == 2u);
+  BOOST_REQUIRE(keeper_b->RunOnce().ok());
+  BOOST_TEST((b.shards == std::set<uint32_t>{2, 3}));
+  const int64_t fencing_of_0 = *fences_a.Get(0);
+
+  // a stops (as if killed): b serves all four once a's leases run out.
+  const auto stopped = std::chrono::steady_clock::now();
+  BOOST_REQUIRE(WaitFor(
+      [&] { return keeper_b->RunOnce().ok() && b.shards.size() == 4u; }, 10s));
+  BOOST_TEST_MESSAGE("b took a's shards over after "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - stopped)
+                            .count()
+                     << " ms (lease 500 ms)");
+  BOOST_TEST(*fences_b.Get(0) == fencing_of_0 + 1);
+  BOOST_TEST(keeper_b->Owners()[0] == "node-b:7420");
+
+  // a comes back: it hears it lost both, and the two rebalance.
+  BOOST_REQUIRE(keeper_a->RunOnce().ok());
+  BOOST_TEST(a.shards.empty());
+  BOOST_TEST(fences_a.All().empty());
+  BOOST_REQUIRE(keeper_b->RunOnce().ok());
+  BOOST_TEST(b.shards.size() == 2u);
+  BOOST_REQUIRE(keeper_a->RunOnce().ok());
+  BOOST_TEST(a.shards.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_keeper_cut_off_from_the_database_lets_go_after_a_lease) {
+  PgCluster server;
+  server.CreateDatabase("cut_off");
+  {
+    std::unique_ptr<TransactionStore> store;
+    BOOST_REQUIRE(OpenPostgresStore(server.ConnInfo("cut_off"), &store).ok());
+  }
+  ManualClock clock;
+  ShardFences fences;
+  Served served;
+  auto keeper =
+      Keeper(server, "cut_off", "node-a", &fences, &served, 5000, &clock);
+  BOOST_REQUIRE(keeper->RunOnce().ok());
+  BOOST_TEST(served.shards.size() == 4u);
+
+  server.Stop();
+  clock.Advance(4000);
+  BOOST_TEST(absl::IsUnavailable(keeper->RunOnce()));
+  BOOST_TEST(served.shards.size() == 4u);  // Still within its lease.
+  clock.Advance(1000);
+  BOOST_TEST(absl::IsUnavailable(keeper->RunOnce()));
+  BOOST_TEST(served.shards.empty());
+  BOOST_TEST(fences.All().empty());
+
+  // The database is back: the keeper reconnects and takes its shards again
+  // under new numbers.
+  server.Restart();
+  BOOST_REQUIRE(WaitFor([&] { return keeper->RunOnce().ok(); }, 10s));
+  BOOST_TEST(served.shards.size() == 4u);
+  BOOST_TEST(*fences.Get(0) == 2);
 }
 
 }  // namespace

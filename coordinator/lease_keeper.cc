@@ -1,0 +1,145 @@
+#include "coordinator/lease_keeper.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "spdlog/spdlog.h"
+
+namespace baton {
+
+LeaseKeeper::LeaseKeeper(std::unique_ptr<ShardLeaseTable> table,
+                         ShardFences* fences, const Options& options,
+                         Hooks hooks)
+    : table_(std::move(table)),
+      fences_(fences),
+      options_(options),
+      clock_(options.clock != nullptr ? options.clock : SystemClock()),
+      hooks_(std::move(hooks)) {}
+
+LeaseKeeper::~LeaseKeeper() { Stop(); }
+
+void LeaseKeeper::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void LeaseKeeper::Stop() {
+  {
+    absl::MutexLock lock(&wait_mu_);
+    stopping_ = true;
+  }
+  wake_.SignalAll();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::map<uint32_t, std::string> LeaseKeeper::Owners() const {
+  absl::MutexLock lock(&owners_mu_);
+  return owners_;
+}
+
+void LeaseKeeper::Run() {
+  const int64_t round_ms =
+      options_.round_ms > 0 ? options_.round_ms : options_.lease_ms / 3;
+  std::string last_error;
+  for (;;) {
+    absl::Status s = RunOnce();
+    std::string error = s.ok() ? "" : s.ToString();
+    if (error != last_error) {
+      if (s.ok()) {
+        spdlog::info("shard leases: the database answers again");
+      } else {
+        spdlog::warn("shard leases: {}", error);
+      }
+      last_error = error;
+    }
+    absl::MutexLock lock(&wait_mu_);
+    if (wake_.WaitFor(&wait_mu_, std::chrono::milliseconds(round_ms),
+                      [this] { return stopping_; })) {
+      return;
+    }
+  }
+}
+
+absl::Status LeaseKeeper::RunOnce() {
+  const int64_t started = clock_->SteadyMs();
+  std::vector<uint32_t> lost;
+  absl::Status s;
+  if (!shards_made_) {
+    s = table_->EnsureShards(options_.shards);
+    shards_made_ = s.ok();
+  }
+  if (s.ok()) s = Renew(&lost);
+  if (s.ok()) renewed_at_ms_ = started;
+  // Unheard past a lease, it may be another's already.
+  if (!s.ok() && renewed_at_ms_ >= 0 &&
+      clock_->SteadyMs() - renewed_at_ms_ >= options_.lease_ms) {
+    for (const auto& [shard, fencing] : fences_->All()) lost.push_back(shard);
+    renewed_at_ms_ = -1;
+  }
+  for (uint32_t shard : lost) {
+    fences_->Drop(shard);
+    spdlog::warn("shard {}: lease lost; no longer serving it", shard);
+    if (hooks_.lost) hooks_.lost(shard);
+  }
+  if (!s.ok()) return s;
+
+  absl::StatusOr<ShardLeaseTable::Reading> reading = table_->Read();
+  if (!reading.ok()) return reading.status();
+  const std::map<uint32_t, int64_t> held = fences_->All();
+  {
+    absl::MutexLock lock(&owners_mu_);
+    owners_.clear();
+    for (const ShardLease& lease : reading->leases) {
+      auto address = reading->addresses.find(lease.owner);
+      owners_[lease.shard] =
+          address == reading->addresses.end() ? "" : address->second;
+    }
+  }
+  // A lease in this node's name it does not hold (its own before a
+  // restart) is one to take again: Take raises its number.
+  for (ShardLease& lease : reading->leases) {
+    if (lease.owner == table_->node() && !held.contains(lease.shard)) {
+      lease.owner.clear();
+    }
+  }
+  LeasePlan plan = PlanLeases(table_->node(), reading->live, reading->leases);
+  for (uint32_t shard : plan.give_back) {
+    if (hooks_.quiesce && !hooks_.quiesce(shard)) continue;
+    fences_->Drop(shard);
+    if (hooks_.lost) hooks_.lost(shard);
+    s = table_->GiveBack(shard, held.at(shard));
+    if (!s.ok()) return s;  // Its lease runs out instead.
+    SetOwner(shard, "");
+    spdlog::info("shard {}: given back (share {})", shard, plan.share);
+  }
+  for (uint32_t shard : plan.take) {
+    absl::StatusOr<std::optional<int64_t>> fencing =
+        table_->Take(shard, reading->leases[shard].fencing);
+    if (!fencing.ok()) return fencing.status();
+    if (!fencing->has_value()) continue;  // Another node was quicker.
+    fences_->Set(shard, **fencing);
+    SetOwner(shard, table_->address());
+    spdlog::info("shard {}: leased with fencing number {}", shard, **fencing);
+    if (hooks_.acquired) hooks_.acquired(shard, **fencing);
+  }
+  return absl::OkStatus();
+}
+
+void LeaseKeeper::SetOwner(uint32_t shard, const std::string& address) {
+  absl::MutexLock lock(&owners_mu_);
+  owners_[shard] = address;
+}
+
+absl::Status LeaseKeeper::Renew(std::vector<uint32_t>* lost) {
+  const std::map<uint32_t, int64_t> held = fences_->All();
+  if (held.empty()) return absl::OkStatus();
+  absl::StatusOr<std::vector<uint32_t>> kept = table_->Renew(held);
+  if (!kept.ok()) return kept.status();
+  for (const auto& [shard, fencing] : held) {
+    if (!std::binary_search(kept->begin(), kept->end(), shard)) {
+      lost->push_back(shard);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace baton
