@@ -171,6 +171,12 @@ int main(int argc, char** argv) {
                  "has heard from the others; 0: the shards heard of")
       ->capture_default_str()
       ->check(CLI::Range(0u, 65'536u));
+  app.add_option("--lease-ms", options.lease_ms,
+                 "With --store postgres and --cluster-shards: how long a "
+                 "node's lease on a shard lasts unrenewed; a dead node's "
+                 "shards move to the others about this long after it died")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{500}, int64_t{600'000}));
   std::string pod_name;
   app.add_option("--pod-name", pod_name,
                  "A StatefulSet pod's name (baton-2): its ordinal times "
@@ -257,7 +263,12 @@ int main(int argc, char** argv) {
     }
     options.manager.node_id = *ordinal * options.manager.shards;
   }
-  if (options.cluster_shards > 0 &&
+  if (options.leased() && app.count("--shards") > 0) {
+    std::cerr << "with --store postgres and --cluster-shards, a node serves "
+                 "whichever shards it leases: drop --shards\n";
+    return 2;
+  }
+  if (options.cluster_shards > 0 && !options.leased() &&
       options.manager.node_id + options.manager.shards >
           options.cluster_shards) {
     std::cerr << "this node hosts shards " << options.manager.node_id << ".."

@@ -93,7 +93,7 @@ v1::Topology ClusterView::SelfPart() {
     absl::MutexLock lock(&mu_);
     node->set_address(self_address_);
   }
-  for (uint32_t id : options_.shards) {
+  for (uint32_t id : report.serving ? *report.serving : options_.shards) {
     v1::TopologyShard* shard = part.add_shards();
     shard->set_id(id);
     shard->set_node(options_.node_id);
@@ -200,6 +200,11 @@ void ClusterView::UnreachableLocked(const std::string& address) {
   }
 }
 
+void ClusterView::SelfChanged() {
+  absl::MutexLock lock(&mu_);
+  ++version_;
+}
+
 void ClusterView::UpdateVersionLocked() {
   v1::Topology covered;
   for (const auto& [id, peer] : peers_) {
@@ -249,19 +254,29 @@ v1::Topology ClusterView::Describe(bool self_only, const v1::Topology* caller) {
   topology.set_cluster_shards(options_.cluster_shards);
   if (self_only) return topology;
   const int64_t now = clock_->SteadyMs();
+  // Where shards move (leases), a peer not heard from since may still
+  // claim one another node serves now: this node's own word wins, then a
+  // serving claim over a down one.
+  std::map<uint32_t, v1::TopologyShard> claims;
+  for (const v1::TopologyShard& shard : topology.shards()) {
+    claims[shard.id()] = shard;
+  }
+  std::set<uint32_t> own_ids;
+  for (const auto& [id, shard] : claims) own_ids.insert(id);
   for (const auto& [id, peer] : peers_) {
     v1::TopologyNode* node = topology.add_nodes();
     *node = peer.node;
     node->set_last_seen_ms_ago(now - peer.last_heard_ms);
     for (const v1::TopologyShard& shard : peer.shards) {
-      *topology.add_shards() = shard;
+      if (own_ids.contains(shard.id())) continue;
+      auto [it, fresh] = claims.emplace(shard.id(), shard);
+      if (!fresh && it->second.state() != v1::SHARD_STATE_SERVING) {
+        it->second = shard;
+      }
     }
   }
-  auto* shards = topology.mutable_shards();
-  std::sort(shards->begin(), shards->end(),
-            [](const v1::TopologyShard& a, const v1::TopologyShard& b) {
-              return a.id() < b.id();
-            });
+  topology.clear_shards();
+  for (auto& [id, shard] : claims) *topology.add_shards() = std::move(shard);
   return topology;
 }
 

@@ -33,6 +33,9 @@ struct SelfReport {
   // Unfinished transactions per hosted shard, by shard id.
   std::map<uint32_t, uint64_t> unfinished;
   std::set<uint32_t> draining;  // Hosted shards that are draining.
+  // The shards served now, where they come and go (the PostgreSQL mode's
+  // leases); unset: ClusterOptions::shards.
+  std::optional<std::vector<uint32_t>> serving;
 };
 
 struct ClusterOptions {
@@ -82,6 +85,9 @@ class ClusterView : public ShardDirectory {
   // The answer to GetTopology. `caller` is the calling node's own part, if
   // the caller is a node: it is a peer from now on.
   v1::Topology Describe(bool self_only, const v1::Topology* caller);
+
+  // This node's shards changed (a lease taken or lost): a new version.
+  void SelfChanged();
 
   std::optional<v1::WrongShard> Elsewhere(uint32_t shard) const override;
   std::optional<uint32_t> ShardForKey(std::string_view key) const override;

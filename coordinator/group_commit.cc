@@ -68,10 +68,12 @@ void GroupCommitter::RunCommitter() {
       }
       group.swap(queue_);
     }
-    absl::Status status = Write(group);
+    std::vector<absl::Status> refused;
+    absl::Status status = Write(group, &refused);
     {
       absl::MutexLock lock(&mu_);
-      written_.push_back({std::move(group), std::move(status)});
+      written_.push_back(
+          {std::move(group), std::move(status), std::move(refused)});
     }
     wake_finisher_.Signal();
   }
@@ -89,7 +91,10 @@ void GroupCommitter::RunFinisher() {
       finishing_ = true;
     }
     for (Written& w : ready) {
-      for (Pending& p : w.group) p.done(w.status);
+      for (size_t i = 0; i < w.group.size(); ++i) {
+        const bool refused = i < w.refused.size() && !w.refused[i].ok();
+        w.group[i].done(refused ? w.refused[i] : w.status);
+      }
     }
     bool stopping;
     {
@@ -103,19 +108,29 @@ void GroupCommitter::RunFinisher() {
   }
 }
 
-absl::Status GroupCommitter::Write(const std::vector<Pending>& group) {
+absl::Status GroupCommitter::Write(const std::vector<Pending>& group,
+                                   std::vector<absl::Status>* refused) {
   {
     absl::MutexLock lock(&mu_);
     if (!failed_.ok()) return failed_;
   }
   std::vector<const StoreBatch*> batches;
-  for (const Pending& p : group) {
-    if (!p.batch.empty()) batches.push_back(&p.batch);
+  std::vector<size_t> positions;  // Of each batch in `group`.
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (group[i].batch.empty()) continue;
+    batches.push_back(&group[i].batch);
+    positions.push_back(i);
   }
   if (batches.empty()) return absl::OkStatus();
   absl::Status status = failpoint::Hit("group_commit_before_sync");
   auto start = std::chrono::steady_clock::now();
-  if (status.ok()) status = store_->Apply(batches);
+  std::vector<absl::Status> batch_refused;
+  if (status.ok()) status = store_->ApplyFenced(batches, &batch_refused);
+  for (size_t i = 0; i < batch_refused.size(); ++i) {
+    if (batch_refused[i].ok()) continue;
+    refused->resize(group.size());
+    (*refused)[positions[i]] = batch_refused[i];
+  }
   static metrics::Histogram* const sync_seconds =
       Metrics().store_sync_seconds.With({});
   static metrics::Histogram* const group_batches =

@@ -26,6 +26,12 @@ namespace baton {
 // An empty batch costs no write and so acts as a barrier: "answer once
 // everything I might have seen is on disk".
 //
+// A store that fences shards (the PostgreSQL mode) may refuse the batches
+// of shards this node no longer leases and write the rest: those
+// callbacks get the refusal, the others the write's status. A refused
+// batch was never durable, and does not hold back later ones: its shard is
+// another node's now, and this one stops serving it.
+//
 // Fail-stop: once a write fails, that failure is final. Its group and every
 // later one, barriers included, complete with it and nothing more reaches
 // the store, because callers have already changed state in memory that the
@@ -71,11 +77,15 @@ class GroupCommitter {
   struct Written {
     std::vector<Pending> group;
     absl::Status status;
+    // By position in `group`, where the store refused a batch of a shard
+    // no longer leased here (TransactionStore::ApplyFenced); may be short.
+    std::vector<absl::Status> refused;
   };
 
   void RunCommitter();
   void RunFinisher();
-  absl::Status Write(const std::vector<Pending>& group);
+  absl::Status Write(const std::vector<Pending>& group,
+                     std::vector<absl::Status>* refused);
 
   TransactionStore* const store_;
   const FailureObserver on_failure_;

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,6 +46,21 @@ class FakeStore : public TransactionStore {
   }
   StoreStats Stats() const override { return {}; }
 
+  // Refuses the batches whose first key is in `fenced`, applying the rest.
+  absl::Status ApplyFenced(const std::vector<const StoreBatch*>& batches,
+                           std::vector<absl::Status>* refused) override {
+    refused->assign(batches.size(), absl::OkStatus());
+    std::vector<const StoreBatch*> kept;
+    for (size_t i = 0; i < batches.size(); ++i) {
+      if (fenced.contains(batches[i]->ops()[0].key)) {
+        (*refused)[i] = absl::FailedPreconditionError("shard moved");
+      } else {
+        kept.push_back(batches[i]);
+      }
+    }
+    return Apply(kept);
+  }
+
   void Release() {
     std::lock_guard<std::mutex> lock(mu);
     released = true;
@@ -72,6 +88,7 @@ class FakeStore : public TransactionStore {
   int syncs = 0;
   size_t applied = 0;
   std::vector<std::string> order;
+  std::set<std::string> fenced;
 };
 
 StoreBatch Meta(const std::string& key) {
@@ -260,6 +277,33 @@ BOOST_AUTO_TEST_CASE(after_a_failed_write_every_later_callback_fails) {
   BOOST_TEST(store.syncs == 1);
   BOOST_TEST(observed.load() == 1);
   BOOST_TEST(absl::IsUnavailable(committer.failure()));
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_batch_answers_alone_and_the_rest_go_on) {
+  FakeStore store;
+  store.fenced = {"moved"};
+  store.released = false;
+  GroupCommitter committer(&store);
+  committer.Submit(Meta("first"), [](const absl::Status&) {});
+  Latch done{.count = 3};
+  absl::Status before, refused, after;
+  auto record = [&](absl::Status* into) {
+    return [&, into](const absl::Status& s) {
+      *into = s;
+      done.CountDown();
+    };
+  };
+  committer.Submit(Meta("kept-1"), record(&before));
+  committer.Submit(Meta("moved"), record(&refused));
+  committer.Submit(Meta("kept-2"), record(&after));
+  store.Release();
+  done.Wait();
+  BOOST_TEST(before.ok());
+  BOOST_TEST(absl::IsFailedPrecondition(refused), refused);
+  BOOST_TEST(after.ok());
+  BOOST_TEST(committer.failure().ok());
+  BOOST_TEST(
+      (store.order == std::vector<std::string>{"first", "kept-1", "kept-2"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

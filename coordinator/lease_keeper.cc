@@ -53,7 +53,9 @@ void LeaseKeeper::Run() {
     }
     absl::MutexLock lock(&wait_mu_);
     if (wake_.WaitFor(&wait_mu_, std::chrono::milliseconds(round_ms),
-                      [this] { return stopping_; })) {
+                      [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait_mu_) {
+                        return stopping_;
+                      })) {
       return;
     }
   }

@@ -124,6 +124,10 @@ int64_t GetInt8(const PGresult* result, int row, int column) {
   return static_cast<int64_t>(be64toh(big));
 }
 
+int32_t GetInt4(const PGresult* result, int row, int column) {
+  return ReadInt32(PQgetvalue(result, row, column));
+}
+
 std::string_view GetBytes(const PGresult* result, int row, int column) {
   return std::string_view(PQgetvalue(result, row, column),
                           PQgetlength(result, row, column));

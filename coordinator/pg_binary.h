@@ -53,6 +53,7 @@ class Params {
 
 // Reading a binary-format result's fields.
 int64_t GetInt8(const PGresult* result, int row, int column);
+int32_t GetInt4(const PGresult* result, int row, int column);
 std::string_view GetBytes(const PGresult* result, int row, int column);
 bool IsNull(const PGresult* result, int row, int column);
 

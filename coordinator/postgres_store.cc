@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -174,6 +175,18 @@ int32_t ShardOf(std::string_view xid) {
   return ParseXid(xid, &parts) ? static_cast<int32_t>(parts.node) : -1;
 }
 
+// The shard a batch writes records of (a batch is one shard's change); -1
+// for one of meta keys only.
+int32_t BatchShard(const StoreBatch& batch) {
+  for (const StoreBatch::Op& op : batch.ops()) {
+    if (op.kind == StoreBatch::Op::kPutTransaction ||
+        op.kind == StoreBatch::Op::kDeleteTransaction) {
+      return ShardOf(op.key);
+    }
+  }
+  return -1;
+}
+
 // Parameters of each statement in kWrites, empty where it has nothing to
 // do; the fencing check (the first) is the caller's.
 std::vector<std::optional<pg::Params>> WriteParams(const GroupWrites& g) {
@@ -283,33 +296,56 @@ class PostgresStore : public TransactionStore {
                  internal::PgPoolLimits{.max_idle = 4, .max_open = 8}) {}
 
   absl::Status Apply(const std::vector<const StoreBatch*>& batches) override {
+    std::vector<absl::Status> refused;
+    absl::Status s = ApplyFenced(batches, &refused);
+    for (const absl::Status& r : refused) {
+      if (s.ok() && !r.ok()) s = r;
+    }
+    return s;
+  }
+
+  // A batch of a shard whose lease is gone is refused, and the rest are
+  // sent again without it: at most once per shard in the group.
+  absl::Status ApplyFenced(const std::vector<const StoreBatch*>& batches,
+                           std::vector<absl::Status>* refused) override {
     absl::MutexLock lock(&write_mu_);
     if (!failed_.ok()) return failed_;
-    GroupWrites writes = Collapse(batches);
-    std::vector<std::optional<pg::Params>> params = WriteParams(writes);
-    if (fences_ != nullptr) {
-      absl::StatusOr<pg::Params> check = FenceCheck(writes);
-      if (!check.ok()) return check.status();
-      params[0] = std::move(*check);
+    refused->assign(batches.size(), absl::OkStatus());
+    for (;;) {
+      std::vector<const StoreBatch*> sending;
+      std::map<int32_t, int64_t> fencings;
+      for (size_t i = 0; i < batches.size(); ++i) {
+        if (!(*refused)[i].ok()) continue;
+        const int32_t shard = fences_ ? BatchShard(*batches[i]) : -1;
+        if (shard >= 0) {
+          std::optional<int64_t> fencing = fences_->Get(shard);
+          if (!fencing) {
+            (*refused)[i] = absl::FailedPreconditionError(fmt::format(
+                "shard {} is not leased by this node; nothing was written",
+                shard));
+            continue;
+          }
+          fencings[shard] = *fencing;
+        }
+        sending.push_back(batches[i]);
+      }
+      if (sending.empty()) return absl::OkStatus();
+      absl::Status s = Write(sending, fencings);
+      if (PgSqlState(s) != kLeaseLost) return s;
+      // Nothing was written. Which shards were taken is read again, since
+      // the refusal names only the first ones it met.
+      absl::StatusOr<std::set<int32_t>> lost = LostShards(fencings);
+      if (!lost.ok()) return Fail(lost.status());
+      if (lost->empty()) return absl::FailedPreconditionError(s.message());
+      for (size_t i = 0; i < batches.size(); ++i) {
+        const int32_t shard = BatchShard(*batches[i]);
+        if ((*refused)[i].ok() && lost->contains(shard)) {
+          (*refused)[i] = absl::FailedPreconditionError(fmt::format(
+              "shard {}: its lease was taken over; nothing was written",
+              shard));
+        }
+      }
     }
-    uint64_t bytes = 0;
-    absl::Status s = Commit(&params, &bytes);
-    syncs_.fetch_add(1, std::memory_order_relaxed);
-    batches_.fetch_add(batches.size(), std::memory_order_relaxed);
-    bytes_.fetch_add(bytes, std::memory_order_relaxed);
-    // A refused fencing check is an outcome known: nothing was written, and
-    // the shards still leased here may go on.
-    if (PgSqlState(s) == kLeaseLost) {
-      return absl::FailedPreconditionError(std::string(s.message()));
-    }
-    if (!s.ok()) {
-      failed_ = absl::Status(
-          s.code(),
-          fmt::format("store write to PostgreSQL at {} failed ({}); "
-                      "refusing every write until restarted",
-                      PgDescribe(writer_.get()), std::string(s.message())));
-    }
-    return failed_;
   }
 
   absl::Status Get(const std::string& xid, v1::Transaction* txn) override {
@@ -334,14 +370,25 @@ class PostgresStore : public TransactionStore {
   // within a shard, earliest next action first.
   absl::Status ScanUnfinished(
       const std::function<bool(const v1::Transaction&)>& fn) override {
+    return Scan(std::nullopt, fn);
+  }
+
+  absl::Status ScanShardUnfinished(
+      uint32_t shard,
+      const std::function<bool(const v1::Transaction&)>& fn) override {
+    return Scan(static_cast<int32_t>(shard), fn);
+  }
+
+  absl::Status Scan(std::optional<int32_t> only,
+                    const std::function<bool(const v1::Transaction&)>& fn) {
     absl::StatusOr<internal::PgPool::Lease> conn = readers_.Acquire();
     if (!conn.ok()) return conn.status();
     const std::string sql = fmt::format(
         "SELECT {} FROM batond_transactions t WHERE NOT t.terminal AND "
-        "(t.shard, t.due_ms, t.xid) > ($1, $2, $3) "
+        "(t.shard, t.due_ms, t.xid) > ($1, $2, $3) {}"
         "ORDER BY t.shard, t.due_ms, t.xid LIMIT 500",
-        kRecordColumns);
-    int64_t shard = INT32_MIN, due = INT64_MIN;
+        kRecordColumns, only ? "AND t.shard = $1 " : "");
+    int64_t shard = only ? *only : INT32_MIN, due = INT64_MIN;
     std::string xid;
     for (;;) {
       pg::Params params;
@@ -416,30 +463,69 @@ class PostgresStore : public TransactionStore {
   }
 
  private:
-  // The shards the group writes and the fencing number held for each.
-  // Nothing is written for a shard not leased here.
-  absl::StatusOr<pg::Params> FenceCheck(const GroupWrites& writes) const {
-    std::vector<int32_t> shards;
-    for (const auto& [xid, w] : writes.records) {
-      const int32_t shard = ShardOf(xid);
-      if (shards.empty() || shards.back() != shard) shards.push_back(shard);
-    }
-    std::sort(shards.begin(), shards.end());
-    shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
-    std::vector<int64_t> fencings;
-    for (int32_t shard : shards) {
-      std::optional<int64_t> fencing =
-          shard < 0 ? std::nullopt : fences_->Get(static_cast<uint32_t>(shard));
-      if (!fencing) {
-        return absl::FailedPreconditionError(fmt::format(
-            "shard {} is not leased by this node; nothing was written", shard));
+  // One database transaction for `batches`, checking `fencings` first
+  // (none: no check). Sticky on any failure but a refused check.
+  absl::Status Write(const std::vector<const StoreBatch*>& batches,
+                     const std::map<int32_t, int64_t>& fencings)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+    std::vector<std::optional<pg::Params>> params =
+        WriteParams(Collapse(batches));
+    if (!fencings.empty()) {
+      std::vector<int32_t> shards;
+      std::vector<int64_t> numbers;
+      for (const auto& [shard, fencing] : fencings) {
+        shards.push_back(shard);
+        numbers.push_back(fencing);
       }
-      fencings.push_back(*fencing);
+      pg::Params& check = params[0].emplace();
+      check.Int4Array(shards);
+      check.Int8Array(numbers);
     }
+    uint64_t bytes = 0;
+    absl::Status s = Commit(&params, &bytes);
+    syncs_.fetch_add(1, std::memory_order_relaxed);
+    batches_.fetch_add(batches.size(), std::memory_order_relaxed);
+    bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    // A refused check is an outcome known: nothing was written.
+    if (s.ok() || PgSqlState(s) == kLeaseLost) return s;
+    return Fail(s);
+  }
+
+  absl::Status Fail(const absl::Status& s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+    failed_ = absl::Status(
+        s.code(),
+        fmt::format("store write to PostgreSQL at {} failed ({}); "
+                    "refusing every write until restarted",
+                    PgDescribe(writer_.get()), std::string(s.message())));
+    return failed_;
+  }
+
+  // Of `fencings`, the shards whose number is no longer the one held.
+  absl::StatusOr<std::set<int32_t>> LostShards(
+      const std::map<int32_t, int64_t>& fencings)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
     pg::Params params;
+    std::vector<int32_t> shards;
+    std::vector<int64_t> numbers;
+    for (const auto& [shard, fencing] : fencings) {
+      shards.push_back(shard);
+      numbers.push_back(fencing);
+    }
     params.Int4Array(shards);
-    params.Int8Array(fencings);
-    return params;
+    params.Int8Array(numbers);
+    absl::StatusOr<PgResult> r =
+        Query(writer_.get(),
+              "SELECT m.shard FROM unnest($1::int4[], $2::int8[]) AS m(shard, "
+              "fencing) LEFT JOIN batond_shard_leases l USING (shard) "
+              "WHERE l.fencing IS DISTINCT FROM m.fencing",
+              std::move(params));
+    if (!r.ok()) return r.status();
+    std::set<int32_t> lost;
+    for (int row = 0; row < PQntuples(r->get()); ++row) {
+      lost.insert(pg::GetInt4(r->get(), row, 0));
+    }
+    return lost;
   }
 
   static absl::Status Annotated(const absl::Status& s, std::string_view what) {

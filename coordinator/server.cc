@@ -16,6 +16,7 @@
 #include "coordinator/cluster_view.h"
 #include "coordinator/console/console.h"
 #include "coordinator/coordinator_metrics.h"
+#include "coordinator/leased_shards.h"
 #include "coordinator/metrics_http.h"
 #include "coordinator/participant_registry.h"
 #include "coordinator/postgres_store.h"
@@ -84,6 +85,7 @@ class HealthGate {
 struct Server::Parts {
   HealthGate health;
   std::unique_ptr<AuthzPolicy> policy;
+  std::unique_ptr<ShardFences> fences;  // Leased shards only.
   std::unique_ptr<TransactionStore> store;
   std::unique_ptr<GroupCommitter> committer;
   std::unique_ptr<Timeline> timeline;
@@ -91,6 +93,7 @@ struct Server::Parts {
   std::unique_ptr<RecoveryLoop> recovery;
   std::unique_ptr<ClusterView> cluster;
   std::unique_ptr<TransactionManager> manager;
+  std::unique_ptr<LeaseKeeper> leases;  // Leased shards only.
   std::unique_ptr<RecentRates> rates;
   std::unique_ptr<TransactionServiceImpl> transaction_service;
   std::unique_ptr<ParticipantServiceImpl> participant_service;
@@ -187,19 +190,22 @@ std::unique_ptr<ClusterView> MakeClusterView(
       .cluster_shards = options.cluster_shards,
       .poll_interval_ms = options.topology_poll_ms,
       .credentials = MakeChannelCredentials(PeerTlsFiles(options.security))};
-  for (uint32_t i = 0; i < options.manager.shards; ++i) {
+  for (uint32_t i = 0; i < options.manager.shards && !options.leased(); ++i) {
     cluster.shards.push_back(options.manager.node_id + i);
   }
-  return std::make_unique<ClusterView>(std::move(cluster), [health, manager] {
-    SelfReport report;
-    report.health = health->serving() ? v1::NODE_HEALTH_SERVING
-                                      : v1::NODE_HEALTH_NOT_SERVING;
-    if (*manager) {
-      report.unfinished = (*manager)->LiveByShard();
-      report.draining = (*manager)->DrainingShards();
-    }
-    return report;
-  });
+  return std::make_unique<ClusterView>(
+      std::move(cluster), [health, manager, leased = options.leased()] {
+        SelfReport report;
+        report.health = health->serving() ? v1::NODE_HEALTH_SERVING
+                                          : v1::NODE_HEALTH_NOT_SERVING;
+        if (leased) report.serving.emplace();
+        if (*manager) {
+          report.unfinished = (*manager)->LiveByShard();
+          report.draining = (*manager)->DrainingShards();
+          if (leased) report.serving = (*manager)->ServingShards();
+        }
+        return report;
+      });
 }
 
 // "host:port" others dial: the listen host unless it is a wildcard, which
@@ -255,9 +261,11 @@ absl::Status Server::Start(const ServerOptions& options,
     return absl::FailedPreconditionError(fmt::format(
         "cannot create data dir {}: {}", options.data_dir, ec.message()));
   }
+  if (options.leased()) parts->fences = std::make_unique<ShardFences>();
   absl::Status s =
       options.store_backend == ServerOptions::StoreBackend::kPostgres
-          ? OpenPostgresStore(options.postgres_conninfo, &parts->store)
+          ? OpenPostgresStore(options.postgres_conninfo, &parts->store,
+                              parts->fences.get())
           : OpenLevelDbStore(options.data_dir, &parts->store);
   if (!s.ok()) return s;
   parts->committer = std::make_unique<GroupCommitter>(
@@ -277,6 +285,11 @@ absl::Status Server::Start(const ServerOptions& options,
   ManagerOptions manager_options = options.manager;
   manager_options.timeline = parts->timeline.get();
   manager_options.directory = parts->cluster.get();
+  if (options.leased()) {
+    manager_options.leased_shards = true;
+    manager_options.node_id = 0;
+    manager_options.shards = options.cluster_shards;
+  }
   parts->recovery = std::make_unique<RecoveryLoop>(
       options.recovery, parts->store.get(), parts->committer.get(),
       parts->registry.get());
@@ -367,7 +380,23 @@ absl::Status Server::Start(const ServerOptions& options,
     if (s = server->StartConsole(options); !s.ok()) return s;
   }
   failpoint::Hit("before_resume_unfinished").IgnoreError();
-  if (s = parts->recovery->ResumeUnfinished(); !s.ok()) return s;
+  if (options.leased()) {
+    absl::StatusOr<std::unique_ptr<LeaseKeeper>> keeper = StartLeaseKeeper(
+        {.conninfo = options.postgres_conninfo,
+         .node = fmt::format("node-{}", options.manager.node_id),
+         .address = AdvertisedAddress(options, server->port_),
+         .shards = options.cluster_shards,
+         .lease_ms = options.lease_ms,
+         .fences = parts->fences.get(),
+         .manager = parts->manager.get(),
+         .recovery = parts->recovery.get(),
+         .committer = parts->committer.get(),
+         .cluster = parts->cluster.get()});
+    if (!keeper.ok()) return keeper.status();
+    parts->leases = std::move(*keeper);
+  } else if (s = parts->recovery->ResumeUnfinished(); !s.ok()) {
+    return s;
+  }
   parts->recovery->Start();
   parts->health.Loaded();
   spdlog::info("batond serving on port {} with data in {}", server->port_,
@@ -389,6 +418,8 @@ Server::~Server() {
   grpc_server_.reset();
   if (!parts_) return;
   parts_->metrics_http.reset();
+  // Its hooks call the manager, the recovery loop and the committer.
+  if (parts_->leases) parts_->leases->Stop();
   // Its poller asks the manager and the health gate for this node's part.
   if (parts_->cluster) parts_->cluster->Stop();
   if (parts_->recovery) parts_->recovery->Stop();

@@ -17,6 +17,11 @@
 namespace baton {
 
 struct ServerOptions {
+  // The PostgreSQL store with a cluster shard count: leased shards.
+  bool leased() const {
+    return store_backend == StoreBackend::kPostgres && cluster_shards > 0;
+  }
+
   std::string listen_address = "127.0.0.1:7420";
   // Files of this node: the LevelDB store (unless store_backend is
   // postgres), the generated admin token.
@@ -54,7 +59,12 @@ struct ServerOptions {
   std::string advertise_address;
   int64_t topology_poll_ms = 1000;
   // The cluster's shard count (ClusterOptions::cluster_shards); 0: unknown.
+  // With the PostgreSQL store it turns on leased shards: any node may serve
+  // any of them while it holds its lease (docs/CLUSTER.md), and
+  // manager.node_id names this node only.
   uint32_t cluster_shards = 0;
+  // A shard lease's length, in the leased mode.
+  int64_t lease_ms = 5000;
   StreamLimits streams;
   ManagerOptions manager;
   RecoveryOptions recovery;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "coordinator/xid.h"
 #include "protocols/transitions.h"
 
 namespace baton {
@@ -65,6 +66,14 @@ void StoreBatch::DeleteTransaction(const std::string& xid, int64_t finished_ms,
 
 void StoreBatch::PutMeta(const std::string& key, const std::string& value) {
   ops_.push_back(Op{.kind = Op::kPutMeta, .key = key, .value = value});
+}
+
+absl::Status TransactionStore::ScanShardUnfinished(
+    uint32_t shard, const std::function<bool(const v1::Transaction&)>& fn) {
+  return ScanUnfinished([&](const v1::Transaction& txn) {
+    XidParts parts;
+    return !ParseXid(txn.xid(), &parts) || parts.node != shard || fn(txn);
+  });
 }
 
 void StoreBatch::DeleteMeta(const std::string& key) {

@@ -101,6 +101,18 @@ class TransactionStore {
   // are durable; on error none may be assumed to be.
   virtual absl::Status Apply(const std::vector<const StoreBatch*>& batches) = 0;
 
+  // Like Apply, for a store that fences shards (the PostgreSQL store with
+  // ShardFences): the batches of shards this node no longer leases are
+  // left out, each refused in (*refused)[i] (FAILED_PRECONDITION naming
+  // the shard), and the rest applied; OK then means those are durable.
+  // Sized to `batches` on return. By default, Apply.
+  virtual absl::Status ApplyFenced(
+      const std::vector<const StoreBatch*>& batches,
+      std::vector<absl::Status>* refused) {
+    refused->assign(batches.size(), absl::OkStatus());
+    return Apply(batches);
+  }
+
   // NOT_FOUND if no record has that xid.
   virtual absl::Status Get(const std::string& xid, v1::Transaction* txn) = 0;
 
@@ -109,6 +121,11 @@ class TransactionStore {
   // false to stop.
   virtual absl::Status ScanUnfinished(
       const std::function<bool(const v1::Transaction&)>& fn) = 0;
+
+  // The same for the records of one shard (a new lease holder's load). By
+  // default, ScanUnfinished filtered.
+  virtual absl::Status ScanShardUnfinished(
+      uint32_t shard, const std::function<bool(const v1::Transaction&)>& fn);
 
   // Up to `limit` terminal records that finished before cutoff_ms, oldest
   // first, starting after `after` (nullptr: from the oldest).

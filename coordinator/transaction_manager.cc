@@ -52,6 +52,13 @@ TransactionManager::TransactionManager(const ManagerOptions& options,
 TransactionManager::~TransactionManager() = default;
 
 absl::Status TransactionManager::Init() {
+  if (options_.leased_shards) {
+    MakeTables();
+    for (const auto& table : tables_) table->set_serving(false);
+    spdlog::info("shards {}..{} are served while leased here", options_.node_id,
+                 options_.node_id + tables_.size() - 1);
+    return LoadDraining();
+  }
   std::string value;
   absl::Status s = store_->GetMeta(kEpochKey, &value);
   if (!s.ok() && !absl::IsNotFound(s)) return s;
@@ -71,6 +78,13 @@ absl::Status TransactionManager::Init() {
   });
   s = synced.get_future().get();
   if (!s.ok()) return s;
+  MakeTables();
+  spdlog::info("coordinator epoch {}, hosting shard(s) {}..{}", epoch_,
+               options_.node_id, options_.node_id + tables_.size() - 1);
+  return LoadDraining();
+}
+
+void TransactionManager::MakeTables() {
   for (uint32_t i = 0; i < std::max<uint32_t>(1, options_.shards); ++i) {
     uint32_t shard = options_.node_id + i;
     tables_.push_back(std::make_unique<TransactionTable>(
@@ -84,18 +98,28 @@ absl::Status TransactionManager::Init() {
                                   .drivers = drivers_,
                                   .log_summary = &log_summary_}));
   }
-  spdlog::info("coordinator epoch {}, hosting shard(s) {}..{}", epoch_,
-               options_.node_id, options_.node_id + tables_.size() - 1);
-  return LoadDraining();
 }
 
 TransactionTable* TransactionManager::TableFor(const std::string& xid) const {
   XidParts parts;
-  if (!ParseXid(xid, &parts) || parts.node < options_.node_id ||
-      parts.node - options_.node_id >= tables_.size()) {
+  if (!ParseXid(xid, &parts)) return nullptr;
+  TransactionTable* table = HostedTable(parts.node);
+  return table != nullptr && table->serving() ? table : nullptr;
+}
+
+TransactionTable* TransactionManager::HostedTable(uint32_t shard) const {
+  if (shard < options_.node_id || shard - options_.node_id >= tables_.size()) {
     return nullptr;
   }
-  return tables_[parts.node - options_.node_id].get();
+  return tables_[shard - options_.node_id].get();
+}
+
+void TransactionManager::DropShard(uint32_t shard) {
+  if (TransactionTable* table = HostedTable(shard)) table->Drop();
+}
+
+void TransactionManager::ServeShard(uint32_t shard, uint64_t epoch) {
+  if (TransactionTable* table = HostedTable(shard)) table->Serve(epoch);
 }
 
 // A key always lands on the same shard, in this process and the next (a
@@ -107,9 +131,16 @@ absl::StatusOr<TransactionTable*> TransactionManager::TableForNew(
   size_t n = tables_.size();
   if (request_id.empty()) {
     size_t first = next_table_.fetch_add(1, std::memory_order_relaxed);
+    bool serving = false;
     for (size_t i = 0; i < n; ++i) {
       TransactionTable* table = tables_[(first + i) % n].get();
-      if (!table->draining()) return table;
+      serving |= table->serving();
+      if (table->serving() && !table->draining()) return table;
+    }
+    if (!serving) {
+      return absl::UnavailableError(
+          "this node serves no shard now (their leases are other nodes'): "
+          "begin on another node");
     }
     return absl::FailedPreconditionError(
         "every shard this node hosts is draining and takes no new "
@@ -120,8 +151,9 @@ absl::StatusOr<TransactionTable*> TransactionManager::TableForNew(
     shard = options_.directory->ShardForKey(request_id);
   }
   if (!shard) return tables_[StableHash(request_id) % n].get();
-  if (*shard >= options_.node_id && *shard - options_.node_id < n) {
-    return tables_[*shard - options_.node_id].get();
+  if (TransactionTable* table = HostedTable(*shard);
+      table != nullptr && table->serving()) {
+    return table;
   }
   v1::WrongShard refusal;
   refusal.set_shard(*shard);
@@ -130,7 +162,9 @@ absl::StatusOr<TransactionTable*> TransactionManager::TableForNew(
 }
 
 absl::Status TransactionManager::Adopt(v1::Transaction record) {
-  TransactionTable* table = TableFor(record.xid());
+  XidParts parts;
+  TransactionTable* table =
+      ParseXid(record.xid(), &parts) ? HostedTable(parts.node) : nullptr;
   if (table == nullptr) {
     return absl::FailedPreconditionError(fmt::format(
         "the data dir holds unfinished transaction {}, whose shard this "
@@ -509,6 +543,14 @@ uint64_t TransactionManager::Summary::RetryBacklog() const {
   uint64_t all = 0;
   for (const auto& [id, shard] : shards) all += shard.retry_backlog;
   return all;
+}
+
+std::vector<uint32_t> TransactionManager::ServingShards() const {
+  std::vector<uint32_t> out;
+  for (const auto& table : tables_) {
+    if (table->serving()) out.push_back(table->shard());
+  }
+  return out;
 }
 
 std::map<uint32_t, uint64_t> TransactionManager::LiveByShard() const {

@@ -51,6 +51,10 @@ struct ManagerOptions {
   // Every instant the manager records or acts on is read from here. Not
   // owned; null means SystemTimeline().
   Timeline* timeline = nullptr;
+  // The PostgreSQL mode: shards come and go with their leases. Every table
+  // starts not serving, and the epoch is each lease's (ServeShard), not
+  // this start's.
+  bool leased_shards = false;
   // Who owns the shards this process does not host, in a cluster: calls
   // about their xids are refused with a WrongShard naming the owner. Not
   // owned; null for a node that stands alone.
@@ -97,6 +101,15 @@ class TransactionManager {
     return tables_;
   }
   TransactionTable* TableFor(const std::string& xid) const;
+  // The table of `shard` whether or not it is serving; null if not hosted.
+  TransactionTable* HostedTable(uint32_t shard) const;
+
+  // The PostgreSQL mode's lease changes (lease_keeper.h). DropShard stops
+  // serving the shard and forgets what memory holds of it. ServeShard
+  // serves it again once its unfinished records are adopted (the caller
+  // adopts them first), new xids under `epoch`.
+  void DropShard(uint32_t shard);
+  void ServeShard(uint32_t shard, uint64_t epoch);
 
   // Takes over an unfinished record loaded from the store after a restart
   // (see TransactionTable::Adopt). FAILED_PRECONDITION if its shard is not
@@ -192,6 +205,8 @@ class TransactionManager {
   // Live (unfinished) transactions per hosted shard: a count per table, no
   // scan.
   std::map<uint32_t, uint64_t> LiveByShard() const;
+  // The hosted shards serving now, in order.
+  std::vector<uint32_t> ServingShards() const;
 
   // Drains `shard` (or, with !draining, undoes it): see DrainShard in
   // admin_service.proto. Answers once durable (shard_drain.cc).
@@ -238,6 +253,7 @@ class TransactionManager {
                     Reply<v1::Transaction> reply);
   // Marks draining each hosted shard the store says is (at start).
   absl::Status LoadDraining();
+  void MakeTables();
   void SubmitSagaStored(TransactionTable* table,
                         const v1::SubmitSagaRequest& request, Done answer);
   void StartSaga(TransactionTable* table, const v1::SubmitSagaRequest& request,

@@ -22,7 +22,9 @@ void RunAll(std::vector<std::function<void()>>* deferred) {
 }  // namespace
 
 TransactionTable::TransactionTable(const Options& options)
-    : options_(options), next_command_id_(options.first_command_id) {}
+    : options_(options),
+      epoch_(options.epoch),
+      next_command_id_(options.first_command_id) {}
 
 LiveTransaction* TransactionTable::FindLocked(const std::string& xid) {
   std::optional<RecordKey> key = RecordKeyOf(xid);
@@ -281,7 +283,11 @@ void TransactionTable::Create(const std::string& request_id, bool reserved,
   absl::Status refused;
   {
     absl::MutexLock lock(&mu_);
-    if (!request_id.empty()) {
+    // Dropped while the call was on its way: no record may outlive that.
+    if (!serving()) {
+      refused = absl::UnavailableError(fmt::format(
+          "shard {} moved to another node; begin again", options_.shard));
+    } else if (!request_id.empty()) {
       if (reserved) reserved_keys_.erase(request_id);
       auto it = xid_by_key_.find(request_id);
       const v1::Transaction* existing = nullptr;
@@ -301,7 +307,7 @@ void TransactionTable::Create(const std::string& request_id, bool reserved,
     if (refused.ok()) {
       auto t = std::make_unique<LiveTransaction>();
       v1::Transaction& r = t->record;
-      t->key = {options_.epoch, ++next_sequence_};
+      t->key = {epoch_, ++next_sequence_};
       r.set_xid(FormatXid({options_.shard, t->key.epoch, t->key.sequence}));
       r.set_request_id(request_id);
       const int64_t now = options_.timeline->Now();
@@ -568,6 +574,41 @@ void TransactionTable::StopWaiting() {
     }
   }
   RunAll(&deferred);
+}
+
+void TransactionTable::Drop() {
+  Deferred deferred;
+  {
+    absl::MutexLock lock(&mu_);
+    set_serving(false);
+    for (auto& [key, t] : live_) {
+      for (LiveTransaction::Waiter& w : t->waiters) {
+        deferred.push_back([reply = std::move(w.reply), r = t->record] {
+          reply(absl::UnavailableError(fmt::format(
+                    "transaction {}: its shard moved to another node; ask "
+                    "again there",
+                    r.xid())),
+                r);
+        });
+      }
+      options_.wakeups->Forget(key);
+    }
+    live_.clear();
+    xid_by_key_.clear();
+    reserved_keys_.clear();
+    unclaimed_.clear();
+    unclaimed_order_.clear();
+  }
+  RunAll(&deferred);
+}
+
+void TransactionTable::Serve(uint64_t epoch) {
+  {
+    absl::MutexLock lock(&mu_);
+    epoch_ = epoch;
+    next_sequence_ = 0;
+  }
+  set_serving(true);
 }
 
 size_t TransactionTable::LiveCount() const {

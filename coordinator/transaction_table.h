@@ -62,7 +62,8 @@ class TransactionTable {
  public:
   struct Options {
     uint32_t shard = 0;  // The first field of the xids it creates.
-    uint64_t epoch = 0;  // The second: unique per start of the process.
+    // The second: unique per start of the process (or per lease: Serve).
+    uint64_t epoch = 0;
     // Where its command ids start. Participants' streams match results by
     // command id, and one stream carries every shard's commands, so the
     // shards of a process need ranges apart.
@@ -103,6 +104,20 @@ class TransactionTable {
     draining_.store(draining, std::memory_order_relaxed);
   }
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
+
+  // In the PostgreSQL mode a shard is served only while this node leases
+  // it (lease_keeper.h). Drop stops serving it: every live record leaves
+  // memory, its waiters are answered UNAVAILABLE, and results and timers
+  // for them are ignored from then on; the new owner has them from the
+  // store. Serve(epoch) serves it again, its new xids under `epoch` (the
+  // lease's fencing number, unique to this holding of the shard), once the
+  // shard's unfinished records are adopted. A table starts serving.
+  void Drop();
+  void Serve(uint64_t epoch);
+  void set_serving(bool serving) {
+    serving_.store(serving, std::memory_order_release);
+  }
+  bool serving() const { return serving_.load(std::memory_order_acquire); }
 
   // Reserves a free key for a Create to come, so no other call can take it
   // meanwhile; a live one copies its record to *existing.
@@ -206,6 +221,7 @@ class TransactionTable {
   const Options options_;
 
   mutable absl::Mutex mu_;
+  uint64_t epoch_ ABSL_GUARDED_BY(mu_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_command_id_ ABSL_GUARDED_BY(mu_);
   uint64_t next_waiter_id_ ABSL_GUARDED_BY(mu_) = 1;
@@ -221,6 +237,7 @@ class TransactionTable {
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> reserved_keys_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> draining_{false};
+  std::atomic<bool> serving_{true};
   // Finished records by key, from KeepUnclaimedKeyLocked: the newest
   // kMaxUnclaimedKeys, oldest first in unclaimed_order_.
   static constexpr size_t kMaxUnclaimedKeys = 16'384;

@@ -68,6 +68,29 @@ absl::Status RecoveryLoop::ResumeUnfinished() {
   return s;
 }
 
+absl::Status RecoveryLoop::ResumeShard(uint32_t shard, uint64_t epoch) {
+  size_t count = 0;
+  absl::Status adopted;
+  absl::Status s =
+      store_->ScanShardUnfinished(shard, [&](const v1::Transaction& txn) {
+        std::string xid = txn.xid();
+        adopted = manager_->Adopt(txn);
+        if (!adopted.ok()) return false;
+        schedule(shard)->QueueResume(xid);
+        ++count;
+        return true;
+      });
+  if (s.ok()) s = adopted;
+  if (!s.ok()) {
+    manager_->DropShard(shard);
+    return s;
+  }
+  manager_->ServeShard(shard, epoch);
+  spdlog::info("recovery: shard {} resumed {} unfinished transaction(s)", shard,
+               count);
+  return absl::OkStatus();
+}
+
 void RecoveryLoop::Start() {
   thread_ = std::thread([this] { Run(); });
 }

@@ -65,6 +65,11 @@ class RecoveryLoop {
   // retry).
   absl::Status ResumeUnfinished();
 
+  // The PostgreSQL mode's load of a shard just leased here: hands its
+  // unfinished records to its table, as a restart does, then serves it
+  // with new xids under `epoch`. An error leaves it not serving.
+  absl::Status ResumeShard(uint32_t shard, uint64_t epoch);
+
   // Starts the periodic thread.
   void Start();
 

@@ -152,9 +152,10 @@ BOOST_AUTO_TEST_CASE(
   // its store goes on for the shard it still holds.
   absl::Status late = Write(store.get(), "0-1-2");
   BOOST_TEST(absl::IsFailedPrecondition(late), late.ToString());
-  BOOST_TEST(std::string(late.message()).find("shard lease lost: 0") !=
-                 std::string::npos,
-             late.ToString());
+  BOOST_TEST(
+      std::string(late.message()).find("shard 0: its lease was taken over") !=
+          std::string::npos,
+      late.ToString());
   BOOST_TEST(Rows(db, "xid = '0-1-2'") == 0);
   BOOST_TEST(Rows(db, "xid = '0-1-1'") == 1);
   BOOST_TEST(Write(store.get(), "1-1-1").ok());
@@ -162,6 +163,50 @@ BOOST_AUTO_TEST_CASE(
   auto kept = a->Renew(fences.All());
   BOOST_REQUIRE(kept.ok());
   BOOST_TEST((*kept == std::vector<uint32_t>{1}));
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_group_writes_the_shards_still_held_and_refuses_the_rest) {
+  const std::string db = Database();
+  auto a = Node(db, "node-a", 300);
+  auto b = Node(db, "node-b", 300);
+  BOOST_REQUIRE(a->EnsureShards(3).ok());
+  ShardFences fences;
+  for (uint32_t shard : {0u, 1u}) {
+    auto fencing = a->Take(shard, 0);
+    BOOST_REQUIRE(fencing.ok() && *fencing);
+    fences.Set(shard, **fencing);
+  }
+  std::unique_ptr<TransactionStore> store;
+  BOOST_REQUIRE(OpenPostgresStore(Server().ConnInfo(db), &store, &fences).ok());
+  BOOST_REQUIRE(WaitFor(
+      [&] {
+        auto reading = b->Read();
+        return reading.ok() && reading->leases[0].expired;
+      },
+      10s));
+  auto taken = b->Take(0, *fences.Get(0));
+  BOOST_REQUIRE(taken.ok() && *taken);
+
+  StoreBatch moved, kept, unleased, meta;
+  moved.PutTransaction(Record("0-1-1"), -1);
+  kept.PutTransaction(Record("1-1-1"), -1);
+  unleased.PutTransaction(Record("2-1-1"), -1);
+  meta.PutMeta("m", "v");
+  std::vector<absl::Status> refused;
+  absl::Status s =
+      store->ApplyFenced({&moved, &kept, &unleased, &meta}, &refused);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
+  BOOST_REQUIRE(refused.size() == 4u);
+  BOOST_TEST(absl::IsFailedPrecondition(refused[0]), refused[0].ToString());
+  BOOST_TEST(refused[1].ok());
+  BOOST_TEST(absl::IsFailedPrecondition(refused[2]), refused[2].ToString());
+  BOOST_TEST(refused[3].ok());
+  BOOST_TEST(Rows(db, "true") == 1);
+  BOOST_TEST(Rows(db, "xid = '1-1-1'") == 1);
+  std::string value;
+  BOOST_TEST(store->GetMeta("m", &value).ok());
+  BOOST_TEST(Write(store.get(), "1-1-2").ok());  // The store goes on.
 }
 
 BOOST_AUTO_TEST_CASE(a_write_for_a_shard_not_leased_here_sends_nothing) {

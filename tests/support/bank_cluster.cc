@@ -40,9 +40,12 @@ std::vector<std::string> BankCluster::NodeFlags(int node) const {
     peers += (peers.empty() ? "" : ",") + NodeAddress(static_cast<int>(i));
   }
   std::vector<std::string> flags = {
-      "--node-id",          std::to_string(node),
-      "--cluster-shards",   std::to_string(nodes_.size()),
-      "--topology-poll-ms", "100"};
+      "--node-id",
+      std::to_string(node),
+      "--cluster-shards",
+      std::to_string(cluster_shards_ > 0 ? cluster_shards_ : nodes_.size()),
+      "--topology-poll-ms",
+      "100"};
   if (!peers.empty()) flags.insert(flags.end(), {"--peers", peers});
   return flags;
 }
@@ -117,7 +120,8 @@ bool BankCluster::NodesAgree() {
     context.set_deadline(std::chrono::system_clock::now() + 1s);
     v1::Topology topology;
     if (!stub->GetTopology(&context, {}, &topology).ok() ||
-        topology.shards_size() != coordinator_nodes()) {
+        topology.shards_size() !=
+            (cluster_shards_ > 0 ? cluster_shards_ : coordinator_nodes())) {
       return false;
     }
     for (const v1::TopologyShard& shard : topology.shards()) {

@@ -43,6 +43,9 @@ class BankCluster {
   // SDK and the bank sample take as seeds.
   void SetCoordinatorNodes(int nodes);
   int coordinator_nodes() const { return static_cast<int>(nodes_.size()); }
+  // Before the first start of a cluster: its shard count, if not one per
+  // node (the leased mode serves any count on any nodes).
+  void SetClusterShards(int shards) { cluster_shards_ = shards; }
 
   // Starts batond (of a cluster, every node not running) with extra environment
   // (e.g. BATON_FAILPOINTS=...) and flags; waits until each listens, and on the
@@ -132,6 +135,7 @@ class BankCluster {
   std::vector<Node> nodes_ = std::vector<Node>(1);
   std::vector<std::string> coordinator_launcher_;
   int coordinator_starts_ = 0;
+  int cluster_shards_ = 0;  // 0: one per node.
   std::map<std::string, Bank> banks_;
   std::unique_ptr<TransactionClient> client_;
   std::atomic<int> transfers_{0};

@@ -38,6 +38,8 @@ struct ClusterFlags {
   std::map<uint32_t, std::string> failpoints;
   // Each node serves its console on a free port.
   bool console = false;
+  // More flags for every node (e.g. the PostgreSQL store's).
+  std::vector<std::string> extra_args;
 };
 
 class ThreeNodes {
@@ -129,6 +131,7 @@ class ThreeNodes {
       argv.push_back("--cluster-shards");
       argv.push_back(std::to_string(flags_.cluster_shards));
     }
+    argv.insert(argv.end(), flags_.extra_args.begin(), flags_.extra_args.end());
     auto console_port_file = dir_.path() / (name + ".console-port");
     if (flags_.console) {
       std::filesystem::remove(console_port_file);
