@@ -50,6 +50,11 @@ absl::Status GroupCommitter::failure() const {
   return failed_;
 }
 
+void GroupCommitter::Revive() {
+  absl::MutexLock lock(&mu_);
+  failed_ = absl::OkStatus();
+}
+
 void GroupCommitter::RunCommitter() {
   pthread_setname_np(pthread_self(), "batond-commit");  // For perf and top.
   for (;;) {

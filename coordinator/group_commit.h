@@ -42,8 +42,8 @@ class GroupCommitter {
   using Callback = std::function<void(const absl::Status&)>;
   using FailureObserver = std::function<void(const absl::Status&)>;
 
-  // `store` must outlive this object. `on_failure`, if set, runs once, on
-  // the committer thread, when the first write fails.
+  // `store` must outlive this object. `on_failure`, if set, runs on the
+  // committer thread when the first write fails (again after a Revive).
   explicit GroupCommitter(TransactionStore* store,
                           FailureObserver on_failure = nullptr);
   // Stop(), if not done yet.
@@ -67,6 +67,12 @@ class GroupCommitter {
   // OK while every write succeeded; afterwards the first failure (its code,
   // and a message saying the store failed earlier), for good.
   absl::Status failure() const;
+
+  // Ends a failure: later groups are written again, and a later failure is
+  // observed again. Only once the store is revived and nothing anyone holds
+  // in memory from before the failure can be written (the leased mode drops
+  // every shard first).
+  void Revive();
 
  private:
   struct Pending {

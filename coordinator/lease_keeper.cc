@@ -62,6 +62,19 @@ void LeaseKeeper::Run() {
 }
 
 absl::Status LeaseKeeper::RunOnce() {
+  if (hooks_.can_serve && !hooks_.can_serve()) {
+    for (const auto& [shard, fencing] : fences_->All()) {
+      fences_->Drop(shard);
+      spdlog::warn("shard {}: letting its lease go, the store cannot write",
+                   shard);
+      if (hooks_.lost) hooks_.lost(shard);
+    }
+    renewed_at_ms_ = -1;
+    absl::Status revived =
+        hooks_.revive ? hooks_.revive()
+                      : absl::FailedPreconditionError("the store cannot write");
+    if (!revived.ok()) return revived;
+  }
   const int64_t started = clock_->SteadyMs();
   std::vector<uint32_t> lost;
   absl::Status s;

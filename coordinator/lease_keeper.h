@@ -45,6 +45,11 @@ class LeaseKeeper {
     // Asked before giving a shard back: stop new work on it and answer
     // true once its writes in flight are done. False: ask again next round.
     std::function<bool(uint32_t shard)> quiesce;
+    // Whether this node can write now. While it cannot (its store failed),
+    // it holds no lease: every one is let go, and `revive` is asked each
+    // round to make it write again, before any is taken.
+    std::function<bool()> can_serve;
+    std::function<absl::Status()> revive;
   };
   struct Options {
     uint32_t shards = 1;  // The cluster's: 0..shards-1.

@@ -46,6 +46,14 @@ absl::StatusOr<std::unique_ptr<LeaseKeeper>> StartLeaseKeeper(
                 [&written](const absl::Status&) { written.set_value(); });
             written.get_future().wait();
             return true;
+          },
+      .can_serve = [leased] { return leased.committer->failure().ok(); },
+      .revive =
+          [leased] {
+            if (absl::Status s = leased.store->Revive(); !s.ok()) return s;
+            leased.committer->Revive();
+            if (leased.revived) leased.revived();
+            return absl::OkStatus();
           }};
   auto keeper = std::make_unique<LeaseKeeper>(
       std::move(*table), leased.fences,

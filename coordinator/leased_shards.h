@@ -1,6 +1,7 @@
 #ifndef BATON_COORDINATOR_LEASED_SHARDS_H_
 #define BATON_COORDINATOR_LEASED_SHARDS_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -17,7 +18,9 @@ namespace baton {
 // The PostgreSQL mode's wiring (docs/CLUSTER.md): a LeaseKeeper whose
 // hooks serve a shard once leased (its unfinished records resumed from the
 // store, new xids under the lease's fencing number), stop serving one
-// lost, and let one go only after its writes in flight are done.
+// lost, and let one go only after its writes in flight are done. A store
+// that failed (the database went away) holds no lease until it writes
+// again: every shard is dropped first, so nothing from before is trusted.
 struct LeasedShards {
   std::string conninfo;
   std::string node;     // Unique and stable across restarts of this node.
@@ -30,6 +33,9 @@ struct LeasedShards {
   RecoveryLoop* recovery = nullptr;
   GroupCommitter* committer = nullptr;
   ClusterView* cluster = nullptr;
+  TransactionStore* store = nullptr;
+  // Runs once the store writes again after a failure.
+  std::function<void()> revived;
 };
 
 // Opens the lease table and starts the keeper's rounds.

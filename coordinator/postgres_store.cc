@@ -287,6 +287,8 @@ absl::Status ReadRecord(const PGresult* result, int row, v1::Transaction* txn) {
                                where + " (definition)", txn);
 }
 
+absl::Status SetUpWriter(PGconn* writer);
+
 class PostgresStore : public TransactionStore {
  public:
   PostgresStore(std::string conninfo, PgConn writer, const ShardFences* fences)
@@ -456,6 +458,22 @@ class PostgresStore : public TransactionStore {
     return absl::OkStatus();
   }
 
+  // Only once every shard was let go (the leased mode does so first), so
+  // nothing written before the failure is assumed any more.
+  absl::Status Revive() override {
+    absl::MutexLock lock(&write_mu_);
+    if (failed_.ok()) return absl::OkStatus();
+    PQreset(writer_.get());
+    absl::Status s = PgCheck(writer_.get(), nullptr);
+    if (PQstatus(writer_.get()) == CONNECTION_OK)
+      s = SetUpWriter(writer_.get());
+    if (!s.ok()) return s;
+    spdlog::info("store: writing to PostgreSQL at {} again",
+                 PgDescribe(writer_.get()));
+    failed_ = absl::OkStatus();
+    return failed_;
+  }
+
   StoreStats Stats() const override {
     return {.syncs = syncs_.load(std::memory_order_relaxed),
             .batches = batches_.load(std::memory_order_relaxed),
@@ -609,6 +627,21 @@ absl::Status RequireSynchronousCommit(PGconn* conn) {
   return PgExec(conn, "SET synchronous_commit = on").status();
 }
 
+absl::Status PrepareWrites(PGconn* conn);
+
+// What the writing session needs, on every connection it opens.
+absl::Status SetUpWriter(PGconn* writer) {
+  absl::Status s = RequireSynchronousCommit(writer);
+  // A writer stopped inside a transaction (SIGSTOP, a stalled network)
+  // would hold its leases' locks, and a takeover would wait on it for good.
+  if (s.ok()) {
+    s = PgExec(writer, "SET idle_in_transaction_session_timeout = '5s'")
+            .status();
+  }
+  if (s.ok()) s = PrepareWrites(writer);
+  return s;
+}
+
 absl::Status CheckFormat(PGconn* conn) {
   absl::StatusOr<PgResult> r =
       PgExec(conn,
@@ -651,15 +684,8 @@ absl::Status OpenPostgresStore(const std::string& conninfo,
   PGconn* writer = conn->get();
   std::vector<std::string_view> schema(std::begin(kSchema), std::end(kSchema));
   absl::Status s = internal::CreateTablesOnce(writer, "batond_meta", schema);
-  if (s.ok()) s = RequireSynchronousCommit(writer);
-  // A writer stopped inside a transaction (SIGSTOP, a stalled network)
-  // would hold its leases' locks, and a takeover would wait on it for good.
-  if (s.ok()) {
-    s = PgExec(writer, "SET idle_in_transaction_session_timeout = '5s'")
-            .status();
-  }
   if (s.ok()) s = CheckFormat(writer);
-  if (s.ok()) s = PrepareWrites(writer);
+  if (s.ok()) s = SetUpWriter(writer);
   if (!s.ok()) {
     return absl::Status(
         s.code(), fmt::format("cannot open the store in PostgreSQL at {}: {}",

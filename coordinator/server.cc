@@ -60,6 +60,11 @@ class HealthGate {
     store_failed_ = true;
     UpdateLocked();
   }
+  void StoreRevived() {
+    absl::MutexLock lock(&mu_);
+    store_failed_ = false;
+    UpdateLocked();
+  }
   bool serving() const {
     absl::MutexLock lock(&mu_);
     return loaded_ && !store_failed_;
@@ -269,11 +274,21 @@ absl::Status Server::Start(const ServerOptions& options,
           : OpenLevelDbStore(options.data_dir, &parts->store);
   if (!s.ok()) return s;
   parts->committer = std::make_unique<GroupCommitter>(
-      parts->store.get(), [health = &parts->health](const absl::Status& s) {
-        spdlog::critical(
-            "the store failed; batond acknowledges nothing more and reports "
-            "NOT_SERVING until it is restarted with the cause fixed: {}",
-            s.ToString());
+      parts->store.get(), [health = &parts->health,
+                           leased = options.leased()](const absl::Status& s) {
+        if (leased) {
+          spdlog::critical(
+              "the store failed; batond lets every shard go, acknowledges "
+              "nothing and reports NOT_SERVING until the database takes "
+              "writes again: {}",
+              s.ToString());
+        } else {
+          spdlog::critical(
+              "the store failed; batond acknowledges nothing more and "
+              "reports NOT_SERVING until it is restarted with the cause "
+              "fixed: {}",
+              s.ToString());
+        }
         health->StoreFailed();
       });
   absl::StatusOr<int64_t> offset = LoadTimelineOffset(parts->store.get());
@@ -391,7 +406,9 @@ absl::Status Server::Start(const ServerOptions& options,
          .manager = parts->manager.get(),
          .recovery = parts->recovery.get(),
          .committer = parts->committer.get(),
-         .cluster = parts->cluster.get()});
+         .cluster = parts->cluster.get(),
+         .store = parts->store.get(),
+         .revived = [health = &parts->health] { health->StoreRevived(); }});
     if (!keeper.ok()) return keeper.status();
     parts->leases = std::move(*keeper);
   } else if (s = parts->recovery->ResumeUnfinished(); !s.ok()) {

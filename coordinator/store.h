@@ -137,6 +137,15 @@ class TransactionStore {
   virtual absl::Status GetMeta(const std::string& key, std::string* value) = 0;
 
   virtual StoreStats Stats() const = 0;
+
+  // Writes again after a failure, if the backend can prove it may: the
+  // PostgreSQL store reconnects. Only for a caller that dropped everything
+  // it held in memory since (the leased mode). FAILED_PRECONDITION by
+  // default: a LevelDB store needs a restart.
+  virtual absl::Status Revive() {
+    return absl::FailedPreconditionError(
+        "this store writes again only after batond restarts");
+  }
 };
 
 // The data directory format this build reads and writes: 2 keeps a record's

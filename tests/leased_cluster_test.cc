@@ -112,63 +112,119 @@ BOOST_AUTO_TEST_CASE(three_nodes_share_twelve_shards_four_each) {
       20s));
 }
 
-BOOST_AUTO_TEST_CASE(a_node_killed_under_load_has_its_shards_moved) {
-  Leased leased(6);
-  ThreeNodes& cluster = *leased.cluster;
-  const std::map<std::string, int> balanced = {
-      {"node-0", 2}, {"node-1", 2}, {"node-2", 2}};
-  BOOST_REQUIRE_MESSAGE(
-      WaitFor([&] { return leased.Owners() == balanced; }, 30s),
-      cluster.Logs());
-  std::vector<std::string> seeds = {cluster.node(0).address,
-                                    cluster.node(2).address,
-                                    cluster.node(1).address};
-  DecisionLog ledger;
-  auto participant = Participant::Create({.seeds = seeds, .service = "ledger"});
-  BOOST_REQUIRE(participant.ok());
-  BOOST_REQUIRE((*participant)->AddXaResource("ledger", &ledger).ok());
-  BOOST_REQUIRE((*participant)->Start().ok());
-  BOOST_REQUIRE((*participant)->WaitAttached(20s));
-  auto client =
-      TransactionClient::Connect({.seeds = seeds, .call_timeout = 3s});
-  BOOST_REQUIRE(client.ok());
+// Two callers committing transfers with one branch each through the SDK,
+// until Finish; what each was told is kept.
+class Load {
+ public:
+  explicit Load(ThreeNodes& cluster)
+      : seeds_({cluster.node(0).address, cluster.node(2).address,
+                cluster.node(1).address}) {
+    auto participant =
+        Participant::Create({.seeds = seeds_, .service = "ledger"});
+    BOOST_REQUIRE(participant.ok());
+    participant_ = std::move(*participant);
+    BOOST_REQUIRE(participant_->AddXaResource("ledger", &ledger_).ok());
+    BOOST_REQUIRE(participant_->Start().ok());
+    BOOST_REQUIRE(participant_->WaitAttached(20s));
+    auto client =
+        TransactionClient::Connect({.seeds = seeds_, .call_timeout = 3s});
+    BOOST_REQUIRE(client.ok());
+    client_ = std::move(*client);
+    for (int i = 0; i < 2; ++i) callers_.emplace_back([this] { Call(); });
+  }
+  ~Load() { Finish(); }
 
-  // Two callers commit transfers with one branch each, until told to stop.
-  absl::Mutex mu;
-  std::vector<std::string> committed, rolled_back;
-  std::atomic<bool> stop{false};
-  std::atomic<int> errors{0};
-  auto caller = [&] {
-    while (!stop) {
-      auto txn = (*client)->Begin("transfer");
-      if (!txn.ok()) {
-        ++errors;
+  size_t committed() {
+    absl::MutexLock lock(&mu_);
+    return committed_.size();
+  }
+  // Waits until `more` transfers beyond those committed so far commit.
+  bool CommitsGoOn(size_t more, std::chrono::seconds timeout) {
+    const size_t from = committed();
+    return WaitFor([&] { return committed() >= from + more; }, timeout);
+  }
+
+  void Finish() {
+    stop_ = true;
+    for (std::thread& t : callers_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+  // Every acknowledged outcome holds at the coordinator and at the
+  // participant, and no transaction was told both.
+  void CheckOutcomes() {
+    Finish();
+    absl::MutexLock lock(&mu_);
+    std::cout << committed_.size() << " committed, " << rolled_back_.size()
+              << " rolled back, " << errors_ << " calls failed" << std::endl;
+    for (const std::string& xid : committed_) {
+      BOOST_TEST(WaitFor(
+                     [&] {
+                       auto record = client_->GetTransaction(xid);
+                       return record.ok() &&
+                              record->status() == v1::GLOBAL_STATUS_COMMITTED &&
+                              ledger_.Committed(xid);
+                     },
+                     30s),
+                 xid);
+    }
+    for (const std::string& xid : rolled_back_) {
+      BOOST_TEST(!ledger_.Committed(xid), xid);
+    }
+    BOOST_TEST(ledger_.Conflicts().empty());
+  }
+
+ private:
+  void Call() {
+    while (!stop_) {
+      auto txn = client_->Begin("transfer");
+      if (!txn.ok() ||
+          !participant_->Enlist((*txn)->xid(), "ledger", "").ok()) {
+        Failed();
         continue;
       }
       const std::string xid = (*txn)->xid();
-      if (!(*participant)->Enlist(xid, "ledger", "").ok()) {
-        ++errors;
-        continue;
-      }
-      auto outcome = (*client)->Commit(xid, /*wait=*/false);
-      absl::MutexLock lock(&mu);
+      auto outcome = client_->Commit(xid, /*wait=*/false);
+      absl::MutexLock lock(&mu_);
       if (outcome.ok() && (*outcome == v1::GLOBAL_STATUS_COMMITTING ||
                            *outcome == v1::GLOBAL_STATUS_COMMITTED)) {
-        committed.push_back(xid);
+        committed_.push_back(xid);
       } else if (outcome.ok() && *outcome == v1::GLOBAL_STATUS_ROLLED_BACK) {
-        rolled_back.push_back(xid);
+        rolled_back_.push_back(xid);
       } else {
-        ++errors;
+        ++errors_;
       }
     }
-  };
-  std::thread first(caller), second(caller);
-  BOOST_REQUIRE(WaitFor(
-      [&] {
-        absl::MutexLock lock(&mu);
-        return committed.size() >= 50;
-      },
-      30s));
+  }
+  void Failed() {
+    absl::MutexLock lock(&mu_);
+    ++errors_;
+  }
+
+  std::vector<std::string> seeds_;
+  DecisionLog ledger_;
+  std::unique_ptr<Participant> participant_;
+  std::unique_ptr<TransactionClient> client_;
+  std::atomic<bool> stop_{false};
+  absl::Mutex mu_;
+  std::vector<std::string> committed_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> rolled_back_ ABSL_GUARDED_BY(mu_);
+  int errors_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::thread> callers_;
+};
+
+const std::map<std::string, int> kBalancedSix = {
+    {"node-0", 2}, {"node-1", 2}, {"node-2", 2}};
+
+BOOST_AUTO_TEST_CASE(a_node_killed_under_load_has_its_shards_moved) {
+  Leased leased(6);
+  ThreeNodes& cluster = *leased.cluster;
+  BOOST_REQUIRE_MESSAGE(
+      WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
+      cluster.Logs());
+  Load load(cluster);
+  BOOST_REQUIRE(load.CommitsGoOn(50, 30s));
 
   cluster.process(1).Signal(SIGKILL);
   const auto killed = std::chrono::steady_clock::now();
@@ -180,43 +236,37 @@ BOOST_AUTO_TEST_CASE(a_node_killed_under_load_has_its_shards_moved) {
       std::chrono::steady_clock::now() - killed);
   std::cout << "node-1's shards leased by the others " << moved.count()
             << " ms after its kill (lease " << kLeaseMs << " ms)" << std::endl;
-  // And served: committed transfers keep coming after the move.
-  size_t at_move;
-  {
-    absl::MutexLock lock(&mu);
-    at_move = committed.size();
-  }
-  BOOST_TEST(WaitFor(
-      [&] {
-        absl::MutexLock lock(&mu);
-        return committed.size() >= at_move + 50;
-      },
-      20s));
-  stop = true;
-  first.join();
-  second.join();
+  BOOST_TEST(load.CommitsGoOn(50, 20s));
+  load.CheckOutcomes();
+}
 
-  // Every acknowledged outcome holds, at the coordinator and at the
-  // participant, and nothing was told both.
-  absl::MutexLock lock(&mu);
-  std::cout << committed.size() << " committed, " << rolled_back.size()
-            << " rolled back, " << errors.load() << " calls failed"
-            << std::endl;
-  for (const std::string& xid : committed) {
-    BOOST_TEST(WaitFor(
-                   [&] {
-                     auto record = (*client)->GetTransaction(xid);
-                     return record.ok() &&
-                            record->status() == v1::GLOBAL_STATUS_COMMITTED &&
-                            ledger.Committed(xid);
-                   },
-                   30s),
-               xid);
+// The database goes away under load and comes back: nodes stop
+// acknowledging, let their shards go, and once it answers write again by
+// themselves, without a restart.
+BOOST_AUTO_TEST_CASE(the_database_restarted_under_load) {
+  Leased leased(6);
+  ThreeNodes& cluster = *leased.cluster;
+  BOOST_REQUIRE_MESSAGE(
+      WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
+      cluster.Logs());
+  Load load(cluster);
+  BOOST_REQUIRE(load.CommitsGoOn(50, 30s));
+  leased.postgres.Stop();
+  // Nothing is acknowledged while it is down (a call already past its
+  // commit may still be answered).
+  BOOST_REQUIRE(WaitFor(
+      [&] {
+        const size_t before = load.committed();
+        return !load.CommitsGoOn(1, 1s) && load.committed() == before;
+      },
+      10s));
+  leased.postgres.Restart();
+  BOOST_TEST(load.CommitsGoOn(50, 30s), cluster.Logs());
+  BOOST_TEST(WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s));
+  for (uint32_t id = 0; id < 3; ++id) {
+    BOOST_TEST(!cluster.process(id).HasExited(), id);
   }
-  for (const std::string& xid : rolled_back) {
-    BOOST_TEST(!ledger.Committed(xid), xid);
-  }
-  BOOST_TEST(ledger.Conflicts().empty());
+  load.CheckOutcomes();
 }
 
 }  // namespace
