@@ -141,6 +141,13 @@ absl::Status Hit(std::string_view name) {
   return absl::OkStatus();
 }
 
+bool Armed(std::string_view name) {
+  Registry& registry = LoadedRegistry();
+  if (!registry.any_armed.load(std::memory_order_relaxed)) return false;
+  absl::MutexLock lock(&registry.mu);
+  return registry.points.contains(name);
+}
+
 void TEST_Reload() {
   LoadedRegistry();
   Load(GetRegistry());

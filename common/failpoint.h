@@ -27,6 +27,10 @@ namespace baton::failpoint {
 // when no point is armed.
 absl::Status Hit(std::string_view name);
 
+// Whether BATON_FAILPOINTS names the point at all (whichever hits it acts
+// on): for code that must shape its work so the point lands where it says.
+bool Armed(std::string_view name);
+
 // Re-reads BATON_FAILPOINTS. For tests in one process.
 void TEST_Reload();
 

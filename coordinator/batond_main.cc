@@ -14,6 +14,7 @@
 #include "common/logging.h"
 #include "common/port_file.h"
 #include "common/signals.h"
+#include "common/stable_hash.h"
 #include "common/tls.h"
 #include "coordinator/cluster_view.h"
 #include "coordinator/server.h"
@@ -181,7 +182,8 @@ int main(int argc, char** argv) {
   app.add_option("--pod-name", pod_name,
                  "A StatefulSet pod's name (baton-2): its ordinal times "
                  "--shards is the --node-id, so pod N hosts the Nth group of "
-                 "--shards shards");
+                 "--shards shards. With leased shards, any pod's name: a "
+                 "hash of it is the --node-id");
   app.add_option("--advertise-address", options.advertise_address,
                  "HOST:PORT other nodes, clients and participants reach this "
                  "one at (default: the --listen host, or this host's name "
@@ -252,7 +254,16 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   security.tls.refresh = std::chrono::seconds(tls_refresh_s);
   options.streams.participant_queue_bytes = size_t(participant_queue_mib) << 20;
-  if (!pod_name.empty()) {
+  if (!pod_name.empty() && options.leased()) {
+    // A Deployment's pods have no ordinal, and need none: the name only
+    // has to tell the nodes apart.
+    if (app.count("--node-id") > 0) {
+      std::cerr << "--pod-name and --node-id both given: pick one\n";
+      return 2;
+    }
+    options.manager.node_id =
+        static_cast<uint32_t>(baton::StableHash(pod_name) & 0x7fffffff);
+  } else if (!pod_name.empty()) {
     std::optional<uint32_t> ordinal = baton::PodOrdinal(pod_name);
     if (!ordinal || app.count("--node-id") > 0) {
       std::cerr << "--pod-name " << pod_name

@@ -50,6 +50,15 @@ absl::Status GroupCommitter::failure() const {
   return failed_;
 }
 
+std::chrono::milliseconds GroupCommitter::writing_for() const {
+  const int64_t since = writing_since_ns_.load(std::memory_order_relaxed);
+  if (since == 0) return std::chrono::milliseconds(0);
+  const int64_t now =
+      std::chrono::steady_clock::now().time_since_epoch().count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::nanoseconds(now - since));
+}
+
 void GroupCommitter::Revive() {
   absl::MutexLock lock(&mu_);
   failed_ = absl::OkStatus();
@@ -130,7 +139,10 @@ absl::Status GroupCommitter::Write(const std::vector<Pending>& group,
   absl::Status status = failpoint::Hit("group_commit_before_sync");
   auto start = std::chrono::steady_clock::now();
   std::vector<absl::Status> batch_refused;
+  writing_since_ns_.store(start.time_since_epoch().count() | 1,
+                          std::memory_order_relaxed);
   if (status.ok()) status = store_->ApplyFenced(batches, &batch_refused);
+  writing_since_ns_.store(0, std::memory_order_relaxed);
   for (size_t i = 0; i < batch_refused.size(); ++i) {
     if (batch_refused[i].ok()) continue;
     refused->resize(group.size());

@@ -1,6 +1,8 @@
 #ifndef BATON_COORDINATOR_GROUP_COMMIT_H_
 #define BATON_COORDINATOR_GROUP_COMMIT_H_
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -68,6 +70,9 @@ class GroupCommitter {
   // and a message saying the store failed earlier), for good.
   absl::Status failure() const;
 
+  // How long the write in progress has taken so far; zero if none is.
+  std::chrono::milliseconds writing_for() const;
+
   // Ends a failure: later groups are written again, and a later failure is
   // observed again. Only once the store is revived and nothing anyone holds
   // in memory from before the failure can be written (the leased mode drops
@@ -105,6 +110,8 @@ class GroupCommitter {
   bool committer_done_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t groups_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status failed_ ABSL_GUARDED_BY(mu_);  // Sticky once set.
+  // When the write in progress began (steady clock, ns); 0: none.
+  std::atomic<int64_t> writing_since_ns_{0};
   std::thread committer_;
   std::thread finisher_;
 };

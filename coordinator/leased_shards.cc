@@ -2,6 +2,7 @@
 
 #include <future>
 
+#include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
@@ -47,14 +48,27 @@ absl::StatusOr<std::unique_ptr<LeaseKeeper>> StartLeaseKeeper(
             written.get_future().wait();
             return true;
           },
-      .can_serve = [leased] { return leased.committer->failure().ok(); },
-      .revive =
+      // A write hung for a lease's length (a stalled database, a stopped
+      // session) keeps this node from serving as surely as a failed one.
+      .can_serve =
           [leased] {
-            if (absl::Status s = leased.store->Revive(); !s.ok()) return s;
-            leased.committer->Revive();
-            if (leased.revived) leased.revived();
-            return absl::OkStatus();
-          }};
+            return leased.committer->failure().ok() &&
+                   leased.committer->writing_for() <
+                       std::chrono::milliseconds(leased.lease_ms);
+          },
+      .revive = [leased]() -> absl::Status {
+        // A hung write holds the store: wait for it to end, or fail.
+        if (leased.committer->failure().ok()) {
+          return absl::UnavailableError(fmt::format(
+              "a store write has taken {} ms so far; no shard is leased "
+              "until it ends",
+              leased.committer->writing_for().count()));
+        }
+        if (absl::Status s = leased.store->Revive(); !s.ok()) return s;
+        leased.committer->Revive();
+        if (leased.revived) leased.revived();
+        return absl::OkStatus();
+      }};
   auto keeper = std::make_unique<LeaseKeeper>(
       std::move(*table), leased.fences,
       LeaseKeeper::Options{.shards = leased.shards,

@@ -11,6 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "baton/postgres.h"
+#include "common/failpoint.h"
 #include "coordinator/pg_binary.h"
 #include "coordinator/stored_record.h"
 #include "coordinator/xid.h"
@@ -20,6 +21,9 @@
 
 namespace baton {
 namespace {
+
+// The fault point between a write's fencing check and its commit.
+constexpr char kFencedUncommitted[] = "store_between_fence_check_and_commit";
 
 // The SQLSTATE batond_check_fences raises.
 constexpr char kLeaseLost[] = "BF001";
@@ -573,30 +577,55 @@ class PostgresStore : public TransactionStore {
                               p->lengths(), p->formats(), 1) == 1;
       sent += queued;
     }
+    absl::Status first;
+    // Tests hold the window between a checked write and its commit open
+    // (the check's locks held, the session idle in its transaction, as a
+    // stalled node would leave it); otherwise one round trip carries it
+    // all.
+    if (queued && (*params)[0] && failpoint::Armed(kFencedUncommitted)) {
+      queued = PQpipelineSync(conn) == 1;
+      if (queued) first = ReadResults(conn, sent);
+      if (queued && PQstatus(conn) == CONNECTION_OK) {
+        PgResult(PQgetResult(conn));  // The sync's.
+      }
+      sent = 0;
+      if (absl::Status s = failpoint::Hit(kFencedUncommitted);
+          first.ok() && !s.ok()) {
+        first = s;
+      }
+      queued = queued && first.ok();
+    }
     if (queued) {
       queued = PQsendQueryParams(conn, "COMMIT", 0, nullptr, nullptr, nullptr,
                                  nullptr, 0) == 1;
       sent += queued;
     }
-    absl::Status first;
-    if (!queued) first = PgCheck(conn, nullptr);
+    if (!queued && first.ok()) first = PgCheck(conn, nullptr);
     if (PQpipelineSync(conn) != 1 && first.ok()) first = PgCheck(conn, nullptr);
-    for (int i = 0; i < sent && PQstatus(conn) == CONNECTION_OK; ++i) {
-      while (PGresult* raw = PQgetResult(conn)) {
-        PgResult result(raw);
-        if (absl::Status s = PgCheck(conn, raw); first.ok() && !s.ok()) {
-          first = s;
-        }
-      }
-    }
+    if (absl::Status s = ReadResults(conn, sent); first.ok()) first = s;
     // The sync's own result, then the pipeline is idle again.
     if (PQstatus(conn) == CONNECTION_OK) PgResult(PQgetResult(conn));
     if (PQstatus(conn) != CONNECTION_OK && first.ok()) {
       first = PgCheck(conn, nullptr);
     }
     PQexitPipelineMode(conn);
-    if (!first.ok() && PQtransactionStatus(conn) == PQTRANS_INERROR) {
+    if (!first.ok() && PQtransactionStatus(conn) != PQTRANS_IDLE) {
       PgExec(conn, "ROLLBACK").IgnoreError();
+    }
+    return first;
+  }
+
+  // The results of the next `count` statements of the pipeline: the first
+  // failure among them.
+  static absl::Status ReadResults(PGconn* conn, int count) {
+    absl::Status first;
+    for (int i = 0; i < count && PQstatus(conn) == CONNECTION_OK; ++i) {
+      while (PGresult* raw = PQgetResult(conn)) {
+        PgResult result(raw);
+        if (absl::Status s = PgCheck(conn, raw); first.ok() && !s.ok()) {
+          first = s;
+        }
+      }
     }
     return first;
   }

@@ -19,10 +19,12 @@
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <set>
 
 #include "tests/support/bank_chaos.h"
+#include "tests/support/pg_cluster.h"
 
 namespace baton::testing {
 namespace {
@@ -37,10 +39,14 @@ bool NoHoldsRemain(BankCluster& cluster) {
 }
 
 // The whole run against `nodes` batond nodes: a cluster when more than one,
-// each node a victim of the fault loop like every bank.
-void RunChaos(int nodes, std::chrono::seconds fault_time) {
+// each node a victim of the fault loop like every bank. `setup` may set
+// the cluster up further before it starts; `pauses` adds SIGSTOPs.
+void RunChaos(int nodes, std::chrono::seconds fault_time,
+              const std::function<void(BankCluster&)>& setup = nullptr,
+              bool pauses = false) {
   BankCluster cluster;
   cluster.SetCoordinatorNodes(nodes);
+  if (setup) setup(cluster);
   cluster.StartCoordinator();
   std::vector<std::string> addresses;
   for (int b = 0; b < kChaosBanks; ++b) {
@@ -51,9 +57,9 @@ void RunChaos(int nodes, std::chrono::seconds fault_time) {
   TransferLoad load({.name = "chaos-transfer", .workers = 6, .seed = 17},
                     cluster.CoordinatorAddress(), addresses);
   // A restarted bank reopens its LevelDB; the seed applies to a first start.
-  FaultCounts faults = InjectFaults(&cluster, fault_time, 12345, [&](int b) {
-    cluster.StartBank(ChaosBankName(b), {});
-  });
+  FaultCounts faults = InjectFaults(
+      &cluster, fault_time, 12345,
+      [&](int b) { cluster.StartBank(ChaosBankName(b), {}); }, pauses);
   std::vector<Transfer> transfers = load.Stop();
   auto faults_stopped = std::chrono::steady_clock::now();
 
@@ -90,10 +96,11 @@ void RunChaos(int nodes, std::chrono::seconds fault_time) {
                     [](const Transfer& t) { return t.caller_saw_commit; });
   std::set<char> shards;
   for (const Transfer& t : transfers) shards.insert(t.xid[0]);
-  BOOST_TEST(shards.size() == static_cast<size_t>(nodes));
+  BOOST_TEST(shards.size() == static_cast<size_t>(cluster.cluster_shards()));
   std::cout << "chaos over " << nodes << " node(s): " << fault_time.count()
             << " s of faults, " << faults.coordinator_kills << " batond kills, "
-            << faults.participant_kills << " participant kills; "
+            << faults.participant_kills << " participant kills, "
+            << faults.pauses << " pauses; "
             << transfers.size() << " transactions (" << r.committed
             << " committed, " << transfers.size() - r.committed
             << " rolled back; caller saw " << caller_commits
@@ -115,6 +122,23 @@ BOOST_AUTO_TEST_CASE(money_is_conserved_under_random_kills) {
 // may die. A dead node's transfers wait for it and finish once it is back.
 BOOST_AUTO_TEST_CASE(money_is_conserved_when_cluster_nodes_die) {
   RunChaos(3, FaultTime(25));
+}
+
+// Three nodes leasing four shards kept in one PostgreSQL: a node killed or
+// paused past its lease has its shards taken over, and money is conserved
+// all the same.
+BOOST_AUTO_TEST_CASE(money_is_conserved_when_leased_nodes_die_and_stall) {
+  PgCluster postgres;
+  postgres.CreateDatabase("baton");
+  RunChaos(
+      3, FaultTime(25),
+      [&](BankCluster& cluster) {
+        cluster.SetClusterShards(4);
+        cluster.SetCoordinatorFlags({"--store", "postgres", "--postgres",
+                                     postgres.ConnInfo("baton"), "--lease-ms",
+                                     "2000"});
+      },
+      /*pauses=*/true);
 }
 
 }  // namespace

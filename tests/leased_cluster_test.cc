@@ -9,6 +9,7 @@
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
@@ -66,10 +67,12 @@ class DecisionLog : public XaResource {
 };
 
 struct Leased {
-  explicit Leased(uint32_t shards) {
+  explicit Leased(uint32_t shards,
+                  std::map<uint32_t, std::string> failpoints = {}) {
     postgres.CreateDatabase("baton");
     cluster = std::make_unique<ThreeNodes>(
         ClusterFlags{.cluster_shards = shards,
+                     .failpoints = std::move(failpoints),
                      .extra_args = {"--store", "postgres", "--postgres",
                                     postgres.ConnInfo("baton"), "--lease-ms",
                                     std::to_string(kLeaseMs)}});
@@ -266,6 +269,98 @@ BOOST_AUTO_TEST_CASE(the_database_restarted_under_load) {
   for (uint32_t id = 0; id < 3; ++id) {
     BOOST_TEST(!cluster.process(id).HasExited(), id);
   }
+  load.CheckOutcomes();
+}
+
+// The split-brain case: a node paused past its lease, then resumed. Its
+// shards are served by the others meanwhile; its late writes are refused
+// by the fencing check; it notices, drops those shards and rejoins.
+BOOST_AUTO_TEST_CASE(a_node_paused_past_its_lease_is_fenced_and_rejoins) {
+  Leased leased(6);
+  ThreeNodes& cluster = *leased.cluster;
+  BOOST_REQUIRE_MESSAGE(
+      WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
+      cluster.Logs());
+  Load load(cluster);
+  BOOST_REQUIRE(load.CommitsGoOn(50, 30s));
+  cluster.process(1).Signal(SIGSTOP);
+  const std::map<std::string, int> survivors = {{"node-0", 3}, {"node-2", 3}};
+  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return leased.Owners() == survivors; },
+                                std::chrono::milliseconds(kLeaseMs) + 5s),
+                        cluster.Logs());
+  BOOST_TEST(load.CommitsGoOn(50, 20s));
+  cluster.process(1).Signal(SIGCONT);
+  // It notices: by its renewal coming back without them, or by its own
+  // write having hung past a lease while it was stopped.
+  BOOST_TEST(WaitFor(
+      [&] {
+        const std::string log = cluster.process(1).Stderr();
+        return log.find("lease lost") != std::string::npos ||
+               log.find("letting its lease go") != std::string::npos;
+      },
+      10s));
+  BOOST_TEST(WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
+             cluster.Logs());
+  BOOST_TEST(load.CommitsGoOn(50, 20s));
+  BOOST_TEST(!cluster.process(1).HasExited());
+  load.CheckOutcomes();
+}
+
+// A node killed between a write's fencing check and its commit: the
+// database drops the transaction with the connection, its locks go with
+// it, and the others take the shards over.
+BOOST_AUTO_TEST_CASE(a_crash_between_the_fencing_check_and_the_commit) {
+  Leased leased(6, {{1, "store_between_fence_check_and_commit=40:crash"}});
+  ThreeNodes& cluster = *leased.cluster;
+  BOOST_REQUIRE_MESSAGE(
+      WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
+      cluster.Logs());
+  Load load(cluster);
+  BOOST_REQUIRE_MESSAGE(
+      WaitFor([&] { return cluster.process(1).HasExited(); }, 30s),
+      cluster.Logs());
+  BOOST_TEST(cluster.process(1).Stderr().find(
+                 "failpoint store_between_fence_check_and_commit") !=
+             std::string::npos);
+  const std::map<std::string, int> survivors = {{"node-0", 3}, {"node-2", 3}};
+  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return leased.Owners() == survivors; },
+                                std::chrono::milliseconds(kLeaseMs) + 5s),
+                        cluster.Logs());
+  BOOST_TEST(load.CommitsGoOn(50, 20s));
+  load.CheckOutcomes();
+}
+
+// A node stalled there instead, holding its check's locks: the takeover
+// waits until the database ends the stalled transaction, and the node,
+// once it goes on, finds its commit lost with the session, drops every
+// shard, reloads and rejoins.
+BOOST_AUTO_TEST_CASE(a_stall_between_the_fencing_check_and_the_commit) {
+  TempDir dir;
+  const std::string release = (dir.path() / "release").string();
+  Leased leased(6, {{1, "store_between_fence_check_and_commit=40:wait_file(" +
+                            release + ")"}});
+  ThreeNodes& cluster = *leased.cluster;
+  BOOST_REQUIRE_MESSAGE(
+      WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
+      cluster.Logs());
+  Load load(cluster);
+  BOOST_REQUIRE_MESSAGE(WaitFor(
+                            [&] {
+                              return cluster.process(1).Stderr().find(
+                                         "waiting for") != std::string::npos;
+                            },
+                            30s),
+                        cluster.Logs());
+  const std::map<std::string, int> survivors = {{"node-0", 3}, {"node-2", 3}};
+  BOOST_REQUIRE_MESSAGE(
+      WaitFor([&] { return leased.Owners() == survivors; }, 30s),
+      cluster.Logs());
+  BOOST_TEST(load.CommitsGoOn(50, 20s));
+  { std::ofstream(release).put('\n'); }
+  BOOST_TEST(WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
+             cluster.Logs());
+  BOOST_TEST(load.CommitsGoOn(50, 20s));
+  BOOST_TEST(!cluster.process(1).HasExited());
   load.CheckOutcomes();
 }
 

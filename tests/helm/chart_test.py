@@ -263,6 +263,78 @@ class Custom(unittest.TestCase):
             self.assertIn(wanted, titles)
 
 
+POSTGRES = [*INSECURE, "--set", "store=postgres",
+            "--set", "postgres.existingSecret=baton-db"]
+
+
+class Postgres(unittest.TestCase):
+    """store: postgres: a Deployment whose pods lease the shards."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.objects = render(*POSTGRES)
+        (cls.deployment,) = by_kind(cls.objects, "Deployment")
+        cls.pod = cls.deployment["spec"]["template"]["spec"]
+        (cls.container,) = cls.pod["containers"]
+        cls.leveldb = render(*INSECURE)
+
+    def test_the_workload_is_a_deployment_without_volumes_of_its_own(self):
+        self.assertEqual(by_kind(self.objects, "StatefulSet"), [])
+        spec = self.deployment["spec"]
+        self.assertEqual(spec["replicas"], 3)
+        self.assertNotIn("volumeClaimTemplates", spec)
+        self.assertEqual(spec["strategy"]["rollingUpdate"]["maxUnavailable"],
+                         0)
+        volumes = {v["name"]: v for v in self.pod["volumes"]}
+        self.assertEqual(volumes["data"], {"name": "data", "emptyDir": {}})
+        self.assertNotIn("persistentVolumeClaim", volumes["data"])
+
+    def test_the_dsn_comes_from_the_secret_and_the_shards_are_leased(self):
+        env = {e["name"]: e for e in self.container["env"]}
+        self.assertEqual(env["BATON_POSTGRES"]["valueFrom"]["secretKeyRef"],
+                         {"name": "baton-db", "key": "dsn"})
+        self.assertEqual(env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"],
+                         "status.podIP")
+        args = args_of(self.deployment)
+        self.assertEqual(flag(args, "--store"), "postgres")
+        self.assertEqual(flag(args, "--cluster-shards"), "12")
+        self.assertEqual(flag(args, "--lease-ms"), "5000")
+        self.assertIsNone(flag(args, "--shards"))
+        self.assertIsNone(flag(args, "--postgres"))  # Not in the pod spec.
+        self.assertEqual(flag(args, "--advertise-address"), "$(POD_IP):7420")
+        self.assertEqual(flag(args, "--peers"),
+                         "r-baton-headless.prod.svc.cluster.local:7420")
+
+    def test_the_same_probes_budget_and_services_as_the_statefulset(self):
+        (sts,) = by_kind(self.leveldb, "StatefulSet")
+        sts_container = sts["spec"]["template"]["spec"]["containers"][0]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            self.assertEqual(self.container[probe], sts_container[probe],
+                             probe)
+        self.assertEqual(self.container["securityContext"],
+                         sts_container["securityContext"])
+        (pdb,) = by_kind(self.objects, "PodDisruptionBudget")
+        self.assertEqual(pdb["spec"]["maxUnavailable"], 1)
+        self.assertEqual(pdb["spec"]["selector"],
+                         self.deployment["spec"]["selector"])
+        services = {s["metadata"]["name"] for s in by_kind(self.objects,
+                                                           "Service")}
+        self.assertEqual(services, {"r-baton", "r-baton-headless"})
+
+    def test_it_needs_the_secret_and_lints(self):
+        done = helm("template", "r", CHART, *INSECURE, "--set",
+                    "store=postgres")
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("postgres.existingSecret", done.stderr)
+        done = helm("lint", "--strict", CHART, *POSTGRES)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        for setting, named in [("store=etcd", "store"),
+                               ("postgres.leaseMs=10", "postgres.leaseMs")]:
+            done = helm("template", "r", CHART, *POSTGRES, "--set", setting)
+            self.assertNotEqual(done.returncode, 0, setting)
+            self.assertIn(named, done.stderr, setting)
+
+
 class Schema(unittest.TestCase):
     def test_bad_values_fail_with_a_message_naming_them(self):
         for setting, named in [

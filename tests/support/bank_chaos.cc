@@ -132,7 +132,8 @@ void TransferLoad::Record(const Transfer& transfer) {
 
 FaultCounts InjectFaults(BankCluster* cluster,
                          std::chrono::milliseconds duration, uint32_t seed,
-                         const std::function<void(int bank)>& restart_bank) {
+                         const std::function<void(int bank)>& restart_bank,
+                         bool pauses) {
   std::mt19937 rng(seed);
   FaultCounts counts;
   auto end = std::chrono::steady_clock::now() + duration;
@@ -146,6 +147,14 @@ FaultCounts InjectFaults(BankCluster* cluster,
     ChildProcess& process = coordinator
                                 ? cluster->coordinator(victim - kChaosBanks)
                                 : cluster->bank(ChaosBankName(victim));
+    if (pauses && std::uniform_int_distribution<int>(0, 2)(rng) == 0) {
+      process.Signal(SIGSTOP);
+      std::this_thread::sleep_for(std::chrono::milliseconds(
+          std::uniform_int_distribution<int>(500, 3500)(rng)));
+      process.Signal(SIGCONT);
+      ++counts.pauses;
+      continue;
+    }
     process.Signal(SIGKILL);
     // Restarting before the old process is gone would race it for the port.
     if (process.WaitExit(10s) < 0) {

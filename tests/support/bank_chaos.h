@@ -89,6 +89,7 @@ class TransferLoad {
 struct FaultCounts {
   int coordinator_kills = 0;
   int participant_kills = 0;
+  int pauses = 0;  // SIGSTOP, then SIGCONT.
 };
 
 // Until `duration` has passed: sleeps 0.3-1.5 s, then picks a batond node
@@ -96,10 +97,13 @@ struct FaultCounts {
 // it, waits for it to exit and restarts it: a node via StartCoordinator(),
 // bank b via restart_bank(b), since how a bank starts is the test's
 // business.
+// With `pauses`, one fault in three is a SIGSTOP of 0.5-3.5 s and a
+// SIGCONT instead (past a lease of 2 s, sometimes).
 // Throws std::runtime_error if a killed process does not exit within 10 s.
 FaultCounts InjectFaults(BankCluster* cluster,
                          std::chrono::milliseconds duration, uint32_t seed,
-                         const std::function<void(int bank)>& restart_bank);
+                         const std::function<void(int bank)>& restart_bank,
+                         bool pauses = false);
 
 // Waits, up to `timeout` for each, until the coordinator reports every
 // transfer COMMITTED or ROLLED_BACK, and returns each xid's final status.

@@ -76,6 +76,8 @@ void BankCluster::LaunchCoordinator(const std::vector<std::string>& env,
     argv.insert(argv.end(), batond.begin(), batond.end());
     std::vector<std::string> cluster = NodeFlags(i);
     argv.insert(argv.end(), cluster.begin(), cluster.end());
+    argv.insert(argv.end(), coordinator_flags_.begin(),
+                coordinator_flags_.end());
     argv.insert(argv.end(), flags.begin(), flags.end());
     node.process = ChildProcess::Start(
         "batond-" + std::to_string(++coordinator_starts_), argv, env, dir());
@@ -120,8 +122,7 @@ bool BankCluster::NodesAgree() {
     context.set_deadline(std::chrono::system_clock::now() + 1s);
     v1::Topology topology;
     if (!stub->GetTopology(&context, {}, &topology).ok() ||
-        topology.shards_size() !=
-            (cluster_shards_ > 0 ? cluster_shards_ : coordinator_nodes())) {
+        topology.shards_size() != cluster_shards()) {
       return false;
     }
     for (const v1::TopologyShard& shard : topology.shards()) {

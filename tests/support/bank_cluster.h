@@ -46,6 +46,13 @@ class BankCluster {
   // Before the first start of a cluster: its shard count, if not one per
   // node (the leased mode serves any count on any nodes).
   void SetClusterShards(int shards) { cluster_shards_ = shards; }
+  int cluster_shards() const {
+    return cluster_shards_ > 0 ? cluster_shards_ : coordinator_nodes();
+  }
+  // Flags every batond start gets, restarts included (say, its store's).
+  void SetCoordinatorFlags(std::vector<std::string> flags) {
+    coordinator_flags_ = std::move(flags);
+  }
 
   // Starts batond (of a cluster, every node not running) with extra environment
   // (e.g. BATON_FAILPOINTS=...) and flags; waits until each listens, and on the
@@ -136,6 +143,7 @@ class BankCluster {
   std::vector<std::string> coordinator_launcher_;
   int coordinator_starts_ = 0;
   int cluster_shards_ = 0;  // 0: one per node.
+  std::vector<std::string> coordinator_flags_;
   std::map<std::string, Bank> banks_;
   std::unique_ptr<TransactionClient> client_;
   std::atomic<int> transfers_{0};
