@@ -100,12 +100,11 @@ void RunChaos(int nodes, std::chrono::seconds fault_time,
   std::cout << "chaos over " << nodes << " node(s): " << fault_time.count()
             << " s of faults, " << faults.coordinator_kills << " batond kills, "
             << faults.participant_kills << " participant kills, "
-            << faults.pauses << " pauses; "
-            << transfers.size() << " transactions (" << r.committed
-            << " committed, " << transfers.size() - r.committed
-            << " rolled back; caller saw " << caller_commits
-            << " commits); every hold resolved " << recovery_ms
-            << " ms after the faults stopped" << std::endl;
+            << faults.pauses << " pauses; " << transfers.size()
+            << " transactions (" << r.committed << " committed, "
+            << transfers.size() - r.committed << " rolled back; caller saw "
+            << caller_commits << " commits); every hold resolved "
+            << recovery_ms << " ms after the faults stopped" << std::endl;
   BOOST_TEST(r.committed > 0);
 }
 
