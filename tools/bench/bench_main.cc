@@ -369,7 +369,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--store", flags.store,
                  "Store of the batond it starts: leveldb, or postgres (in a "
-                 "throwaway PostgreSQL the run starts, as the tests do)")
+                 "throwaway PostgreSQL the run starts, as the tests do; with "
+                 "--nodes, the nodes share it and lease its shards)")
       ->capture_default_str()
       ->check(CLI::IsMember({"leveldb", "postgres"}))
       ->excludes(coordinator);
@@ -442,12 +443,6 @@ int main(int argc, char** argv) {
   if (flags.blocking && *two_phase && !flags.postgres && !flags.enlist) {
     std::cerr << "baton-bench: 2pc --blocking needs --enlist or --postgres "
                  "(otherwise baton-bench itself runs phase one)\n";
-    return 2;
-  }
-  if (flags.store == "postgres" && flags.nodes > 0) {
-    std::cerr << "baton-bench: --store postgres runs one batond; nodes "
-                 "sharing one database need its shard leases, which are not "
-                 "there yet\n";
     return 2;
   }
   if (flags.postgres && flags.rate > 0) {
