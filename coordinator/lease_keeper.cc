@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
 namespace baton {
@@ -99,6 +100,12 @@ absl::Status LeaseKeeper::RunOnce() {
 
   absl::StatusOr<ShardLeaseTable::Reading> reading = table_->Read();
   if (!reading.ok()) return reading.status();
+  if (reading->leases.size() != options_.shards) {
+    return absl::FailedPreconditionError(fmt::format(
+        "the lease table holds {} shards, and this node was started with "
+        "--cluster-shards {}: every node of a cluster needs the same count",
+        reading->leases.size(), options_.shards));
+  }
   const std::map<uint32_t, int64_t> held = fences_->All();
   {
     absl::MutexLock lock(&owners_mu_);

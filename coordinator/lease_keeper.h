@@ -31,8 +31,9 @@ namespace baton {
 // node may hold them, so this one must stop answering for them even though
 // it cannot hear so.
 //
-// Thread-safe. The hooks run on the keeper's thread (or RunOnce's caller),
-// never under its lock, in the order the changes happened.
+// Owners is thread-safe; RunOnce is for one thread at a time (the keeper's
+// own, once started). The hooks run on that thread, never under a lock, in
+// the order the changes happened.
 class LeaseKeeper {
  public:
   struct Hooks {

@@ -1,6 +1,8 @@
 #include "coordinator/leased_shards.h"
 
+#include <chrono>
 #include <future>
+#include <memory>
 
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
@@ -36,17 +38,25 @@ absl::StatusOr<std::unique_ptr<LeaseKeeper>> StartLeaseKeeper(
           },
       .quiesce =
           [leased](uint32_t shard) {
-            if (TransactionTable* table = leased.manager->HostedTable(shard)) {
-              table->set_serving(false);
-            }
+            TransactionTable* table = leased.manager->HostedTable(shard);
+            if (table == nullptr) return true;
+            const uint64_t generation = table->generation();
+            table->set_serving(false);
             // Everything submitted before is written (or refused) once an
-            // empty batch's callback runs.
-            std::promise<void> written;
+            // empty batch's callback runs. Not waited for past a round, so
+            // a hung write cannot hold up the renewals.
+            auto written = std::make_shared<std::promise<void>>();
+            std::future<void> done = written->get_future();
             leased.committer->Submit(
                 StoreBatch(),
-                [&written](const absl::Status&) { written.set_value(); });
-            written.get_future().wait();
-            return true;
+                [written](const absl::Status&) { written->set_value(); });
+            if (done.wait_for(std::chrono::milliseconds(leased.lease_ms / 3)) ==
+                std::future_status::ready) {
+              return true;
+            }
+            // Asked again next round, if it is still to go.
+            table->ServeAgainUnlessDropped(generation);
+            return false;
           },
       // A write hung for a lease's length (a stalled database, a stopped
       // session) keeps this node from serving as surely as a failed one.

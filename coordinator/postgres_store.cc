@@ -179,16 +179,29 @@ int32_t ShardOf(std::string_view xid) {
   return ParseXid(xid, &parts) ? static_cast<int32_t>(parts.node) : -1;
 }
 
-// The shard a batch writes records of (a batch is one shard's change); -1
-// for one of meta keys only.
-int32_t BatchShard(const StoreBatch& batch) {
+// The shards whose live state a batch writes: every record it puts, and
+// every unfinished record it drops (a forget). Dropping a finished record
+// (the purge) is not fenced: a terminal record never changes again, so
+// whichever node drops it drops the same thing.
+std::vector<int32_t> BatchShards(const StoreBatch& batch) {
+  std::vector<int32_t> shards;
   for (const StoreBatch::Op& op : batch.ops()) {
-    if (op.kind == StoreBatch::Op::kPutTransaction ||
-        op.kind == StoreBatch::Op::kDeleteTransaction) {
-      return ShardOf(op.key);
-    }
+    const bool live = op.kind == StoreBatch::Op::kPutTransaction ||
+                      (op.kind == StoreBatch::Op::kDeleteTransaction &&
+                       op.previous_due_ms >= 0);
+    if (live) shards.push_back(ShardOf(op.key));
   }
-  return -1;
+  std::sort(shards.begin(), shards.end());
+  shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
+  return shards;
+}
+
+// A failure PostgreSQL reports with the transaction rolled back for sure
+// (deadlock, serialization, lock timeout): nothing was written, so the
+// group may go again.
+bool RolledBack(const absl::Status& s) {
+  const std::string state = PgSqlState(s);
+  return state == "40P01" || state == "40001" || state == "55P03";
 }
 
 // Parameters of each statement in kWrites, empty where it has nothing to
@@ -317,38 +330,49 @@ class PostgresStore : public TransactionStore {
     absl::MutexLock lock(&write_mu_);
     if (!failed_.ok()) return failed_;
     refused->assign(batches.size(), absl::OkStatus());
-    for (;;) {
+    std::vector<std::vector<int32_t>> shards(batches.size());
+    if (fences_ != nullptr) {
+      for (size_t i = 0; i < batches.size(); ++i) {
+        shards[i] = BatchShards(*batches[i]);
+      }
+    }
+    for (int attempt = 0;; ++attempt) {
       std::vector<const StoreBatch*> sending;
       std::map<int32_t, int64_t> fencings;
       for (size_t i = 0; i < batches.size(); ++i) {
         if (!(*refused)[i].ok()) continue;
-        const int32_t shard = fences_ ? BatchShard(*batches[i]) : -1;
-        if (shard >= 0) {
-          std::optional<int64_t> fencing = fences_->Get(shard);
+        for (int32_t shard : shards[i]) {
+          std::optional<int64_t> fencing =
+              shard < 0 ? std::nullopt
+                        : fences_->Get(static_cast<uint32_t>(shard));
           if (!fencing) {
-            (*refused)[i] = absl::FailedPreconditionError(fmt::format(
+            (*refused)[i] = ShardNotLeasedError(fmt::format(
                 "shard {} is not leased by this node; nothing was written",
                 shard));
-            continue;
+            break;
           }
           fencings[shard] = *fencing;
         }
-        sending.push_back(batches[i]);
+        if ((*refused)[i].ok()) sending.push_back(batches[i]);
       }
       if (sending.empty()) return absl::OkStatus();
       absl::Status s = Write(sending, fencings);
+      if (RolledBack(s) && attempt < 3) continue;
       if (PgSqlState(s) != kLeaseLost) return s;
       // Nothing was written. Which shards were taken is read again, since
       // the refusal names only the first ones it met.
       absl::StatusOr<std::set<int32_t>> lost = LostShards(fencings);
       if (!lost.ok()) return Fail(lost.status());
-      if (lost->empty()) return absl::FailedPreconditionError(s.message());
+      if (lost->empty() || attempt >= 3) {
+        return ShardNotLeasedError(std::string(s.message()));
+      }
       for (size_t i = 0; i < batches.size(); ++i) {
-        const int32_t shard = BatchShard(*batches[i]);
-        if ((*refused)[i].ok() && lost->contains(shard)) {
-          (*refused)[i] = absl::FailedPreconditionError(fmt::format(
-              "shard {}: its lease was taken over; nothing was written",
-              shard));
+        for (int32_t shard : shards[i]) {
+          if ((*refused)[i].ok() && lost->contains(shard)) {
+            (*refused)[i] = ShardNotLeasedError(fmt::format(
+                "shard {}: its lease was taken over; nothing was written",
+                shard));
+          }
         }
       }
     }
@@ -385,10 +409,23 @@ class PostgresStore : public TransactionStore {
     return Scan(static_cast<int32_t>(shard), fn);
   }
 
+  // One snapshot for every page: what fn writes meanwhile (an adopted
+  // record's new due time) must not bring a record round again.
   absl::Status Scan(std::optional<int32_t> only,
                     const std::function<bool(const v1::Transaction&)>& fn) {
     absl::StatusOr<internal::PgPool::Lease> conn = readers_.Acquire();
     if (!conn.ok()) return conn.status();
+    absl::Status s =
+        PgExec(conn->get(), "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .status();
+    if (s.ok()) s = ScanPages(conn->get(), only, fn);
+    PgExec(conn->get(), s.ok() ? "COMMIT" : "ROLLBACK").IgnoreError();
+    return s;
+  }
+
+  absl::Status ScanPages(
+      PGconn* conn, std::optional<int32_t> only,
+      const std::function<bool(const v1::Transaction&)>& fn) {
     const std::string sql = fmt::format(
         "SELECT {} FROM batond_transactions t WHERE NOT t.terminal AND "
         "(t.shard, t.due_ms, t.xid) > ($1, $2, $3) {}"
@@ -401,8 +438,7 @@ class PostgresStore : public TransactionStore {
       params.Int8(shard);
       params.Int8(due);
       params.Text(xid);
-      absl::StatusOr<PgResult> r =
-          Query(conn->get(), sql.c_str(), std::move(params));
+      absl::StatusOr<PgResult> r = Query(conn, sql.c_str(), std::move(params));
       if (!r.ok()) return Annotated(r.status(), "scan unfinished");
       const int rows = PQntuples(r->get());
       for (int row = 0; row < rows; ++row) {
@@ -508,8 +544,9 @@ class PostgresStore : public TransactionStore {
     syncs_.fetch_add(1, std::memory_order_relaxed);
     batches_.fetch_add(batches.size(), std::memory_order_relaxed);
     bytes_.fetch_add(bytes, std::memory_order_relaxed);
-    // A refused check is an outcome known: nothing was written.
-    if (s.ok() || PgSqlState(s) == kLeaseLost) return s;
+    // A refused check, or a transaction the server rolled back, is an
+    // outcome known: nothing was written.
+    if (s.ok() || PgSqlState(s) == kLeaseLost || RolledBack(s)) return s;
     return Fail(s);
   }
 
@@ -608,7 +645,10 @@ class PostgresStore : public TransactionStore {
     if (PQstatus(conn) != CONNECTION_OK && first.ok()) {
       first = PgCheck(conn, nullptr);
     }
-    PQexitPipelineMode(conn);
+    if (PQexitPipelineMode(conn) != 1 && first.ok()) {
+      first = absl::UnavailableError(fmt::format(
+          "the pipeline did not end cleanly: {}", PQerrorMessage(conn)));
+    }
     if (!first.ok() && PQtransactionStatus(conn) != PQTRANS_IDLE) {
       PgExec(conn, "ROLLBACK").IgnoreError();
     }

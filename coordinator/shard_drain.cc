@@ -30,10 +30,17 @@ absl::Status TransactionManager::LoadDraining() {
   return absl::OkStatus();
 }
 
+bool TransactionManager::ShardDrainingInStore(uint32_t shard) const {
+  std::string ignored;
+  return store_->GetMeta(DrainingKey(shard), &ignored).ok();
+}
+
 void TransactionManager::Drain(uint32_t shard, bool draining,
                                const std::string& why,
                                std::function<void(const absl::Status&)> done) {
-  if (shard < options_.node_id || shard - options_.node_id >= tables_.size()) {
+  TransactionTable* table = HostedTable(shard);
+  // Leased shards are drained where they are served.
+  if (table == nullptr || !table->serving()) {
     if (options_.directory != nullptr) {
       if (std::optional<v1::WrongShard> refusal =
               options_.directory->Elsewhere(shard)) {
@@ -51,7 +58,6 @@ void TransactionManager::Drain(uint32_t shard, bool draining,
         "no shard ", shard, " here: this node hosts ", options_.node_id, "..",
         options_.node_id + tables_.size() - 1)));
   }
-  TransactionTable* table = tables_[shard - options_.node_id].get();
   StoreBatch batch;
   if (draining) {
     batch.PutMeta(DrainingKey(shard), why);

@@ -140,10 +140,15 @@ absl::StatusOr<std::vector<uint32_t>> ShardLeaseTable::Renew(
   if (!conn.ok()) return conn.status();
   absl::StatusOr<PgResult> r = PgExec(
       *conn,
+      // Rows locked in shard order first, as the writes' fencing checks
+      // lock them, so the two never wait on each other in a cycle.
+      "WITH locked AS (SELECT shard FROM batond_shard_leases "
+      "WHERE shard = ANY($2::int4[]) ORDER BY shard FOR NO KEY UPDATE) "
       "UPDATE batond_shard_leases l "
       "SET expires_at = now() + $4 * interval '1 millisecond' "
       "FROM unnest($2::int4[], $3::int8[]) AS m(shard, fencing) "
       "WHERE l.shard = m.shard AND l.fencing = m.fencing AND l.owner = $1 "
+      "AND l.shard IN (SELECT shard FROM locked) "
       "RETURNING l.shard",
       {options_.node, IntArray(shards), fencings,
        std::to_string(options_.lease_ms)});

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/cord.h"
 #include "coordinator/xid.h"
 #include "protocols/transitions.h"
 
@@ -66,6 +67,20 @@ void StoreBatch::DeleteTransaction(const std::string& xid, int64_t finished_ms,
 
 void StoreBatch::PutMeta(const std::string& key, const std::string& value) {
   ops_.push_back(Op{.kind = Op::kPutMeta, .key = key, .value = value});
+}
+
+namespace {
+constexpr char kShardNotLeased[] = "baton.store/shard-not-leased";
+}  // namespace
+
+absl::Status ShardNotLeasedError(std::string_view message) {
+  absl::Status status = absl::FailedPreconditionError(std::string(message));
+  status.SetPayload(kShardNotLeased, absl::Cord("1"));
+  return status;
+}
+
+bool IsShardNotLeased(const absl::Status& status) {
+  return status.GetPayload(kShardNotLeased).has_value();
 }
 
 absl::Status TransactionStore::ScanShardUnfinished(

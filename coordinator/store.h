@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -76,6 +77,12 @@ class StoreBatch {
  private:
   std::vector<Op> ops_;
 };
+
+// A store's refusal of a batch for a shard this node no longer leases
+// (TransactionStore::ApplyFenced): FAILED_PRECONDITION, marked so the
+// shard's table can tell it from other failures and stop serving at once.
+absl::Status ShardNotLeasedError(std::string_view message);
+bool IsShardNotLeased(const absl::Status& status);
 
 struct FinishedRef {
   std::string xid;

@@ -119,7 +119,11 @@ void TransactionManager::DropShard(uint32_t shard) {
 }
 
 void TransactionManager::ServeShard(uint32_t shard, uint64_t epoch) {
-  if (TransactionTable* table = HostedTable(shard)) table->Serve(epoch);
+  TransactionTable* table = HostedTable(shard);
+  if (table == nullptr) return;
+  // A drain outlives a move: the mark is the shard's, in the store.
+  table->set_draining(ShardDrainingInStore(shard));
+  table->Serve(epoch);
 }
 
 // A key always lands on the same shard, in this process and the next (a

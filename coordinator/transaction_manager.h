@@ -253,6 +253,7 @@ class TransactionManager {
                     Reply<v1::Transaction> reply);
   // Marks draining each hosted shard the store says is (at start).
   absl::Status LoadDraining();
+  bool ShardDrainingInStore(uint32_t shard) const;
   void MakeTables();
   void SubmitSagaStored(TransactionTable* table,
                         const v1::SubmitSagaRequest& request, Done answer);

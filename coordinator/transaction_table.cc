@@ -68,9 +68,18 @@ void TransactionTable::PersistLocked(LiveTransaction* t, Done done) {
   options_.committer->Submit(
       std::move(batch),
       [this, key = t->key, status = r.status(), write, snapshot,
+       generation = generation_.load(std::memory_order_acquire),
        done = std::move(done)](const absl::Status& s) {
+        // A write from before the shard was dropped speaks for a record
+        // this holding of it does not have.
+        const bool current =
+            generation == generation_.load(std::memory_order_acquire);
         if (s.ok()) {
-          OnDurable(key, status, write);
+          if (current) OnDurable(key, status, write);
+        } else if (IsShardNotLeased(s)) {
+          // Memory is ahead of what the store will ever hold: nothing more
+          // may be answered from it.
+          if (current) Drop();
         } else {
           options_.log_summary->Log(
               spdlog::level::critical, "not durable",
@@ -78,7 +87,10 @@ void TransactionTable::PersistLocked(LiveTransaction* t, Done done) {
                           FormatXid({options_.shard, key.epoch, key.sequence}),
                           s.ToString()));
         }
-        if (done) done(s, *snapshot);
+        // Its caller asks again, and finds the shard's new owner.
+        if (done) {
+          done(IsShardNotLeased(s) ? Moved(snapshot->xid()) : s, *snapshot);
+        }
       });
 }
 
@@ -91,13 +103,36 @@ void AnswerWhenDurable(GroupCommitter* committer, absl::Status status,
                     });
 }
 
+// As AnswerWhenDurable, unless the shard was dropped before the barrier
+// came through: a write before it may have been refused, so what the answer
+// shows may never be durable.
+void TransactionTable::AnswerWhenHeldDurable(absl::Status status,
+                                             v1::Transaction snapshot,
+                                             Done done) {
+  const uint64_t generation = generation_.load(std::memory_order_acquire);
+  AnswerWhenDurable(
+      options_.committer, std::move(status), std::move(snapshot),
+      [this, generation, done = std::move(done)](const absl::Status& s,
+                                                 const v1::Transaction& r) {
+        if (s.ok() &&
+            generation != generation_.load(std::memory_order_acquire)) {
+          return done(Moved(r.xid()), r);
+        }
+        done(s, r);
+      });
+}
+
+absl::Status TransactionTable::Moved(const std::string& xid) {
+  return absl::UnavailableError(fmt::format(
+      "transaction {}: its shard moved to another node; ask again there", xid));
+}
+
 // Everything an answer reveals must be on disk first: a barrier covers
 // what queued writes carry, and a change none carries gets its own write.
 void TransactionTable::AnswerFromRecordLocked(LiveTransaction* t,
                                               absl::Status status, Done done) {
   if (!t->unwritten) {
-    return AnswerWhenDurable(options_.committer, std::move(status), t->record,
-                             std::move(done));
+    return AnswerWhenHeldDurable(std::move(status), t->record, std::move(done));
   }
   PersistLocked(t, [status = std::move(status), done = std::move(done)](
                        const absl::Status& s, const v1::Transaction& r) {
@@ -298,8 +333,8 @@ void TransactionTable::Create(const std::string& request_id, bool reserved,
         existing = &gone->second;
       }
       if (existing != nullptr) {
-        AnswerWhenDurable(options_.committer, on_existing(*existing), *existing,
-                          std::move(done));
+        AnswerWhenHeldDurable(on_existing(*existing), *existing,
+                              std::move(done));
         return;
       }
       if (draining()) refused = DrainingRefusal();
@@ -581,14 +616,11 @@ void TransactionTable::Drop() {
   {
     absl::MutexLock lock(&mu_);
     set_serving(false);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
     for (auto& [key, t] : live_) {
       for (LiveTransaction::Waiter& w : t->waiters) {
         deferred.push_back([reply = std::move(w.reply), r = t->record] {
-          reply(absl::UnavailableError(fmt::format(
-                    "transaction {}: its shard moved to another node; ask "
-                    "again there",
-                    r.xid())),
-                r);
+          reply(Moved(r.xid()), r);
         });
       }
       options_.wakeups->Forget(key);
@@ -600,6 +632,13 @@ void TransactionTable::Drop() {
     unclaimed_order_.clear();
   }
   RunAll(&deferred);
+}
+
+void TransactionTable::ServeAgainUnlessDropped(uint64_t generation) {
+  absl::MutexLock lock(&mu_);
+  if (generation_.load(std::memory_order_acquire) == generation) {
+    set_serving(true);
+  }
 }
 
 void TransactionTable::Serve(uint64_t epoch) {

@@ -118,6 +118,13 @@ class TransactionTable {
     serving_.store(serving, std::memory_order_release);
   }
   bool serving() const { return serving_.load(std::memory_order_acquire); }
+  // Raised by every Drop.
+  uint64_t generation() const {
+    return generation_.load(std::memory_order_acquire);
+  }
+  // Serves again after set_serving(false), unless dropped since
+  // `generation` (then its records are gone, and Serve must come first).
+  void ServeAgainUnlessDropped(uint64_t generation);
 
   // Reserves a free key for a Create to come, so no other call can take it
   // meanwhile; a live one copies its record to *existing.
@@ -217,6 +224,9 @@ class TransactionTable {
   void ForgetKeyLocked(const v1::Transaction& record)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static absl::Status ShuttingDown(const std::string& xid);
+  static absl::Status Moved(const std::string& xid);
+  void AnswerWhenHeldDurable(absl::Status status, v1::Transaction snapshot,
+                             Done done);
 
   const Options options_;
 
@@ -238,6 +248,8 @@ class TransactionTable {
   absl::flat_hash_set<std::string> reserved_keys_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> draining_{false};
   std::atomic<bool> serving_{true};
+  // Raised by each Drop: callbacks of writes queued before it are stale.
+  std::atomic<uint64_t> generation_{0};
   // Finished records by key, from KeepUnclaimedKeyLocked: the newest
   // kMaxUnclaimedKeys, oldest first in unclaimed_order_.
   static constexpr size_t kMaxUnclaimedKeys = 16'384;
