@@ -32,11 +32,6 @@ void LeaseKeeper::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::map<uint32_t, std::string> LeaseKeeper::Owners() const {
-  absl::MutexLock lock(&owners_mu_);
-  return owners_;
-}
-
 void LeaseKeeper::Run() {
   const int64_t round_ms =
       options_.round_ms > 0 ? options_.round_ms : options_.lease_ms / 3;
@@ -107,15 +102,6 @@ absl::Status LeaseKeeper::RunOnce() {
         reading->leases.size(), options_.shards));
   }
   const std::map<uint32_t, int64_t> held = fences_->All();
-  {
-    absl::MutexLock lock(&owners_mu_);
-    owners_.clear();
-    for (const ShardLease& lease : reading->leases) {
-      auto address = reading->addresses.find(lease.owner);
-      owners_[lease.shard] =
-          address == reading->addresses.end() ? "" : address->second;
-    }
-  }
   // A lease in this node's name it does not hold (its own before a
   // restart) is one to take again: Take raises its number.
   for (ShardLease& lease : reading->leases) {
@@ -130,7 +116,6 @@ absl::Status LeaseKeeper::RunOnce() {
     if (hooks_.lost) hooks_.lost(shard);
     s = table_->GiveBack(shard, held.at(shard));
     if (!s.ok()) return s;  // Its lease runs out instead.
-    SetOwner(shard, "");
     spdlog::info("shard {}: given back (share {})", shard, plan.share);
   }
   for (uint32_t shard : plan.take) {
@@ -139,16 +124,10 @@ absl::Status LeaseKeeper::RunOnce() {
     if (!fencing.ok()) return fencing.status();
     if (!fencing->has_value()) continue;  // Another node was quicker.
     fences_->Set(shard, **fencing);
-    SetOwner(shard, table_->address());
     spdlog::info("shard {}: leased with fencing number {}", shard, **fencing);
     if (hooks_.acquired) hooks_.acquired(shard, **fencing);
   }
   return absl::OkStatus();
-}
-
-void LeaseKeeper::SetOwner(uint32_t shard, const std::string& address) {
-  absl::MutexLock lock(&owners_mu_);
-  owners_[shard] = address;
 }
 
 absl::Status LeaseKeeper::Renew(std::vector<uint32_t>* lost) {

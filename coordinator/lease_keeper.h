@@ -31,9 +31,9 @@ namespace baton {
 // node may hold them, so this one must stop answering for them even though
 // it cannot hear so.
 //
-// Owners is thread-safe; RunOnce is for one thread at a time (the keeper's
-// own, once started). The hooks run on that thread, never under a lock, in
-// the order the changes happened.
+// RunOnce is for one thread at a time (the keeper's own, once started). The
+// hooks run on that thread, never under a lock, in the order the changes
+// happened.
 class LeaseKeeper {
  public:
   struct Hooks {
@@ -75,12 +75,8 @@ class LeaseKeeper {
   void Start();
   void Stop();
 
-  // The last reading's owners' addresses, by shard ("" for a free one).
-  std::map<uint32_t, std::string> Owners() const;
-
  private:
   absl::Status Renew(std::vector<uint32_t>* lost);
-  void SetOwner(uint32_t shard, const std::string& address);
   void Run();
 
   const std::unique_ptr<ShardLeaseTable> table_;
@@ -91,9 +87,6 @@ class LeaseKeeper {
   // When the last successful renewal began (steady ms); -1: never.
   int64_t renewed_at_ms_ = -1;
   bool shards_made_ = false;
-
-  mutable absl::Mutex owners_mu_;
-  std::map<uint32_t, std::string> owners_ ABSL_GUARDED_BY(owners_mu_);
 
   absl::Mutex wait_mu_;
   SteadyCondVar wake_;

@@ -39,6 +39,18 @@ std::string ArrayHeader(Oid element, size_t count, bool has_nulls) {
   return out;
 }
 
+// An array of fixed-width elements, none NULL.
+template <typename Values, typename Put>
+std::string FixedWidthArray(Oid element, const Values& values, int32_t width,
+                            Put put) {
+  std::string out = ArrayHeader(element, values.size(), false);
+  for (auto v : values) {
+    PutInt32(&out, width);
+    put(&out, v);
+  }
+  return out;
+}
+
 int32_t ReadInt32(const char* p) {
   uint32_t big;
   std::memcpy(&big, p, 4);
@@ -92,30 +104,18 @@ void Params::BytesArray(
 }
 
 void Params::Int8Array(const std::vector<int64_t>& values) {
-  std::string out = ArrayHeader(kInt8, values.size(), false);
-  for (int64_t v : values) {
-    PutInt32(&out, 8);
-    PutInt64(&out, v);
-  }
-  Add(kInt8Array, std::move(out));
+  Add(kInt8Array, FixedWidthArray(kInt8, values, 8, PutInt64));
 }
 
 void Params::Int4Array(const std::vector<int32_t>& values) {
-  std::string out = ArrayHeader(kInt4, values.size(), false);
-  for (int32_t v : values) {
-    PutInt32(&out, 4);
-    PutInt32(&out, v);
-  }
-  Add(kInt4Array, std::move(out));
+  Add(kInt4Array, FixedWidthArray(kInt4, values, 4, PutInt32));
 }
 
 void Params::BoolArray(const std::vector<bool>& values) {
-  std::string out = ArrayHeader(kBool, values.size(), false);
-  for (bool v : values) {
-    PutInt32(&out, 1);
-    out.push_back(v ? 1 : 0);
-  }
-  Add(kBoolArray, std::move(out));
+  Add(kBoolArray,
+      FixedWidthArray(kBool, values, 1, [](std::string* out, bool v) {
+        out->push_back(v ? 1 : 0);
+      }));
 }
 
 int64_t GetInt8(const PGresult* result, int row, int column) {

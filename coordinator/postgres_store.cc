@@ -13,6 +13,8 @@
 #include "baton/postgres.h"
 #include "common/failpoint.h"
 #include "coordinator/pg_binary.h"
+#include "coordinator/postgres_schema.h"
+#include "coordinator/postgres_writes.h"
 #include "coordinator/stored_record.h"
 #include "coordinator/xid.h"
 #include "fmt/format.h"
@@ -22,179 +24,20 @@
 namespace baton {
 namespace {
 
+using postgres_store::BatchShards;
+using postgres_store::EnsureSchema;
+using postgres_store::GroupParams;
+using postgres_store::kCheckFences;
+using postgres_store::PrepareWrites;
+using postgres_store::RequireSynchronousCommit;
+using postgres_store::ShardOf;
+using postgres_store::StatementName;
+
 // The fault point between a write's fencing check and its commit.
 constexpr char kFencedUncommitted[] = "store_between_fence_check_and_commit";
 
 // The SQLSTATE batond_check_fences raises.
 constexpr char kLeaseLost[] = "BF001";
-
-// What meta key "format" holds in a database this build writes.
-constexpr char kFormat[] = "postgres/1";
-
-// xid sorts bytewise (COLLATE "C"), as LevelDB's keys do, so paging by
-// (finished_ms, xid) means the same in both backends.
-constexpr std::string_view kSchema[] = {
-    R"(CREATE TABLE IF NOT EXISTS batond_transactions (
-         xid text COLLATE "C" PRIMARY KEY,
-         shard integer NOT NULL,
-         record bytea NOT NULL,
-         definition bytea,
-         terminal boolean NOT NULL,
-         due_ms bigint NOT NULL,
-         finished_ms bigint NOT NULL,
-         owned_meta_key bytea NOT NULL))",
-    R"(CREATE INDEX IF NOT EXISTS batond_transactions_unfinished
-         ON batond_transactions (shard, due_ms, xid) WHERE NOT terminal)",
-    R"(CREATE INDEX IF NOT EXISTS batond_transactions_finished
-         ON batond_transactions (finished_ms, xid) WHERE terminal)",
-    R"(CREATE TABLE IF NOT EXISTS batond_branches (
-         xid text COLLATE "C" NOT NULL,
-         branch_id bigint NOT NULL,
-         branch bytea NOT NULL,
-         PRIMARY KEY (xid, branch_id)))",
-    // Shard ownership (shard_leases.h); expiries are the database's clock.
-    R"(CREATE TABLE IF NOT EXISTS batond_shard_leases (
-         shard integer PRIMARY KEY,
-         owner text,
-         owner_address text,
-         fencing bigint NOT NULL DEFAULT 0,
-         expires_at timestamptz NOT NULL DEFAULT '-infinity'))",
-    R"(CREATE TABLE IF NOT EXISTS batond_nodes (
-         node text PRIMARY KEY,
-         address text NOT NULL,
-         expires_at timestamptz NOT NULL))",
-    // Locks the leases it checks (FOR SHARE) until the writing transaction
-    // ends, so a takeover's UPDATE waits for a write already checked, and a
-    // write checked after a takeover sees the new number.
-    R"(CREATE OR REPLACE FUNCTION batond_check_fences(p_shards int4[],
-                                                     p_fencings int8[])
-       RETURNS void LANGUAGE plpgsql AS $$
-       DECLARE lost text;
-       BEGIN
-         SELECT string_agg(format('%s (held with fencing %s, now %s)',
-                                  m.shard, m.fencing,
-                                  coalesce(l.fencing::text, 'no lease')),
-                           ', ' ORDER BY m.shard)
-           INTO lost
-           FROM unnest(p_shards, p_fencings) AS m(shard, fencing)
-           LEFT JOIN (SELECT shard, fencing FROM batond_shard_leases
-                       WHERE shard = ANY(p_shards)
-                       ORDER BY shard FOR SHARE) l USING (shard)
-          WHERE l.fencing IS DISTINCT FROM m.fencing;
-         IF lost IS NOT NULL THEN
-           RAISE EXCEPTION USING ERRCODE = 'BF001',
-             MESSAGE = 'shard lease lost: ' || lost;
-         END IF;
-       END $$)",
-    R"(CREATE TABLE IF NOT EXISTS batond_meta (
-         key bytea PRIMARY KEY,
-         value bytea NOT NULL))",
-};
-
-// The writes of one Apply, each a multi-row statement over arrays.
-struct Statement {
-  const char* name;
-  const char* sql;
-};
-constexpr Statement kCheckFences = {"baton_check_fences",
-                                    "SELECT batond_check_fences($1, $2)"};
-constexpr Statement kDropRecords = {
-    "baton_drop_records",
-    "WITH gone AS (DELETE FROM batond_branches WHERE xid = ANY($1)) "
-    "DELETE FROM batond_transactions WHERE xid = ANY($1)"};
-constexpr Statement kPutRecords = {
-    "baton_put_records",
-    "INSERT INTO batond_transactions AS t (xid, shard, record, definition, "
-    "terminal, due_ms, finished_ms, owned_meta_key) "
-    "SELECT * FROM unnest($1::text[], $2::int4[], $3::bytea[], $4::bytea[], "
-    "$5::bool[], $6::int8[], $7::int8[], $8::bytea[]) "
-    "ON CONFLICT (xid) DO UPDATE SET record = EXCLUDED.record, "
-    "definition = COALESCE(EXCLUDED.definition, t.definition), "
-    "terminal = EXCLUDED.terminal, due_ms = EXCLUDED.due_ms, "
-    "finished_ms = EXCLUDED.finished_ms, "
-    "owned_meta_key = EXCLUDED.owned_meta_key"};
-constexpr Statement kPutBranches = {
-    "baton_put_branches",
-    "INSERT INTO batond_branches (xid, branch_id, branch) "
-    "SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[]) "
-    "ON CONFLICT (xid, branch_id) DO UPDATE SET branch = EXCLUDED.branch"};
-constexpr Statement kDropMeta = {"baton_drop_meta",
-                                 "DELETE FROM batond_meta WHERE key = ANY($1)"};
-constexpr Statement kPutMeta = {
-    "baton_put_meta",
-    "INSERT INTO batond_meta (key, value) "
-    "SELECT * FROM unnest($1::bytea[], $2::bytea[]) "
-    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"};
-constexpr Statement kWrites[] = {kCheckFences, kDropRecords, kPutRecords,
-                                 kPutBranches, kDropMeta,    kPutMeta};
-
-// A record with its branches and definition, as one row.
-constexpr char kRecordColumns[] =
-    "t.xid, t.record, t.definition, (SELECT array_agg(b.branch ORDER BY "
-    "b.branch_id) FROM batond_branches b WHERE b.xid = t.xid)";
-
-// What a group leaves of each record and meta key, in key order (so
-// concurrent writers lock rows in one order). Ops apply in order: a delete
-// resets a record, so a later put starts from nothing, as it would have.
-struct RecordWrite {
-  bool reset = false;
-  const StoreBatch::Op* put = nullptr;  // The last put, if any.
-  std::map<uint64_t, std::string_view> branches;
-  std::optional<std::string_view> definition;
-};
-struct GroupWrites {
-  std::map<std::string_view, RecordWrite> records;
-  std::map<std::string_view, std::optional<std::string_view>> meta;
-};
-
-GroupWrites Collapse(const std::vector<const StoreBatch*>& batches) {
-  GroupWrites out;
-  for (const StoreBatch* batch : batches) {
-    for (const StoreBatch::Op& op : batch->ops()) {
-      switch (op.kind) {
-        case StoreBatch::Op::kPutTransaction: {
-          RecordWrite& w = out.records[op.key];
-          w.put = &op;
-          for (const auto& [id, bytes] : op.branches) w.branches[id] = bytes;
-          if (op.definition) w.definition = *op.definition;
-          break;
-        }
-        case StoreBatch::Op::kDeleteTransaction:
-          out.records[op.key] = RecordWrite{.reset = true};
-          break;
-        case StoreBatch::Op::kPutMeta:
-          out.meta[op.key] = op.value;
-          break;
-        case StoreBatch::Op::kDeleteMeta:
-          out.meta[op.key] = std::nullopt;
-          break;
-      }
-    }
-  }
-  return out;
-}
-
-int32_t ShardOf(std::string_view xid) {
-  XidParts parts;
-  return ParseXid(xid, &parts) ? static_cast<int32_t>(parts.node) : -1;
-}
-
-// The shards whose live state a batch writes: every record it puts, and
-// every unfinished record it drops (a forget). Dropping a finished record
-// (the purge) is not fenced: a terminal record never changes again, so
-// whichever node drops it drops the same thing.
-std::vector<int32_t> BatchShards(const StoreBatch& batch) {
-  std::vector<int32_t> shards;
-  for (const StoreBatch::Op& op : batch.ops()) {
-    const bool live = op.kind == StoreBatch::Op::kPutTransaction ||
-                      (op.kind == StoreBatch::Op::kDeleteTransaction &&
-                       op.previous_due_ms >= 0);
-    if (live) shards.push_back(ShardOf(op.key));
-  }
-  std::sort(shards.begin(), shards.end());
-  shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
-  return shards;
-}
 
 // A failure PostgreSQL reports with the transaction rolled back for sure
 // (deadlock, serialization, lock timeout): nothing was written, so the
@@ -204,64 +47,10 @@ bool RolledBack(const absl::Status& s) {
   return state == "40P01" || state == "40001" || state == "55P03";
 }
 
-// Parameters of each statement in kWrites, empty where it has nothing to
-// do; the fencing check (the first) is the caller's.
-std::vector<std::optional<pg::Params>> WriteParams(const GroupWrites& g) {
-  std::vector<std::string_view> reset, xids, branch_xids;
-  std::vector<int32_t> shards;
-  std::vector<std::optional<std::string_view>> records, definitions, owned,
-      branches;
-  std::vector<bool> terminal;
-  std::vector<int64_t> due, finished, branch_ids;
-  for (const auto& [xid, w] : g.records) {
-    if (w.reset) reset.push_back(xid);
-    if (w.put == nullptr) continue;
-    xids.push_back(xid);
-    shards.push_back(ShardOf(xid));
-    records.push_back(w.put->value);
-    definitions.push_back(w.definition);
-    terminal.push_back(w.put->terminal);
-    due.push_back(w.put->due_ms);
-    finished.push_back(w.put->finished_ms);
-    owned.push_back(w.put->owned_meta_key);
-    for (const auto& [id, bytes] : w.branches) {
-      branch_xids.push_back(xid);
-      branch_ids.push_back(static_cast<int64_t>(id));
-      branches.push_back(bytes);
-    }
-  }
-  std::vector<std::optional<std::string_view>> dropped_keys, keys, values;
-  for (const auto& [key, value] : g.meta) {
-    (value ? keys : dropped_keys).push_back(key);
-    if (value) values.push_back(*value);
-  }
-  std::vector<std::optional<pg::Params>> out(std::size(kWrites));
-  if (!reset.empty()) out[1].emplace().TextArray(reset);
-  if (!xids.empty()) {
-    pg::Params& p = out[2].emplace();
-    p.TextArray(xids);
-    p.Int4Array(shards);
-    p.BytesArray(records);
-    p.BytesArray(definitions);
-    p.BoolArray(terminal);
-    p.Int8Array(due);
-    p.Int8Array(finished);
-    p.BytesArray(owned);
-  }
-  if (!branch_xids.empty()) {
-    pg::Params& p = out[3].emplace();
-    p.TextArray(branch_xids);
-    p.Int8Array(branch_ids);
-    p.BytesArray(branches);
-  }
-  if (!dropped_keys.empty()) out[4].emplace().BytesArray(dropped_keys);
-  if (!keys.empty()) {
-    pg::Params& p = out[5].emplace();
-    p.BytesArray(keys);
-    p.BytesArray(values);
-  }
-  return out;
-}
+// A record with its branches and definition, as one row.
+constexpr char kRecordColumns[] =
+    "t.xid, t.record, t.definition, (SELECT array_agg(b.branch ORDER BY "
+    "b.branch_id) FROM batond_branches b WHERE b.xid = t.xid)";
 
 // Runs one statement with binary parameters and binary results.
 absl::StatusOr<PgResult> Query(PGconn* conn, const char* sql,
@@ -304,7 +93,18 @@ absl::Status ReadRecord(const PGresult* result, int row, v1::Transaction* txn) {
                                where + " (definition)", txn);
 }
 
-absl::Status SetUpWriter(PGconn* writer);
+// What the writing session needs, on every connection it opens.
+absl::Status SetUpWriter(PGconn* writer) {
+  absl::Status s = RequireSynchronousCommit(writer);
+  // A writer stopped inside a transaction (SIGSTOP, a stalled network)
+  // would hold its leases' locks, and a takeover would wait on it for good.
+  if (s.ok()) {
+    s = PgExec(writer, "SET idle_in_transaction_session_timeout = '5s'")
+            .status();
+  }
+  if (s.ok()) s = PrepareWrites(writer);
+  return s;
+}
 
 class PostgresStore : public TransactionStore {
  public:
@@ -526,8 +326,7 @@ class PostgresStore : public TransactionStore {
   absl::Status Write(const std::vector<const StoreBatch*>& batches,
                      const std::map<int32_t, int64_t>& fencings)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
-    std::vector<std::optional<pg::Params>> params =
-        WriteParams(Collapse(batches));
+    std::vector<std::optional<pg::Params>> params = GroupParams(batches);
     if (!fencings.empty()) {
       std::vector<int32_t> shards;
       std::vector<int64_t> numbers;
@@ -535,7 +334,7 @@ class PostgresStore : public TransactionStore {
         shards.push_back(shard);
         numbers.push_back(fencing);
       }
-      pg::Params& check = params[0].emplace();
+      pg::Params& check = params[kCheckFences].emplace();
       check.Int4Array(shards);
       check.Int8Array(numbers);
     }
@@ -610,7 +409,7 @@ class PostgresStore : public TransactionStore {
       if (!p) continue;
       for (int k = 0; k < p->size(); ++k) *bytes += p->lengths()[k];
       queued =
-          PQsendQueryPrepared(conn, kWrites[i].name, p->size(), p->values(),
+          PQsendQueryPrepared(conn, StatementName(i), p->size(), p->values(),
                               p->lengths(), p->formats(), 1) == 1;
       sent += queued;
     }
@@ -619,7 +418,8 @@ class PostgresStore : public TransactionStore {
     // (the check's locks held, the session idle in its transaction, as a
     // stalled node would leave it); otherwise one round trip carries it
     // all.
-    if (queued && (*params)[0] && failpoint::Armed(kFencedUncommitted)) {
+    if (queued && (*params)[kCheckFences] &&
+        failpoint::Armed(kFencedUncommitted)) {
       queued = PQpipelineSync(conn) == 1;
       if (queued) first = ReadResults(conn, sent);
       if (queued && PQstatus(conn) == CONNECTION_OK) {
@@ -680,69 +480,6 @@ class PostgresStore : public TransactionStore {
   std::atomic<uint64_t> bytes_{0};
 };
 
-// Durability is the server's: a session that would not wait for the WAL
-// flush gets it back.
-absl::Status RequireSynchronousCommit(PGconn* conn) {
-  absl::StatusOr<PgResult> r =
-      PgExec(conn, "SELECT current_setting('synchronous_commit')");
-  if (!r.ok()) return r.status();
-  if (std::string_view(PQgetvalue(r->get(), 0, 0)) != "off") {
-    return absl::OkStatus();
-  }
-  spdlog::warn(
-      "PostgreSQL at {} has synchronous_commit off: batond sets it on for its "
-      "own sessions, since it acknowledges only what the server has flushed",
-      PgDescribe(conn));
-  return PgExec(conn, "SET synchronous_commit = on").status();
-}
-
-absl::Status PrepareWrites(PGconn* conn);
-
-// What the writing session needs, on every connection it opens.
-absl::Status SetUpWriter(PGconn* writer) {
-  absl::Status s = RequireSynchronousCommit(writer);
-  // A writer stopped inside a transaction (SIGSTOP, a stalled network)
-  // would hold its leases' locks, and a takeover would wait on it for good.
-  if (s.ok()) {
-    s = PgExec(writer, "SET idle_in_transaction_session_timeout = '5s'")
-            .status();
-  }
-  if (s.ok()) s = PrepareWrites(writer);
-  return s;
-}
-
-absl::Status CheckFormat(PGconn* conn) {
-  absl::StatusOr<PgResult> r =
-      PgExec(conn,
-             "INSERT INTO batond_meta (key, value) VALUES ('format', "
-             "convert_to($1, 'UTF8')) "
-             "ON CONFLICT (key) DO UPDATE SET value = batond_meta.value "
-             "RETURNING convert_from(value, 'UTF8')",
-             {kFormat});
-  if (!r.ok()) return r.status();
-  std::string_view found = PQgetvalue(r->get(), 0, 0);
-  if (found != kFormat) {
-    return absl::FailedPreconditionError(fmt::format(
-        "the store in PostgreSQL at {} has format '{}'; this batond reads "
-        "'{}': run the batond that wrote it, or point --postgres at another "
-        "database",
-        PgDescribe(conn), Printable(found), kFormat));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PrepareWrites(PGconn* conn) {
-  for (const Statement& statement : kWrites) {
-    PgResult result(PQprepare(conn, statement.name, statement.sql, 0, nullptr));
-    if (absl::Status s = PgCheck(conn, result.get()); !s.ok()) {
-      return absl::Status(s.code(),
-                          fmt::format("prepare {}: {}", statement.name,
-                                      std::string(s.message())));
-    }
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::Status OpenPostgresStore(const std::string& conninfo,
@@ -751,9 +488,7 @@ absl::Status OpenPostgresStore(const std::string& conninfo,
   absl::StatusOr<PgConn> conn = PgConnect(conninfo);
   if (!conn.ok()) return conn.status();
   PGconn* writer = conn->get();
-  std::vector<std::string_view> schema(std::begin(kSchema), std::end(kSchema));
-  absl::Status s = internal::CreateTablesOnce(writer, "batond_meta", schema);
-  if (s.ok()) s = CheckFormat(writer);
+  absl::Status s = EnsureSchema(writer);
   if (s.ok()) s = SetUpWriter(writer);
   if (!s.ok()) {
     return absl::Status(

@@ -89,8 +89,8 @@ absl::StatusOr<ShardLeaseTable::Reading> ShardLeaseTable::Read() {
              "SELECT shard, coalesce(owner, ''), fencing, expires_at < now() "
              "FROM batond_shard_leases ORDER BY shard");
   if (!leases.ok()) return leases.status();
-  absl::StatusOr<PgResult> nodes = PgExec(
-      conn, "SELECT node, address FROM batond_nodes WHERE expires_at >= now()");
+  absl::StatusOr<PgResult> nodes =
+      PgExec(conn, "SELECT node FROM batond_nodes WHERE expires_at >= now()");
   if (!nodes.ok()) return nodes.status();
   Reading reading;
   for (int row = 0; row < PQntuples(leases->get()); ++row) {
@@ -102,9 +102,7 @@ absl::StatusOr<ShardLeaseTable::Reading> ShardLeaseTable::Read() {
         .expired = std::string_view(PQgetvalue(leases->get(), row, 3)) == "t"});
   }
   for (int row = 0; row < PQntuples(nodes->get()); ++row) {
-    std::string node = PQgetvalue(nodes->get(), row, 0);
-    reading.addresses[node] = PQgetvalue(nodes->get(), row, 1);
-    reading.live.push_back(std::move(node));
+    reading.live.push_back(PQgetvalue(nodes->get(), row, 0));
   }
   return reading;
 }

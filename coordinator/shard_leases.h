@@ -36,7 +36,6 @@ class ShardLeaseTable {
   struct Reading {
     std::vector<ShardLease> leases;  // By shard.
     std::vector<std::string> live;   // Nodes whose heartbeat holds.
-    std::map<std::string, std::string> addresses;  // Of live nodes.
   };
 
   static absl::StatusOr<std::unique_ptr<ShardLeaseTable>> Open(
@@ -49,7 +48,8 @@ class ShardLeaseTable {
   // Makes rows for shards 0..count-1 that are missing (free, fencing 0).
   absl::Status EnsureShards(uint32_t count);
 
-  // Renews this node's heartbeat, then reads every lease and live node.
+  // Renews this node's heartbeat (with its address, for operators reading
+  // the table), then reads every lease and live node.
   absl::StatusOr<Reading> Read();
 
   // Takes `shard` if it is still as read (`seen_fencing`) and free,

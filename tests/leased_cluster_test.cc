@@ -90,6 +90,12 @@ struct Leased {
     return out;
   }
 
+  // Whether the lease table reaches `owners` within `timeout`.
+  bool OwnersBecome(const std::map<std::string, int>& owners,
+                    std::chrono::milliseconds timeout) {
+    return WaitFor([&] { return Owners() == owners; }, timeout);
+  }
+
   testing::PgCluster postgres;
   std::unique_ptr<ThreeNodes> cluster;
 };
@@ -98,8 +104,7 @@ BOOST_AUTO_TEST_CASE(three_nodes_share_twelve_shards_four_each) {
   Leased leased(12);
   const std::map<std::string, int> balanced = {
       {"node-0", 4}, {"node-1", 4}, {"node-2", 4}};
-  BOOST_TEST(WaitFor([&] { return leased.Owners() == balanced; }, 30s),
-             leased.cluster->Logs());
+  BOOST_TEST(leased.OwnersBecome(balanced, 30s), leased.cluster->Logs());
   // Every node's topology shows all twelve served.
   BOOST_TEST(WaitFor(
       [&] {
@@ -217,24 +222,25 @@ class Load {
   std::vector<std::thread> callers_;
 };
 
+// Six shards after node-1 is gone.
+const std::map<std::string, int> kWithoutNode1 = {{"node-0", 3}, {"node-2", 3}};
+
 const std::map<std::string, int> kBalancedSix = {
     {"node-0", 2}, {"node-1", 2}, {"node-2", 2}};
 
 BOOST_AUTO_TEST_CASE(a_node_killed_under_load_has_its_shards_moved) {
   Leased leased(6);
   ThreeNodes& cluster = *leased.cluster;
-  BOOST_REQUIRE_MESSAGE(
-      WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
-      cluster.Logs());
+  BOOST_REQUIRE_MESSAGE(leased.OwnersBecome(kBalancedSix, 30s), cluster.Logs());
   Load load(cluster);
   BOOST_REQUIRE(load.CommitsGoOn(50, 30s));
 
   cluster.process(1).Signal(SIGKILL);
   const auto killed = std::chrono::steady_clock::now();
-  const std::map<std::string, int> survivors = {{"node-0", 3}, {"node-2", 3}};
-  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return leased.Owners() == survivors; },
-                                std::chrono::milliseconds(kLeaseMs) + 5s),
-                        cluster.Logs());
+  BOOST_REQUIRE_MESSAGE(
+      leased.OwnersBecome(kWithoutNode1,
+                          std::chrono::milliseconds(kLeaseMs) + 5s),
+      cluster.Logs());
   const auto moved = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - killed);
   std::cout << "node-1's shards leased by the others " << moved.count()
@@ -249,9 +255,7 @@ BOOST_AUTO_TEST_CASE(a_node_killed_under_load_has_its_shards_moved) {
 BOOST_AUTO_TEST_CASE(the_database_restarted_under_load) {
   Leased leased(6);
   ThreeNodes& cluster = *leased.cluster;
-  BOOST_REQUIRE_MESSAGE(
-      WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
-      cluster.Logs());
+  BOOST_REQUIRE_MESSAGE(leased.OwnersBecome(kBalancedSix, 30s), cluster.Logs());
   Load load(cluster);
   BOOST_REQUIRE(load.CommitsGoOn(50, 30s));
   leased.postgres.Stop();
@@ -265,7 +269,7 @@ BOOST_AUTO_TEST_CASE(the_database_restarted_under_load) {
       10s));
   leased.postgres.Restart();
   BOOST_TEST(load.CommitsGoOn(50, 30s), cluster.Logs());
-  BOOST_TEST(WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s));
+  BOOST_TEST(leased.OwnersBecome(kBalancedSix, 30s));
   for (uint32_t id = 0; id < 3; ++id) {
     BOOST_TEST(!cluster.process(id).HasExited(), id);
   }
@@ -278,16 +282,14 @@ BOOST_AUTO_TEST_CASE(the_database_restarted_under_load) {
 BOOST_AUTO_TEST_CASE(a_node_paused_past_its_lease_is_fenced_and_rejoins) {
   Leased leased(6);
   ThreeNodes& cluster = *leased.cluster;
-  BOOST_REQUIRE_MESSAGE(
-      WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
-      cluster.Logs());
+  BOOST_REQUIRE_MESSAGE(leased.OwnersBecome(kBalancedSix, 30s), cluster.Logs());
   Load load(cluster);
   BOOST_REQUIRE(load.CommitsGoOn(50, 30s));
   cluster.process(1).Signal(SIGSTOP);
-  const std::map<std::string, int> survivors = {{"node-0", 3}, {"node-2", 3}};
-  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return leased.Owners() == survivors; },
-                                std::chrono::milliseconds(kLeaseMs) + 5s),
-                        cluster.Logs());
+  BOOST_REQUIRE_MESSAGE(
+      leased.OwnersBecome(kWithoutNode1,
+                          std::chrono::milliseconds(kLeaseMs) + 5s),
+      cluster.Logs());
   BOOST_TEST(load.CommitsGoOn(50, 20s));
   cluster.process(1).Signal(SIGCONT);
   // It notices: by its renewal coming back without them, or by its own
@@ -299,8 +301,7 @@ BOOST_AUTO_TEST_CASE(a_node_paused_past_its_lease_is_fenced_and_rejoins) {
                log.find("letting its lease go") != std::string::npos;
       },
       10s));
-  BOOST_TEST(WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
-             cluster.Logs());
+  BOOST_TEST(leased.OwnersBecome(kBalancedSix, 30s), cluster.Logs());
   BOOST_TEST(load.CommitsGoOn(50, 20s));
   BOOST_TEST(!cluster.process(1).HasExited());
   load.CheckOutcomes();
@@ -312,9 +313,7 @@ BOOST_AUTO_TEST_CASE(a_node_paused_past_its_lease_is_fenced_and_rejoins) {
 BOOST_AUTO_TEST_CASE(a_crash_between_the_fencing_check_and_the_commit) {
   Leased leased(6, {{1, "store_between_fence_check_and_commit=40:crash"}});
   ThreeNodes& cluster = *leased.cluster;
-  BOOST_REQUIRE_MESSAGE(
-      WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
-      cluster.Logs());
+  BOOST_REQUIRE_MESSAGE(leased.OwnersBecome(kBalancedSix, 30s), cluster.Logs());
   Load load(cluster);
   BOOST_REQUIRE_MESSAGE(
       WaitFor([&] { return cluster.process(1).HasExited(); }, 30s),
@@ -322,10 +321,10 @@ BOOST_AUTO_TEST_CASE(a_crash_between_the_fencing_check_and_the_commit) {
   BOOST_TEST(cluster.process(1).Stderr().find(
                  "failpoint store_between_fence_check_and_commit") !=
              std::string::npos);
-  const std::map<std::string, int> survivors = {{"node-0", 3}, {"node-2", 3}};
-  BOOST_REQUIRE_MESSAGE(WaitFor([&] { return leased.Owners() == survivors; },
-                                std::chrono::milliseconds(kLeaseMs) + 5s),
-                        cluster.Logs());
+  BOOST_REQUIRE_MESSAGE(
+      leased.OwnersBecome(kWithoutNode1,
+                          std::chrono::milliseconds(kLeaseMs) + 5s),
+      cluster.Logs());
   BOOST_TEST(load.CommitsGoOn(50, 20s));
   load.CheckOutcomes();
 }
@@ -340,9 +339,7 @@ BOOST_AUTO_TEST_CASE(a_stall_between_the_fencing_check_and_the_commit) {
   Leased leased(6, {{1, "store_between_fence_check_and_commit=40:wait_file(" +
                             release + ")"}});
   ThreeNodes& cluster = *leased.cluster;
-  BOOST_REQUIRE_MESSAGE(
-      WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
-      cluster.Logs());
+  BOOST_REQUIRE_MESSAGE(leased.OwnersBecome(kBalancedSix, 30s), cluster.Logs());
   Load load(cluster);
   BOOST_REQUIRE_MESSAGE(WaitFor(
                             [&] {
@@ -351,14 +348,11 @@ BOOST_AUTO_TEST_CASE(a_stall_between_the_fencing_check_and_the_commit) {
                             },
                             30s),
                         cluster.Logs());
-  const std::map<std::string, int> survivors = {{"node-0", 3}, {"node-2", 3}};
-  BOOST_REQUIRE_MESSAGE(
-      WaitFor([&] { return leased.Owners() == survivors; }, 30s),
-      cluster.Logs());
+  BOOST_REQUIRE_MESSAGE(leased.OwnersBecome(kWithoutNode1, 30s),
+                        cluster.Logs());
   BOOST_TEST(load.CommitsGoOn(50, 20s));
   { std::ofstream(release).put('\n'); }
-  BOOST_TEST(WaitFor([&] { return leased.Owners() == kBalancedSix; }, 30s),
-             cluster.Logs());
+  BOOST_TEST(leased.OwnersBecome(kBalancedSix, 30s), cluster.Logs());
   BOOST_TEST(load.CommitsGoOn(50, 20s));
   BOOST_TEST(!cluster.process(1).HasExited());
   load.CheckOutcomes();

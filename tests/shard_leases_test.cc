@@ -69,6 +69,16 @@ std::map<uint32_t, int64_t> Round(ShardLeaseTable* table,
   return held;
 }
 
+// Until `table` reads shard's lease as run out, by the database's clock.
+void WaitUntilExpired(ShardLeaseTable* table, uint32_t shard) {
+  BOOST_REQUIRE(WaitFor(
+      [&] {
+        auto reading = table->Read();
+        return reading.ok() && reading->leases[shard].expired;
+      },
+      10s));
+}
+
 v1::Transaction Record(const std::string& xid) {
   v1::Transaction txn;
   txn.set_xid(xid);
@@ -138,12 +148,7 @@ BOOST_AUTO_TEST_CASE(
   // a stops renewing (as if paused); b sees the lease run out by the
   // database's clock and takes it over.
   BOOST_TEST(!b->Take(0, **first).value().has_value());
-  BOOST_REQUIRE(WaitFor(
-      [&] {
-        auto reading = b->Read();
-        return reading.ok() && reading->leases[0].expired;
-      },
-      10s));
+  WaitUntilExpired(b.get(), 0);
   auto taken = b->Take(0, **first);
   BOOST_REQUIRE(taken.ok() && *taken);
   BOOST_TEST(**taken == **first + 1);
@@ -179,12 +184,7 @@ BOOST_AUTO_TEST_CASE(
   }
   std::unique_ptr<TransactionStore> store;
   BOOST_REQUIRE(OpenPostgresStore(Server().ConnInfo(db), &store, &fences).ok());
-  BOOST_REQUIRE(WaitFor(
-      [&] {
-        auto reading = b->Read();
-        return reading.ok() && reading->leases[0].expired;
-      },
-      10s));
+  WaitUntilExpired(b.get(), 0);
   auto taken = b->Take(0, *fences.Get(0));
   BOOST_REQUIRE(taken.ok() && *taken);
 
@@ -251,12 +251,7 @@ BOOST_AUTO_TEST_CASE(a_takeover_waits_for_a_write_already_checked) {
       PgExec(writer->get(), "SELECT batond_check_fences('{0}', ARRAY[" +
                                 std::to_string(**fencing) + "]::int8[])")
           .ok());
-  BOOST_REQUIRE(WaitFor(
-      [&] {
-        auto reading = b->Read();
-        return reading.ok() && reading->leases[0].expired;
-      },
-      10s));
+  WaitUntilExpired(b.get(), 0);
   auto blocked = b->Take(0, **fencing);
   BOOST_TEST(absl::IsAborted(blocked.status()), blocked.status().ToString());
   BOOST_REQUIRE(PgExec(writer->get(), "COMMIT").ok());
@@ -336,7 +331,12 @@ BOOST_AUTO_TEST_CASE(keepers_share_the_shards_and_a_survivor_takes_over) {
                             .count()
                      << " ms (lease 500 ms)");
   BOOST_TEST(*fences_b.Get(0) == fencing_of_0 + 1);
-  BOOST_TEST(keeper_b->Owners()[0] == "node-b:7420");
+  auto owner = Server().Query(
+      db,
+      "SELECT owner, owner_address FROM batond_shard_leases WHERE shard = 0");
+  BOOST_REQUIRE(owner.ok());
+  BOOST_TEST(
+      ((*owner)[0] == std::vector<std::string>{"node-b", "node-b:7420"}));
 
   // a comes back: it hears it lost both, and the two rebalance.
   BOOST_REQUIRE(keeper_a->RunOnce().ok());
