@@ -116,6 +116,40 @@ BOOST_AUTO_TEST_CASE(a_failed_try_still_gets_its_cancel_hook) {
   BOOST_TEST((seen == TryState::kStarted));
 }
 
+// A local try is one synced write, its record and its writes together; one
+// that failed left nothing, so its cancel is empty and no hook runs.
+BOOST_AUTO_TEST_CASE(a_local_try_is_one_synced_write_and_a_failed_one_nothing) {
+  std::atomic<int> tries{0}, cancels{0};
+  BarrierCall t{.xid = "0-1-8",
+                .branch_id = 1,
+                .phase = TccPhase::kTry,
+                .local_only = true};
+  BOOST_TEST(
+      (*barrier->Run(t, Counting(&tries, "reserved")) == BarrierResult::kRan));
+  BOOST_TEST(barrier->syncs() == 1u);
+  BOOST_TEST(Has("reserved"));
+  BOOST_TEST((*barrier->Run(t, Counting(&tries, "reserved")) ==
+              BarrierResult::kDuplicate));
+  BOOST_TEST(barrier->Unresolved().size() == 1u);
+
+  BarrierCall failing{.xid = "0-1-9",
+                      .branch_id = 1,
+                      .phase = TccPhase::kTry,
+                      .local_only = true};
+  auto r = barrier->Run(failing, [](LocalTransaction& local, TryState) {
+    LevelDbBarrier::Batch(local)->Put("held", "x");
+    return absl::FailedPreconditionError("out of stock");
+  });
+  BOOST_TEST(absl::IsFailedPrecondition(r.status()));
+  BOOST_TEST(barrier->syncs() == 1u);
+  BOOST_TEST(!Has("held"));
+  auto cancel =
+      barrier->Run({"0-1-9", 1, TccPhase::kCancel}, Counting(&cancels, "undo"));
+  BOOST_TEST((*cancel == BarrierResult::kEmptyCancel));
+  BOOST_TEST(cancels.load() == 0);
+  BOOST_TEST(tries.load() == 1);
+}
+
 BOOST_AUTO_TEST_CASE(a_failing_hook_writes_nothing_and_can_be_retried) {
   std::atomic<int> tries{0};
   BOOST_REQUIRE(

@@ -138,6 +138,7 @@ absl::StatusOr<BarrierResult> PostgresBarrier::Impl::Run(
 absl::StatusOr<BarrierResult> PostgresBarrier::Impl::RunOn(
     PGconn* conn, const BarrierCall& call, const BarrierHook& hook) {
   if (call.phase != TccPhase::kTry) return RunResolution(conn, call, hook);
+  if (call.local_only) return RunTry(conn, call, hook);
   // The try is recorded as started in a transaction of its own, committed
   // before the hook runs: a try that dies half-way still gets its cancel.
   absl::StatusOr<BarrierResult> started = RecordTryStarted(conn, call);
@@ -181,10 +182,14 @@ absl::StatusOr<BarrierResult> PostgresBarrier::Impl::RunTry(
   if (records->try_done) return BarrierResult::kDuplicate;
   PgLocalTransaction local(conn);
   if (absl::Status s = hook(local, TryState::kNone); !s.ok()) return s;
+  // A local try (or one whose earlier attempt was not) has no row yet.
   absl::StatusOr<PgResult> r =
       PgExec(conn,
-             "UPDATE baton_barrier SET state = $3 "
-             "WHERE xid = $1 AND branch_id = $2 AND phase = 't'",
+             records->tried
+                 ? "UPDATE baton_barrier SET state = $3 "
+                   "WHERE xid = $1 AND branch_id = $2 AND phase = 't'"
+                 : "INSERT INTO baton_barrier (xid, branch_id, phase, state) "
+                   "VALUES ($1, $2, 't', $3)",
              {call.xid, std::to_string(call.branch_id), kTryDone});
   if (!r.ok()) return r.status();
   if (absl::Status s = Commit(conn); !s.ok()) return s;

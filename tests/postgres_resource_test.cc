@@ -484,6 +484,49 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST((seen == TryState::kStarted));
 }
 
+// A local try's row is written done with its update, in one commit, and a
+// local try that failed leaves no row, so its cancel is empty.
+BOOST_AUTO_TEST_CASE(
+    a_local_try_is_one_commit_and_a_failed_one_leaves_nothing) {
+  std::atomic<int> tries{0};
+  BarrierCall t{.xid = "n1-2-5",
+                .branch_id = 1,
+                .phase = TccPhase::kTry,
+                .local_only = true};
+  BOOST_TEST((*barrier->Run(t, Adding(&tries, 1)) == BarrierResult::kRan));
+  BOOST_TEST(
+      (*barrier->Run(t, Adding(&tries, 1)) == BarrierResult::kDuplicate));
+  BOOST_TEST(tries.load() == 1);
+  BOOST_TEST(Counter() == 11);
+  auto rows =
+      server->Query(db, "SELECT state FROM baton_barrier WHERE xid = 'n1-2-5'");
+  BOOST_REQUIRE(rows.ok());
+  BOOST_REQUIRE(rows->size() == 1u);
+  BOOST_TEST((*rows)[0][0] == "done");
+
+  BarrierCall failing{.xid = "n1-2-6",
+                      .branch_id = 1,
+                      .phase = TccPhase::kTry,
+                      .local_only = true};
+  auto r = barrier->Run(failing, [](LocalTransaction& local, TryState) {
+    PgExec(PostgresBarrier::Conn(local), "UPDATE counter SET n = 99")
+        .IgnoreError();
+    return absl::InternalError("out of stock");
+  });
+  BOOST_TEST(absl::IsInternal(r.status()));
+  BOOST_TEST(Counter() == 11);
+  std::atomic<int> cancels{0};
+  auto cancel =
+      barrier->Run({"n1-2-6", 1, TccPhase::kCancel}, Adding(&cancels, 0));
+  BOOST_TEST((*cancel == BarrierResult::kEmptyCancel));
+  BOOST_TEST(cancels.load() == 0);
+  auto left = server->Query(
+      db, "SELECT phase::text FROM baton_barrier WHERE xid = 'n1-2-6'");
+  BOOST_REQUIRE(left.ok());
+  BOOST_REQUIRE(left->size() == 1u);  // Only the empty cancel's marker.
+  BOOST_TEST((*left)[0][0] == "x");
+}
+
 BOOST_AUTO_TEST_CASE(concurrent_cancels_apply_once) {
   std::atomic<int> tries{0}, cancels{0};
   BOOST_REQUIRE(

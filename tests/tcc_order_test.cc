@@ -36,7 +36,9 @@ class Shop {
  public:
   explicit Shop(const std::vector<std::string>& inventory_env = {},
                 const std::vector<std::string>& payment_env = {},
-                const std::vector<std::string>& coordinator_flags = {}) {
+                const std::vector<std::string>& coordinator_flags = {},
+                const std::vector<std::string>& stock_flags = {})
+      : stock_flags_(stock_flags) {
     std::vector<std::string> flags = {"--retry-initial-ms", "50"};
     flags.insert(flags.end(), coordinator_flags.begin(),
                  coordinator_flags.end());
@@ -50,8 +52,9 @@ class Shop {
 
   void StartStock(const std::string& name, const std::string& seed,
                   const std::vector<std::string>& env = {}) {
-    cluster.StartService(name, "stock_service",
-                         {"--resource", name, "--seed", seed}, env);
+    std::vector<std::string> flags = {"--resource", name, "--seed", seed};
+    flags.insert(flags.end(), stock_flags_.begin(), stock_flags_.end());
+    cluster.StartService(name, "stock_service", flags, env);
   }
 
   Order Place(int64_t quantity, int64_t unit_price,
@@ -119,6 +122,7 @@ class Shop {
   BankCluster cluster;
 
  private:
+  const std::vector<std::string> stock_flags_;
   int orders_ = 0;
 };
 
@@ -252,8 +256,10 @@ BOOST_AUTO_TEST_CASE(two_concurrent_cancels_release_once) {
 // restarts payment. Every order must end committed or rolled back as its
 // client was told, none stuck (no acknowledged hook lost), and what is spent
 // must be exactly what committed orders bought (none applied twice).
-void ConcurrentOrdersSurviveAPaymentKill(const std::string& failpoints) {
-  Shop shop({}, {"BATON_FAILPOINTS=" + failpoints});
+void ConcurrentOrdersSurviveAPaymentKill(
+    const std::string& failpoints,
+    const std::vector<std::string>& stock_flags = {}) {
+  Shop shop({}, {"BATON_FAILPOINTS=" + failpoints}, {}, stock_flags);
   constexpr int kOrders = 8;
   std::vector<std::unique_ptr<ChildProcess>> clients;
   for (int i = 0; i < kOrders; ++i) {
@@ -296,6 +302,20 @@ BOOST_AUTO_TEST_CASE(a_participant_killed_before_a_group_sync_loses_nothing) {
 // the resent commands are duplicates the barrier must not run again.
 BOOST_AUTO_TEST_CASE(a_participant_killed_after_a_group_sync_applies_once) {
   ConcurrentOrdersSurviveAPaymentKill("barrier_after_sync=3:crash");
+}
+
+// The same two kills with every try first marked started in a synced write
+// of its own, as a try acting outside the ledger is: the group then mixes
+// started marks, tries and confirms.
+BOOST_AUTO_TEST_CASE(a_kill_before_a_group_sync_with_started_marks) {
+  ConcurrentOrdersSurviveAPaymentKill(
+      "barrier_before_sync=3:crash,barrier_after_sync=delay(30)",
+      {"--mark-tries-started"});
+}
+
+BOOST_AUTO_TEST_CASE(a_kill_after_a_group_sync_with_started_marks) {
+  ConcurrentOrdersSurviveAPaymentKill("barrier_after_sync=3:crash",
+                                      {"--mark-tries-started"});
 }
 
 // The same race inside one process, with more cancels, is in

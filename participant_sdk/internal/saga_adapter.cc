@@ -16,12 +16,11 @@ SagaStepContext ToStepContext(const BranchContext& branch) {
 // Runs `hook` for `phase` behind the barrier. Anything but done from the
 // hook aborts its local transaction and is answered as the hook said.
 PhaseTwoResult RunBehindBarrier(
-    BarrierStore* barrier, const BranchContext& branch, TccPhase phase,
+    BarrierStore* barrier, const BarrierCall& call,
     const std::function<PhaseTwoResult(LocalTransaction&, TryState)>& hook) {
   PhaseTwoResult hook_result = PhaseTwoResult::Done();
-  absl::StatusOr<BarrierResult> result = barrier->Run(
-      {branch.xid, branch.branch_id, phase},
-      [&](LocalTransaction& local, TryState state) {
+  absl::StatusOr<BarrierResult> result =
+      barrier->Run(call, [&](LocalTransaction& local, TryState state) {
         hook_result = hook(local, state);
         return hook_result.outcome == PhaseTwoResult::Outcome::kDone
                    ? absl::OkStatus()
@@ -46,7 +45,11 @@ absl::Status SagaAdapter::Prepare(const BranchContext& branch) {
 
 PhaseTwoResult SagaAdapter::Commit(const BranchContext& branch) {
   SagaStepContext step = ToStepContext(branch);
-  return RunBehindBarrier(barrier_, branch, TccPhase::kTry,
+  return RunBehindBarrier(barrier_,
+                          {.xid = branch.xid,
+                           .branch_id = branch.branch_id,
+                           .phase = TccPhase::kTry,
+                           .local_only = resource_->ActIsLocal()},
                           [&](LocalTransaction& local, TryState) {
                             return resource_->Act(step, local);
                           });
@@ -54,7 +57,10 @@ PhaseTwoResult SagaAdapter::Commit(const BranchContext& branch) {
 
 PhaseTwoResult SagaAdapter::Rollback(const BranchContext& branch) {
   SagaStepContext step = ToStepContext(branch);
-  return RunBehindBarrier(barrier_, branch, TccPhase::kCancel,
+  return RunBehindBarrier(barrier_,
+                          {.xid = branch.xid,
+                           .branch_id = branch.branch_id,
+                           .phase = TccPhase::kCancel},
                           [&](LocalTransaction& local, TryState state) {
                             step.action_state = state;
                             return resource_->Compensate(step, local);

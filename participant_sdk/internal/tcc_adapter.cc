@@ -23,7 +23,10 @@ absl::Status TccAdapter::Prepare(const BranchContext& branch) {
   absl::StatusOr<TccContext> context = ToTccContext(branch);
   if (!context.ok()) return context.status();
   absl::StatusOr<BarrierResult> result =
-      barrier_->Run({branch.xid, branch.branch_id, TccPhase::kTry},
+      barrier_->Run({.xid = branch.xid,
+                     .branch_id = branch.branch_id,
+                     .phase = TccPhase::kTry,
+                     .local_only = resource_->TryIsLocal()},
                     [&](LocalTransaction& local, TryState) {
                       return resource_->Try(*context, local);
                     });

@@ -97,6 +97,10 @@ int main(int argc, char** argv) {
   app.add_option("--resource", resource, "Baton resource name")
       ->capture_default_str();
   app.add_option("--seed", seed, "KEY=UNITS, applied only to a new ledger");
+  bool mark_tries_started = false;
+  app.add_flag("--mark-tries-started", mark_tries_started,
+               "Mark each try started, in a synced write, before it runs (what "
+               "a try acting outside the ledger needs; this one does not)");
   CLI11_PARSE(app, argc, argv);
 
   baton::BlockStopSignals();
@@ -108,6 +112,7 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot open ledger: {}", s.ToString());
     return 1;
   }
+  ledger->set_try_is_local(!mark_tries_started);
   auto participant = baton::Participant::Create(
       {.coordinator = coordinator, .service = "stock"});
   if (!participant.ok()) return 1;

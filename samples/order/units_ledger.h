@@ -31,6 +31,10 @@ class UnitsLedger : public TccResource {
   absl::StatusOr<Level> GetLevel(const std::string& key);
 
   absl::Status Try(const TccContext& branch, LocalTransaction& local) override;
+  // The try writes only through `local`. Tests turn this off to run the
+  // barrier's path for tries that act outside it. Only before serving.
+  bool TryIsLocal() const override { return try_is_local_; }
+  void set_try_is_local(bool local) { try_is_local_ = local; }
   PhaseTwoResult Confirm(const TccContext& branch,
                          LocalTransaction& local) override;
   PhaseTwoResult Cancel(const TccContext& branch,
@@ -42,6 +46,7 @@ class UnitsLedger : public TccResource {
 
   std::unique_ptr<leveldb::DB> db_;
   LevelDbBarrier barrier_;
+  bool try_is_local_ = true;
 };
 
 }  // namespace baton::samples

@@ -93,13 +93,14 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
   const char* barrier = flags.leveldb_barrier ? " --leveldb-barrier" : "";
   const char* parallel = flags.parallel ? " --parallel" : "";
   const char* blocking = flags.blocking ? " --blocking" : "";
+  const char* marked = flags.mark_started ? " --mark-started" : "";
   workloads->set_parallel_branches(flags.parallel);
   int width = workload == "saga" ? flags.steps : flags.branches;
   int processes = std::min(flags.participants, width);
   if (workload == "tcc") {
-    report->workload =
-        fmt::format("tcc --branches {}{}{}{}{}", flags.branches, parallel,
-                    blocking, barrier, flags.postgres ? " --postgres" : "");
+    report->workload = fmt::format("tcc --branches {}{}{}{}{}{}",
+                                   flags.branches, parallel, blocking, barrier,
+                                   marked, flags.postgres ? " --postgres" : "");
     report->rpcs_per_transaction = 2 + 3 * flags.branches;
     std::vector<ParticipantTarget> targets =
         fleet->Participants(coordinator, "tcc", processes);
@@ -110,8 +111,8 @@ Operation ChooseWorkload(const Flags& flags, const std::string& workload,
     return workloads->InParticipants(v1::PROTOCOL_TCC, flags.branches, targets);
   }
   if (workload == "saga") {
-    report->workload =
-        fmt::format("saga --steps {}{}{}", flags.steps, parallel, barrier);
+    report->workload = fmt::format("saga --steps {}{}{}{}", flags.steps,
+                                   parallel, barrier, marked);
     report->rpcs_per_transaction = 1;
     return workloads->Saga(
         flags.steps,
@@ -298,6 +299,11 @@ void AddBarrierOption(CLI::App* workload, Flags* flags) {
   workload->add_flag("--leveldb-barrier", flags->leveldb_barrier,
                      "Participants guard their hooks with the SDK's synced "
                      "LevelDB barrier (default: a pass-through one)");
+  workload->add_flag("--mark-started", flags->mark_started,
+                     "The participants' tries or actions do not declare "
+                     "themselves local, so their barrier first marks each "
+                     "started in a synced write of its own, as for one that "
+                     "acts outside its store");
 }
 
 void AddBlockingOption(CLI::App* workload, Flags* flags) {
@@ -423,6 +429,7 @@ int main(int argc, char** argv) {
   participant->add_flag("--routed", participant_flags.routed);
   participant->add_flag("--enlist", participant_flags.enlist);
   participant->add_flag("--blocking", participant_flags.blocking);
+  participant->add_flag("--mark-started", participant_flags.mark_started);
   participant->add_option("--ready-file", participant_flags.ready_file)
       ->required();
   CLI::App* echo = app.add_subcommand("echo-server")->group("");

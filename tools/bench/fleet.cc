@@ -128,6 +128,7 @@ std::vector<ParticipantTarget> Fleet::Participants(
       argv.push_back("--barrier-dir");
       argv.push_back((dir_.path() / (resource + ".barrier")).string());
     }
+    if (flags_.mark_started) argv.push_back("--mark-started");
     if (flags_.enlist) argv.push_back("--enlist");
     if (flags_.blocking) argv.push_back("--blocking");
     if (flags_.postgres) {

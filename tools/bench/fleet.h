@@ -31,6 +31,10 @@ struct Flags {
   int steps = 2;
   bool parallel = false;
   bool leveldb_barrier = false;
+  // tcc and saga: the participants' hooks do not declare themselves local
+  // (TccResource::TryIsLocal), so the barrier marks each try or action
+  // started in a synced write of its own, as for one that acts outside it.
+  bool mark_started = false;
   // 2pc and tcc: participants move money in their own databases of a
   // throwaway PostgreSQL (PostgresXaResource, or TCC hooks behind a
   // PostgresBarrier), and the same transfers run as local transactions for

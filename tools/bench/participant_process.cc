@@ -44,26 +44,36 @@ class TrivialXa : public XaResource {
 
 class TrivialTcc : public TccResource {
  public:
+  explicit TrivialTcc(bool local) : local_(local) {}
   absl::Status Try(const TccContext&, LocalTransaction&) override {
     return absl::OkStatus();
   }
+  bool TryIsLocal() const override { return local_; }
   PhaseTwoResult Confirm(const TccContext&, LocalTransaction&) override {
     return PhaseTwoResult::Done();
   }
   PhaseTwoResult Cancel(const TccContext&, LocalTransaction&) override {
     return PhaseTwoResult::Done();
   }
+
+ private:
+  const bool local_;
 };
 
 class TrivialSaga : public SagaResource {
  public:
+  explicit TrivialSaga(bool local) : local_(local) {}
   PhaseTwoResult Act(const SagaStepContext&, LocalTransaction&) override {
     return PhaseTwoResult::Done();
   }
+  bool ActIsLocal() const override { return local_; }
   PhaseTwoResult Compensate(const SagaStepContext&,
                             LocalTransaction&) override {
     return PhaseTwoResult::Done();
   }
+
+ private:
+  const bool local_;
 };
 
 // Runs each hook at once and remembers nothing, so the figures show the
@@ -198,10 +208,12 @@ std::unique_ptr<BarrierStore> MakeBarrier(const ParticipantFlags& flags,
 }
 
 struct Handlers {
+  explicit Handlers(bool local)
+      : tcc(local), postgres_tcc(MakeTransferTcc(local)), saga(local) {}
   TrivialXa xa;
   std::unique_ptr<PostgresXaResource> postgres;
   TrivialTcc tcc;
-  std::unique_ptr<TccResource> postgres_tcc = MakeTransferTcc();
+  std::unique_ptr<TccResource> postgres_tcc;
   TrivialSaga saga;
 };
 
@@ -258,7 +270,7 @@ int StartTryServer(PhaseOneCall call, bool blocking,
 }  // namespace
 
 int ServeParticipant(const ParticipantFlags& flags) {
-  Handlers handlers;
+  Handlers handlers(!flags.mark_started);
   std::unique_ptr<leveldb::DB> db;
   std::unique_ptr<BarrierStore> barrier = MakeBarrier(flags, &db);
   if (!barrier) return 1;

@@ -20,6 +20,9 @@ struct ParticipantFlags {
   // (the hooks do nothing, so there is nothing to guard). Otherwise the
   // SDK's LevelDbBarrier, synced, in a LevelDB created in this directory.
   std::string barrier_dir;
+  // TCC and saga: the hooks do not declare themselves local, so the barrier
+  // marks each try or action started before it runs (Flags::mark_started).
+  bool mark_started = false;
   // "xa" only: a libpq connection string. The resource is then the SDK's
   // PostgresXaResource moving money in that database (postgres_bank.h), and
   // the load generator runs each branch's phase one here (Enlist).

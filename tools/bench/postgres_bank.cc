@@ -71,11 +71,13 @@ absl::StatusOr<Transfer> ParseTransfer(const std::string& data) {
 // barrier's transaction, so a try that did not complete did nothing.
 class TransferTcc : public TccResource {
  public:
+  explicit TransferTcc(bool local) : local_(local) {}
   absl::Status Try(const TccContext& c, LocalTransaction& local) override {
     return Update(c, local,
                   "UPDATE accounts SET balance = balance - $2, held = held + "
                   "$2 WHERE id = $1");
   }
+  bool TryIsLocal() const override { return local_; }
   PhaseTwoResult Confirm(const TccContext& c,
                          LocalTransaction& local) override {
     return Finish(Update(c, local,
@@ -112,6 +114,8 @@ class TransferTcc : public TccResource {
     return s.ok() ? PhaseTwoResult::Done()
                   : PhaseTwoResult::Retry(std::string(s.message()));
   }
+
+  const bool local_;
 };
 
 }  // namespace
@@ -127,8 +131,8 @@ PostgresBranchWork TransferWork() {
   };
 }
 
-std::unique_ptr<TccResource> MakeTransferTcc() {
-  return std::make_unique<TransferTcc>();
+std::unique_ptr<TccResource> MakeTransferTcc(bool try_is_local) {
+  return std::make_unique<TransferTcc>(try_is_local);
 }
 
 ActionValues TransferAction(const std::string& data) {

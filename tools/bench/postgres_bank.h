@@ -47,8 +47,9 @@ PostgresBranchWork TransferWork();
 // The same transfer as TCC hooks behind a PostgresBarrier: a try holds a
 // debit's amount (held), confirm settles, cancel gives it back. Their
 // action is TransferAction of the branch's transfer data (empty if it is
-// not "<account> <delta>", which the hooks refuse).
-std::unique_ptr<TccResource> MakeTransferTcc();
+// not "<account> <delta>", which the hooks refuse). The try declares itself
+// local (TccResource::TryIsLocal) if `try_is_local`; it is, either way.
+std::unique_ptr<TccResource> MakeTransferTcc(bool try_is_local);
 ActionValues TransferAction(const std::string& data);
 
 // Closed loop, `options.concurrency` connections at once: BEGIN, the

@@ -19,7 +19,8 @@
 //   - a try that arrives after that cancel is refused;
 //   - two racing cancels apply once.
 // A try is recorded as started, durably, before its hook runs, so a try that
-// failed half-way (say after an external call) still gets its cancel hook.
+// failed half-way (say after an external call) still gets its cancel hook;
+// unless the call says the try is local_only.
 namespace baton {
 
 // The store-specific local transaction a hook writes through. Each barrier
@@ -43,6 +44,12 @@ struct BarrierCall {
   std::string xid;
   uint64_t branch_id = 0;
   TccPhase phase = TccPhase::kTry;
+  // For a try: its hook has no effect but its writes through the local
+  // transaction. Such a try is not marked started ahead of its hook, since a
+  // crash before its write leaves nothing to cancel; it is recorded, done, in
+  // that write, which saves a synced write per try. Its cancel then only
+  // ever sees kNone or kCompleted.
+  bool local_only = false;
 };
 
 enum class BarrierResult {

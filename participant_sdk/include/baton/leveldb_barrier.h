@@ -94,7 +94,8 @@ class LevelDbBarrier : public BarrierStore {
 
   leveldb::DB* const db_;
   absl::Mutex mu_;  // Held while a hook runs: one at a time.
-  absl::CondVar synced_;
+  absl::CondVar synced_;       // A synced write ended.
+  absl::CondVar branch_free_;  // A call left busy_.
   std::unique_ptr<Group> open_ ABSL_GUARDED_BY(mu_);
   // Being written, without the lock, by the call that took it.
   std::unique_ptr<Group> syncing_ ABSL_GUARDED_BY(mu_);

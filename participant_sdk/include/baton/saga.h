@@ -143,6 +143,10 @@ class SagaResource {
   virtual ~SagaResource() = default;
   virtual PhaseTwoResult Act(const SagaStepContext& step,
                              LocalTransaction& local) = 0;
+  // True if Act's only effects are its writes through `local` (see
+  // TccResource::TryIsLocal): one synced write per action instead of two,
+  // and Compensate never sees TryState::kStarted.
+  virtual bool ActIsLocal() const { return false; }
   virtual PhaseTwoResult Compensate(const SagaStepContext& step,
                                     LocalTransaction& local) = 0;
 };

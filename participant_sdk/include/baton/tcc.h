@@ -43,6 +43,13 @@ class TccResource {
   // Reserves. A non-OK status fails the branch, so the transaction cancels.
   virtual absl::Status Try(const TccContext& branch,
                            LocalTransaction& local) = 0;
+  // True if Try's only effects are its writes through `local`: no call to
+  // another service, no file, no message sent. The barrier then records the
+  // try in the same synced write as those effects, instead of first marking
+  // it started in a synced write of its own (BarrierCall::local_only), and
+  // Cancel never sees TryState::kStarted. Keep false for a try that acts
+  // outside `local`, so that one dying half-way still gets its Cancel.
+  virtual bool TryIsLocal() const { return false; }
   // Makes the reservation permanent. Runs once per branch (the barrier drops
   // repeats); Failed() parks the transaction for an operator.
   virtual PhaseTwoResult Confirm(const TccContext& branch,
