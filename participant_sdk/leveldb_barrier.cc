@@ -123,7 +123,7 @@ uint64_t LevelDbBarrier::AppendLocked(const leveldb::WriteBatch& batch) {
 absl::Status LevelDbBarrier::WaitDurableLocked(uint64_t number) {
   while (durable_ < number && failed_.ok()) {
     if (syncing_ != nullptr) {
-      synced_.Wait(&mu_);
+      synced_[number % 2].Wait(&mu_);
       continue;
     }
     syncing_ = std::move(open_);
@@ -151,8 +151,14 @@ absl::Status LevelDbBarrier::WaitDurableLocked(uint64_t number) {
           "acknowledged before is durable)",
           std::string(s.message())));
     }
+    const uint64_t ended = group->number;
     syncing_.reset();
-    synced_.SignalAll();
+    if (failed_.ok()) {
+      synced_[ended % 2].SignalAll();
+      synced_[(ended + 1) % 2].Signal();  // The next group's writer.
+    } else {
+      for (absl::CondVar& waiters : synced_) waiters.SignalAll();
+    }
   }
   return failed_;
 }
@@ -179,9 +185,7 @@ absl::StatusOr<BarrierResult> LevelDbBarrier::Run(const BarrierCall& call,
   busy_.insert(branch);
   absl::StatusOr<BarrierResult> result = RunLocked(call, hook);
   busy_.erase(branch);
-  // Not synced_: its waiters wait for a write, and waking them all at every
-  // call's end cost the participant more than its hooks (perf: a third of
-  // its CPU switching threads in and out).
+  // Not synced_: its waiters wait for a write, and would wake for nothing.
   branch_free_.SignalAll();
   return result;
 }

@@ -94,7 +94,10 @@ class LevelDbBarrier : public BarrierStore {
 
   leveldb::DB* const db_;
   absl::Mutex mu_;  // Held while a hook runs: one at a time.
-  absl::CondVar synced_;       // A synced write ended.
+  // Waiters for group n wait on synced_[n % 2], so the end of one group's
+  // write wakes only its own waiters, and one of the next group's to write
+  // that one: the others sleep on until their write is done.
+  absl::CondVar synced_[2];
   absl::CondVar branch_free_;  // A call left busy_.
   std::unique_ptr<Group> open_ ABSL_GUARDED_BY(mu_);
   // Being written, without the lock, by the call that took it.
