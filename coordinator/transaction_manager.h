@@ -222,6 +222,9 @@ class TransactionManager {
                 const std::function<bool(const v1::Transaction&)>& read) const;
 
  private:
+  // Records read per hold of a shard's lock by scans over every record.
+  static constexpr size_t kScanPage = 256;
+
   using Done = baton::Done;
 
   // The table a new transaction starts in; for a keyed one in a cluster,

@@ -188,6 +188,8 @@ class TransactionTable {
  private:
   // Replies and other calls that must run after the lock is released.
   using Deferred = std::vector<std::function<void()>>;
+  // Runs and clears `deferred`, outside mu_.
+  static void RunAll(Deferred* deferred);
 
   LiveTransaction* FindLocked(const std::string& xid)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
