@@ -10,29 +10,17 @@
 #include "common/limits.h"
 #include "fmt/format.h"
 #include "protocols/saga_definition.h"
+#include "protocols/saga_record.h"
 #include "protocols/transitions.h"
 
 namespace baton::saga {
 namespace {
 
 // ---------------------------------------------------------------------------
-// The record: lookups and predicates.
-
-bool HasSaga(const v1::Transaction& txn) {
-  return txn.saga().steps_size() > 0 &&
-         txn.saga().steps_size() == txn.saga().definition().steps_size();
-}
+// The record: lookups and predicates (those shared are in saga_record.h).
 
 bool HasStep(const v1::Transaction& txn, uint32_t step) {
   return HasSaga(txn) && step < static_cast<uint32_t>(txn.saga().steps_size());
-}
-
-const v1::SagaStep& StepOf(const v1::Transaction& txn, uint32_t step) {
-  return txn.saga().definition().steps(static_cast<int>(step));
-}
-
-v1::StepProgress* ProgressOf(v1::Transaction* txn, uint32_t step) {
-  return txn->mutable_saga()->mutable_steps(static_cast<int>(step));
 }
 
 absl::Status NoSuchStep(const v1::Transaction& txn, uint32_t step) {
@@ -40,19 +28,9 @@ absl::Status NoSuchStep(const v1::Transaction& txn, uint32_t step) {
       fmt::format("saga {} has no step {}", txn.xid(), step));
 }
 
-// Actions run: open, or decided forward (a forward-recovery saga).
-bool RunsForward(v1::GlobalStatus status) {
-  return status == v1::GLOBAL_STATUS_BEGUN || IsCommitSide(status);
-}
-
 bool Compensates(v1::GlobalStatus status) {
   return status == v1::GLOBAL_STATUS_ROLLING_BACK ||
          status == v1::GLOBAL_STATUS_ROLLBACK_STUCK;
-}
-
-bool InFlight(const v1::StepProgress& p) {
-  return p.status() == v1::STEP_STATUS_RUNNING ||
-         p.status() == v1::STEP_STATUS_COMPENSATING;
 }
 
 int CountInFlight(const v1::Transaction& txn) {
@@ -108,25 +86,6 @@ std::string Attempts(uint32_t n) {
 
 // ---------------------------------------------------------------------------
 // Moves of the whole saga.
-
-// Finishes the saga when every step reached the end of its road.
-void Settle(v1::Transaction* txn, int64_t now_ms) {
-  bool forward = RunsForward(txn->status());
-  for (const v1::StepProgress& p : txn->saga().steps()) {
-    bool finished = forward ? p.status() == v1::STEP_STATUS_SUCCEEDED
-                            : p.status() == v1::STEP_STATUS_COMPENSATED ||
-                                  p.status() == v1::STEP_STATUS_SKIPPED;
-    if (!finished) return;
-  }
-  // From BEGUN, COMMITTING or a stuck status these moves are legal.
-  if (forward) {
-    MoveGlobalStatus(txn, v1::GLOBAL_STATUS_COMMITTED);
-    if (txn->decided_unix_ms() == 0) txn->set_decided_unix_ms(now_ms);
-  } else {
-    MoveGlobalStatus(txn, v1::GLOBAL_STATUS_ROLLED_BACK);
-  }
-  txn->set_finished_unix_ms(now_ms);
-}
 
 // From BEGUN (callers check): every step whose action was dispatched owes
 // its compensation, the others are skipped.
@@ -546,82 +505,6 @@ const v1::SagaCall& CallFor(const v1::Transaction& txn,
   const v1::SagaStep& step = StepOf(txn, command.step);
   return command.kind == StepKind::kAction ? step.action()
                                            : step.compensation();
-}
-
-namespace {
-
-// What operators may act on: a saga past its decision and not finished.
-absl::Status CheckDecidedUnfinished(const v1::Transaction& txn,
-                                    std::string_view what) {
-  if (HasSaga(txn) && txn.status() != v1::GLOBAL_STATUS_BEGUN &&
-      !IsTerminal(txn.status())) {
-    return absl::OkStatus();
-  }
-  return absl::FailedPreconditionError(fmt::format(
-      "cannot {} saga {}: it is {}; only a decided, unfinished saga can be",
-      what, txn.xid(), GlobalStatusName(txn.status())));
-}
-
-}  // namespace
-
-void MakeBackoffsDue(v1::Transaction* txn) {
-  for (v1::StepProgress& p : *txn->mutable_saga()->mutable_steps()) {
-    if (!InFlight(p)) p.set_next_attempt_unix_ms(0);
-  }
-}
-
-absl::StatusOr<std::string> RetryParked(v1::Transaction* txn, int64_t now_ms) {
-  if (absl::Status s = CheckDecidedUnfinished(*txn, "retry"); !s.ok()) {
-    return s;
-  }
-  MakeBackoffsDue(txn);
-  std::string reopened;
-  for (int i = 0; i < txn->saga().steps_size(); ++i) {
-    v1::StepProgress* p = ProgressOf(txn, static_cast<uint32_t>(i));
-    v1::StepStatus owed = p->status() == v1::STEP_STATUS_FAILED
-                              ? v1::STEP_STATUS_PENDING
-                          : p->status() == v1::STEP_STATUS_COMPENSATION_FAILED
-                              ? v1::STEP_STATUS_COMPENSATION_PENDING
-                              : v1::STEP_STATUS_UNSPECIFIED;
-    if (owed == v1::STEP_STATUS_UNSPECIFIED) continue;
-    MoveStepStatus(txn->xid(), p, owed);
-    p->set_updated_unix_ms(now_ms);
-    if (!reopened.empty()) reopened += ", ";
-    reopened += fmt::format("'{}'", StepOf(*txn, i).name());
-  }
-  if (NeedsAttention(txn->status())) {
-    MoveGlobalStatus(txn, IsCommitSide(txn->status())
-                              ? v1::GLOBAL_STATUS_COMMITTING
-                              : v1::GLOBAL_STATUS_ROLLING_BACK);
-  }
-  txn->set_retry_window_start_unix_ms(now_ms);
-  return reopened;
-}
-
-absl::StatusOr<std::string> FinishByHand(v1::Transaction* txn, int64_t now_ms) {
-  if (absl::Status s = CheckDecidedUnfinished(*txn, "finish by hand");
-      !s.ok()) {
-    return s;
-  }
-  bool commit = IsCommitSide(txn->status());
-  std::string marked;
-  for (int i = 0; i < txn->saga().steps_size(); ++i) {
-    v1::StepProgress* p = ProgressOf(txn, static_cast<uint32_t>(i));
-    bool done = commit ? p->status() == v1::STEP_STATUS_SUCCEEDED
-                       : p->status() == v1::STEP_STATUS_COMPENSATED ||
-                             p->status() == v1::STEP_STATUS_SKIPPED;
-    if (done) continue;
-    MoveStepStatus(
-        txn->xid(), p,
-        commit ? v1::STEP_STATUS_SUCCEEDED : v1::STEP_STATUS_COMPENSATED);
-    p->set_next_attempt_unix_ms(0);
-    p->set_timeout_unix_ms(0);
-    p->set_updated_unix_ms(now_ms);
-    if (!marked.empty()) marked += ", ";
-    marked += fmt::format("'{}'", StepOf(*txn, i).name());
-  }
-  Settle(txn, now_ms);
-  return marked;
 }
 
 bool UsesResource(const v1::Transaction& txn, std::string_view resource) {
