@@ -85,7 +85,12 @@ namespace {
 // records. Another call for the same branch waits at the lock until this
 // transaction ends, whichever process makes it.
 absl::StatusOr<Records> BeginAndRead(PGconn* conn, const BarrierCall& call) {
-  absl::StatusOr<PgResult> r = PgExec(conn, "BEGIN");
+  // READ COMMITTED whatever the server's default: each statement then
+  // reads after the lock is granted, so the read below sees what the lock's
+  // previous holder committed. Under REPEATABLE READ the snapshot would be
+  // the lock statement's, taken before the wait.
+  absl::StatusOr<PgResult> r =
+      PgExec(conn, "BEGIN ISOLATION LEVEL READ COMMITTED");
   if (r.ok()) {
     r = PgExec(conn,
                "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, "
@@ -175,9 +180,10 @@ absl::StatusOr<BarrierResult> PostgresBarrier::Impl::RunTry(
   absl::StatusOr<Records> records = BeginAndRead(conn, call);
   if (!records.ok()) return records.status();
   if (records->cancelled) {
-    return absl::FailedPreconditionError(
-        fmt::format("branch {} of {} was cancelled while its try started",
-                    call.branch_id, call.xid));
+    return absl::FailedPreconditionError(fmt::format(
+        "branch {} of {} was cancelled {} its try; the late try is refused",
+        call.branch_id, call.xid,
+        call.local_only ? "before" : "while it started"));
   }
   if (records->try_done) return BarrierResult::kDuplicate;
   PgLocalTransaction local(conn);

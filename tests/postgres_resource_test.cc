@@ -527,6 +527,48 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST((*left)[0][0] == "x");
 }
 
+// A cancel that waited at the branch's lock for a try must see the try's
+// record once it has the lock, even on a server whose default isolation is
+// REPEATABLE READ (whose snapshot would predate the wait).
+BOOST_AUTO_TEST_CASE(a_cancel_waiting_for_a_try_sees_it_under_repeatable_read) {
+  Exec("ALTER DATABASE " + db +
+       " SET default_transaction_isolation = 'repeatable read'");
+  auto opened = PostgresBarrier::Open(server->ConnInfo(db));
+  BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
+  std::unique_ptr<PostgresBarrier> strict = std::move(*opened);
+  auto cancel_waits_at_the_lock = [&] {
+    auto rows = server->Query(
+        db,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT "
+        "granted");
+    return rows.ok() && (*rows)[0][0] == "1";
+  };
+  std::atomic<int> tries{0}, cancels{0};
+  TryState seen = TryState::kNone;
+  std::thread cancel;
+  auto tried = strict->Run(
+      {.xid = "n1-2-7",
+       .branch_id = 1,
+       .phase = TccPhase::kTry,
+       .local_only = true},
+      [&](LocalTransaction& local, TryState state) {
+        cancel = std::thread([&] {
+          strict
+              ->Run({"n1-2-7", 1, TccPhase::kCancel},
+                    Adding(&cancels, -1, &seen))
+              .IgnoreError();
+        });
+        BOOST_TEST(WaitFor(cancel_waits_at_the_lock, std::chrono::seconds(10)));
+        return Adding(&tries, 1)(local, state);
+      });
+  cancel.join();
+  BOOST_TEST(tried.ok());
+  BOOST_TEST(tries.load() == 1);
+  BOOST_TEST(cancels.load() == 1);  // Not an empty cancel: it saw the try.
+  BOOST_TEST((seen == TryState::kCompleted));
+  BOOST_TEST(Counter() == 10);
+}
+
 BOOST_AUTO_TEST_CASE(concurrent_cancels_apply_once) {
   std::atomic<int> tries{0}, cancels{0};
   BOOST_REQUIRE(

@@ -47,8 +47,8 @@ struct BarrierCall {
   // For a try: its hook has no effect but its writes through the local
   // transaction. Such a try is not marked started ahead of its hook, since a
   // crash before its write leaves nothing to cancel; it is recorded, done, in
-  // that write, which saves a synced write per try. Its cancel then only
-  // ever sees kNone or kCompleted.
+  // that write, which saves a synced write per try. Its cancel then sees
+  // kStarted only if an earlier attempt made without the flag left a mark.
   bool local_only = false;
 };
 

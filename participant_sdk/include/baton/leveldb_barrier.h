@@ -94,9 +94,11 @@ class LevelDbBarrier : public BarrierStore {
 
   leveldb::DB* const db_;
   absl::Mutex mu_;  // Held while a hook runs: one at a time.
-  // Waiters for group n wait on synced_[n % 2], so the end of one group's
-  // write wakes only its own waiters, and one of the next group's to write
-  // that one: the others sleep on until their write is done.
+  // Waiters for group n wait on synced_[n % 2]. The end of group n's write
+  // wakes all of its waiters and one of group n + 1's, which writes that
+  // group; the rest of n + 1's sleep on until it is done. One is enough:
+  // a group holding writes has a waiter, since a caller holds mu_ from its
+  // append to its wait.
   absl::CondVar synced_[2];
   absl::CondVar branch_free_;  // A call left busy_.
   std::unique_ptr<Group> open_ ABSL_GUARDED_BY(mu_);

@@ -145,7 +145,8 @@ class SagaResource {
                              LocalTransaction& local) = 0;
   // True if Act's only effects are its writes through `local` (see
   // TccResource::TryIsLocal): one synced write per action instead of two,
-  // and Compensate never sees TryState::kStarted.
+  // and an action that failed or died left nothing, so Compensate is not
+  // called for it.
   virtual bool ActIsLocal() const { return false; }
   virtual PhaseTwoResult Compensate(const SagaStepContext& step,
                                     LocalTransaction& local) = 0;

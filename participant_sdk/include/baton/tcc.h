@@ -46,9 +46,10 @@ class TccResource {
   // True if Try's only effects are its writes through `local`: no call to
   // another service, no file, no message sent. The barrier then records the
   // try in the same synced write as those effects, instead of first marking
-  // it started in a synced write of its own (BarrierCall::local_only), and
-  // Cancel never sees TryState::kStarted. Keep false for a try that acts
-  // outside `local`, so that one dying half-way still gets its Cancel.
+  // it started in a synced write of its own (BarrierCall::local_only); a try
+  // that failed or died then left nothing, and its Cancel is not called.
+  // Keep false for a try that acts outside `local`, so that one dying
+  // half-way still gets its Cancel, with TryState::kStarted.
   virtual bool TryIsLocal() const { return false; }
   // Makes the reservation permanent. Runs once per branch (the barrier drops
   // repeats); Failed() parks the transaction for an operator.
