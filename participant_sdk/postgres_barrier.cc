@@ -188,7 +188,7 @@ absl::StatusOr<BarrierResult> PostgresBarrier::Impl::RunTry(
   if (records->try_done) return BarrierResult::kDuplicate;
   PgLocalTransaction local(conn);
   if (absl::Status s = hook(local, TryState::kNone); !s.ok()) return s;
-  // A local try (or one whose earlier attempt was not) has no row yet.
+  // A local try has no row, unless an attempt without the flag left one.
   absl::StatusOr<PgResult> r =
       PgExec(conn,
              records->tried
